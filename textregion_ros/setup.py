@@ -1,0 +1,49 @@
+"""Packaging for colcon (ament_python) and for pip (`pip install -e textregion_ros`).
+
+Version ranges here are what the code supports; scripts/requirements.txt pins the exact versions
+used on the development and CI machines. rclpy and the message packages come from ROS (apt or the
+ROS 2 wheels), never from these ranges.
+"""
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "textregion_ros"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    description="ROS 2 open-vocabulary segmentation and grounding with SAM2 + TextRegion region tokens",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(exclude=["test", "test.*", "benchmarks"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+    ],
+    package_data={PACKAGE: ["config/*.yaml", "data/*"]},
+    include_package_data=True,
+    install_requires=[
+        "numpy>=1.24",
+        "torch>=2.1",
+        "torchvision>=0.16",
+        "sam2>=1.1,<2",
+        "open-clip-torch>=3.0,<4",
+        "timm>=1.0.20",
+        "pyyaml>=6",
+        "tqdm>=4.60",
+        "pillow>=9",
+        "rosbags>=0.10",
+    ],
+    extras_require={"test": ["pytest>=7", "pytest-timeout>=2"]},
+    zip_safe=False,
+    entry_points={
+        "console_scripts": [
+            "textregion_node = textregion_ros.ros.node:main",
+            "textregion = textregion_ros.cli:main",
+            "textregion-download = textregion_ros.cli:download_main",
+        ],
+    },
+)

@@ -1,0 +1,69 @@
+"""Test harness: ROS in tests only ever runs confined to this machine, on a domain of its own.
+
+At start-up the session claims a free ROS_DOMAIN_ID (lock file), exports
+ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST and a Fast DDS profile with a 64 MB shared-memory segment
+under both profile variables, and every child process inherits them. Any test that touches ROS
+(marked `ros`, automatically when its module mentions rclpy) is refused, as an error, when the
+environment no longer confines DDS, e.g. after a test removed a variable.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from textregion_ros.ros import local_dds
+
+_ROS_WORDS = ("rclpy", "ros_harness")
+_claim: local_dds.LocalDds | None = None
+_module_uses_ros: dict[str, bool] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _claim
+    config.addinivalue_line(
+        "markers", "ros: starts ROS; refused unless DDS is confined to this machine (conftest.py)"
+    )
+    config.addinivalue_line("markers", "slow: builds real models end to end (minutes on CPU)")
+    if _claim is None:
+        _claim = local_dds.claim()
+        _claim.apply()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    global _claim
+    if _claim is not None:
+        _claim.release()
+        _claim = None
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return (
+        f"ROS: domain {os.environ.get('ROS_DOMAIN_ID')}, discovery range "
+        f"{os.environ.get('ROS_AUTOMATIC_DISCOVERY_RANGE')}, "
+        f"profile {os.environ.get(local_dds.PROFILE_VARIABLES[0])}"
+    )
+
+
+def _mentions_ros(path: Path) -> bool:
+    key = str(path)
+    if key not in _module_uses_ros:
+        text = path.read_text(errors="replace") if path.is_file() else ""
+        _module_uses_ros[key] = any(word in text for word in _ROS_WORDS)
+    return _module_uses_ros[key]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if _mentions_ros(Path(str(item.fspath))):
+            item.add_marker(pytest.mark.ros)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("ros") is None:
+        return
+    try:
+        local_dds.check(os.environ)
+    except local_dds.DdsIsolationError as error:
+        pytest.fail(str(error), pytrace=False)
