@@ -67,3 +67,13 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         local_dds.check(os.environ)
     except local_dds.DdsIsolationError as error:
         pytest.fail(str(error), pytrace=False)
+
+
+# Session-wide real models with random weights (engine tests), see engine_fixtures.py.
+from engine_fixtures import (  # noqa: E402,F401
+    engine_factory,
+    open_clip_models,
+    pe_engine,
+    sam2_tiny,
+    siglip2_tokenizer_dir,
+)

@@ -1,0 +1,42 @@
+"""Device choice and mixed precision, decided once per engine."""
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import ContextManager
+
+import torch
+
+from .errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' = the first CUDA device, else the CPU with a warning; 'cuda:N' must exist."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        log.warning("device=auto: no CUDA device available, running on the CPU (slow: seconds per frame)")
+        return torch.device("cpu")
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device={name!r} but torch sees no CUDA device (CPU-only torch build or no driver)")
+        index = device.index or 0
+        if index >= torch.cuda.device_count():
+            raise ConfigError(f"device={name!r} but only {torch.cuda.device_count()} CUDA device(s) exist")
+    return device
+
+
+def autocast(device: torch.device, enabled: bool) -> ContextManager:
+    """bf16 autocast on CUDA when enabled; a no-op elsewhere (CPU runs stay fp32)."""
+    if enabled and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for queued GPU work, so stage timings measure the stage and not its launch."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)

@@ -1,0 +1,65 @@
+"""Text queries: one class per query, synonyms separated by ';' (DESIGN.md 1.7)."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterable
+
+from .errors import QueryError
+
+SYNONYM_SEPARATOR = ";"
+QUERY_SEPARATOR = ","
+# Labels are published as mono16 with 65535 = unlabeled, so at most 65535 classes (0..65534).
+MAX_CLASSES = 65535
+
+
+@dataclass(frozen=True)
+class QuerySet:
+    """Validated queries: class names, the phrases to embed, and which class each phrase is in."""
+
+    classes: tuple[str, ...]
+    phrases: tuple[str, ...]
+    phrase_class: tuple[int, ...]
+
+    def __len__(self) -> int:
+        return len(self.classes)
+
+
+def split_query_text(text: str) -> list[str]:
+    """'mug, table; desk' -> ['mug', 'table; desk'] (the std_msgs/String and CLI form)."""
+    return [part.strip() for part in text.split(QUERY_SEPARATOR)]
+
+
+def _normalised(phrase: str) -> str:
+    return re.sub(r"\s+", " ", phrase).strip().casefold()
+
+
+def parse_queries(queries: Iterable[str]) -> QuerySet:
+    """Validate queries; QueryError names the first offending query."""
+    if isinstance(queries, str):
+        raise QueryError("queries must be a list of strings, not one string (use split_query_text)")
+    classes: list[str] = []
+    phrases: list[str] = []
+    phrase_class: list[int] = []
+    owner: dict[str, int] = {}
+    for index, query in enumerate(queries):
+        if not isinstance(query, str):
+            raise QueryError(f"query {index + 1} is a {type(query).__name__}, not a string")
+        query = re.sub(r"\s+", " ", query).strip()
+        if not query:
+            raise QueryError(f"query {index + 1} is empty")
+        synonyms = [s.strip() for s in query.split(SYNONYM_SEPARATOR)]
+        if any(not s for s in synonyms):
+            raise QueryError(f"query {query!r} has an empty synonym (two ';' in a row or at an end)")
+        for synonym in synonyms:
+            key = _normalised(synonym)
+            if key in owner:
+                first = classes[owner[key]] if owner[key] < len(classes) else query
+                raise QueryError(f"duplicate query phrase {synonym!r} (also in {first!r})")
+            owner[key] = len(classes)
+            phrases.append(synonym)
+            phrase_class.append(len(classes))
+        classes.append(query)
+    if len(classes) > MAX_CLASSES:
+        raise QueryError(f"{len(classes)} queries; at most {MAX_CLASSES} fit a mono16 label image")
+    return QuerySet(tuple(classes), tuple(phrases), tuple(phrase_class))

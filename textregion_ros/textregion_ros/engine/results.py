@@ -1,0 +1,97 @@
+"""What the engine returns: regions of a frame, a segmentation, and grounded detections."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .upsample import bilinear_bands
+
+
+@dataclass
+class Regions:
+    """The regions of one frame and their text-aligned tokens.
+
+    Masks are soft (0..3, SAM2 logits clamped) at a working resolution: the image size, scaled
+    down so the long side is at most 1024 px. `masks_at_image_size` and `region_id_image`
+    upsample on demand, in bands, so large frames never hold R full-size masks at once.
+    """
+
+    tokens: torch.Tensor  # [R,D] L2-normalised region tokens
+    masks: torch.Tensor  # [R,h,w] soft masks in [0,3] at working resolution
+    boxes: torch.Tensor  # [R,4] x1,y1,x2,y2 in image pixels (x2,y2 exclusive), of mask > 0
+    areas: torch.Tensor  # [R] mask > 0 area in image pixels
+    scores: torch.Tensor  # [R] SAM2 predicted IoU (best of the fused group)
+    stability: torch.Tensor  # [R] SAM2 stability score (best of the fused group)
+    image_size: tuple[int, int]  # (H, W)
+    model_id: str = ""
+    logit_affine: Optional[tuple[float, float]] = None  # (scale, bias) for SigLIP2
+    timings: dict[str, float] = field(default_factory=dict)
+    stats: dict[str, int] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.tokens.shape[0])
+
+    @property
+    def work_size(self) -> tuple[int, int]:
+        return int(self.masks.shape[-2]), int(self.masks.shape[-1])
+
+    def masks_at_image_size(self, indices: Optional[list[int]] = None) -> torch.Tensor:
+        """[K,H,W] soft masks of the chosen regions (all by default) at image size."""
+        masks = self.masks if indices is None else self.masks[indices]
+        if masks.shape[0] == 0 or self.work_size == self.image_size:
+            return masks
+        return F.interpolate(masks[:, None], size=self.image_size, mode="bilinear", align_corners=False)[:, 0]
+
+    def region_id_image(self) -> np.ndarray:
+        """HxW uint16: k where region k-1 has the largest mask weight, 0 where no region covers."""
+        height, width = self.image_size
+        ids = np.zeros((height, width), dtype=np.uint16)
+        if len(self) == 0:
+            return ids
+        for y0, band in bilinear_bands(self.masks.float(), self.image_size):
+            weight, index = band.max(dim=0)
+            values = torch.where(weight > 0, index + 1, torch.zeros_like(index))
+            ids[y0:y0 + band.shape[1]] = values.to(torch.int32).cpu().numpy().astype(np.uint16)
+        return ids
+
+
+@dataclass
+class Segmentation:
+    """Per-pixel classes of one frame for one query set."""
+
+    labels: np.ndarray  # HxW int32 class index, -1 = unlabeled
+    confidence: np.ndarray  # HxW float32 probability of the label (0 where unlabeled by coverage)
+    classes: tuple[str, ...]
+    region_class_probability: torch.Tensor  # [R,Q] mean class probability over each region's pixels
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Detection:
+    """One grounded instance: a region that matches a query."""
+
+    query: str  # the class (query text) it matches
+    class_index: int
+    score: float  # mean class probability over the region's pixels, in [0, 1]
+    box: tuple[float, float, float, float]  # x1,y1,x2,y2 image pixels, x2,y2 exclusive
+    region_index: int  # index into Regions; the region-id image holds region_index + 1
+    mask_work: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((0, 0), bool))
+    image_size: tuple[int, int] = (0, 0)
+
+    @property
+    def instance_id(self) -> int:
+        """Value of this instance in the region-id image."""
+        return self.region_index + 1
+
+    @cached_property
+    def mask(self) -> np.ndarray:
+        """HxW bool mask (largest connected component) at image size."""
+        if self.mask_work.shape == tuple(self.image_size):
+            return self.mask_work
+        resized = F.interpolate(torch.from_numpy(self.mask_work)[None, None].float(), size=self.image_size, mode="nearest")
+        return resized[0, 0].numpy() > 0.5

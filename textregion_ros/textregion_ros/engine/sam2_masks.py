@@ -1,0 +1,149 @@
+"""Automatic mask proposals from SAM2, batched and filtered at low resolution (DESIGN.md 1.1).
+
+SAM2's own automatic generator upsamples every mask of every grid point to the image size
+before filtering (about a minute per frame on a CPU). Here the image encoder runs once, all
+grid points go through the prompt encoder and mask decoder in batches of points_per_batch,
+and every filter (predicted IoU, stability, area, box NMS) runs on the 256 x 256 low-resolution
+logits, vectorised over masks. Only survivors are ever upsampled (by the caller).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torchvision.ops import nms
+
+from .config import EngineConfig
+from .devices import autocast
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+REFERENCE_LOWRES = 256  # min_mask_area is counted on a 256 x 256 grid (sam2_image_size 1024)
+LOGIT_LIMIT = 32.0
+STABILITY_OFFSET = 1.0
+GRANULARITY_NAMES = ("sub-part", "part", "whole")
+
+
+@dataclass
+class MaskProposals:
+    """Surviving masks in pipeline order: whole, then part, then sub-part; each by IoU descending."""
+
+    logits: torch.Tensor  # [M,h,w] float16, low-res logits clamped to +-32
+    iou: torch.Tensor  # [M] predicted IoU
+    stability: torch.Tensor  # [M] stability score
+    boxes: torch.Tensor  # [M,4] float x1,y1,x2,y2 (x2,y2 exclusive) of logits > 0, low-res pixels
+    granularity: torch.Tensor  # [M] 0 sub-part, 1 part, 2 whole
+    points: int  # grid points decoded
+    candidates: int  # masks decoded (3 per point)
+
+    def __len__(self) -> int:
+        return int(self.iou.shape[0])
+
+    @property
+    def lowres_size(self) -> tuple[int, int]:
+        return int(self.logits.shape[-2]), int(self.logits.shape[-1])
+
+
+def masks_to_boxes(binary: torch.Tensor) -> torch.Tensor:
+    """[M,h,w] bool -> [M,4] float tight boxes x1,y1,x2,y2 with exclusive x2,y2 (zeros if empty)."""
+    if binary.shape[0] == 0:
+        return torch.zeros(0, 4, device=binary.device)
+    height, width = binary.shape[-2:]
+    rows, cols = binary.any(dim=2), binary.any(dim=1)
+    y1 = rows.float().argmax(dim=1)
+    y2 = height - rows.flip(1).float().argmax(dim=1)
+    x1 = cols.float().argmax(dim=1)
+    x2 = width - cols.flip(1).float().argmax(dim=1)
+    boxes = torch.stack([x1, y1, x2, y2], dim=1).float()
+    return boxes * rows.any(dim=1, keepdim=True)
+
+
+def stability_scores(logits: torch.Tensor) -> torch.Tensor:
+    """|logits > +1| / |logits > -1| per mask (mask threshold 0, offset 1); 0 for empty masks."""
+    inner = (logits > STABILITY_OFFSET).flatten(1).sum(1).float()
+    outer = (logits > -STABILITY_OFFSET).flatten(1).sum(1).float()
+    return torch.where(outer > 0, inner / outer.clamp_min(1.0), torch.zeros_like(outer))
+
+
+class Sam2MaskGenerator:
+    """Grid-prompted SAM2 masks for one image at a time."""
+
+    def __init__(self, model: torch.nn.Module, config: EngineConfig) -> None:
+        self.model = model
+        self.config = config
+        self.device = next(model.parameters()).device
+        self.input_size = int(model.image_size)
+        self._mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
+        self._std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
+
+    @torch.no_grad()
+    def encode(self, image: torch.Tensor) -> dict[str, torch.Tensor | list[torch.Tensor]]:
+        """[3,H,W] float image in [0,1] -> image embedding + high-res features (one encoder pass)."""
+        size = self.input_size
+        x = F.interpolate(image[None], size=(size, size), mode="bilinear", align_corners=False, antialias=False)
+        x = (x - self._mean) / self._std
+        model = self.model
+        with autocast(self.device, self.config.amp):
+            backbone_out = model.forward_image(x)
+            _, features, _, sizes = model._prepare_backbone_features(backbone_out)
+            if model.directly_add_no_mem_embed:
+                features[-1] = features[-1] + model.no_mem_embed
+        maps = [f.permute(1, 2, 0).reshape(1, -1, h, w) for f, (h, w) in zip(features, sizes)]
+        return {"image_embed": maps[-1], "high_res_feats": maps[:-1]}
+
+    def grid_points(self) -> torch.Tensor:
+        """[P,2] x,y cell centres of a points_per_side grid, in SAM2 input pixels."""
+        n = self.config.points_per_side
+        centres = (torch.arange(n, device=self.device, dtype=torch.float32) + 0.5) / n * self.input_size
+        ys, xs = torch.meshgrid(centres, centres, indexing="ij")
+        return torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=1)
+
+    @torch.no_grad()
+    def decode(self, features: dict) -> MaskProposals:
+        """Decode every grid point (3 masks each), filter, NMS and order the survivors."""
+        config, model = self.config, self.model
+        points = self.grid_points()
+        dense_pe = model.sam_prompt_encoder.get_dense_pe()
+        kept: list[tuple[torch.Tensor, ...]] = []
+        for start in range(0, points.shape[0], config.points_per_batch):
+            coords = points[start:start + config.points_per_batch, None, :]
+            labels = torch.ones(coords.shape[:2], dtype=torch.int, device=self.device)
+            with autocast(self.device, config.amp):
+                sparse, dense = model.sam_prompt_encoder(points=(coords, labels), boxes=None, masks=None)
+                lowres, iou, _, _ = model.sam_mask_decoder(
+                    image_embeddings=features["image_embed"], image_pe=dense_pe,
+                    sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
+                    multimask_output=True, repeat_image=True, high_res_features=features["high_res_feats"],
+                )
+            logits = lowres.float().clamp_(-LOGIT_LIMIT, LOGIT_LIMIT).flatten(0, 1)  # [B*3,h,w]
+            iou = iou.float().flatten()
+            granularity = torch.arange(3, device=self.device).repeat(coords.shape[0])
+            stability = stability_scores(logits)
+            keep = self._filter(logits, iou, stability)
+            kept.append((logits[keep].half(), iou[keep], stability[keep], granularity[keep]))
+        logits, iou, stability, granularity = (torch.cat(parts) for parts in zip(*kept))
+        boxes = masks_to_boxes(logits > 0)
+        if len(iou) and 0.0 < config.box_nms_thresh < 1.0:
+            survivors = nms(boxes, iou, config.box_nms_thresh)
+            logits, iou, stability, granularity, boxes = (
+                t[survivors] for t in (logits, iou, stability, granularity, boxes)
+            )
+        order = torch.sort(iou, descending=True, stable=True).indices
+        order = order[torch.sort(granularity[order], descending=True, stable=True).indices]
+        return MaskProposals(
+            logits[order], iou[order], stability[order], boxes[order], granularity[order],
+            points=int(points.shape[0]), candidates=int(points.shape[0]) * 3,
+        )
+
+    def _filter(self, logits: torch.Tensor, iou: torch.Tensor, stability: torch.Tensor) -> torch.Tensor:
+        """Masks that pass min-area (always drops empty masks), predicted-IoU and stability."""
+        config = self.config
+        area = (logits > 0).flatten(1).sum(1)
+        min_area = config.min_mask_area * logits.shape[-1] * logits.shape[-2] / REFERENCE_LOWRES**2
+        keep = area > max(min_area, 0)
+        if config.pred_iou_thresh > 0:
+            keep &= iou > config.pred_iou_thresh
+        if config.stability_score_thresh > 0:
+            keep &= stability >= config.stability_score_thresh
+        return keep

@@ -1,0 +1,113 @@
+"""Region logits -> semantic segmentation and grounded detections (DESIGN.md 1.6-1.7)."""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import torch
+from scipy import ndimage
+
+from .queries import QuerySet
+from .results import Detection, Regions, Segmentation
+from .sam2_masks import masks_to_boxes
+from .upsample import bilinear_bands
+
+EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
+
+
+def region_logits(tokens: torch.Tensor, text: torch.Tensor, affine: Optional[tuple[float, float]]) -> torch.Tensor:
+    """[R,P] cosine similarities; exp(logit_scale) * cos + logit_bias for SigLIP2."""
+    logits = tokens.float() @ text.float().T
+    if affine is not None:
+        logits = logits * affine[0] + affine[1]
+    return logits
+
+
+def per_class(values: torch.Tensor, phrase_class: torch.Tensor, classes: int) -> torch.Tensor:
+    """Max over each class's phrases along dim 0: [P,...] -> [Q,...]."""
+    if values.shape[0] == classes:
+        return values  # one phrase per class, in class order
+    index = phrase_class.view(-1, *([1] * (values.dim() - 1))).expand_as(values)
+    out = values.new_full((classes, *values.shape[1:]), float("-inf"))
+    return out.scatter_reduce(0, index, values, reduce="amax", include_self=True)
+
+
+def class_probability(seg: torch.Tensor, phrase_class: torch.Tensor, classes: int, temperature: float) -> torch.Tensor:
+    """softmax(temperature * seg) over phrases, max-pooled over each class's synonyms."""
+    return per_class(torch.softmax(temperature * seg, dim=0), phrase_class, classes)
+
+
+def segment(regions: Regions, queries: QuerySet, text: torch.Tensor, temperature: float,
+            prob_threshold: float) -> Segmentation:
+    """Per-pixel labels and confidence at image size; -1 where unlabeled."""
+    height, width = regions.image_size
+    classes = len(queries)
+    labels = np.full((height, width), -1, dtype=np.int32)
+    confidence = np.zeros((height, width), dtype=np.float32)
+    if len(regions) == 0:
+        return Segmentation(labels, confidence, queries.classes, torch.zeros(0, classes))
+    phrase_class = torch.tensor(queries.phrase_class, device=regions.tokens.device)
+    logits = region_logits(regions.tokens, text, regions.logit_affine)  # [R,P]
+    soft = regions.masks.float().clamp(0.0, 1.0)
+    work_h, work_w = regions.work_size
+    seg = (logits.T @ soft.flatten(1)).view(-1, work_h, work_w)  # overlapping regions add up
+    coverage = soft.amax(dim=0, keepdim=True)
+    for y0, band in bilinear_bands(torch.cat([seg, coverage]), (height, width)):
+        probability = class_probability(band[:-1], phrase_class, classes, temperature)
+        best, label = probability.max(dim=0)
+        covered = band[-1] > 0
+        label = torch.where(covered & (best >= prob_threshold), label, torch.full_like(label, -1))
+        rows = slice(y0, y0 + band.shape[1])
+        labels[rows] = label.to(torch.int32).cpu().numpy()
+        confidence[rows] = torch.where(covered, best, torch.zeros_like(best)).cpu().numpy()
+    inside = (regions.masks > 0).float().flatten(1)  # [R,hw]
+    work_probability = class_probability(seg, phrase_class, classes, temperature).flatten(1)  # [Q,hw]
+    region_probability = (inside @ work_probability.T) / inside.sum(dim=1, keepdim=True).clamp_min(1.0)
+    return Segmentation(labels, confidence, queries.classes, region_probability)
+
+
+def largest_component(mask: np.ndarray) -> np.ndarray:
+    """The largest 8-connected component of a bool mask (empty stays empty)."""
+    components, count = ndimage.label(mask, structure=EIGHT_CONNECTED)
+    if count <= 1:
+        return mask
+    sizes = np.bincount(components.ravel())
+    sizes[0] = 0
+    return components == int(sizes.argmax())
+
+
+def ground(regions: Regions, queries: QuerySet, text: torch.Tensor, segmentation: Segmentation, mode: str,
+           prob_threshold: float, min_score: float = 0.0) -> list[Detection]:
+    """Detections, best score first.
+
+    mode 'best': for each query, the region with the highest logit (over its synonyms).
+    mode 'all': every region whose most probable class (mean over its pixels) is a query with
+    probability >= prob_threshold, one detection per region.
+    Each detection's box is the tight box of its mask's largest connected component.
+    """
+    if len(regions) == 0 or len(queries) == 0:
+        return []
+    probability = segmentation.region_class_probability  # [R,Q]
+    if mode == "best":
+        phrase_class = torch.tensor(queries.phrase_class, device=regions.tokens.device)
+        class_logits = per_class(region_logits(regions.tokens, text, regions.logit_affine).T, phrase_class, len(queries))
+        pairs = [(int(r), c) for c, r in enumerate(class_logits.argmax(dim=1).tolist())]
+    else:
+        best, label = probability.max(dim=1)
+        pairs = [(r, int(label[r])) for r in range(len(regions)) if float(best[r]) >= prob_threshold]
+    binary = (regions.masks > 0).cpu().numpy()
+    height, width = regions.image_size
+    work_h, work_w = regions.work_size
+    scale = torch.tensor([width / work_w, height / work_h, width / work_w, height / work_h])
+    detections = []
+    for region, class_index in pairs:
+        score = float(probability[region, class_index])
+        if score < min_score:
+            continue
+        component = largest_component(binary[region])
+        box = masks_to_boxes(torch.from_numpy(component)[None])[0] * scale
+        detections.append(Detection(
+            query=queries.classes[class_index], class_index=class_index, score=min(max(score, 0.0), 1.0),
+            box=tuple(float(v) for v in box), region_index=region, mask_work=component, image_size=(height, width),
+        ))
+    return sorted(detections, key=lambda d: d.score, reverse=True)
