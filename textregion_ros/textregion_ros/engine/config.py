@@ -78,6 +78,14 @@ class EngineConfig:
         return f"{self.backbone}:{self.model}:{self.weights}"
 
 
+# Fields that decide which models are built and how: changing one needs a new engine.
+# Every other field is read per call and can change between frames (TextRegionEngine.apply_config).
+RELOAD_FIELDS = frozenset({
+    "backbone", "model", "weights", "sam2_model", "sam2_weights", "sam2_image_size", "device",
+    "crop_size", "clip_pool_mlp", "tokenizer", "cache_dir", "amp",
+})
+
+
 def field_names() -> list[str]:
     return [f.name for f in dataclasses.fields(EngineConfig)]
 

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from . import mask_fusion
 from .backbones import Backbone, build_backbone, load_open_clip, load_tokenizer
 from .backbones.loading import Tokenizer
-from .config import EngineConfig
+from .config import RELOAD_FIELDS, EngineConfig
 from .devices import resolve_device
 from .errors import ImageError, QueryError
 from .global_patches import global_token_mask
@@ -31,7 +31,12 @@ MAX_IMAGE_PIXELS = 64_000_000
 
 
 class TextRegionEngine:
-    """The TextRegion method on one device. Not thread-safe: use one caller thread."""
+    """The TextRegion method on one device.
+
+    `regions` and `pool` run the image models: call them from one thread. `encode_text`,
+    `segment` and `ground` only read a Regions result and the (locked) text cache, so another
+    thread may call them meanwhile, e.g. to answer a query while the next frame is processed.
+    """
 
     def __init__(self, config: Optional[EngineConfig] = None, clip_model: Optional[torch.nn.Module] = None,
                  sam2_model: Optional[torch.nn.Module] = None, tokenizer: Optional[Tokenizer] = None) -> None:
@@ -122,6 +127,17 @@ class TextRegionEngine:
             segmentation = self.segment(regions, query_set, threshold)
         text = self.text.encode(query_set.phrases)
         return ground(regions, query_set, text, segmentation, mode, threshold, min_score)
+
+    def apply_config(self, config: EngineConfig) -> list[str]:
+        """Switch to `config` between frames; returns the changed fields that need a new engine.
+
+        Nothing changes when any such field differs (build a new engine for those).
+        """
+        needs_reload = sorted(f for f in RELOAD_FIELDS if getattr(config, f) != getattr(self.config, f))
+        if not needs_reload:
+            self.config = config
+            self.masks.config = config
+        return needs_reload
 
     def close(self) -> None:
         """Drop the models and free cached GPU memory."""

@@ -9,7 +9,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .upsample import bilinear_bands
 
 
 @dataclass
@@ -17,8 +16,8 @@ class Regions:
     """The regions of one frame and their text-aligned tokens.
 
     Masks are soft (0..3, SAM2 logits clamped) at a working resolution: the image size, scaled
-    down so the long side is at most 1024 px. `masks_at_image_size` and `region_id_image`
-    upsample on demand, in bands, so large frames never hold R full-size masks at once.
+    down so the long side is at most 1024 px, so large frames never hold R full-size masks.
+    `masks_at_image_size` and `region_id_image` upsample on demand.
     """
 
     tokens: torch.Tensor  # [R,D] L2-normalised region tokens
@@ -32,6 +31,7 @@ class Regions:
     logit_affine: Optional[tuple[float, float]] = None  # (scale, bias) for SigLIP2
     timings: dict[str, float] = field(default_factory=dict)
     stats: dict[str, int] = field(default_factory=dict)
+    _region_ids: Optional[np.ndarray] = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return int(self.tokens.shape[0])
@@ -48,16 +48,26 @@ class Regions:
         return F.interpolate(masks[:, None], size=self.image_size, mode="bilinear", align_corners=False)[:, 0]
 
     def region_id_image(self) -> np.ndarray:
-        """HxW uint16: k where region k-1 has the largest mask weight, 0 where no region covers."""
-        height, width = self.image_size
-        ids = np.zeros((height, width), dtype=np.uint16)
-        if len(self) == 0:
-            return ids
-        for y0, band in bilinear_bands(self.masks.float(), self.image_size):
-            weight, index = band.max(dim=0)
-            values = torch.where(weight > 0, index + 1, torch.zeros_like(index))
-            ids[y0:y0 + band.shape[1]] = values.to(torch.int32).cpu().numpy().astype(np.uint16)
-        return ids
+        """HxW uint16: k where region k-1 has the largest mask weight, 0 where no region covers.
+
+        The argmax runs at working resolution and the ids are upsampled nearest-neighbour
+        (identical at image size for images up to 1024 px; ids are never interpolated).
+        Computed once per Regions.
+        """
+        if self._region_ids is None:
+            height, width = self.image_size
+            if len(self) == 0:
+                self._region_ids = np.zeros((height, width), dtype=np.uint16)
+            else:
+                weight, index = self.masks.max(dim=0)
+                ids = torch.where(weight > 0, index + 1, torch.zeros_like(index)).to(torch.int32)
+                work_h, work_w = self.work_size
+                if (work_h, work_w) != (height, width):
+                    rows = (torch.arange(height, device=ids.device) * work_h) // height
+                    cols = (torch.arange(width, device=ids.device) * work_w) // width
+                    ids = ids[rows[:, None], cols[None, :]]
+                self._region_ids = ids.cpu().numpy().astype(np.uint16)
+        return self._region_ids
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """Template-ensembled text embeddings with a per-model cache (DESIGN.md 1.6)."""
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from typing import Sequence
 
@@ -18,13 +19,14 @@ class TextEncoder:
     """phrase -> normalize(mean_t normalize(encode(template_t(phrase)))), cached per phrase.
 
     One encoder belongs to one backbone, so the cache is per model; least recently used
-    phrases are evicted beyond CACHE_ENTRIES.
+    phrases are evicted beyond CACHE_ENTRIES. Thread-safe: calls are serialised by a lock.
     """
 
     def __init__(self, backbone: Backbone, templates: Sequence[str] = IMAGENET_TEMPLATES) -> None:
         self.backbone = backbone
         self.templates = tuple(templates)
         self._cache: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._cache)
@@ -34,6 +36,10 @@ class TextEncoder:
 
     def encode(self, phrases: Sequence[str]) -> torch.Tensor:
         """[Q,D] embeddings on the backbone's device (Q may be 0)."""
+        with self._lock:
+            return self._encode(list(phrases))
+
+    def _encode(self, phrases: list[str]) -> torch.Tensor:
         missing = list(dict.fromkeys(p for p in phrases if p not in self._cache))
         per_batch = max(1, TEXTS_PER_BATCH // len(self.templates))
         for start in range(0, len(missing), per_batch):

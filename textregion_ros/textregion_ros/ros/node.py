@@ -1,0 +1,489 @@
+"""TextRegionNode: camera images + text queries in; labels, confidence, LabelInfo, detections,
+overlay and region tokens out. A thin lifecycle adapter over textregion_ros.engine.
+
+Lifecycle: configure loads the models, activate subscribes and enables the publishers,
+deactivate unsubscribes, cleanup frees the models (and GPU memory). With `autostart` (default)
+the node configures and activates itself, so `ros2 run textregion_ros textregion_node` works.
+
+Threads: ROS callbacks only hand frames and queries over; one worker thread runs the models on
+the newest frame (older ones are dropped and counted). ~/query is answered from the latest
+frame's cached region tokens in its own callback group, concurrently with frame processing.
+"""
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.parameter import Parameter
+from rclpy.signals import SignalHandlerOptions
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header, String
+from textregion_msgs.msg import RegionTokens
+from textregion_msgs.srv import Query, SetQueries
+from vision_msgs.msg import Detection2DArray, LabelInfo
+
+from ..engine import EngineError, QueryError, QuerySet, Regions, TextRegionEngine, parse_queries, split_query_text
+from . import conversions
+from .diagnostics import ProblemLog, RateMeter, device_memory, status_message
+from .image_conversions import imgmsg_to_numpy, numpy_to_imgmsg
+from .overlay import draw_overlay
+from .parameters import BY_NAME, ENGINE_FIELDS, PARAMETERS, check_value, engine_config
+from .worker import LatestFrameWorker
+
+NODE_NAME = "textregion"
+INPUT_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8")
+NO_QUERIES = parse_queries([])
+
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+IMAGE_OUTPUT = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
+RESULT_OUTPUT = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
+
+
+def active_queries(value: Any) -> list[str]:
+    """The queries a parameter value holds: blank entries are placeholders, not queries."""
+    return [q for q in (value or []) if isinstance(q, str) and q.strip()]
+
+
+def image_input_qos(reliability: str) -> QoSProfile:
+    """SensorDataQoS (volatile, shallow) with the configured reliability."""
+    policy = ReliabilityPolicy.RELIABLE if reliability == "reliable" else ReliabilityPolicy.BEST_EFFORT
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=2, reliability=policy,
+                      durability=DurabilityPolicy.VOLATILE)
+
+
+@dataclass
+class ProcessedFrame:
+    """The latest frame's regions, kept for re-publishing and for ~/query."""
+
+    header: Header
+    rgb: np.ndarray
+    regions: Regions
+    received: float  # monotonic time the frame was handed to the worker
+
+
+class TextRegionNode(LifecycleNode):
+    def __init__(self, node_name: str = NODE_NAME, **kwargs: Any) -> None:
+        super().__init__(node_name, **kwargs)
+        self._lock = threading.Lock()
+        self._engine: Optional[TextRegionEngine] = None
+        self._worker: Optional[LatestFrameWorker] = None
+        self._latest: Optional[ProcessedFrame] = None
+        self._queries: QuerySet = NO_QUERIES
+        self._active = False
+        self._syncing_queries_parameter = False
+        self._outputs: dict[str, Any] = {}
+        self._inputs: list[Any] = []
+        self._own_services: list[Any] = []
+        self._stage_ms: dict[str, float] = {}
+        self._input_rate, self._processed_rate = RateMeter(), RateMeter()
+        self._problems = ProblemLog()
+        self._query_group = MutuallyExclusiveCallbackGroup()
+
+        self._declare_parameters()
+        self.add_on_set_parameters_callback(self._validate_parameters)
+        self.add_post_set_parameters_callback(self._apply_parameters)
+        self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._diagnostics_timer = self.create_timer(1.0, self._publish_diagnostics)
+        self._autostart_timer = None
+        if self.get_parameter("autostart").value:
+            self._autostart_timer = self.create_timer(0.05, self._autostart)
+
+    # -- parameters -----------------------------------------------------------------------------
+    def _declare_parameters(self) -> None:
+        for spec in PARAMETERS:
+            try:
+                self.declare_parameter(spec.name, spec.default, spec.descriptor())
+            except Exception as error:  # a bad override (type or range): keep the default, say why
+                self.get_logger().error(f"parameter {spec.name}: {error}; using the default {spec.default!r}")
+                self.declare_parameter(spec.name, spec.default, spec.descriptor(), ignore_override=True)
+
+    def _value(self, name: str) -> Any:
+        value = self.get_parameter(name).value
+        if name == "queries":
+            return active_queries(value)
+        return list(value) if isinstance(value, (tuple, list)) or type(value).__name__ == "array" else value
+
+    def _values(self, overrides: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+        values = {spec.name: self._value(spec.name) for spec in PARAMETERS}
+        values.update(overrides or {})
+        return values
+
+    def _validate_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
+        changes = {p.name: (list(p.value) if isinstance(p.value, (list, tuple)) else p.value) for p in parameters}
+        for name, value in changes.items():
+            spec = BY_NAME.get(name)
+            reason = check_value(spec, value) if spec else None
+            if reason:
+                return SetParametersResult(successful=False, reason=reason)
+        if "queries" in changes:
+            reason = self._query_problem(active_queries(changes["queries"]), changes.get("max_queries"))
+            if reason:
+                return SetParametersResult(successful=False, reason=f"queries: {reason}")
+        if any(name in ENGINE_FIELDS for name in changes):
+            try:
+                engine_config(self._values(changes))
+            except EngineError as error:
+                return SetParametersResult(successful=False, reason=str(error))
+        return SetParametersResult(successful=True)
+
+    def _apply_parameters(self, parameters: list[Parameter]) -> None:
+        names = {p.name for p in parameters}
+        if "queries" in names and not self._syncing_queries_parameter:
+            self._set_queries(self._value("queries"), source="parameter")
+        if "max_rate_hz" in names and self._worker is not None:
+            self._worker.set_max_rate(self._value("max_rate_hz"))
+        engine_changes = names & set(ENGINE_FIELDS)
+        if engine_changes and self._engine is not None:
+            needs_reload = self._engine.apply_config(engine_config(self._values()))
+            if needs_reload:
+                self.get_logger().warning(
+                    f"{', '.join(needs_reload)} changed: takes effect at the next configure (cleanup, then configure)")
+            else:
+                self._submit_republish()
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def _autostart(self) -> None:
+        self._autostart_timer.cancel()
+        self.destroy_timer(self._autostart_timer)
+        if self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+            self.trigger_activate()
+
+    def state_label(self) -> str:
+        """'unconfigured', 'inactive', 'active', 'finalized' or a transition state."""
+        return self._state_machine.current_state[1]  # rclpy keeps no public accessor
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            config = engine_config(self._values())
+            self.get_logger().info(f"loading models: {config.model_id} + SAM2 {config.sam2_model} on {config.device}")
+            started = time.monotonic()
+            self._engine = TextRegionEngine(config)
+        except EngineError as error:
+            self.get_logger().error(f"configure failed: {error}")
+            return TransitionCallbackReturn.FAILURE
+        except Exception as error:  # a model that cannot be built (e.g. CUDA out of memory)
+            self.get_logger().error(f"configure failed while building the models: {type(error).__name__}: {error}")
+            return TransitionCallbackReturn.FAILURE
+        self.get_logger().info(f"models ready in {time.monotonic() - started:.1f} s on {self._engine.device}")
+        pub = self.create_lifecycle_publisher
+        self._outputs = {
+            "detections": pub(Detection2DArray, "~/detections", RESULT_OUTPUT),
+            "labels": pub(Image, "~/labels", IMAGE_OUTPUT),
+            "confidence": pub(Image, "~/confidence", IMAGE_OUTPUT),
+            "overlay": pub(Image, "~/overlay", IMAGE_OUTPUT),
+            "region_tokens": pub(RegionTokens, "~/region_tokens", RESULT_OUTPUT),
+            "label_info": pub(LabelInfo, "~/label_info", LATCHED),
+        }
+        self._own_services = [
+            self.create_service(SetQueries, "~/set_queries", self._on_set_queries),
+            self.create_service(Query, "~/query", self._on_query, callback_group=self._query_group),
+        ]
+        self._worker = LatestFrameWorker(self._process_frame, self._on_worker_error)
+        self._worker.set_max_rate(self._value("max_rate_hz"))
+        self._worker.start()
+        ok, message = self._set_queries(self._value("queries"), source="parameter")
+        if not ok:
+            self.get_logger().warning(f"starting without queries: {message}")
+        return super().on_configure(state)
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        result = super().on_activate(state)
+        self._active = True
+        self._inputs = [
+            self.create_subscription(Image, "image", self._on_image, image_input_qos(self._value("image_reliability"))),
+            self.create_subscription(String, "queries", self._on_queries_topic, LATCHED),
+        ]
+        self._publish_label_info()
+        self.get_logger().info(
+            f"active: listening on {self.resolve_topic_name('image')}, {len(self._queries)} queries")
+        return result
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._active = False
+        for subscription in self._inputs:
+            self.destroy_subscription(subscription)
+        self._inputs = []
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release()
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._active = False
+        for subscription in self._inputs:
+            self.destroy_subscription(subscription)
+        self._inputs = []
+        self._release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.get_logger().error(f"lifecycle error in state {state.label}; releasing the models")
+        self._release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _release(self) -> None:
+        if self._worker is not None:
+            self._worker.stop()
+            self._worker = None
+        for service in self._own_services:
+            self.destroy_service(service)
+        for publisher in self._outputs.values():
+            self.destroy_lifecycle_publisher(publisher)
+        self._own_services, self._outputs = [], {}
+        with self._lock:
+            self._latest = None
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+
+    # -- inputs ---------------------------------------------------------------------------------
+    def _on_image(self, msg: Image) -> None:
+        self._input_rate.tick()
+        if self._worker is not None:
+            self._worker.submit_frame((msg, time.monotonic()))
+
+    def _on_queries_topic(self, msg: String) -> None:
+        if not msg.data.strip():
+            self._problem("queries-empty", "rejected queries from the topic: the string is empty")
+            return
+        self._set_queries(split_query_text(msg.data), source="topic")
+
+    def _on_set_queries(self, request: SetQueries.Request, response: SetQueries.Response) -> SetQueries.Response:
+        response.success, response.message = self._set_queries(list(request.queries), source="service")
+        return response
+
+    def _query_problem(self, queries: list[str], max_queries: Optional[int] = None) -> Optional[str]:
+        limit = max_queries or self._value("max_queries")
+        try:
+            parsed = parse_queries(queries)
+        except QueryError as error:
+            return str(error)
+        if len(parsed) > limit:
+            return f"{len(parsed)} queries exceed max_queries = {limit}"
+        return None
+
+    def _set_queries(self, queries: list[str], source: str) -> tuple[bool, str]:
+        problem = self._query_problem(queries)
+        if problem:
+            self._problem(f"queries-{source}-{problem}", f"rejected queries from the {source}: {problem}")
+            return False, problem
+        parsed = parse_queries(queries)
+        with self._lock:
+            changed = parsed.classes != self._queries.classes
+            self._queries = parsed
+        if source != "parameter" and list(parsed.classes) != self._value("queries"):
+            self._syncing_queries_parameter = True
+            try:
+                self.set_parameters([Parameter("queries", Parameter.Type.STRING_ARRAY, list(parsed.classes))])
+            finally:
+                self._syncing_queries_parameter = False
+        if changed:
+            self._publish_label_info()
+            self._submit_republish()
+        summary = ", ".join(parsed.classes) if len(parsed) <= 10 else f"{', '.join(parsed.classes[:10])}, ..."
+        message = f"{len(parsed)} queries in force" + (f": {summary}" if len(parsed) else "")
+        self.get_logger().info(f"queries from the {source}: {message}")
+        return True, message
+
+    # -- frame processing (worker thread) -------------------------------------------------------
+    def _process_frame(self, item: tuple[Image, float]) -> None:
+        msg, received = item
+        engine = self._engine
+        if engine is None or not self._active:
+            return
+        if msg.encoding not in INPUT_ENCODINGS:
+            self._problem(f"encoding-{msg.encoding}",
+                          f"dropped an image with encoding {msg.encoding!r}; supported: {', '.join(INPUT_ENCODINGS)}")
+            return
+        try:
+            rgb = imgmsg_to_numpy(msg, "rgb8")
+            if rgb.size == 0:
+                raise ValueError(f"empty image ({msg.height}x{msg.width})")
+        except ValueError as error:
+            self._problem(f"image-{type(error).__name__}-{str(error)[:40]}", f"dropped an image: {error}")
+            return
+        regions = engine.regions(rgb)
+        frame = ProcessedFrame(msg.header, rgb, regions, received)
+        with self._lock:
+            self._latest = frame
+            queries = self._queries
+        self._publish_outputs(frame, queries)
+        self._processed_rate.tick()
+
+    def _submit_republish(self) -> None:
+        if self._worker is not None:
+            self._worker.submit_job("republish", self._republish)
+
+    def _republish(self) -> None:
+        """Outputs of the latest frame for the queries now in force: text work only."""
+        with self._lock:
+            frame, queries = self._latest, self._queries
+        if frame is not None and self._active:
+            self._publish_outputs(frame, queries)
+
+    def _wanted(self, name: str, switch: Optional[str] = None) -> bool:
+        publisher = self._outputs.get(name)
+        if publisher is None or (switch and not self._value(switch)):
+            return False
+        return publisher.get_subscription_count() > 0
+
+    def _publish_outputs(self, frame: ProcessedFrame, queries: QuerySet) -> None:
+        engine = self._engine
+        if engine is None:
+            return
+        started = time.perf_counter()
+        header, regions = frame.header, frame.regions
+        stage_ms = {name: 1000.0 * seconds for name, seconds in regions.timings.items()}
+        if self._wanted("region_tokens", "publish_region_tokens"):
+            self._outputs["region_tokens"].publish(conversions.region_tokens_to_msg(regions, header))
+        want_labels, want_confidence = self._wanted("labels"), self._wanted("confidence", "publish_confidence")
+        want_overlay, want_detections = self._wanted("overlay", "publish_overlay"), self._wanted("detections")
+        if len(queries) == 0:
+            if want_overlay:
+                self._outputs["overlay"].publish(numpy_to_imgmsg(frame.rgb, "rgb8", header))
+        elif want_labels or want_confidence or want_overlay or want_detections:
+            segmentation = engine.segment(regions, queries)
+            stage_ms.update({name: 1000.0 * s for name, s in segmentation.timings.items()})
+            detections = []
+            if want_detections or want_overlay:
+                grounding_started = time.perf_counter()
+                detections = engine.ground(regions, queries, segmentation=segmentation)
+                stage_ms["grounding"] = 1000.0 * (time.perf_counter() - grounding_started)
+                if want_detections:
+                    self._outputs["detections"].publish(conversions.detections_to_msg(detections, header))
+            if want_labels:
+                self._outputs["labels"].publish(
+                    conversions.labels_to_image(segmentation.labels, len(queries), header))
+            if want_confidence:
+                self._outputs["confidence"].publish(conversions.confidence_to_image(segmentation.confidence, header))
+            if want_overlay:
+                overlay = draw_overlay(frame.rgb, segmentation.labels, queries.classes, detections)
+                self._outputs["overlay"].publish(numpy_to_imgmsg(overlay, "rgb8", header))
+        stage_ms["outputs"] = 1000.0 * (time.perf_counter() - started)  # text + painting + messages
+        stage_ms["total_since_receipt"] = 1000.0 * (time.monotonic() - frame.received)
+        self._stage_ms = stage_ms
+
+    def _publish_label_info(self) -> None:
+        publisher = self._outputs.get("label_info")
+        if publisher is None or not self._active:
+            return
+        with self._lock:
+            classes = self._queries.classes
+            frame_id = self._latest.header.frame_id if self._latest else ""
+        header = Header(stamp=self.get_clock().now().to_msg(), frame_id=frame_id)
+        publisher.publish(conversions.label_info(classes, header, float(self._value("prob_threshold"))))
+
+    # -- ~/query ----------------------------------------------------------------------------------
+    def _on_query(self, request: Query.Request, response: Query.Response) -> Query.Response:
+        response.success = False
+        engine = self._engine
+        with self._lock:
+            frame = self._latest
+        threshold = float(request.threshold)
+        if engine is None:
+            response.message = "the node is not configured (no models loaded)"
+        elif frame is None:
+            response.message = "no processed frame yet: publish an image first"
+        elif not math.isfinite(threshold) or not 0.0 <= threshold <= 1.0:
+            response.message = f"threshold must be in [0, 1], got {request.threshold}"
+        else:
+            problem = self._query_problem(list(request.queries))
+            if problem is None and not request.queries:
+                problem = "no queries given"
+            if problem:
+                response.message = problem
+            else:
+                try:
+                    detections = engine.ground(frame.regions, list(request.queries), min_score=threshold)
+                except Exception as error:  # report, never crash the service
+                    response.message = f"query failed: {type(error).__name__}: {error}"
+                else:
+                    response.detections = conversions.detections_to_msg(detections, frame.header)
+                    response.success = True
+                    stamp = frame.header.stamp
+                    response.message = (f"{len(detections)} detections for {len(request.queries)} queries on the "
+                                        f"frame stamped {stamp.sec}.{stamp.nanosec:09d}")
+        if not response.success:
+            self._problem(f"query-{response.message[:60]}", f"~/query failed: {response.message}")
+        return response
+
+    # -- problems and diagnostics ---------------------------------------------------------------
+    def _problem(self, key: str, message: str) -> None:
+        if self._problems.report(key, message):
+            self.get_logger().warning(message + " (further repeats are counted in /diagnostics, not logged)")
+
+    def _on_worker_error(self, error: BaseException, kind: str) -> None:
+        reason = f"{type(error).__name__}: {error}"
+        self._problem(f"worker-{kind}-{type(error).__name__}-{str(error)[:60]}",
+                      f"processing failed ({kind}): {reason}; continuing with the next frame")
+
+    def _publish_diagnostics(self) -> None:
+        state = self.state_label()
+        counts = self._worker.counts if self._worker is not None else None
+        device = str(self._engine.device) if self._engine is not None else "none"
+        values = {
+            "state": state,
+            "device": device,
+            "model": self._engine.config.model_id if self._engine is not None else "",
+            "queries": str(len(self._queries)),
+            "input_rate_hz": f"{self._input_rate.rate():.2f}",
+            "processed_rate_hz": f"{self._processed_rate.rate():.2f}",
+            "frames_received": str(counts.received if counts else 0),
+            "frames_processed": str(counts.processed if counts else 0),
+            "frames_dropped": str(counts.dropped if counts else 0),
+            "frames_failed": str(counts.failed if counts else 0),
+            "problems": str(self._problems.total),
+            "last_problem": self._problems.last,
+        }
+        values.update({f"latency_ms_{name}": f"{ms:.1f}" for name, ms in self._stage_ms.items()})
+        values.update(device_memory(device))
+        level, message = DiagnosticStatus.OK, "ok"
+        if state != "active":
+            level, message = DiagnosticStatus.WARN, f"not active ({state})"
+        elif counts and counts.failed:
+            level, message = DiagnosticStatus.WARN, f"{counts.failed} frame(s) failed; last problem: {self._problems.last}"
+        elif self._input_rate.last is None or time.monotonic() - self._input_rate.last > 5.0:
+            level, message = DiagnosticStatus.WARN, "no images received in the last 5 s"
+        self._diagnostics.publish(status_message(
+            f"{self.get_name()}: TextRegion", self.get_fully_qualified_name(), level, message, values,
+            self.get_clock().now().to_msg()))
+
+
+def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def main(args: Optional[list[str]] = None) -> None:
+    """Spin the node; on SIGINT/SIGTERM stop the worker before the ROS context goes away."""
+    # rclpy's own handlers would invalidate the context while a frame is still being published.
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    node = TextRegionNode()
+    executor = MultiThreadedExecutor(num_threads=4)
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.on_shutdown(None)
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""One inference thread that only ever works on the newest frame.
+
+ROS callbacks hand frames over and return at once: a frame that arrives while another waits
+replaces it (the older one is counted as dropped), so latency never builds up behind a slow
+model. Other jobs (re-publishing after a query change) run between frames.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+FrameHandler = Callable[[Any], None]
+ErrorHandler = Callable[[BaseException, str], None]
+
+
+@dataclass
+class WorkerCounts:
+    received: int = 0
+    processed: int = 0
+    dropped: int = 0
+    failed: int = 0
+
+
+class LatestFrameWorker:
+    """Runs `handle_frame(frame)` on the newest submitted frame, at most `max_rate_hz` per second."""
+
+    def __init__(self, handle_frame: FrameHandler, on_error: ErrorHandler, name: str = "textregion_worker") -> None:
+        self._handle_frame = handle_frame
+        self._on_error = on_error
+        self._condition = threading.Condition()
+        self._frame: Optional[Any] = None
+        self._jobs: dict[str, Callable[[], None]] = {}
+        self._running = False
+        self._busy = False
+        self._next_start = 0.0
+        self.min_interval = 0.0
+        self.counts = WorkerCounts()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> None:
+        self._running = True
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop after the current job; True when the thread ended within `timeout`."""
+        with self._condition:
+            self._running = False
+            self._frame = None
+            self._jobs.clear()
+            self._condition.notify_all()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def set_max_rate(self, max_rate_hz: float) -> None:
+        with self._condition:
+            self.min_interval = 1.0 / max_rate_hz if max_rate_hz > 0 else 0.0
+            self._condition.notify_all()
+
+    def submit_frame(self, frame: Any) -> None:
+        """Hand over a frame; never blocks on processing."""
+        with self._condition:
+            self.counts.received += 1
+            if self._frame is not None:
+                self.counts.dropped += 1
+            self._frame = frame
+            self._condition.notify_all()
+
+    def submit_job(self, key: str, job: Callable[[], None]) -> None:
+        """Run `job` between frames; a job with the same key still waiting is replaced."""
+        with self._condition:
+            self._jobs[key] = job
+            self._condition.notify_all()
+
+    def idle(self) -> bool:
+        with self._condition:
+            return self._frame is None and not self._jobs and not self._busy
+
+    def _next_work(self) -> Optional[tuple[str, Any]]:
+        """Wait for a job or a frame that may start now; None once stopped."""
+        with self._condition:
+            while self._running:
+                if self._jobs:
+                    key = next(iter(self._jobs))
+                    self._busy = True
+                    return "job:" + key, self._jobs.pop(key)
+                wait = self._next_start - time.monotonic()
+                if self._frame is not None and wait <= 0:
+                    frame, self._frame = self._frame, None
+                    self._busy = True
+                    self._next_start = time.monotonic() + self.min_interval
+                    return "frame", frame
+                self._condition.wait(timeout=wait if self._frame is not None else None)
+            return None
+
+    def _run(self) -> None:
+        while True:
+            work = self._next_work()
+            if work is None:
+                return
+            kind, item = work
+            try:
+                if kind == "frame":
+                    self._handle_frame(item)
+                    self.counts.processed += 1
+                else:
+                    item()
+            except Exception as error:  # keep the node alive after any failure, report it
+                if kind == "frame":
+                    self.counts.failed += 1
+                self._on_error(error, kind)
+            finally:
+                with self._condition:
+                    self._busy = False
