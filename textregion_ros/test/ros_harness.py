@@ -124,3 +124,33 @@ class TestNode:
             return future.result()
         finally:
             self.node.destroy_client(client)
+
+
+CONFIG_FILE = PACKAGE_DIR / "config" / "textregion.yaml"
+# Small real models with random weights: PE-Core-T + SAM2.1-tiny at 256 px, 3x3 points. Random
+# weights need the mask filters and global-patch removal off to leave any region (ml-stack notes).
+SMALL_NODE_PARAMETERS: dict[str, Any] = {
+    "backbone": "pe", "model": "PE-Core-T-16-384", "weights": "random", "sam2_weights": "random",
+    "sam2_image_size": 256, "points_per_side": 3, "device": "cpu", "pred_iou_thresh": 0.0,
+    "stability_score_thresh": 0.0, "min_mask_area": 0, "remove_global_patches": False, "scale": [448, 336],
+}
+
+
+def ros_value(value: Any) -> str:
+    """A parameter value in `-p name:=value` syntax (YAML)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ",".join(repr(v) if isinstance(v, str) else str(v) for v in value) + "]"
+    return str(value)
+
+
+def node_arguments(name: str = "textregion", remaps: Optional[dict[str, str]] = None, **parameters: Any) -> list[str]:
+    """Command line of the node with config/textregion.yaml plus small-model overrides."""
+    args = ["-m", "textregion_ros.ros.node", "--ros-args", "--params-file", str(CONFIG_FILE)]
+    for key, value in {**SMALL_NODE_PARAMETERS, **parameters}.items():
+        args += ["-p", f"{key}:={ros_value(value)}"]
+    args += ["-r", f"__node:={name}"]
+    for source, target in (remaps or {}).items():
+        args += ["-r", f"{source}:={target}"]
+    return args

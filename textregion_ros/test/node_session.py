@@ -1,0 +1,160 @@
+"""A running textregion node (child process) and a probe node that talks to it over real DDS."""
+from __future__ import annotations
+
+import time
+from typing import Any, Optional
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState, GetState
+from rcl_interfaces.msg import Parameter as ParameterMsg
+from rcl_interfaces.msg import ParameterType, ParameterValue
+from rcl_interfaces.srv import GetParameters, SetParameters
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+from std_msgs.msg import String
+from textregion_msgs.msg import RegionTokens
+from textregion_msgs.srv import Query, SetQueries
+from vision_msgs.msg import Detection2DArray, LabelInfo
+
+from ros_harness import RosChild, TestNode, node_arguments
+from textregion_ros.ros.image_conversions import numpy_to_imgmsg
+
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+OUTPUT_TYPES = {
+    "detections": Detection2DArray, "labels": Image, "confidence": Image, "overlay": Image,
+    "region_tokens": RegionTokens,
+}
+CAMERA_TOPIC = "/camera/image"
+
+
+class NodeSession:
+    """The node under test plus subscriptions to everything it publishes."""
+
+    def __init__(self, name: str = "textregion", subscribe_outputs: bool = True, **parameters: Any) -> None:
+        self.name = name
+        self.child = RosChild(node_arguments(name, remaps={"image": CAMERA_TOPIC}, **parameters))
+        self.probe = TestNode(f"probe_{name}")
+        self.outputs: dict[str, list] = {}
+        if subscribe_outputs:
+            self.outputs = {key: self.probe.collect(kind, self.topic(key), RELIABLE) for key, kind in OUTPUT_TYPES.items()}
+        self.label_info = self.probe.collect(LabelInfo, self.topic("label_info"), LATCHED)
+        self.diagnostics = self.probe.collect(DiagnosticArray, "/diagnostics", 10)
+        self.camera = self.probe.node.create_publisher(Image, CAMERA_TOPIC, RELIABLE)
+        self.queries_topic = self.probe.node.create_publisher(String, "queries", LATCHED)
+
+    def topic(self, key: str) -> str:
+        return f"/{self.name}/{key}"
+
+    def __enter__(self) -> "NodeSession":
+        self.child.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.probe.close()
+        self.child.stop()
+
+    # -- waiting ------------------------------------------------------------------------------------
+    def spin_until(self, condition, timeout: float, what: str) -> None:
+        try:
+            self.probe.spin_until(condition, timeout, what)
+        except AssertionError as error:
+            raise AssertionError(f"{error}\n--- node log (tail) ---\n{self.child.log()[-4000:]}") from None
+
+    def wait_until_active(self, timeout: float = 120.0) -> None:
+        self.spin_until(lambda: self.value("state") == "active", timeout, "the node to become active")
+
+    # -- images ---------------------------------------------------------------------------------------
+    def image(self, rgb: np.ndarray, stamp_sec: int, encoding: str = "rgb8", frame_id: str = "camera") -> Image:
+        msg = numpy_to_imgmsg(rgb, encoding)
+        msg.header.stamp.sec, msg.header.frame_id = stamp_sec, frame_id
+        return msg
+
+    def outputs_for(self, stamp_sec: int, keys=tuple(OUTPUT_TYPES)) -> Optional[dict[str, Any]]:
+        found = {}
+        for key in keys:
+            matches = [m for m in self.outputs[key] if m.header.stamp.sec == stamp_sec]
+            if not matches:
+                return None
+            found[key] = matches[-1]
+        return found
+
+    def process(self, msg: Image, timeout: float = 120.0, keys=tuple(OUTPUT_TYPES)) -> dict[str, Any]:
+        """Publish `msg` (again every 2 s until seen) and return the outputs stamped like it."""
+        stamp = msg.header.stamp.sec
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.camera.publish(msg)
+            end = min(deadline, time.monotonic() + 2.0)
+            while time.monotonic() < end:
+                self.probe.executor.spin_once(timeout_sec=0.05)
+                result = self.outputs_for(stamp, keys)
+                if result is not None:
+                    return result
+        raise AssertionError(f"no outputs for the frame stamped {stamp}\n--- node log ---\n{self.child.log()[-4000:]}")
+
+    # -- services and parameters -------------------------------------------------------------------
+    def set_queries(self, queries: list[str]) -> SetQueries.Response:
+        return self.probe.call(SetQueries, self.topic("set_queries"), SetQueries.Request(queries=queries))
+
+    def query(self, queries: list[str], threshold: float = 0.0) -> Query.Response:
+        return self.probe.call(Query, self.topic("query"), Query.Request(queries=queries, threshold=threshold))
+
+    def set_parameter(self, name: str, value: Any) -> Any:
+        """Like `ros2 param set`: the SetParametersResult."""
+        parameter = ParameterMsg(name=name, value=_parameter_value(value))
+        response = self.probe.call(SetParameters, self.topic("set_parameters"), SetParameters.Request(parameters=[parameter]))
+        return response.results[0]
+
+    def get_parameter(self, name: str) -> Any:
+        response = self.probe.call(GetParameters, self.topic("get_parameters"), GetParameters.Request(names=[name]))
+        value = response.values[0]
+        return {ParameterType.PARAMETER_STRING_ARRAY: lambda: list(value.string_array_value),
+                ParameterType.PARAMETER_STRING: lambda: value.string_value,
+                ParameterType.PARAMETER_DOUBLE: lambda: value.double_value,
+                ParameterType.PARAMETER_INTEGER: lambda: value.integer_value,
+                ParameterType.PARAMETER_BOOL: lambda: value.bool_value}[value.type]()
+
+    def lifecycle(self, transition: int) -> bool:
+        request = ChangeState.Request()
+        request.transition.id = transition
+        return self.probe.call(ChangeState, self.topic("change_state"), request, timeout=180.0).success
+
+    def lifecycle_state(self) -> str:
+        return self.probe.call(GetState, self.topic("get_state"), GetState.Request()).current_state.label
+
+    # -- diagnostics -----------------------------------------------------------------------------------
+    def status(self) -> dict[str, str]:
+        """Values of the node's latest diagnostics status ({} before the first)."""
+        for array in reversed(self.diagnostics):
+            for status in array.status:
+                if status.hardware_id == f"/{self.name}":
+                    return {kv.key: kv.value for kv in status.values} | {"_level": status.level, "_message": status.message}
+        return {}
+
+    def value(self, key: str) -> str:
+        return self.status().get(key, "")
+
+    def fresh_status(self, timeout: float = 5.0) -> dict[str, str]:
+        """The next diagnostics status published from now on."""
+        count = len(self.diagnostics)
+        self.spin_until(lambda: len(self.diagnostics) > count + 1, timeout, "fresh diagnostics")
+        return self.status()
+
+
+def _parameter_value(value: Any) -> ParameterValue:
+    if isinstance(value, bool):
+        return ParameterValue(type=ParameterType.PARAMETER_BOOL, bool_value=value)
+    if isinstance(value, int):
+        return ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=value)
+    if isinstance(value, float):
+        return ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=value)
+    if isinstance(value, str):
+        return ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value)
+    return ParameterValue(type=ParameterType.PARAMETER_STRING_ARRAY, string_array_value=list(value))
+
+
+TRANSITIONS = {name: getattr(Transition, f"TRANSITION_{name.upper()}") for name in
+               ("configure", "activate", "deactivate", "cleanup", "unconfigured_shutdown")}

@@ -1,0 +1,54 @@
+"""Lifecycle of the node: configure loads models, activate starts the data flow, and back."""
+from __future__ import annotations
+
+from engine_fixtures import photo_like
+from node_session import TRANSITIONS, NodeSession
+
+
+def test_lifecycle_transitions_gate_the_data_flow():
+    with NodeSession(name="textregion_lc", autostart=False, queries=["red mug", "chair"]) as session:
+        session.spin_until(lambda: session.value("state") == "unconfigured", 60, "an unconfigured node")
+        assert session.lifecycle_state() == "unconfigured"
+
+        assert session.lifecycle(TRANSITIONS["configure"])
+        assert session.lifecycle_state() == "inactive"
+        frame = session.image(photo_like(48, 64), 10)
+        for _ in range(4):
+            session.camera.publish(frame)
+            session.probe.spin_for(0.5)
+        assert not session.outputs["labels"]  # inactive: no subscription, no output
+
+        assert session.lifecycle(TRANSITIONS["activate"])
+        assert session.lifecycle_state() == "active"
+        assert session.process(session.image(photo_like(48, 64), 11))["labels"].header.stamp.sec == 11
+
+        assert session.lifecycle(TRANSITIONS["deactivate"])
+        assert session.lifecycle_state() == "inactive"
+        received = len(session.outputs["labels"])
+        for _ in range(4):
+            session.camera.publish(session.image(photo_like(48, 64), 12))
+            session.probe.spin_for(0.5)
+        assert len(session.outputs["labels"]) == received
+
+        assert session.lifecycle(TRANSITIONS["cleanup"])
+        assert session.lifecycle_state() == "unconfigured"
+        status = session.fresh_status()
+        assert status["state"] == "unconfigured" and status["model"] == ""  # models released
+
+        assert session.lifecycle(TRANSITIONS["configure"]) and session.lifecycle(TRANSITIONS["activate"])
+        assert session.process(session.image(photo_like(48, 64), 13))["labels"].header.stamp.sec == 13
+
+        assert session.lifecycle(TRANSITIONS["deactivate"]) and session.lifecycle(TRANSITIONS["cleanup"])
+        assert session.lifecycle(TRANSITIONS["unconfigured_shutdown"])
+        assert session.lifecycle_state() == "finalized"
+
+
+def test_configure_fails_cleanly_when_weights_are_missing_and_the_node_stays_up(tmp_path):
+    missing = tmp_path / "no_such_sam2.pt"
+    with NodeSession(name="textregion_noweights", subscribe_outputs=False, sam2_weights=str(missing)) as session:
+        session.spin_until(lambda: "configure failed" in session.child.log(), 120, "the configure failure")
+        assert "no_such_sam2.pt' does not exist" in session.child.log()
+        assert session.child.alive()
+        assert session.lifecycle_state() == "unconfigured"
+        status = session.fresh_status()
+        assert status["state"] == "unconfigured" and status["_message"].startswith("not active")
