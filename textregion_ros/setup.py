@@ -32,6 +32,8 @@ setup(
         "sam2>=1.1,<2",
         "open-clip-torch>=3.0,<4",
         "timm>=1.0.20",
+        "scipy>=1.10",
+        "transformers>=4.40",
         "pyyaml>=6",
         "tqdm>=4.60",
         "pillow>=9",
@@ -44,6 +46,7 @@ setup(
             "textregion_node = textregion_ros.ros.node:main",
             "textregion = textregion_ros.cli:main",
             "textregion-download = textregion_ros.cli:download_main",
+            "textregion-demo = textregion_ros.demo:main",
         ],
     },
 )

@@ -1,0 +1,263 @@
+#!/usr/bin/env python3
+"""End-to-end latency and throughput of textregion_node over real DDS, against the bare engine.
+
+    python textregion_ros/benchmarks/node_latency.py --device cuda --size 640x480          # GPU
+    python textregion_ros/benchmarks/node_latency.py --preset cpu-small --frames 5          # CPU
+
+It starts the node as a separate process (DDS confined to this machine: LOCALHOST discovery,
+a claimed domain id, 64 MB shared memory), then measures in one run:
+  - closed loop: publish a frame, wait for its Detection2DArray -> per-frame latency;
+  - open loop: publish at --rate for --seconds -> processed frames per second and drops;
+  - ~/query: answer time for new phrases (text encoder) and for cached phrases (no model work);
+  - the engine called directly in this process on the same image (regions + segment + ground),
+    so the node's own overhead shows as a ratio.
+Figures are printed as tables (with the CPU/GPU name); nothing here is a test assertion.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from textregion_ros.ros import local_dds
+
+PACKAGE = Path(__file__).resolve().parents[1]
+CONFIG = PACKAGE / "config" / "textregion.yaml"
+PRESETS: dict[str, dict[str, Any]] = {
+    # Real architectures with random weights; filters off so random weights leave regions.
+    "default": {"weights": "random", "sam2_weights": "random", "pred_iou_thresh": 0.0,
+                "stability_score_thresh": 0.0, "remove_global_patches": False},
+    "cpu-small": {"backbone": "pe", "model": "PE-Core-T-16-384", "weights": "random", "sam2_weights": "random",
+                  "sam2_image_size": 256, "points_per_side": 4, "pred_iou_thresh": 0.0,
+                  "stability_score_thresh": 0.0, "min_mask_area": 0, "remove_global_patches": False,
+                  "scale": [448, 336]},
+}
+
+
+def device_name(device: str) -> str:
+    import torch
+
+    if device.startswith("cuda") or (device == "auto" and torch.cuda.is_available()):
+        return torch.cuda.get_device_name(0)
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return f"CPU: {line.split(':', 1)[1].strip()} ({os.cpu_count()} threads)"
+    return platform.processor() or "CPU"
+
+
+def ros_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ",".join(repr(v) if isinstance(v, str) else str(v) for v in value) + "]"
+    return str(value)
+
+
+def start_node(parameters: dict[str, Any], log_path: Path) -> subprocess.Popen:
+    args = [sys.executable, "-m", "textregion_ros.ros.node", "--ros-args", "--params-file", str(CONFIG)]
+    for key, value in parameters.items():
+        args += ["-p", f"{key}:={ros_value(value)}"]
+    args += ["-r", "__node:=textregion", "-r", "image:=/bench/image"]
+    local_dds.check(os.environ)
+    return subprocess.Popen(args, stdout=log_path.open("w"), stderr=subprocess.STDOUT)
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    return {
+        "n": len(values), "median": statistics.median(values), "mean": statistics.fmean(values),
+        "p90": ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))], "min": ordered[0], "max": ordered[-1],
+    }
+
+
+class Probe:
+    """Publisher of frames and subscriber of detections, plus a ~/query client."""
+
+    def __init__(self) -> None:
+        import rclpy
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
+        from sensor_msgs.msg import Image
+        from textregion_msgs.srv import Query
+        from vision_msgs.msg import Detection2DArray
+
+        rclpy.init()
+        self.rclpy = rclpy
+        self.node = rclpy.create_node("latency_probe")
+        reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        self.camera = self.node.create_publisher(Image, "/bench/image", reliable)
+        self.arrivals: dict[int, float] = {}
+        self.node.create_subscription(Detection2DArray, "/textregion/detections", self._on_detections, reliable)
+        self.query_client = self.node.create_client(Query, "/textregion/query")
+        self.Query = Query
+
+    def _on_detections(self, msg: Any) -> None:
+        key = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        self.arrivals.setdefault(key, time.perf_counter())
+
+    def spin_until(self, condition: Callable[[], bool], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                return False
+            self.rclpy.spin_once(self.node, timeout_sec=0.01)
+        return True
+
+    def publish(self, message: Any, key: int) -> float:
+        message.header.stamp.sec, message.header.stamp.nanosec = divmod(key, 1_000_000_000)
+        sent = time.perf_counter()
+        self.camera.publish(message)
+        return sent
+
+    def query(self, phrases: list[str]) -> float:
+        request = self.Query.Request(queries=phrases, threshold=0.0)
+        started = time.perf_counter()
+        future = self.query_client.call_async(request)
+        self.spin_until(future.done, 300)
+        if not future.result().success:
+            raise RuntimeError(f"~/query failed: {future.result().message}")
+        return time.perf_counter() - started
+
+    def close(self) -> None:
+        self.node.destroy_node()
+        self.rclpy.try_shutdown()
+
+
+def engine_direct(parameters: dict[str, Any], rgb: np.ndarray, queries: list[str], repeats: int) -> list[float]:
+    from textregion_ros.engine import EngineConfig, TextRegionEngine
+    from textregion_ros.ros import conversions
+    from std_msgs.msg import Header
+
+    names = set(EngineConfig.__dataclass_fields__)
+    config = EngineConfig.from_mapping({k: (tuple(v) if k == "scale" else v) for k, v in parameters.items() if k in names})
+    engine = TextRegionEngine(config)
+    times = []
+    for index in range(repeats + 1):
+        started = time.perf_counter()
+        regions = engine.regions(rgb)
+        segmentation = engine.segment(regions, queries)
+        detections = engine.ground(regions, queries, segmentation=segmentation)
+        conversions.detections_to_msg(detections, Header())
+        if index:  # the first run warms caches (text embeddings, allocator)
+            times.append(time.perf_counter() - started)
+    engine.close()
+    return times
+
+
+def print_table(title: str, rows: list[tuple[str, dict[str, float]]]) -> None:
+    print(f"\n{title}")
+    print(f"{'measure':<34}{'n':>4}{'median ms':>12}{'p90 ms':>10}{'min ms':>10}{'max ms':>10}")
+    for name, stats in rows:
+        print(f"{name:<34}{stats['n']:>4}{1000 * stats['median']:>12.1f}{1000 * stats['p90']:>10.1f}"
+              f"{1000 * stats['min']:>10.1f}{1000 * stats['max']:>10.1f}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="default")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--size", default="640x480", help="WxH of the published frames")
+    parser.add_argument("--frames", type=int, default=20, help="closed-loop frames")
+    parser.add_argument("--rate", type=float, default=30.0, help="open-loop publish rate (Hz)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="open-loop duration")
+    parser.add_argument("--queries", default="person, chair, table; desk, floor; wall")
+    parser.add_argument("-p", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra node parameter (YAML value), repeatable")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+
+    import yaml
+
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    queries = [q.strip() for q in args.queries.split(",") if q.strip()]
+    parameters = {**PRESETS[args.preset], "device": args.device, "queries": queries}
+    for override in args.overrides:
+        name, _, value = override.partition("=")
+        parameters[name] = yaml.safe_load(value)
+    claim = local_dds.claim()
+    claim.apply()
+    from textregion_ros.ros.image_conversions import numpy_to_imgmsg
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:height, 0:width]
+    rgb = np.stack([xx * 255 // max(width - 1, 1), yy * 255 // max(height - 1, 1),
+                    rng.integers(0, 256, (height, width))], axis=-1).astype(np.uint8)
+    frame = numpy_to_imgmsg(rgb, "rgb8")
+    frame.header.frame_id = "bench_camera"
+
+    log_path = Path(tempfile.mkstemp(prefix="node_latency_", suffix=".log")[1])
+    node = start_node(parameters, log_path)
+    probe = Probe()
+    results: dict[str, Any] = {"device": device_name(args.device), "size": [width, height], "parameters": parameters}
+    try:
+        key = 1
+        # warm-up: first frame (text encoding, allocator); retry until the node is up
+        if not probe.spin_until(lambda: probe.query_client.service_is_ready(), 600):
+            raise RuntimeError(f"node did not start; log: {log_path}")
+        probe.publish(frame, key)
+        if not probe.spin_until(lambda: key in probe.arrivals, 600):
+            raise RuntimeError(f"no detections for the warm-up frame; log: {log_path}")
+
+        latencies = []
+        for _ in range(args.frames):
+            key += 1
+            sent = probe.publish(frame, key)
+            if probe.spin_until(lambda: key in probe.arrivals, 300):
+                latencies.append(probe.arrivals[key] - sent)
+
+        first_open = key + 1
+        period, started = 1.0 / args.rate, time.perf_counter()
+        sent_count = 0
+        while time.perf_counter() - started < args.seconds:
+            key += 1
+            probe.publish(frame, key)
+            sent_count += 1
+            probe.spin_until(lambda: time.perf_counter() - started >= sent_count * period, period + 1)
+        probe.spin_until(lambda: False, 3.0)  # let the last frame finish
+        processed = sum(1 for k in probe.arrivals if k >= first_open)
+
+        query_new = [probe.query([f"new phrase {i}"]) for i in range(3)]
+        query_cached = [probe.query(queries) for _ in range(10)]
+    finally:
+        probe.close()
+        node.send_signal(signal.SIGINT)
+        try:
+            node.wait(30)
+        except subprocess.TimeoutExpired:
+            node.kill()
+
+    direct = engine_direct(parameters, rgb, queries, repeats=max(3, min(args.frames, 10)))
+    print(f"device: {results['device']}   frames {width}x{height}   preset {args.preset}   node log: {log_path}")
+    rows = [
+        ("node: image -> detections", summary(latencies)),
+        ("engine direct (same process)", summary(direct)),
+        ("~/query, new phrase (text enc.)", summary(query_new)),
+        ("~/query, cached phrases", summary(query_cached)),
+    ]
+    print_table("latency", rows)
+    ratio = statistics.median(latencies) / statistics.median(direct)
+    throughput = processed / args.seconds
+    print(f"\nnode overhead: median node latency / median direct engine time = {ratio:.2f}x")
+    print(f"open loop: published {sent_count} frames at {args.rate:.0f} Hz for {args.seconds:.0f} s -> "
+          f"{processed} processed ({throughput:.2f} frames/s), {sent_count - processed} dropped by the "
+          f"latest-frame policy")
+    results.update({name: stats for name, stats in rows})
+    results.update({"overhead_ratio": ratio, "throughput_fps": throughput, "published": sent_count,
+                    "processed": processed})
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""Packaging a robot relies on: package.xml, setup.py, launch file and config agree with the code."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import yaml
+from catkin_pkg.package import parse_package
+
+from textregion_ros.ros.parameters import PARAMETERS
+
+PACKAGE = Path(__file__).resolve().parents[1]
+REPO = PACKAGE.parent
+LAUNCH_FILE = PACKAGE / "launch" / "textregion.launch.py"
+
+
+def test_config_file_lists_every_parameter_with_its_default():
+    values = yaml.safe_load((PACKAGE / "config" / "textregion.yaml").read_text())["/**"]["ros__parameters"]
+    assert sorted(values) == sorted(spec.name for spec in PARAMETERS)
+    for spec in PARAMETERS:
+        assert values[spec.name] == spec.default, spec.name
+
+
+def test_node_package_xml_declares_every_ros_and_python_dependency():
+    package = parse_package(str(PACKAGE / "package.xml"))
+    assert package.package_format == 3 and package.name == "textregion_ros"
+    run = {d.name for d in package.exec_depends}
+    assert {"rclpy", "sensor_msgs", "std_msgs", "vision_msgs", "diagnostic_msgs", "lifecycle_msgs",
+            "textregion_msgs", "launch", "launch_ros"} <= run
+    assert {"python3-numpy", "python3-torch", "python3-torchvision", "python3-scipy", "python3-sam2-pip",
+            "python3-open-clip-torch-pip", "python3-timm-pip"} <= run
+    assert package.get_build_type() == "ament_python"
+
+
+def test_custom_rosdep_keys_are_defined_for_the_pip_only_dependencies():
+    keys = yaml.safe_load((REPO / "rosdep" / "textregion.yaml").read_text())
+    package = parse_package(str(PACKAGE / "package.xml"))
+    pip_keys = {d.name for d in package.exec_depends if d.name.endswith("-pip")}
+    assert pip_keys <= set(keys)
+
+
+def test_interface_package_is_an_ament_cmake_rosidl_package():
+    package = parse_package(str(REPO / "textregion_msgs" / "package.xml"))
+    assert package.package_format == 3 and package.get_build_type() == "ament_cmake"
+    assert "rosidl_interface_packages" in [g.name for g in package.member_of_groups]
+    assert {"std_msgs", "sensor_msgs", "vision_msgs"} <= {d.name for d in package.build_depends}
+
+
+def test_vendored_vision_msgs_is_hidden_from_colcon():
+    assert (REPO / "vendor" / "vision_msgs" / "COLCON_IGNORE").is_file()
+
+
+def _launch_tree() -> ast.Module:
+    return ast.parse(LAUNCH_FILE.read_text(), filename=str(LAUNCH_FILE))
+
+
+def test_launch_file_offers_topic_namespace_params_file_and_device_arguments():
+    tree = _launch_tree()
+    arguments = next(node for node in ast.walk(tree) if isinstance(node, ast.Assign)
+                     and getattr(node.targets[0], "id", "") == "ARGUMENTS")
+    names = {element.elts[0].value for element in arguments.value.elts}
+    assert {"image", "namespace", "params_file", "device"} <= names
+    assert "generate_launch_description" in {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+
+
+def test_launch_file_starts_the_installed_console_script_with_the_packaged_config():
+    text = LAUNCH_FILE.read_text()
+    setup = (PACKAGE / "setup.py").read_text()
+    assert 'executable="textregion_node"' in text and '"textregion_node = textregion_ros.ros.node:main"' in setup
+    assert '"config", "textregion.yaml"' in text and (PACKAGE / "config" / "textregion.yaml").is_file()
+    assert 'glob("launch/*.launch.py")' in setup and 'glob("config/*.yaml")' in setup
