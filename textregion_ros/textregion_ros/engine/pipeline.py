@@ -68,7 +68,7 @@ class TextRegionEngine:
             fused = mask_fusion.fuse(proposals, soft, self.config.fuse_mask_threshold, self.config.fuse_masks)
             del soft
         stats = {"points": proposals.points, "candidates": proposals.candidates,
-                 "proposals": len(proposals), "fused": int(fused.masks.shape[0])}
+                 "proposals": len(proposals), "fused": int(fused.masks.shape[0]), "regions": 0}
         if fused.masks.shape[0] == 0:
             return self._regions(torch.zeros(0, self.backbone.embed_dim, device=self.device), fused.masks,
                                  fused.iou, fused.stability, (height, width), timings, stats)

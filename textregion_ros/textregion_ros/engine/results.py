@@ -90,8 +90,11 @@ class Detection:
     score: float  # mean class probability over the region's pixels, in [0, 1]
     box: tuple[float, float, float, float]  # x1,y1,x2,y2 image pixels, x2,y2 exclusive
     region_index: int  # index into Regions; the region-id image holds region_index + 1
-    mask_work: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((0, 0), bool))
     image_size: tuple[int, int] = (0, 0)
+    # The mask at working resolution: an explicit one (largest component, mode 'best') or the
+    # region's own, read from the Regions masks only when `mask` is asked for (mode 'all').
+    mask_work: Optional[np.ndarray] = field(default=None, repr=False)
+    region_masks: Optional[torch.Tensor] = field(default=None, repr=False)
 
     @property
     def instance_id(self) -> int:
@@ -100,8 +103,11 @@ class Detection:
 
     @cached_property
     def mask(self) -> np.ndarray:
-        """HxW bool mask (largest connected component) at image size."""
-        if self.mask_work.shape == tuple(self.image_size):
-            return self.mask_work
-        resized = F.interpolate(torch.from_numpy(self.mask_work)[None, None].float(), size=self.image_size, mode="nearest")
-        return resized[0, 0].numpy() > 0.5
+        """HxW bool mask at image size."""
+        if self.mask_work is not None:
+            work = torch.from_numpy(self.mask_work)
+        else:
+            work = self.region_masks[self.region_index] > 0
+        if tuple(work.shape) != tuple(self.image_size):
+            work = F.interpolate(work[None, None].float(), size=self.image_size, mode="nearest")[0, 0] > 0.5
+        return work.cpu().numpy()

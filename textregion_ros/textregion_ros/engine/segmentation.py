@@ -80,34 +80,58 @@ def ground(regions: Regions, queries: QuerySet, text: torch.Tensor, segmentation
            prob_threshold: float, min_score: float = 0.0) -> list[Detection]:
     """Detections, best score first.
 
-    mode 'best': for each query, the region with the highest logit (over its synonyms).
-    mode 'all': every region whose most probable class (mean over its pixels) is a query with
-    probability >= prob_threshold, one detection per region.
-    Each detection's box is the tight box of its mask's largest connected component.
+    mode 'best' (referring expressions): for each query, the region with the highest logit over
+    its synonyms; its box is the tight box of the mask's largest connected component.
+    mode 'all' (multi-object grounding): every region whose most probable class (mean over its
+    pixels) is a query with probability >= prob_threshold, one detection per region, with the
+    region's own box and mask; no per-region pixel work, so it scales to hundreds of regions.
     """
     if len(regions) == 0 or len(queries) == 0:
         return []
     probability = segmentation.region_class_probability  # [R,Q]
     if mode == "best":
-        phrase_class = torch.tensor(queries.phrase_class, device=regions.tokens.device)
-        class_logits = per_class(region_logits(regions.tokens, text, regions.logit_affine).T, phrase_class, len(queries))
-        pairs = [(int(r), c) for c, r in enumerate(class_logits.argmax(dim=1).tolist())]
-    else:
-        best, label = probability.max(dim=1)
-        pairs = [(r, int(label[r])) for r in range(len(regions)) if float(best[r]) >= prob_threshold]
-    binary = (regions.masks > 0).cpu().numpy()
+        return _ground_best(regions, queries, text, probability, min_score)
+    best, label = probability.max(dim=1)
+    chosen = torch.nonzero((best >= prob_threshold) & (best >= min_score)).flatten()
+    rows = zip(chosen.tolist(), label[chosen].tolist(), best[chosen].tolist(), regions.boxes[chosen].tolist())
+    detections = [
+        Detection(query=queries.classes[c], class_index=c, score=min(max(score, 0.0), 1.0), box=tuple(box),
+                  region_index=r, image_size=regions.image_size, region_masks=regions.masks)
+        for r, c, score, box in rows
+    ]
+    return sorted(detections, key=lambda d: d.score, reverse=True)
+
+
+def _ground_best(regions: Regions, queries: QuerySet, text: torch.Tensor, probability: torch.Tensor,
+                 min_score: float) -> list[Detection]:
+    phrase_class = torch.tensor(queries.phrase_class, device=regions.tokens.device)
+    class_logits = per_class(region_logits(regions.tokens, text, regions.logit_affine).T, phrase_class, len(queries))
+    best_region = class_logits.argmax(dim=1)  # [Q]
+    scores = probability[best_region, torch.arange(len(queries), device=best_region.device)]
+    regions_of = best_region.tolist()
+    masks = (regions.masks[best_region] > 0).cpu().numpy()  # one transfer for all queries
     height, width = regions.image_size
     work_h, work_w = regions.work_size
-    scale = torch.tensor([width / work_w, height / work_h, width / work_w, height / work_h])
+    scale = np.array([width / work_w, height / work_h, width / work_w, height / work_h])
     detections = []
-    for region, class_index in pairs:
-        score = float(probability[region, class_index])
+    for class_index, (region, score) in enumerate(zip(regions_of, scores.tolist())):
         if score < min_score:
             continue
-        component = largest_component(binary[region])
-        box = masks_to_boxes(torch.from_numpy(component)[None])[0] * scale
+        component = _largest_component_in_box(masks[class_index])
+        box = masks_to_boxes(torch.from_numpy(component)[None])[0].numpy() * scale
         detections.append(Detection(
             query=queries.classes[class_index], class_index=class_index, score=min(max(score, 0.0), 1.0),
-            box=tuple(float(v) for v in box), region_index=region, mask_work=component, image_size=(height, width),
+            box=tuple(float(v) for v in box), region_index=region, image_size=(height, width), mask_work=component,
         ))
     return sorted(detections, key=lambda d: d.score, reverse=True)
+
+
+def _largest_component_in_box(mask: np.ndarray) -> np.ndarray:
+    """largest_component, labelling only the mask's bounding box (the cost follows the object)."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return mask
+    y1, y2, x1, x2 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    component = np.zeros_like(mask)
+    component[y1:y2, x1:x2] = largest_component(mask[y1:y2, x1:x2])
+    return component

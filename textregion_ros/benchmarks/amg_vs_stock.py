@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""Our batched low-resolution mask generator against SAM2's stock automatic mask generator.
+
+    python textregion_ros/benchmarks/amg_vs_stock.py --device cuda --size 640x480
+    python textregion_ros/benchmarks/amg_vs_stock.py --device cpu --size 512x512 --repeats 1
+
+Same SAM2 model object, same image, same grid and thresholds (random weights need the filters
+off to keep any mask, which makes both do the most work). The stock generator decodes in
+batches of 64 points, upsamples every mask to the image size and filters there; ours decodes
+all points at once, filters on the 256x256 logits and upsamples survivors only. Prints one table.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from textregion_ros.engine import EngineConfig
+from textregion_ros.engine.devices import resolve_device, synchronize
+from textregion_ros.engine.mask_fusion import soft_masks, working_size
+from textregion_ros.engine.sam2_loading import load_sam2
+from textregion_ros.engine.sam2_masks import Sam2MaskGenerator
+from textregion_ros.engine.tiling import image_to_float
+
+
+def timed(run, device: torch.device, repeats: int) -> tuple[list[float], object]:
+    result = run()  # warm-up
+    times = []
+    for _ in range(repeats):
+        synchronize(device)
+        started = time.perf_counter()
+        result = run()
+        synchronize(device)
+        times.append(time.perf_counter() - started)
+    return times, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--size", default="640x480")
+    parser.add_argument("--points-per-side", type=int, default=16)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--skip-stock", action="store_true")
+    args = parser.parse_args()
+    width, height = (int(v) for v in args.size.split("x"))
+    device = resolve_device(args.device)
+    config = EngineConfig(sam2_weights="random", device=str(device), points_per_side=args.points_per_side,
+                          pred_iou_thresh=0.0, stability_score_thresh=0.0, min_mask_area=0)
+    model = load_sam2(config, device)
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:height, 0:width]
+    rgb = np.stack([xx * 255 // width, yy * 255 // height, rng.integers(0, 256, (height, width))], -1).astype(np.uint8)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
+
+    ours = Sam2MaskGenerator(model, config)
+
+    def run_ours():
+        proposals = ours.decode(ours.encode(image_to_float(torch.as_tensor(rgb, device=device))))
+        return soft_masks(proposals, working_size((height, width)))
+
+    rows = []
+    times, masks = timed(run_ours, device, args.repeats)
+    rows.append(("ours: batched, low-res filters", times, masks.shape[0]))
+    if not args.skip_stock:
+        from sam2.automatic_mask_generator import SAM2AutomaticMaskGenerator
+
+        stock = SAM2AutomaticMaskGenerator(model, points_per_side=args.points_per_side, pred_iou_thresh=0.0,
+                                           stability_score_thresh=0.0, min_mask_region_area=0)
+
+        def run_stock():
+            if device.type == "cuda" and config.amp:
+                with torch.autocast("cuda", dtype=torch.bfloat16):
+                    return stock.generate(rgb)
+            return stock.generate(rgb)
+
+        times, masks = timed(run_stock, device, args.repeats)
+        rows.append(("stock SAM2AutomaticMaskGenerator", times, len(masks)))
+    print(f"device: {name}   image {width}x{height}   grid {args.points_per_side}x{args.points_per_side}   "
+          f"sam2.1_hiera_t (random weights)")
+    print(f"{'generator':<36}{'median s':>10}{'min s':>10}{'masks':>8}")
+    for label, times, count in rows:
+        print(f"{label:<36}{statistics.median(times):>10.3f}{min(times):>10.3f}{count:>8}")
+    if len(rows) == 2:
+        print(f"speed-up: {statistics.median(rows[1][1]) / statistics.median(rows[0][1]):.1f}x")
+
+
+if __name__ == "__main__":
+    main()
