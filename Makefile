@@ -8,5 +8,11 @@ setup:
 test: setup
 	./scripts/run_tests.sh
 
+# The node on bundled photos (random weights when no real ones are cached or downloadable).
+# Extra arguments: make demo DEMO_ARGS="--short" (or --frames N, --out DIR, --device cuda).
+DEMO_ARGS ?=
+demo: setup
+	source "$${TEXTREGION_VENV:-$(CURDIR)/.venv}/bin/textregion-env.sh" && textregion-demo $(DEMO_ARGS)
+
 clean:
 	rm -rf .venv .build

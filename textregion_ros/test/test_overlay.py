@@ -97,8 +97,8 @@ def test_alpha_sets_the_blend_weight(alpha: float) -> None:
 
 def test_alpha_one_paints_the_exact_class_colour_and_zero_keeps_the_pixel() -> None:
     rgb = grey_image(40, 60)
-    opaque = draw_overlay(rgb, labels_with_square(), ["mug"], alpha=1.0)
-    clear = draw_overlay(rgb, labels_with_square(), ["mug"], alpha=0.0)
+    opaque = draw_overlay(rgb, labels_with_square(), ["mug"], alpha=1.0, legend=False)
+    clear = draw_overlay(rgb, labels_with_square(), ["mug"], alpha=0.0, legend=False)
     np.testing.assert_array_equal(opaque[25, 35], class_colors(1)[0])
     np.testing.assert_array_equal(clear[25, 35], rgb[25, 35])
 
@@ -155,12 +155,12 @@ def test_a_detection_gets_a_tag_with_text_above_its_box() -> None:
     assert (~(tag == colour).all(axis=2) & ~(tag == GREY).all(axis=2)).sum() > 10  # the glyphs
 
 
-def test_a_legend_is_drawn_at_the_top_left_when_classes_are_present() -> None:
+def test_a_legend_is_drawn_at_the_bottom_left_when_classes_are_present() -> None:
     rgb = grey_image(120, 160)
     out = draw_overlay(rgb, labels_with_square(120, 160), ["mug"])
-    assert (out[:20, :40] != GREY).any()
+    assert (out[-20:, :40] != GREY).any()
     without = draw_overlay(rgb, labels_with_square(120, 160), ["mug"], legend=False)
-    np.testing.assert_array_equal(out[60:, :], without[60:, :])  # the legend stays in its corner
+    np.testing.assert_array_equal(out[:60, :], without[:60, :])  # the legend stays in its corner
 
 
 def test_no_legend_when_nothing_is_labelled_or_detected() -> None:

@@ -69,3 +69,17 @@ def test_launch_file_starts_the_installed_console_script_with_the_packaged_confi
     assert 'executable="textregion_node"' in text and '"textregion_node = textregion_ros.ros.node:main"' in setup
     assert '"config", "textregion.yaml"' in text and (PACKAGE / "config" / "textregion.yaml").is_file()
     assert 'glob("launch/*.launch.py")' in setup and 'glob("config/*.yaml")' in setup
+
+
+def test_readme_starts_with_the_two_commands_and_documents_every_parameter():
+    readme = (REPO / "README.md").read_text()
+    first_block = readme.split("```bash", 1)[1].split("```", 1)[0].strip().splitlines()
+    assert [line.split()[0:2] for line in first_block] == [["make", "demo"], ["make", "test"]]
+    for spec in PARAMETERS:
+        assert f"| `{spec.name}` | " in readme, spec.name
+    assert "CLI_SECTION_PLACEHOLDER" not in readme
+
+
+def test_ci_runs_the_readme_test_command():
+    ci = (REPO / ".ci" / "run").read_text()
+    assert "make test" in ci

@@ -9,6 +9,13 @@ import pytest
 from textregion_ros.ros import local_dds
 
 CONFTEST = Path(__file__).with_name("conftest.py")
+ENGINE_FIXTURES = Path(__file__).with_name("engine_fixtures.py")
+
+
+def _copy_harness(pytester: pytest.Pytester) -> None:
+    """The real conftest.py (and the fixtures module it imports) into pytester's directory."""
+    pytester.makeconftest(CONFTEST.read_text())
+    pytester.makepyfile(engine_fixtures=ENGINE_FIXTURES.read_text())
 
 
 def test_session_environment_confines_dds_to_this_machine() -> None:
@@ -69,7 +76,7 @@ def test_check_rejects_a_profile_without_the_large_shm_segment(tmp_path: Path) -
 
 
 def test_harness_refuses_a_ros_test_after_the_discovery_range_was_removed(pytester: pytest.Pytester) -> None:
-    pytester.makeconftest(CONFTEST.read_text())
+    _copy_harness(pytester)
     pytester.makepyfile(
         test_careless="""
         import os
@@ -87,7 +94,7 @@ def test_harness_refuses_a_ros_test_after_the_discovery_range_was_removed(pytest
 
 
 def test_harness_marks_modules_that_use_rclpy_as_ros_tests(pytester: pytest.Pytester) -> None:
-    pytester.makeconftest(CONFTEST.read_text())
+    _copy_harness(pytester)
     pytester.makepyfile(test_mod="def test_x():\n    import rclpy\n")
     result = pytester.runpytest_subprocess("-m", "ros", "--collect-only", "-q")
     result.stdout.fnmatch_lines(["*test_x*"])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Optional, Sequence, Union
 
 import numpy as np
@@ -155,7 +156,10 @@ class TextRegionEngine:
 
     def _image_tensor(self, rgb: ImageLike) -> torch.Tensor:
         """Validated [3,H,W] float image in [0,1] on the engine's device."""
-        array = torch.as_tensor(rgb) if not isinstance(rgb, torch.Tensor) else rgb
+        with warnings.catch_warnings():
+            # a read-only view of a ROS message buffer is fine: the pixels are only read, then copied to float
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            array = torch.as_tensor(rgb) if not isinstance(rgb, torch.Tensor) else rgb
         if array.dim() != 3 or array.shape[-1] != 3:
             raise ImageError(f"expected an HxWx3 RGB image, got shape {tuple(array.shape)}")
         if array.dtype != torch.uint8:

@@ -105,7 +105,7 @@ def draw_overlay(
     - label boundaries (a labelled pixel whose 4-neighbour has another label, or none): drawn in
       the pixel's class colour, one pixel wide on each side;
     - per detection: its box and a "class score" tag in the class colour;
-    - with `legend`, a legend (top left, on a darkened box) of the classes present in `labels`
+    - with `legend`, a legend (bottom left, on a darkened box) of the classes present in `labels`
       or `detections`, when at least one line fits.
 
     `labels` is HxW integers in [-1, len(classes)). Raises ValueError for an `rgb` that is not
@@ -295,7 +295,11 @@ def _draw_detection(
 
 
 def _draw_legend(out: np.ndarray, font: ImageFont.ImageFont, entries: list[tuple[str, tuple[int, int, int]]]) -> None:
-    """Swatch + name per entry in a darkened box at the top left; "+N more" when they do not fit."""
+    """Swatch + name per entry in a darkened box at the bottom left; "+N more" when they do not fit.
+
+    Bottom, because detection tags sit on the top edge of their boxes (a whole-image box's tag is
+    at the top left corner).
+    """
     if not entries:
         return
     height, width = out.shape[:2]
@@ -313,7 +317,8 @@ def _draw_legend(out: np.ndarray, font: ImageFont.ImageFont, entries: list[tuple
         hidden = len(lines) - (max_rows - 1)
         lines = lines[:max_rows - 1] + [(f"+{hidden} more", None)]
     text_width = max(_text_size(font, text)[0] for text, _ in lines)
-    x0, y0 = pad, pad
+    x0 = pad
+    y0 = max(height - pad - (pad + len(lines) * row), 0)
     x1 = min(x0 + pad + line_height + pad + text_width + pad, width)
     y1 = min(y0 + pad + len(lines) * row, height)
     if x0 >= x1:

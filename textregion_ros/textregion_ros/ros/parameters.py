@@ -26,14 +26,16 @@ class ParameterSpec:
     int_range: Optional[tuple[int, int]] = None
     float_range: Optional[tuple[float, float]] = None
     engine: bool = True  # an EngineConfig field
-    runtime: bool = True  # takes effect while active (False: at the next configure)
+    applies: str = "run time"  # when a change takes effect: "run time", "configure" or "activate"
 
     def descriptor(self) -> ParameterDescriptor:
         text = self.description
         if self.choices:
             text += f" One of: {', '.join(self.choices)}."
-        if not self.runtime:
-            text += " Applied at the next configure transition."
+        if self.applies == "start":
+            text += " Read once when the node starts."
+        elif self.applies != "run time":
+            text += f" A change applies at the next {self.applies} transition."
         descriptor = ParameterDescriptor(name=self.name, description=text, type=_parameter_type(self.default))
         if self.int_range:
             descriptor.integer_range = [IntegerRange(from_value=self.int_range[0], to_value=self.int_range[1], step=1)]
@@ -69,7 +71,8 @@ def _default(name: str) -> Any:
 def _engine(name: str, description: str, **kwargs: Any) -> ParameterSpec:
     from ..engine.config import RELOAD_FIELDS
 
-    return ParameterSpec(name, _default(name), description, runtime=name not in RELOAD_FIELDS, **kwargs)
+    return ParameterSpec(name, _default(name), description,
+                         applies="configure" if name in RELOAD_FIELDS else "run time", **kwargs)
 
 
 PARAMETERS: tuple[ParameterSpec, ...] = (
@@ -116,11 +119,11 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("max_rate_hz", 0.0, "Most frames processed per second; 0 = as fast as frames arrive.",
                   float_range=(0.0, 1000.0), engine=False),
     ParameterSpec("image_reliability", "best_effort", "QoS reliability of the image subscription.",
-                  choices=RELIABILITIES, engine=False, runtime=False),
+                  choices=RELIABILITIES, engine=False, applies="activate"),
     ParameterSpec("publish_overlay", True, "Publish ~/overlay (colour overlay for RViz).", engine=False),
     ParameterSpec("publish_region_tokens", True, "Publish ~/region_tokens.", engine=False),
     ParameterSpec("publish_confidence", True, "Publish ~/confidence.", engine=False),
-    ParameterSpec("autostart", True, "Configure and activate on start.", engine=False, runtime=False),
+    ParameterSpec("autostart", True, "Configure and activate on start.", engine=False, applies="start"),
 )
 BY_NAME = {spec.name: spec for spec in PARAMETERS}
 ENGINE_FIELDS = tuple(spec.name for spec in PARAMETERS if spec.engine)
