@@ -31,6 +31,7 @@ from typing import Any, Callable
 import numpy as np
 
 from textregion_ros.ros import local_dds
+from textregion_ros.ros.node_command import node_arguments
 
 PACKAGE = Path(__file__).resolve().parents[1]
 CONFIG = PACKAGE / "config" / "textregion.yaml"
@@ -56,19 +57,8 @@ def device_name(device: str) -> str:
     return platform.processor() or "CPU"
 
 
-def ros_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return "[" + ",".join(repr(v) if isinstance(v, str) else str(v) for v in value) + "]"
-    return str(value)
-
-
 def start_node(parameters: dict[str, Any], log_path: Path) -> subprocess.Popen:
-    args = [sys.executable, "-m", "textregion_ros.ros.node", "--ros-args", "--params-file", str(CONFIG)]
-    for key, value in parameters.items():
-        args += ["-p", f"{key}:={ros_value(value)}"]
-    args += ["-r", "__node:=textregion", "-r", "image:=/bench/image"]
+    args = [sys.executable, *node_arguments(parameters, CONFIG, "textregion", {"image": "/bench/image"})]
     local_dds.check(os.environ)
     return subprocess.Popen(args, stdout=log_path.open("w"), stderr=subprocess.STDOUT)
 

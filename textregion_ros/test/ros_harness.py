@@ -20,7 +20,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 
-from textregion_ros.ros import local_dds
+from textregion_ros.ros import local_dds, node_command
 
 TEST_DIR = Path(__file__).resolve().parent
 PACKAGE_DIR = TEST_DIR.parent
@@ -136,21 +136,6 @@ SMALL_NODE_PARAMETERS: dict[str, Any] = {
 }
 
 
-def ros_value(value: Any) -> str:
-    """A parameter value in `-p name:=value` syntax (YAML)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return "[" + ",".join(repr(v) if isinstance(v, str) else str(v) for v in value) + "]"
-    return str(value)
-
-
 def node_arguments(name: str = "textregion", remaps: Optional[dict[str, str]] = None, **parameters: Any) -> list[str]:
     """Command line of the node with config/textregion.yaml plus small-model overrides."""
-    args = ["-m", "textregion_ros.ros.node", "--ros-args", "--params-file", str(CONFIG_FILE)]
-    for key, value in {**SMALL_NODE_PARAMETERS, **parameters}.items():
-        args += ["-p", f"{key}:={ros_value(value)}"]
-    args += ["-r", f"__node:={name}"]
-    for source, target in (remaps or {}).items():
-        args += ["-r", f"{source}:={target}"]
-    return args
+    return node_command.node_arguments({**SMALL_NODE_PARAMETERS, **parameters}, CONFIG_FILE, name, remaps)

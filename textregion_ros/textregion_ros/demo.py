@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import os
 import signal
 import subprocess
@@ -29,6 +28,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from . import outputs
+from .ros.node_command import node_arguments
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 PHOTOS = ("astronaut.jpg", "coffee.jpg", "chelsea.jpg", "rocket.jpg")
@@ -144,11 +144,6 @@ def gpu_expected(device: Optional[str]) -> bool:
     return bool(torch.cuda.is_available())
 
 
-def ros_value(value: Any) -> str:
-    """A parameter value as `-p name:=value` needs it (YAML; floats keep their decimal point)."""
-    return json.dumps(value)
-
-
 # ---------------------------------------------------------------------------------------------
 # The node child
 # ---------------------------------------------------------------------------------------------
@@ -156,12 +151,7 @@ class NodeProcess:
     """`python -m textregion_ros.ros.node` in its own session, log to a file, stopped by SIGINT."""
 
     def __init__(self, params_file: Optional[Path], overrides: dict[str, Any], log_path: Path) -> None:
-        self.args = [sys.executable, "-m", "textregion_ros.ros.node", "--ros-args"]
-        if params_file is not None:
-            self.args += ["--params-file", str(params_file)]
-        for name, value in overrides.items():
-            self.args += ["-p", f"{name}:={ros_value(value)}"]
-        self.args += ["-r", f"__node:={NODE_NAME}", "-r", f"image:={IMAGE_TOPIC}"]
+        self.args = [sys.executable, *node_arguments(overrides, params_file, NODE_NAME, {"image": IMAGE_TOPIC})]
         self.log_path = log_path
         self.process: Optional[subprocess.Popen] = None
         self._last_scan = 0.0
