@@ -6,7 +6,7 @@ ROS 2 wheels), never from these ranges.
 """
 from glob import glob
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 PACKAGE = "textregion_ros"
 
@@ -16,15 +16,15 @@ setup(
     description="ROS 2 open-vocabulary segmentation and grounding with SAM2 + TextRegion region tokens",
     license="Apache-2.0",
     python_requires=">=3.10",
-    packages=find_packages(exclude=["test", "test.*", "benchmarks"]),
+    # namespace discovery so the bundled photos (textregion_ros/data, no __init__.py) ship too
+    packages=find_namespace_packages(include=["textregion_ros", "textregion_ros.*"], exclude=["*.__pycache__"]),
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml")),
     ],
-    package_data={PACKAGE: ["config/*.yaml", "data/*"]},
-    include_package_data=True,
+    package_data={f"{PACKAGE}.data": ["*.jpg", "*.md"]},
     install_requires=[
         "numpy>=1.24",
         "torch>=2.1",
