@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import logging
 import os
 import signal
 import subprocess
@@ -54,8 +55,27 @@ REAL_CPU: dict[str, Any] = {"points_per_side": 8}
 BANNER = "=" * 78
 
 
+log = logging.getLogger("textregion_ros.demo")
+
+
+def configure_output() -> None:
+    """Progress lines to stdout, problems to stderr, each prefixed "[demo]" (a console program)."""
+    if log.handlers:
+        return
+    formatter = logging.Formatter("[demo] %(message)s")
+    progress = logging.StreamHandler(sys.stdout)
+    progress.addFilter(lambda record: record.levelno < logging.WARNING)
+    problems = logging.StreamHandler(sys.stderr)
+    problems.setLevel(logging.WARNING)
+    for handler in (progress, problems):
+        handler.setFormatter(formatter)
+        log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+
 def say(text: str) -> None:
-    print(f"[demo] {text}", flush=True)
+    log.info(text)
 
 
 def config_file() -> Optional[Path]:
@@ -365,15 +385,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    configure_output()
     frames_wanted = args.frames if args.frames is not None else (2 if args.short else len(PHOTOS))
     if frames_wanted < 1:
-        print("[demo] --frames must be >= 1", file=sys.stderr)
+        log.error("--frames must be >= 1")
         return 2
     out = Path(args.out).expanduser()
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        print(f"[demo] cannot create {out}: {error.strerror or error}", file=sys.stderr)
+        log.error(f"cannot create {out}: {error.strerror or error}")
         return 2
     started = time.monotonic()
 
@@ -388,16 +409,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         real, reason = choose_weights(args.weights, params_file, args.device)
         if not real:
             if args.weights != "random":
-                print(f"[demo] {reason}", flush=True)
+                say(reason)
                 if args.weights == "real":
                     return 2
-            print(random_banner(), flush=True)
+            say(random_banner())
         queries = SHORT_QUERIES if args.short else QUERIES
         overrides = node_overrides(real, args.short, queries, args.device)
         photos = load_photos()
         return run_demo(args, out, params_file, real, queries, overrides, photos, frames_wanted, started)
     except KeyboardInterrupt:
-        print("[demo] interrupted", file=sys.stderr)
+        log.error("interrupted")
         return 130
     finally:
         dds.release()
@@ -442,11 +463,10 @@ def run_demo(args: argparse.Namespace, out: Path, params_file: Optional[Path], r
         say(f"done: {len(frames)} frames, mean latency {sum(latencies) / len(latencies):.1f} s, "
             f"outputs in {out}/" + ("" if real else "  (RANDOM WEIGHTS: labels are meaningless)"))
     except DemoFailure as error:
-        print(f"[demo] error: {error}. Last lines of the node's log ({node.log_path}):\n{node.tail()}",
-              file=sys.stderr, flush=True)
+        log.error(f"error: {error}. Last lines of the node's log ({node.log_path}):\n{node.tail()}")
         status = 1
     except KeyboardInterrupt:
-        print("[demo] interrupted", file=sys.stderr)
+        log.error("interrupted")
         status = 130
     finally:
         if client is not None:
@@ -456,8 +476,7 @@ def run_demo(args: argparse.Namespace, out: Path, params_file: Optional[Path], r
             if code == 0 or status:
                 say(f"node stopped (exit status {code}) after {time.monotonic() - started:.1f} s in all")
             else:
-                print(f"[demo] the node exited with status {code} on SIGINT. Last lines of its log:\n{node.tail()}",
-                      file=sys.stderr)
+                log.error(f"the node exited with status {code} on SIGINT. Last lines of its log:\n{node.tail()}")
                 status = 1
     return status
 
