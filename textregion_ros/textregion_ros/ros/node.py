@@ -34,7 +34,16 @@ from textregion_msgs.msg import RegionTokens
 from textregion_msgs.srv import Query, SetQueries
 from vision_msgs.msg import Detection2DArray, LabelInfo
 
-from ..engine import EngineError, QueryError, QuerySet, Regions, TextRegionEngine, parse_queries, split_query_text
+from ..engine import (
+    EngineConfig,
+    EngineError,
+    QueryError,
+    QuerySet,
+    Regions,
+    TextRegionEngine,
+    parse_queries,
+    split_query_text,
+)
 from . import conversions
 from .diagnostics import ProblemLog, RateMeter, device_memory, status_message
 from .image_conversions import imgmsg_to_numpy, numpy_to_imgmsg
@@ -144,14 +153,21 @@ class TextRegionNode(LifecycleNode):
             self._set_queries(self._value("queries"), source="parameter")
         if "max_rate_hz" in names and self._worker is not None:
             self._worker.set_max_rate(self._value("max_rate_hz"))
-        engine_changes = names & set(ENGINE_FIELDS)
-        if engine_changes and self._engine is not None:
-            needs_reload = self._engine.apply_config(engine_config(self._values()))
-            if needs_reload:
-                self.get_logger().warning(
-                    f"{', '.join(needs_reload)} changed: takes effect at the next configure (cleanup, then configure)")
-            else:
-                self._submit_republish()
+        if names & set(ENGINE_FIELDS) and self._worker is not None:
+            config = engine_config(self._values())
+            # between frames, on the worker thread: a frame never sees two configs
+            self._worker.submit_job("apply_config", lambda: self._apply_engine_config(config))
+
+    def _apply_engine_config(self, config: EngineConfig) -> None:
+        engine = self._engine
+        if engine is None:
+            return
+        needs_reload = engine.apply_config(config)
+        if needs_reload:
+            self.get_logger().warning(
+                f"{', '.join(needs_reload)} changed: takes effect at the next configure (cleanup, then configure)")
+        else:
+            self._republish()
 
     # -- lifecycle ------------------------------------------------------------------------------
     def _autostart(self) -> None:
