@@ -37,7 +37,7 @@ def label_array(labels: np.ndarray, class_count: int) -> np.ndarray:
     if labels.size and (int(labels.min()) < -1 or int(labels.max()) >= class_count):
         raise ValueError(f"labels must be in [-1, {class_count}), got [{labels.min()}, {labels.max()}]")
     dtype = np.uint8 if class_count <= MAX_8BIT_CLASSES else np.uint16
-    return labels.astype(dtype)  # -1 wraps to 255 / 65535: the unlabeled value of each depth
+    return labels.astype(dtype, copy=False)  # -1 wraps to 255 / 65535: each depth's unlabeled value
 
 
 def unlabeled_value(class_count: int) -> int:
@@ -46,9 +46,18 @@ def unlabeled_value(class_count: int) -> int:
 
 
 def confidence_array(confidence: np.ndarray) -> np.ndarray:
-    """uint8 round(255 * p), p clipped to [0, 1] and NaN read as 0 (the node's ~/confidence)."""
-    scaled = np.nan_to_num(np.asarray(confidence, dtype=np.float32) * 255.0, nan=0.0)
-    return np.rint(np.clip(scaled, 0.0, 255.0)).astype(np.uint8)
+    """uint8 round(255 * p), p clipped to [0, 1] and NaN read as 0 (the node's ~/confidence).
+
+    Rounding is numpy's round-half-to-even; one full-size float temporary.
+    """
+    confidence = np.asarray(confidence)
+    if confidence.ndim != 2:
+        raise ValueError(f"confidence must be HxW, got shape {confidence.shape}")
+    scaled = np.multiply(confidence, 255.0, dtype=np.float32)
+    np.nan_to_num(scaled, copy=False, nan=0.0)
+    np.clip(scaled, 0.0, 255.0, out=scaled)
+    np.rint(scaled, out=scaled)
+    return scaled.astype(np.uint8)
 
 
 def save_png(array: np.ndarray, path: Path) -> None:

@@ -31,17 +31,12 @@ from vision_msgs.msg import (
     VisionClass,
 )
 
+from .. import outputs
 from ..engine.results import Detection, Regions
 from .image_conversions import numpy_to_imgmsg
 
-# Label image values reserved for "no class here" (the top of each encoding's range, as
-# vision_msgs/VisionClass documents).
-UNLABELED_MONO8 = 255
-UNLABELED_MONO16 = 65535
-# Up to this many classes the label image is mono8 (the design's switch point: DESIGN.md section 2).
-MAX_MONO8_CLASSES = 254
 # VisionClass.class_id is uint16 and 65535 means unlabeled, so ids 0..65534 are usable.
-MAX_CLASSES = 65535
+MAX_CLASSES = outputs.MAX_CLASSES
 # The region-id image is mono16 with 0 = no region, so at most 65535 regions fit.
 MAX_REGIONS = 65535
 
@@ -70,54 +65,23 @@ def labels_to_image(labels: np.ndarray, class_count: int, header: Optional[Heade
 
     `labels` is HxW of an integer dtype (the engine's int32), -1 = unlabeled. With at most 254
     classes the image is mono8 (255 = unlabeled), otherwise mono16 (65535 = unlabeled), so small
-    query sets cost one byte per pixel. The values are the `class_id`s of `label_info` for the same
-    classes. Raises ValueError for more than 65535 classes, a label >= class_count or < -1, or an
-    array that is not HxW integers.
+    query sets cost one byte per pixel; the pixel encoding is outputs.label_array, shared with the
+    offline tools. The values are the `class_id`s of `label_info` for the same classes. Raises
+    ValueError for more than 65535 classes, a label >= class_count or < -1, or an array that is
+    not HxW integers.
     """
-    labels = np.asarray(labels)
-    if labels.ndim != 2:
-        raise ValueError(f"labels must be HxW, got shape {labels.shape}")
-    if not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"labels must be integers, got {labels.dtype}")
-    class_count = int(class_count)
-    if class_count < 0:
-        raise ValueError(f"class_count must be >= 0, got {class_count}")
-    if class_count > MAX_CLASSES:
-        raise ValueError(
-            f"{class_count} classes do not fit a mono16 label image (at most {MAX_CLASSES}; "
-            f"{UNLABELED_MONO16} means unlabeled)"
-        )
-    if labels.size:
-        low, high = int(labels.min()), int(labels.max())
-        if high >= class_count:
-            raise ValueError(f"label {high} is out of range for {class_count} classes")
-        if low < -1:
-            raise ValueError(f"label {low} is invalid: -1 means unlabeled, others must be >= 0")
-    if class_count <= MAX_MONO8_CLASSES:
-        encoding, dtype = "mono8", np.uint8
-    else:
-        encoding, dtype = "mono16", np.uint16
-    # Values are now in [-1, class_count): integer casts wrap modulo 2^bits, so -1 becomes
-    # 255 / 65535 exactly, and the whole conversion is one vectorised pass.
-    pixels = labels.astype(dtype, copy=False)
-    return numpy_to_imgmsg(pixels, encoding, copy_header(header))
+    pixels = outputs.label_array(labels, int(class_count))
+    return numpy_to_imgmsg(pixels, "mono8" if pixels.dtype == np.uint8 else "mono16", copy_header(header))
 
 
 def confidence_to_image(confidence: np.ndarray, header: Optional[Header]) -> Image:
     """Confidence image for `~/confidence`: mono8, value = round(255 * confidence).
 
     Probabilities in [0, 1] fit a byte with 1/255 resolution, plenty for display and
-    thresholding, and 4x smaller than 32FC1. Values outside [0, 1] are clipped; NaN becomes 0.
-    Rounding is numpy's round-half-to-even (as Python's round).
+    thresholding, and 4x smaller than 32FC1. Values outside [0, 1] are clipped; NaN becomes 0
+    (outputs.confidence_array, shared with the offline tools).
     """
-    confidence = np.asarray(confidence)
-    if confidence.ndim != 2:
-        raise ValueError(f"confidence must be HxW, got shape {confidence.shape}")
-    scaled = np.multiply(confidence, 255.0, dtype=np.float32)  # the only full-size temporary
-    np.nan_to_num(scaled, copy=False, nan=0.0)
-    np.clip(scaled, 0.0, 255.0, out=scaled)
-    np.rint(scaled, out=scaled)
-    return numpy_to_imgmsg(scaled.astype(np.uint8), "mono8", copy_header(header))
+    return numpy_to_imgmsg(outputs.confidence_array(confidence), "mono8", copy_header(header))
 
 
 def label_info(classes: Sequence[str], header: Optional[Header], threshold: float) -> LabelInfo:
