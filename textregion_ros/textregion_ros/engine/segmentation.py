@@ -52,17 +52,21 @@ def segment(regions: Regions, queries: QuerySet, text: torch.Tensor, temperature
     work_h, work_w = regions.work_size
     seg = (logits.T @ soft.flatten(1)).view(-1, work_h, work_w)  # overlapping regions add up
     coverage = soft.amax(dim=0, keepdim=True)
-    for y0, band in bilinear_bands(torch.cat([seg, coverage]), (height, width)):
-        probability = class_probability(band[:-1], phrase_class, classes, temperature)
+    work_probability = class_probability(seg, phrase_class, classes, temperature)  # [Q,h,w]
+    if (work_h, work_w) == (height, width):  # masks at image size: the work-size softmax is the answer
+        bands = [(0, work_probability, coverage[0])]
+    else:  # softmax after bilinear upsampling, band by band
+        bands = ((y0, class_probability(band[:-1], phrase_class, classes, temperature), band[-1])
+                 for y0, band in bilinear_bands(torch.cat([seg, coverage]), (height, width)))
+    for y0, probability, band_coverage in bands:
         best, label = probability.max(dim=0)
-        covered = band[-1] > 0
+        covered = band_coverage > 0
         label = torch.where(covered & (best >= prob_threshold), label, torch.full_like(label, -1))
-        rows = slice(y0, y0 + band.shape[1])
+        rows = slice(y0, y0 + probability.shape[1])
         labels[rows] = label.to(torch.int32).cpu().numpy()
         confidence[rows] = torch.where(covered, best, torch.zeros_like(best)).cpu().numpy()
     inside = (regions.masks > 0).float().flatten(1)  # [R,hw]
-    work_probability = class_probability(seg, phrase_class, classes, temperature).flatten(1)  # [Q,hw]
-    region_probability = (inside @ work_probability.T) / inside.sum(dim=1, keepdim=True).clamp_min(1.0)
+    region_probability = (inside @ work_probability.flatten(1).T) / inside.sum(dim=1, keepdim=True).clamp_min(1.0)
     return Segmentation(labels, confidence, queries.classes, region_probability)
 
 
