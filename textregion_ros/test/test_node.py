@@ -273,7 +273,12 @@ def test_query_service_before_configure_or_with_bad_input_says_why(session, firs
     assert not response.success and "empty synonym" in response.message
 
 
-def test_diagnostics_warn_and_count_problems_after_bad_input(session, first_frame):
-    status = session.fresh_status()
-    assert int(status["problems"]) >= 1 and status["last_problem"]
+def test_diagnostics_count_problems_after_bad_input(session, first_frame):
+    from textregion_ros.ros.image_conversions import numpy_to_imgmsg
+
+    problems_before = int(session.fresh_status()["problems"])
+    session.camera.publish(numpy_to_imgmsg(np.zeros((4, 4), np.uint16), "16UC1"))
+    session.spin_until(lambda: int(session.value("problems") or 0) > problems_before, 30, "the problem to be counted")
+    status = session.status()
+    assert "16UC1" in status["last_problem"]
     assert status["_level"] in (DiagnosticStatus.OK, DiagnosticStatus.WARN)
