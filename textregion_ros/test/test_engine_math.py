@@ -18,7 +18,7 @@ from textregion_ros.engine.results import Regions
 from textregion_ros.engine.sam2_masks import MaskProposals, masks_to_boxes, stability_scores
 from textregion_ros.engine.segmentation import ground, largest_component, segment
 from textregion_ros.engine.tiling import cut_views, fuse_views, plan_views, rescaled_size
-from textregion_ros.engine.upsample import bilinear
+from textregion_ros.engine.upsample import bilinear_bands
 
 torch.manual_seed(0)
 
@@ -266,7 +266,9 @@ def test_working_size_caps_the_long_side_and_keeps_small_images_exact():
 def test_banded_bilinear_equals_torch_interpolate():
     x = torch.randn(3, 7, 11)
     expected = F.interpolate(x[None], size=(50, 23), mode="bilinear", align_corners=False)[0]
-    torch.testing.assert_close(bilinear(x, (50, 23)), expected, rtol=1e-5, atol=1e-5)
+    bands = list(bilinear_bands(x, (50, 23), band_rows=7))
+    assert [y0 for y0, _ in bands] == list(range(0, 50, 7))
+    torch.testing.assert_close(torch.cat([band for _, band in bands], dim=1), expected, rtol=1e-5, atol=1e-5)
 
 
 # -- segmentation and grounding on hand-built regions -------------------------------------------

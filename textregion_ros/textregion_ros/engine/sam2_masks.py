@@ -22,7 +22,6 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 REFERENCE_LOWRES = 256  # min_mask_area is counted on a 256 x 256 grid (sam2_image_size 1024)
 LOGIT_LIMIT = 32.0
 STABILITY_OFFSET = 1.0
-GRANULARITY_NAMES = ("sub-part", "part", "whole")
 
 
 @dataclass

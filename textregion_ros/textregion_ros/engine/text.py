@@ -31,9 +31,6 @@ class TextEncoder:
     def __len__(self) -> int:
         return len(self._cache)
 
-    def cached(self, phrase: str) -> bool:
-        return phrase in self._cache
-
     def encode(self, phrases: Sequence[str]) -> torch.Tensor:
         """[Q,D] embeddings on the backbone's device (Q may be 0)."""
         with self._lock:

@@ -44,8 +44,3 @@ def bilinear_bands(x: torch.Tensor, out_size: tuple[int, int], band_rows: int = 
         else:
             weight = w1[y0:y1, None]
             yield y0, wide[:, i0[y0:y1]] * (1 - weight) + wide[:, i1[y0:y1]] * weight
-
-
-def bilinear(x: torch.Tensor, out_size: tuple[int, int]) -> torch.Tensor:
-    """Whole [C,H,W] result; only for outputs known to be small."""
-    return torch.cat([band for _, band in bilinear_bands(x, out_size)], dim=1)

@@ -45,7 +45,7 @@ from ..engine import (
     split_query_text,
 )
 from . import conversions
-from .diagnostics import ProblemLog, RateMeter, device_memory, status_message
+from .diagnostics import STALE_INPUT_S, ProblemLog, RateMeter, device_memory, status_message
 from .image_conversions import imgmsg_to_numpy, numpy_to_imgmsg
 from .overlay import draw_overlay
 from .parameters import BY_NAME, ENGINE_FIELDS, PARAMETERS, check_value, engine_config
@@ -471,8 +471,8 @@ class TextRegionNode(LifecycleNode):
             level, message = DiagnosticStatus.WARN, f"not active ({state})"
         elif counts and counts.failed:
             level, message = DiagnosticStatus.WARN, f"{counts.failed} frame(s) failed; last problem: {self._problems.last}"
-        elif self._input_rate.last is None or time.monotonic() - self._input_rate.last > 5.0:
-            level, message = DiagnosticStatus.WARN, "no images received in the last 5 s"
+        elif self._input_rate.last is None or time.monotonic() - self._input_rate.last > STALE_INPUT_S:
+            level, message = DiagnosticStatus.WARN, f"no images received in the last {STALE_INPUT_S:.0f} s"
         self._diagnostics.publish(status_message(
             f"{self.get_name()}: TextRegion", self.get_fully_qualified_name(), level, message, values,
             self.get_clock().now().to_msg()))

@@ -143,9 +143,4 @@ def check_value(spec: ParameterSpec, value: Any) -> Optional[str]:
     return None
 
 
-def yaml_defaults() -> dict[str, Any]:
-    """{name: default} in declaration order, for config/textregion.yaml checks."""
-    return {spec.name: spec.default for spec in PARAMETERS}
-
-
 assert set(ENGINE_FIELDS) == {f.name for f in dataclasses.fields(EngineConfig)}, "a field lacks a parameter"
