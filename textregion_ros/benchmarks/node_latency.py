@@ -30,8 +30,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from textregion_ros.ros import local_dds
-from textregion_ros.ros.node_command import node_arguments
+from textregion_ros.runtime import local_dds
+from textregion_ros.runtime.node_command import node_arguments
 
 PACKAGE = Path(__file__).resolve().parents[1]
 CONFIG = PACKAGE / "config" / "textregion.yaml"

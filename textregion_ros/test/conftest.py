@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from textregion_ros.ros import local_dds
+from textregion_ros.runtime import local_dds
 
 _ROS_WORDS = ("rclpy", "ros_harness")
 _claim: local_dds.LocalDds | None = None

@@ -20,7 +20,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 
-from textregion_ros.ros import local_dds, node_command
+from textregion_ros.runtime import local_dds, node_command
 
 TEST_DIR = Path(__file__).resolve().parent
 PACKAGE_DIR = TEST_DIR.parent

@@ -23,7 +23,8 @@ import yaml
 from PIL import Image as PILImage
 
 from engine_fixtures import SMALL, open_clip_model, small_config
-from textregion_ros import cli, outputs
+from textregion_ros import cli
+from textregion_ros.outputs import encodings, result_files
 
 DATA = Path(cli.__file__).resolve().parent / "data"
 PHOTO = DATA / "chelsea.jpg"
@@ -77,7 +78,7 @@ def small_photo(folder: Path, name: str = "coffee_small.png", size: tuple[int, i
 def read_png(path: Path) -> tuple[str, np.ndarray]:
     with PILImage.open(path) as image:
         image.load()
-        return image.mode, outputs.load_png(path)
+        return image.mode, result_files.load_png(path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -152,20 +153,20 @@ def test_label_files_are_lossless_and_match_the_node_encoding():
     rng = np.random.default_rng(0)
     for classes in (3, 254, 255, 300):
         labels = rng.integers(-1, classes, size=(37, 53)).astype(np.int32)
-        stored = outputs.label_array(labels, classes)
+        stored = encodings.label_array(labels, classes)
         assert stored.dtype == (np.uint8 if classes <= 254 else np.uint16)
         node = imgmsg_to_numpy(conversions.labels_to_image(labels, classes, None))
         np.testing.assert_array_equal(stored, node)  # the same numbers as ~/labels
-        assert outputs.unlabeled_value(classes) == (255 if classes <= 254 else 65535)
+        assert encodings.unlabeled_value(classes) == (255 if classes <= 254 else 65535)
     confidence = rng.random((20, 30)).astype(np.float32)
     node = imgmsg_to_numpy(conversions.confidence_to_image(confidence, None))
-    np.testing.assert_array_equal(outputs.confidence_array(confidence), node)
+    np.testing.assert_array_equal(encodings.confidence_array(confidence), node)
 
 
 def test_sixteen_bit_labels_survive_the_png_round_trip(tmp_path):
     labels = np.arange(-1, 299, dtype=np.int32).reshape(20, 15)
-    stored = outputs.label_array(labels, 300)
-    outputs.save_png(stored, tmp_path / "labels.png")
+    stored = encodings.label_array(labels, 300)
+    result_files.save_png(stored, tmp_path / "labels.png")
     mode, loaded = read_png(tmp_path / "labels.png")
     assert mode == "I;16" and loaded.dtype == np.uint16
     np.testing.assert_array_equal(loaded, stored)
@@ -214,7 +215,7 @@ def test_segment_writes_every_output_and_matches_the_engine(tmp_path, checkpoint
     _, labels = read_png(out / f"{PHOTO.stem}_labels.png")
     np.testing.assert_array_equal(labels, np.where(segmentation.labels < 0, 255, segmentation.labels))
     _, confidence = read_png(out / f"{PHOTO.stem}_confidence.png")
-    np.testing.assert_array_equal(confidence, outputs.confidence_array(segmentation.confidence))
+    np.testing.assert_array_equal(confidence, encodings.confidence_array(segmentation.confidence))
     document = json.loads((out / f"{PHOTO.stem}_detections.json").read_text())
     assert [(d["query"], d["instance_id"]) for d in document["detections"]] == [
         (d.query, d.instance_id) for d in detections]

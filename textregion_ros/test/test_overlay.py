@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from textregion_ros.engine.results import Detection
-from textregion_ros.ros.overlay import class_colors, draw_overlay
+from textregion_ros.outputs.overlay import class_colors, draw_overlay
 
 GREY = 100
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import threading
 import time
 
-from textregion_ros.ros.worker import LatestFrameWorker
+from textregion_ros.runtime.worker import LatestFrameWorker
 
 
 class Recorder:

@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 import numpy as np
 import yaml
 
-from . import outputs
+from .outputs import encodings, result_files
 from .engine import EngineConfig, EngineError, QueryError, QuerySet, parse_queries, split_query_text
 from .engine.errors import ConfigError, WeightsUnavailableError
 
@@ -282,7 +282,7 @@ def analyse(engine: Any, rgb: np.ndarray, queries: QuerySet) -> FrameResult:
 def detection_records(result: FrameResult) -> list[dict[str, Any]]:
     """JSON records of the detections; area = the region's mask area, as RegionTokens.areas holds it."""
     areas = result.regions.areas.tolist()
-    return [outputs.detection_record(d.query, d.class_index, d.score, d.box, d.instance_id, int(areas[d.region_index]))
+    return [result_files.detection_record(d.query, d.class_index, d.score, d.box, d.instance_id, int(areas[d.region_index]))
             for d in result.detections]
 
 
@@ -365,12 +365,12 @@ def run_segment(args: argparse.Namespace) -> int:
         raise UsageError("no images to segment" + (f" ({len(problems)} input(s) unusable)" if problems else ""))
 
     engine = build_engine(settings.config)
-    outputs.write_json(out / "labels.json", outputs.class_map(queries.classes))
+    result_files.write_json(out / "labels.json", result_files.class_map(queries.classes))
     per_class: Counter[str] = Counter()
     seconds: list[float] = []
     records: list[dict[str, Any]] = []
     used: set[str] = set()
-    from .ros.overlay import draw_overlay  # numpy + Pillow only (no rclpy)
+    from .result_files.overlay import draw_overlay  # numpy + Pillow only (no rclpy)
 
     started = time.monotonic()
     with logging_redirect_tqdm(), tqdm(files, unit="img", desc="segment", disable=None, dynamic_ncols=True) as bar:
@@ -390,13 +390,13 @@ def run_segment(args: argparse.Namespace) -> int:
             stem = _unique_stem(path, used)
             detections = detection_records(result)
             try:
-                outputs.save_png(outputs.label_array(result.segmentation.labels, len(queries)),
+                result_files.save_png(encodings.label_array(result.segmentation.labels, len(queries)),
                                  out / f"{stem}_labels.png")
-                outputs.save_png(outputs.confidence_array(result.segmentation.confidence),
+                result_files.save_png(encodings.confidence_array(result.segmentation.confidence),
                                  out / f"{stem}_confidence.png")
-                outputs.save_png(draw_overlay(rgb, result.segmentation.labels, queries.classes, result.detections),
+                result_files.save_png(draw_overlay(rgb, result.segmentation.labels, queries.classes, result.detections),
                                  out / f"{stem}_overlay.png")
-                outputs.write_json(out / f"{stem}_detections.json", outputs.detections_document(
+                result_files.write_json(out / f"{stem}_detections.json", result_files.detections_document(
                     str(path), rgb.shape[:2], queries.classes, detections,
                     {"regions": len(result.regions), "seconds": round(result.seconds, 3),
                      "model": settings.config.model_id}))
@@ -409,7 +409,7 @@ def run_segment(args: argparse.Namespace) -> int:
             records.append({"image": str(path), "stem": stem, "detections": len(detections),
                             "seconds": round(result.seconds, 3)})
 
-    outputs.write_json(out / "summary.json", {
+    result_files.write_json(out / "summary.json", {
         "config": _config_record(settings.config), "queries": list(queries.classes),
         "images": records, "failures": [{"input": s, "reason": r} for s, r in failures],
     })
@@ -532,7 +532,7 @@ def run_bag(args: argparse.Namespace) -> int:
 
     from .ros import conversions
     from .ros.image_conversions import imgmsg_to_numpy, numpy_to_imgmsg
-    from .ros.overlay import draw_overlay
+    from .result_files.overlay import draw_overlay
 
     if args.every < 1:
         raise UsageError(f"--every must be >= 1, got {args.every}")

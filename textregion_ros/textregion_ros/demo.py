@@ -1,7 +1,7 @@
 """`textregion-demo`: the real node on a replayed camera stream of bundled photographs.
 
 What it does, with no manual step and no network traffic leaving this machine:
-  1. claims an isolated DDS domain (ros/local_dds.py) for itself and the node;
+  1. claims an isolated DDS domain (runtime/local_dds.py) for itself and the node;
   2. picks the weights: the configured real ones when they are cached or downloadable, else
      random weights with small CPU-friendly settings under a banner (labels then meaningless);
   3. starts `python -m textregion_ros.ros.node` as a child with config/textregion.yaml and
@@ -28,8 +28,8 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from . import outputs
-from .ros.node_command import node_arguments
+from .outputs import encodings, result_files
+from .runtime.node_command import node_arguments
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 PHOTOS = ("astronaut.jpg", "coffee.jpg", "chelsea.jpg", "rocket.jpg")
@@ -337,9 +337,9 @@ def write_frame(out: Path, frame: Frame, classes: list[str]) -> list[tuple[str, 
 
     got = frame.outputs
     stem = f"{frame.index:03d}_{Path(frame.name).stem}"
-    outputs.save_png(np.array(imgmsg_to_numpy(got["overlay"], "rgb8")), out / f"{stem}_overlay.png")
-    outputs.save_png(np.array(imgmsg_to_numpy(got["labels"])), out / f"{stem}_labels.png")
-    outputs.save_png(np.array(imgmsg_to_numpy(got["confidence"])), out / f"{stem}_confidence.png")
+    result_files.save_png(np.array(imgmsg_to_numpy(got["overlay"], "rgb8")), out / f"{stem}_overlay.png")
+    result_files.save_png(np.array(imgmsg_to_numpy(got["labels"])), out / f"{stem}_labels.png")
+    result_files.save_png(np.array(imgmsg_to_numpy(got["confidence"])), out / f"{stem}_confidence.png")
     areas = list(got["region_tokens"].areas)
     records, scored = [], []
     for detection in got["detections"].detections:
@@ -352,10 +352,10 @@ def write_frame(out: Path, frame: Frame, classes: list[str]) -> list[tuple[str, 
         instance = int(detection.id) if detection.id.isdigit() else 0
         area = int(areas[instance - 1]) if 0 < instance <= len(areas) else 0
         class_index = classes.index(query) if query in classes else -1
-        records.append(outputs.detection_record(query, class_index, score, box, instance, area))
+        records.append(result_files.detection_record(query, class_index, score, box, instance, area))
         scored.append((query, score))
     height, width = frame.rgb.shape[:2]
-    outputs.write_json(out / f"{stem}_detections.json", outputs.detections_document(
+    result_files.write_json(out / f"{stem}_detections.json", result_files.detections_document(
         f"textregion_ros/data/{frame.name}", (height, width), classes, records,
         {"frame": frame.index, "stamp": {"sec": frame.stamp[0], "nanosec": frame.stamp[1]},
          "latency_s": round(frame.last_output - frame.sent, 3), "regions": int(got["region_tokens"].region_count),
@@ -398,7 +398,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     started = time.monotonic()
 
-    from .ros import local_dds
+    from .runtime import local_dds
 
     dds = local_dds.claim()
     dds.apply()  # this process and the node child: DDS stays on this machine, on a domain of our own
@@ -443,7 +443,7 @@ def run_demo(args: argparse.Namespace, out: Path, params_file: Optional[Path], r
             args.startup_timeout, "the node to load its models and come up", node)
         client.spin_for(0.5)  # let the node's publishers see our subscriptions too
         classes = [c.class_name for c in client.label_info.class_map]
-        outputs.write_json(out / "labels.json", outputs.class_map(classes))
+        result_files.write_json(out / "labels.json", result_files.class_map(classes))
         say(f"node active after {time.monotonic() - started:.1f} s; sending {len(frames)} frames on {IMAGE_TOPIC}")
         latencies = []
         for frame in frames:

@@ -31,12 +31,12 @@ from vision_msgs.msg import (
     VisionClass,
 )
 
-from .. import outputs
+from ..outputs import encodings
 from ..engine.results import Detection, Regions
 from .image_conversions import numpy_to_imgmsg
 
 # VisionClass.class_id is uint16 and 65535 means unlabeled, so ids 0..65534 are usable.
-MAX_CLASSES = outputs.MAX_CLASSES
+MAX_CLASSES = encodings.MAX_CLASSES
 # The region-id image is mono16 with 0 = no region, so at most 65535 regions fit.
 MAX_REGIONS = 65535
 
@@ -65,12 +65,12 @@ def labels_to_image(labels: np.ndarray, class_count: int, header: Optional[Heade
 
     `labels` is HxW of an integer dtype (the engine's int32), -1 = unlabeled. With at most 254
     classes the image is mono8 (255 = unlabeled), otherwise mono16 (65535 = unlabeled), so small
-    query sets cost one byte per pixel; the pixel encoding is outputs.label_array, shared with the
+    query sets cost one byte per pixel; the pixel encoding is encodings.label_array, shared with the
     offline tools. The values are the `class_id`s of `label_info` for the same classes. Raises
     ValueError for more than 65535 classes, a label >= class_count or < -1, or an array that is
     not HxW integers.
     """
-    pixels = outputs.label_array(labels, int(class_count))
+    pixels = encodings.label_array(labels, int(class_count))
     return numpy_to_imgmsg(pixels, "mono8" if pixels.dtype == np.uint8 else "mono16", copy_header(header))
 
 
@@ -79,9 +79,9 @@ def confidence_to_image(confidence: np.ndarray, header: Optional[Header]) -> Ima
 
     Probabilities in [0, 1] fit a byte with 1/255 resolution, plenty for display and
     thresholding, and 4x smaller than 32FC1. Values outside [0, 1] are clipped; NaN becomes 0
-    (outputs.confidence_array, shared with the offline tools).
+    (encodings.confidence_array, shared with the offline tools).
     """
-    return numpy_to_imgmsg(outputs.confidence_array(confidence), "mono8", copy_header(header))
+    return numpy_to_imgmsg(encodings.confidence_array(confidence), "mono8", copy_header(header))
 
 
 def label_info(classes: Sequence[str], header: Optional[Header], threshold: float) -> LabelInfo:

@@ -47,9 +47,9 @@ from ..engine import (
 from . import conversions
 from .diagnostics import STALE_INPUT_S, ProblemLog, RateMeter, device_memory, status_message
 from .image_conversions import imgmsg_to_numpy, numpy_to_imgmsg
-from .overlay import draw_overlay
+from ..outputs.overlay import draw_overlay
 from .parameters import BY_NAME, ENGINE_FIELDS, PARAMETERS, check_value, engine_config
-from .worker import LatestFrameWorker
+from ..runtime.worker import LatestFrameWorker
 
 NODE_NAME = "textregion"
 INPUT_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8")

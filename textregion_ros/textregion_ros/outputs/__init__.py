@@ -1,0 +1,1 @@
+"""ROS-free renderings of results: pixel encodings, result files, the colour overlay."""

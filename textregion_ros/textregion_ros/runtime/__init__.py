@@ -1,0 +1,1 @@
+"""ROS-free process helpers: the latest-frame worker, DDS confinement, the node's command line."""
