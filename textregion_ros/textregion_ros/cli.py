@@ -370,7 +370,7 @@ def run_segment(args: argparse.Namespace) -> int:
     seconds: list[float] = []
     records: list[dict[str, Any]] = []
     used: set[str] = set()
-    from .result_files.overlay import draw_overlay  # numpy + Pillow only (no rclpy)
+    from .outputs.overlay import draw_overlay  # numpy + Pillow only (no rclpy)
 
     started = time.monotonic()
     with logging_redirect_tqdm(), tqdm(files, unit="img", desc="segment", disable=None, dynamic_ncols=True) as bar:
@@ -532,7 +532,7 @@ def run_bag(args: argparse.Namespace) -> int:
 
     from .ros import conversions
     from .ros.image_conversions import imgmsg_to_numpy, numpy_to_imgmsg
-    from .result_files.overlay import draw_overlay
+    from .outputs.overlay import draw_overlay
 
     if args.every < 1:
         raise UsageError(f"--every must be >= 1, got {args.every}")
