@@ -24,9 +24,12 @@ from PIL import Image as PILImage
 
 from engine_fixtures import SMALL, open_clip_model, small_config
 from textregion_ros import cli
+from textregion_ros.cli.segment import read_image
+from textregion_ros.cli.settings import resolve_settings, settings_from_args
+from textregion_ros.engine import EngineConfig
 from textregion_ros.outputs import encodings, result_files
 
-DATA = Path(cli.__file__).resolve().parent / "data"
+DATA = Path(cli.__file__).resolve().parents[1] / "data"
 PHOTO = DATA / "chelsea.jpg"
 QUERIES = ["cat", "table"]
 
@@ -60,7 +63,7 @@ def write_params(path: Path, params: dict[str, Any], section: str = "/**") -> Pa
 @pytest.fixture(scope="session")
 def config_file(tmp_path_factory, checkpoints) -> Path:
     """A ROS 2 params file like config/textregion.yaml, with the tiny models and node-only keys."""
-    params = small_params(checkpoints, queries=["", *QUERIES], max_rate_hz=0.0, publish_overlay=True)
+    params = small_params(checkpoints, queries=QUERIES, max_rate_hz=0.0, publish_overlay=True)
     return write_params(tmp_path_factory.mktemp("config") / "tiny.yaml", params)
 
 
@@ -87,7 +90,7 @@ def read_png(path: Path) -> tuple[str, np.ndarray]:
 def test_params_file_sections_merge_like_rcl_and_flags_win(tmp_path):
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump({
-        "/**": {"ros__parameters": {"points_per_side": 4, "device": "cpu", "queries": ["", "mug", " "],
+        "/**": {"ros__parameters": {"points_per_side": 4, "device": "cpu", "queries": ["mug"],
                                     "publish_overlay": False, "not_a_parameter": 1}},
         "/robot/textregion": {"ros__parameters": {"points_per_side": 5, "scale": [1024, 512]}},
         "other_node": {"ros__parameters": {"points_per_side": 99}},
@@ -95,40 +98,53 @@ def test_params_file_sections_merge_like_rcl_and_flags_win(tmp_path):
     args = cli.build_parser().parse_args(
         ["segment", "x.jpg", "--out", "o", "--config", str(path), "-p", "points_per_side=6", "-p",
          "fuse_masks=false", "-p", "weights=./my file.pt", "--backbone", "pe", "--model", "PE-Core-T-16-384"])
-    settings = cli.settings_from_args(args)
+    settings = settings_from_args(args)
     assert settings.config.points_per_side == 6  # -p beats the node's section, which beats /**
     assert settings.config.scale == (1024, 512) and settings.config.device == "cpu"
     assert settings.config.fuse_masks is False and settings.config.weights == "./my file.pt"
     assert (settings.config.backbone, settings.config.model) == ("pe", "PE-Core-T-16-384")
-    assert settings.queries == ["mug"]  # blank entries are ROS's "no queries" placeholders
-    assert settings.node == {"publish_overlay": False}
+    assert settings.queries == ["mug"]
+    assert settings.node["publish_overlay"] is False and settings.node["publish_confidence"] is True
 
     args = cli.build_parser().parse_args(["download", "--config", str(path), "-p", "points_per_side=6",
                                           "--points-per-side", "7"])
-    assert cli.settings_from_args(args).config.points_per_side == 7  # dedicated flags win over -p
+    assert settings_from_args(args).config.points_per_side == 7  # dedicated flags win over -p
 
 
 def test_the_shipped_config_file_reads_as_the_node_defaults(caplog):
-    from textregion_ros.ros.parameters import PARAMETERS
-
-    shipped = Path(cli.__file__).resolve().parents[1] / "config" / "textregion.yaml"
-    settings = cli.settings_from_args(cli.build_parser().parse_args(["download", "--config", str(shipped)]))
-    assert settings.config == cli.EngineConfig() and settings.queries == []
+    shipped = Path(cli.__file__).resolve().parents[2] / "config" / "textregion.yaml"
+    settings = settings_from_args(cli.build_parser().parse_args(["download", "--config", str(shipped)]))
+    assert settings.config == EngineConfig() and settings.queries == []
     assert "ignoring unknown parameter" not in caplog.text
-    # the CLI knows every node-only parameter, so none is mistaken for a typo
-    assert cli.NODE_ONLY_PARAMETERS == {spec.name for spec in PARAMETERS if not spec.engine}
 
 
 def test_node_defaults_without_a_config():
-    settings = cli.settings_from_args(cli.build_parser().parse_args(["download"]))
-    assert settings.config == cli.EngineConfig() and settings.queries == []
+    settings = settings_from_args(cli.build_parser().parse_args(["download"]))
+    assert settings.config == EngineConfig() and settings.queries == []
+
+
+def test_params_files_layer_in_order_like_a_preset_over_the_main_file(tmp_path):
+    main = write_params(tmp_path / "main.yaml", {"points_per_side": 4, "device": "cpu", "queries": ["mug"]})
+    preset = write_params(tmp_path / "preset.yaml", {"points_per_side": 2, "sam2_image_size": 256})
+    settings = resolve_settings(params_files=[main, preset], overrides={"min_mask_area": 0})
+    assert (settings.config.points_per_side, settings.config.sam2_image_size) == (2, 256)
+    assert (settings.config.device, settings.config.min_mask_area, settings.queries) == ("cpu", 0, ["mug"])
+
+
+def test_the_parameter_placeholder_means_no_queries_and_an_empty_item_is_an_error(tmp_path, capsys):
+    placeholder = write_params(tmp_path / "none.yaml", {"queries": [""]})
+    assert resolve_settings(params_files=[placeholder]).queries == []
+    assert run_cli("segment", PHOTO, "--out", tmp_path / "o", "--queries", "cat, table,") == 2
+    assert "query 3 is empty" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("argv", "message"), [
     (["-p", "points_per_side=abc"], "points_per_side must be an integer, got 'abc'"),
-    (["-p", "no_such_field=1"], "'no_such_field' is not an engine setting"),
+    (["-p", "no_such_field=1"], "'no_such_field' is not a parameter"),
     (["-p", "points_per_side"], "expected name=value"),
-    (["-p", "scale=[10, 400]"], "scale must be [long_side, short_side]"),
+    (["-p", "scale=[100, 400]"], "scale must be [long side, short side] with long >= short"),
+    (["-p", "scale=[10, 400]"], "scale must be each from 16 to 16384"),
+    (["-p", "publish_overlay=maybe"], "publish_overlay must be true or false"),
     (["--device", "gpu"], "device must be auto, cpu, cuda or cuda:N"),
     (["--config", "/nonexistent/params.yaml"], "cannot read the config file"),
 ])
@@ -146,21 +162,24 @@ def test_config_without_parameters_section_is_rejected(tmp_path, capsys):
     assert "has no 'ros__parameters' section" in capsys.readouterr().err
 
 
-def test_label_files_are_lossless_and_match_the_node_encoding():
-    from textregion_ros.ros import conversions
-    from textregion_ros.ros.image_conversions import imgmsg_to_numpy
+def test_label_values_are_class_indices_with_255_unlabeled_up_to_254_classes():
+    labels = np.array([[-1, 0], [2, 1]], dtype=np.int32)
+    stored = encodings.label_array(labels, 3)
+    assert stored.dtype == np.uint8
+    assert stored.tolist() == [[255, 0], [2, 1]]
 
-    rng = np.random.default_rng(0)
-    for classes in (3, 254, 255, 300):
-        labels = rng.integers(-1, classes, size=(37, 53)).astype(np.int32)
-        stored = encodings.label_array(labels, classes)
-        assert stored.dtype == (np.uint8 if classes <= 254 else np.uint16)
-        node = imgmsg_to_numpy(conversions.labels_to_image(labels, classes, None))
-        np.testing.assert_array_equal(stored, node)  # the same numbers as ~/labels
-        assert encodings.unlabeled_value(classes) == (255 if classes <= 254 else 65535)
-    confidence = rng.random((20, 30)).astype(np.float32)
-    node = imgmsg_to_numpy(conversions.confidence_to_image(confidence, None))
-    np.testing.assert_array_equal(encodings.confidence_array(confidence), node)
+
+def test_label_values_switch_to_16_bits_with_65535_unlabeled_above_254_classes():
+    labels = np.array([[-1, 254, 298]], dtype=np.int32)
+    stored = encodings.label_array(labels, 299)
+    assert stored.dtype == np.uint16
+    assert stored.tolist() == [[65535, 254, 298]]
+    assert (encodings.unlabeled_value(254), encodings.unlabeled_value(255)) == (255, 65535)
+
+
+def test_confidence_is_probability_times_255_rounded_and_clipped():
+    probability = np.array([[0.0, 0.5, 1.0, 0.2, np.nan, 1.5, -0.1]], dtype=np.float32)
+    assert encodings.confidence_array(probability).tolist() == [[0, 128, 255, 51, 0, 255, 0]]
 
 
 def test_sixteen_bit_labels_survive_the_png_round_trip(tmp_path):
@@ -180,7 +199,7 @@ def test_segment_writes_every_output_and_matches_the_engine(tmp_path, checkpoint
     second = small_photo(tmp_path / "inputs" / "nested")
     out = tmp_path / "out"
     assert run_cli("segment", PHOTO, tmp_path / "inputs", "--recursive", "--config", config_file,
-                   "--queries", ", ".join(QUERIES) + ",", "--out", out) == 0
+                   "--queries", ", ".join(QUERIES), "--out", out) == 0
 
     assert json.loads((out / "labels.json").read_text()) == {"0": "cat", "1": "table"}
     for source in (PHOTO, second):
@@ -208,7 +227,7 @@ def test_segment_writes_every_output_and_matches_the_engine(tmp_path, checkpoint
 
     # the files hold exactly what an engine with the same weights computes (lossless labels)
     engine = engine_factory("pe")
-    rgb = cli.read_image(PHOTO)
+    rgb = read_image(PHOTO)
     regions = engine.regions(rgb)
     segmentation = engine.segment(regions, QUERIES)
     detections = engine.ground(regions, QUERIES, segmentation=segmentation)
@@ -230,7 +249,7 @@ def test_segment_skips_unreadable_images_with_a_message_and_exits_1(tmp_path, co
     (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 a JPEG header, then nothing")
     (folder / "notes.png").write_text("not a picture at all")
     out = tmp_path / "out"
-    # queries come from the config file ("" placeholder dropped): --config is honoured
+    # queries come from the config file: --config is honoured
     code = run_cli("segment", folder, tmp_path / "missing.png", "--config", config_file, "--out", out)
     captured = capsys.readouterr()
     assert code == 1

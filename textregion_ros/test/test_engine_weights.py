@@ -40,10 +40,10 @@ def test_defaults_are_the_design_table():
     [
         ({"backbone": "dino"}, "backbone must be one of"),
         ({"sam2_model": "sam3"}, "sam2_model must be one of"),
-        ({"sam2_image_size": 1000}, "multiple of 32"),
+        ({"sam2_image_size": 1000}, "sam2_image_size must be from 64 to 4096 in steps of 32"),
         ({"device": "gpu"}, "device must be"),
         ({"points_per_side": 0}, "points_per_side"),
-        ({"pred_iou_thresh": 1.5}, "pred_iou_thresh must be in"),
+        ({"pred_iou_thresh": 1.5}, "pred_iou_thresh must be from 0 to 1"),
         ({"scale": (100, 400)}, "long >= short"),
         ({"resize_mode": "crop"}, "resize_mode"),
         ({"grounding_mode": "some"}, "grounding_mode"),

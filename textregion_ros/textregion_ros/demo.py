@@ -93,7 +93,7 @@ def config_file() -> Optional[Path]:
 
 
 def load_photos() -> list[tuple[str, np.ndarray]]:
-    from .cli import read_image
+    from .cli.segment import read_image
 
     photos = []
     for name in PHOTOS:
@@ -109,15 +109,14 @@ def load_photos() -> list[tuple[str, np.ndarray]]:
 # ---------------------------------------------------------------------------------------------
 def choose_weights(mode: str, params_file: Optional[Path], device: Optional[str]) -> tuple[bool, str]:
     """(use real weights?, paragraph to show when not). Downloads when the hub is reachable."""
-    from .cli import UsageError, fetch_weights, settings_from_args
+    from .cli.download import fetch_weights
+    from .cli.settings import UsageError, resolve_settings
 
     if mode == "random":
         return False, "--weights random was given."
-    namespace = argparse.Namespace(config=str(params_file) if params_file else None, param=[], queries=None,
-                                   device=device)
     try:
-        config = settings_from_args(namespace).config
-        files, problem = fetch_weights(config, announce=say)
+        config = resolve_settings(params_files=[params_file] if params_file else [], flags={"device": device}).config
+        _, problem = fetch_weights(config, announce=say)
     except UsageError as error:
         return False, f"The configured weights cannot be used: {error}."
     return (not problem), problem

@@ -9,11 +9,11 @@
 from .config import EngineConfig, config_problems, field_names
 from .errors import ConfigError, EngineError, ImageError, QueryError, WeightsUnavailableError
 from .pipeline import TextRegionEngine
-from .queries import QuerySet, parse_queries, split_query_text
+from .queries import QuerySet, parse_queries, queries_from_parameter, split_query_text
 from .results import Detection, Regions, Segmentation
 
 __all__ = [
     "ConfigError", "Detection", "EngineConfig", "EngineError", "ImageError", "QueryError", "QuerySet",
     "Regions", "Segmentation", "TextRegionEngine", "WeightsUnavailableError", "config_problems",
-    "field_names", "parse_queries", "split_query_text",
+    "field_names", "parse_queries", "queries_from_parameter", "split_query_text",
 ]

@@ -26,8 +26,23 @@ class QuerySet:
 
 
 def split_query_text(text: str) -> list[str]:
-    """'mug, table; desk' -> ['mug', 'table; desk'] (the std_msgs/String and CLI form)."""
+    """'mug, table; desk' -> ['mug', 'table; desk']: the one splitting rule of the `queries` topic,
+    the CLI's --queries and every other comma-separated form.
+
+    Empty items are kept, so parse_queries rejects them with their position ('mug,,cup' -> "query 2
+    is empty") on every path alike, instead of one path dropping what another refuses.
+    """
     return [part.strip() for part in text.split(QUERY_SEPARATOR)]
+
+
+def queries_from_parameter(value: Iterable[str] | None) -> list[str]:
+    """The queries a `queries` parameter value holds: [""] (or []) is ROS's spelling of "none",
+    since a params file cannot hold an empty string array; any other list is taken as it is
+    (so a blank entry beside real ones is rejected like everywhere else)."""
+    items = list(value or [])
+    if len(items) == 1 and isinstance(items[0], str) and not items[0].strip():
+        return []
+    return items
 
 
 def _normalised(phrase: str) -> str:

@@ -9,7 +9,7 @@ import torch
 
 from .config import EngineConfig
 from .errors import ConfigError, WeightsUnavailableError
-from .weights import RANDOM, HubFile, cached_or_download, local_file, looks_like_path, warn_random
+from .weights import RANDOM, HubFile, WeightSource, looks_like_path, warn_random
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +32,8 @@ def sam2_config_file(sam2_model: str) -> str:
     return f"configs/{family}/{sam2_model}.yaml"
 
 
-def sam2_checkpoint_path(config: EngineConfig, download: bool = True) -> Optional[Path]:
-    """The checkpoint file `config.sam2_weights` names (None for random weights)."""
+def sam2_source(config: EngineConfig) -> Optional[WeightSource]:
+    """Where the checkpoint `config.sam2_weights` names comes from (None for random weights)."""
     weights = config.sam2_weights
     what = f"SAM2 {config.sam2_model}"
     if weights == RANDOM:
@@ -42,13 +42,19 @@ def sam2_checkpoint_path(config: EngineConfig, download: bool = True) -> Optiona
         hub_model, filename = SAM2_HUB_CHECKPOINTS[weights]
         if hub_model != config.sam2_model:
             raise ConfigError(f"sam2_weights {weights!r} holds {hub_model}, but sam2_model is {config.sam2_model!r}")
-        return cached_or_download((HubFile(weights, filename),), what, config.cache_dir, download)
+        return WeightSource(what, (HubFile(weights, filename),), cache_dir=config.cache_dir or None)
     if looks_like_path(weights) or Path(weights).expanduser().exists():
-        return local_file(weights, what)
+        return WeightSource(what, local=Path(weights).expanduser())
     raise ConfigError(
         f"sam2_weights {weights!r} is neither an existing file, a known hub id "
         f"({', '.join(SAM2_HUB_CHECKPOINTS)}) nor 'random'"
     )
+
+
+def sam2_checkpoint_path(config: EngineConfig, download: bool = True) -> Optional[Path]:
+    """The checkpoint file `config.sam2_weights` names (None for random weights)."""
+    source = sam2_source(config)
+    return source.locate(download) if source else None
 
 
 def load_sam2(config: EngineConfig, device: torch.device) -> torch.nn.Module:

@@ -42,6 +42,46 @@ class HubFile:
         return f"{hub_endpoint()}/{self.repo_id}/resolve/main/{self.filename}"
 
 
+@dataclass(frozen=True)
+class WeightSource:
+    """One file (or tokenizer folder) a configuration loads, and where it comes from.
+
+    Exactly one of: `candidates` (hub files, the first found in the cache or downloaded wins),
+    `local` (a path the configuration names), or `direct_url` (a tag published only at a URL:
+    it has to be downloaded by hand). The loaders load through `locate`, and `textregion
+    download` lists and fetches the same sources, so the rules for what a model needs live once.
+    """
+
+    what: str
+    candidates: tuple[HubFile, ...] = ()
+    local: Optional[Path] = None
+    direct_url: str = ""
+    cache_dir: Optional[str] = None
+    note: str = ""  # what else to set when the file is passed by path instead
+
+    @property
+    def urls(self) -> list[str]:
+        return [c.url for c in self.candidates] or ([self.direct_url] if self.direct_url else [])
+
+    @property
+    def problem(self) -> str:
+        """Why a local path cannot be used ("" when it can, or when the source is not local)."""
+        if self.local is not None and not self.local.exists():
+            return f"{self.what}: {str(self.local)!r} does not exist"
+        return ""
+
+    def locate(self, download: bool = True) -> Path:
+        """The file: the local path, the cached or downloaded hub file; WeightsUnavailableError if none."""
+        if self.local is not None:
+            if self.problem:
+                raise WeightsUnavailableError(self.problem)
+            return self.local
+        if self.candidates:
+            return cached_or_download(self.candidates, self.what, self.cache_dir, download)
+        raise WeightsUnavailableError(
+            f"{self.what}: published only at {self.direct_url}; download it and pass the file by path")
+
+
 def hub_endpoint() -> str:
     return os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
 
@@ -65,14 +105,6 @@ def warn_random(what: str) -> None:
 
 def looks_like_path(value: str) -> bool:
     return os.sep in value or value.startswith(".") or Path(value).suffix in (".pt", ".pth", ".bin", ".safetensors", ".npz")
-
-
-def local_file(value: str, what: str) -> Path:
-    """`value` as an existing file, or WeightsUnavailableError saying which file is missing."""
-    path = Path(value).expanduser()
-    if not path.is_file():
-        raise WeightsUnavailableError(f"{what}: weights file {str(path)!r} does not exist")
-    return path
 
 
 def cached_or_download(

@@ -30,10 +30,9 @@ from rclpy.signals import SignalHandlerOptions
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header, String
-from textregion_msgs.msg import RegionTokens
 from textregion_msgs.srv import Query, SetQueries
-from vision_msgs.msg import Detection2DArray, LabelInfo
 
+from ..params import BY_NAME, PARAMETERS
 from ..engine import (
     EngineConfig,
     EngineError,
@@ -42,27 +41,22 @@ from ..engine import (
     Regions,
     TextRegionEngine,
     parse_queries,
+    queries_from_parameter,
     split_query_text,
 )
 from . import conversions
 from .diagnostics import STALE_INPUT_S, ProblemLog, RateMeter, device_memory, status_message
-from .image_conversions import imgmsg_to_numpy, numpy_to_imgmsg
-from ..outputs.overlay import draw_overlay
-from .parameters import BY_NAME, ENGINE_FIELDS, PARAMETERS, check_value, engine_config
+from .frame_messages import FRAME_OUTPUTS, OUTPUTS, frame_messages
+from .image_conversions import imgmsg_to_numpy
+from .parameters import check_value, descriptor, engine_config, ros_default
 from ..runtime.worker import LatestFrameWorker
 
 NODE_NAME = "textregion"
 INPUT_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8")
 NO_QUERIES = parse_queries([])
 
-LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-IMAGE_OUTPUT = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
-RESULT_OUTPUT = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
-
-
-def active_queries(value: Any) -> list[str]:
-    """The queries a parameter value holds: blank entries are placeholders, not queries."""
-    return [q for q in (value or []) if isinstance(q, str) and q.strip()]
+# The queries input: reliable and transient local, so a query published before the node started arrives.
+QUERIES_INPUT = OUTPUTS["label_info"].qos()
 
 
 def image_input_qos(reliability: str) -> QoSProfile:
@@ -111,36 +105,42 @@ class TextRegionNode(LifecycleNode):
 
     # -- parameters -----------------------------------------------------------------------------
     def _declare_parameters(self) -> None:
-        for spec in PARAMETERS:
+        for parameter in PARAMETERS:
+            default = ros_default(parameter)
             try:
-                self.declare_parameter(spec.name, spec.default, spec.descriptor())
+                value = self.declare_parameter(parameter.name, default, descriptor(parameter)).value
             except Exception as error:  # a bad override (type or range): keep the default, say why
-                self.get_logger().error(f"parameter {spec.name}: {error}; using the default {spec.default!r}")
-                self.declare_parameter(spec.name, spec.default, spec.descriptor(), ignore_override=True)
+                self.get_logger().error(f"parameter {parameter.name}: {error}; using the default {default!r}")
+                self.declare_parameter(parameter.name, default, descriptor(parameter), ignore_override=True)
+                continue
+            reason = check_value(parameter, list(value) if isinstance(value, (list, tuple)) else value)
+            if reason:  # a rule rcl cannot check (choices, patterns): same answer as a bad `param set`
+                self.get_logger().error(f"parameter {reason}; using the default {default!r}")
+                self.set_parameters([Parameter(parameter.name, value=default)])
 
     def _value(self, name: str) -> Any:
         value = self.get_parameter(name).value
         if name == "queries":
-            return active_queries(value)
+            return queries_from_parameter(value)
         return list(value) if isinstance(value, (tuple, list)) or type(value).__name__ == "array" else value
 
     def _values(self, overrides: Optional[dict[str, Any]] = None) -> dict[str, Any]:
-        values = {spec.name: self._value(spec.name) for spec in PARAMETERS}
+        values = {parameter.name: self._value(parameter.name) for parameter in PARAMETERS}
         values.update(overrides or {})
         return values
 
     def _validate_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
         changes = {p.name: (list(p.value) if isinstance(p.value, (list, tuple)) else p.value) for p in parameters}
         for name, value in changes.items():
-            spec = BY_NAME.get(name)
-            reason = check_value(spec, value) if spec else None
+            parameter = BY_NAME.get(name)
+            reason = check_value(parameter, value) if parameter else None
             if reason:
                 return SetParametersResult(successful=False, reason=reason)
         if "queries" in changes:
-            reason = self._query_problem(active_queries(changes["queries"]), changes.get("max_queries"))
+            reason = self._query_problem(queries_from_parameter(changes["queries"]), changes.get("max_queries"))
             if reason:
                 return SetParametersResult(successful=False, reason=f"queries: {reason}")
-        if any(name in ENGINE_FIELDS for name in changes):
+        if any(BY_NAME[name].engine for name in changes if name in BY_NAME):
             try:
                 engine_config(self._values(changes))
             except EngineError as error:
@@ -153,7 +153,7 @@ class TextRegionNode(LifecycleNode):
             self._set_queries(self._value("queries"), source="parameter")
         if "max_rate_hz" in names and self._worker is not None:
             self._worker.set_max_rate(self._value("max_rate_hz"))
-        if names & set(ENGINE_FIELDS) and self._worker is not None:
+        if any(BY_NAME[name].engine for name in names if name in BY_NAME) and self._worker is not None:
             config = engine_config(self._values())
             # between frames, on the worker thread: a frame never sees two configs
             self._worker.submit_job("apply_config", lambda: self._apply_engine_config(config))
@@ -193,15 +193,8 @@ class TextRegionNode(LifecycleNode):
             self.get_logger().error(f"configure failed while building the models: {type(error).__name__}: {error}")
             return TransitionCallbackReturn.FAILURE
         self.get_logger().info(f"models ready in {time.monotonic() - started:.1f} s on {self._engine.device}")
-        pub = self.create_lifecycle_publisher
-        self._outputs = {
-            "detections": pub(Detection2DArray, "~/detections", RESULT_OUTPUT),
-            "labels": pub(Image, "~/labels", IMAGE_OUTPUT),
-            "confidence": pub(Image, "~/confidence", IMAGE_OUTPUT),
-            "overlay": pub(Image, "~/overlay", IMAGE_OUTPUT),
-            "region_tokens": pub(RegionTokens, "~/region_tokens", RESULT_OUTPUT),
-            "label_info": pub(LabelInfo, "~/label_info", LATCHED),
-        }
+        self._outputs = {name: self.create_lifecycle_publisher(output.message_type, f"~/{name}", output.qos())
+                         for name, output in OUTPUTS.items()}
         self._own_services = [
             self.create_service(SetQueries, "~/set_queries", self._on_set_queries),
             self.create_service(Query, "~/query", self._on_query, callback_group=self._query_group),
@@ -219,7 +212,7 @@ class TextRegionNode(LifecycleNode):
         self._active = True
         self._inputs = [
             self.create_subscription(Image, "image", self._on_image, image_input_qos(self._value("image_reliability"))),
-            self.create_subscription(String, "queries", self._on_queries_topic, LATCHED),
+            self.create_subscription(String, "queries", self._on_queries_topic, QUERIES_INPUT),
         ]
         self._publish_label_info()
         self.get_logger().info(
@@ -350,44 +343,25 @@ class TextRegionNode(LifecycleNode):
         if frame is not None and self._active:
             self._publish_outputs(frame, queries)
 
-    def _wanted(self, name: str, switch: Optional[str] = None) -> bool:
-        publisher = self._outputs.get(name)
-        if publisher is None or (switch and not self._value(switch)):
-            return False
-        return publisher.get_subscription_count() > 0
+    def _wanted(self) -> set[str]:
+        """Frame outputs someone subscribes to and whose switch is on: nothing else is computed."""
+        wanted = set()
+        for name in FRAME_OUTPUTS:
+            publisher, switch = self._outputs.get(name), OUTPUTS[name].switch
+            if publisher is not None and (not switch or self._value(switch)) and publisher.get_subscription_count():
+                wanted.add(name)
+        return wanted
 
     def _publish_outputs(self, frame: ProcessedFrame, queries: QuerySet) -> None:
         engine = self._engine
         if engine is None:
             return
         started = time.perf_counter()
-        header, regions = frame.header, frame.regions
-        stage_ms = {name: 1000.0 * seconds for name, seconds in regions.timings.items()}
-        if self._wanted("region_tokens", "publish_region_tokens"):
-            self._outputs["region_tokens"].publish(conversions.region_tokens_to_msg(regions, header))
-        want_labels, want_confidence = self._wanted("labels"), self._wanted("confidence", "publish_confidence")
-        want_overlay, want_detections = self._wanted("overlay", "publish_overlay"), self._wanted("detections")
-        if len(queries) == 0:
-            if want_overlay:
-                self._outputs["overlay"].publish(numpy_to_imgmsg(frame.rgb, "rgb8", header))
-        elif want_labels or want_confidence or want_overlay or want_detections:
-            segmentation = engine.segment(regions, queries)
-            stage_ms.update({name: 1000.0 * s for name, s in segmentation.timings.items()})
-            detections = []
-            if want_detections or want_overlay:
-                grounding_started = time.perf_counter()
-                detections = engine.ground(regions, queries, segmentation=segmentation)
-                stage_ms["grounding"] = 1000.0 * (time.perf_counter() - grounding_started)
-                if want_detections:
-                    self._outputs["detections"].publish(conversions.detections_to_msg(detections, header))
-            if want_labels:
-                self._outputs["labels"].publish(
-                    conversions.labels_to_image(segmentation.labels, len(queries), header))
-            if want_confidence:
-                self._outputs["confidence"].publish(conversions.confidence_to_image(segmentation.confidence, header))
-            if want_overlay:
-                overlay = draw_overlay(frame.rgb, segmentation.labels, queries.classes, detections)
-                self._outputs["overlay"].publish(numpy_to_imgmsg(overlay, "rgb8", header))
+        seconds = dict(frame.regions.timings)
+        messages = frame_messages(engine, frame.rgb, frame.regions, queries, frame.header, self._wanted(), seconds)
+        for name, msg in messages.items():
+            self._outputs[name].publish(msg)
+        stage_ms = {name: 1000.0 * s for name, s in seconds.items()}
         stage_ms["outputs"] = 1000.0 * (time.perf_counter() - started)  # text + painting + messages
         stage_ms["total_since_receipt"] = 1000.0 * (time.monotonic() - frame.received)
         self._stage_ms = stage_ms

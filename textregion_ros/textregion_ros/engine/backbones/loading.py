@@ -11,16 +11,7 @@ import torch
 
 from ..config import EngineConfig
 from ..errors import ConfigError, WeightsUnavailableError
-from ..weights import (
-    OPEN_CLIP_FILES,
-    RANDOM,
-    TOKENIZER_FILES,
-    HubFile,
-    cached_or_download,
-    local_file,
-    looks_like_path,
-    warn_random,
-)
+from ..weights import OPEN_CLIP_FILES, RANDOM, TOKENIZER_FILES, HubFile, WeightSource, looks_like_path, warn_random
 
 log = logging.getLogger(__name__)
 Tokenizer = Callable[[list[str]], torch.Tensor]
@@ -41,8 +32,8 @@ def _quiet_random_init_warning() -> Iterator[None]:
         root.removeFilter(drop)
 
 
-def open_clip_checkpoint(config: EngineConfig, download: bool = True) -> tuple[Optional[Path], dict[str, Any]]:
-    """(checkpoint file or None for random weights, model kwargs the weights need)."""
+def open_clip_source(config: EngineConfig) -> tuple[Optional[WeightSource], dict[str, Any]]:
+    """(where the checkpoint comes from, or None for random weights; model kwargs the weights need)."""
     import open_clip
 
     name, weights = config.model, config.weights
@@ -53,19 +44,27 @@ def open_clip_checkpoint(config: EngineConfig, download: bool = True) -> tuple[O
     if weights == RANDOM:
         return None, {}
     if looks_like_path(weights) or Path(weights).expanduser().exists():
-        return local_file(weights, what), {}
+        return WeightSource(what, local=Path(weights).expanduser()), {}
     tags = open_clip.list_pretrained_tags_by_model(name)
     if weights not in tags:
         raise ConfigError(f"weights {weights!r} is not a file and not a pretrained tag of {name} (tags: {tags})")
     pretrained = open_clip.get_pretrained_cfg(name, weights)
     kwargs = {"force_quick_gelu": True} if pretrained.get("quick_gelu") else {}
+    note = ""
+    if kwargs and f"{name}-quickgelu" in open_clip.list_models():
+        # a tag loads with QuickGELU; a bare file does not: the model name has to say so
+        note = f"model:={name}-quickgelu with these OpenAI weights as a file"
     repo = (pretrained.get("hf_hub") or "").strip("/")
     if not repo:
-        raise WeightsUnavailableError(
-            f"{what}: this tag is only published at {pretrained.get('url')}; download it and pass the file as weights"
-        )
+        return WeightSource(what, direct_url=str(pretrained.get("url")), note=note), kwargs
     candidates = tuple(HubFile(repo, filename) for filename in OPEN_CLIP_FILES)
-    return cached_or_download(candidates, what, config.cache_dir, download), kwargs
+    return WeightSource(what, candidates, cache_dir=config.cache_dir or None, note=note), kwargs
+
+
+def open_clip_checkpoint(config: EngineConfig, download: bool = True) -> tuple[Optional[Path], dict[str, Any]]:
+    """(checkpoint file or None for random weights, model kwargs the weights need)."""
+    source, kwargs = open_clip_source(config)
+    return (source.locate(download) if source else None), kwargs
 
 
 def load_open_clip(config: EngineConfig, device: torch.device) -> torch.nn.Module:
@@ -88,24 +87,36 @@ def load_open_clip(config: EngineConfig, device: torch.device) -> torch.nn.Modul
     return model.to(device).eval()
 
 
+def tokenizer_sources(config: EngineConfig) -> list[WeightSource]:
+    """The Hugging Face tokenizer files the model needs ([] for open_clip's bundled vocabulary)."""
+    import open_clip
+
+    hub_name = open_clip.get_model_config(config.model).get("text_cfg", {}).get("hf_tokenizer_name")
+    if not hub_name:
+        return []
+    if config.tokenizer:
+        return [WeightSource(f"tokenizer of {config.model}", local=Path(config.tokenizer).expanduser() / name)
+                for name in TOKENIZER_FILES]
+    what = f"tokenizer of {config.model} (set `tokenizer` to a local directory to use one offline)"
+    return [WeightSource(f"{what}: {name}", (HubFile(hub_name, name),), cache_dir=config.cache_dir or None)
+            for name in TOKENIZER_FILES]
+
+
 def load_tokenizer(config: EngineConfig) -> Tokenizer:
     """open_clip's tokenizer for the model; Hugging Face tokenizers from a local dir or the cache."""
     import open_clip
     from open_clip.tokenizer import HFTokenizer
 
-    text_cfg = open_clip.get_model_config(config.model).get("text_cfg", {})
-    hub_name = text_cfg.get("hf_tokenizer_name")
-    if not hub_name:
+    sources = tokenizer_sources(config)
+    if not sources:
         return open_clip.get_tokenizer(config.model)  # bundled BPE vocabulary, works offline
-    if config.tokenizer:
-        directory = Path(config.tokenizer).expanduser()
-        missing = [f for f in TOKENIZER_FILES if not (directory / f).is_file()]
-        if missing:
-            raise WeightsUnavailableError(f"tokenizer directory {str(directory)!r} lacks {missing}")
-    else:
-        what = f"tokenizer of {config.model} (set `tokenizer` to a local directory to use one offline)"
-        paths = [cached_or_download((HubFile(hub_name, f),), what, config.cache_dir) for f in TOKENIZER_FILES]
-        directory = paths[0].parent
+    missing = [source.local.name for source in sources if source.local is not None and source.problem]
+    if missing:
+        raise WeightsUnavailableError(f"tokenizer directory {config.tokenizer!r} lacks {missing}")
+    directory = sources[0].locate().parent
+    for source in sources[1:]:
+        source.locate()
+    text_cfg = open_clip.get_model_config(config.model).get("text_cfg", {})
     return HFTokenizer(
         str(directory),
         context_length=text_cfg.get("context_length", 64),

@@ -1,0 +1,218 @@
+"""`textregion bag`: a rosbag2 (MCAP or sqlite3) in, a new MCAP bag with the node's topics out.
+
+The messages are the node's own (ros/frame_messages.py builds them for both), offered with the
+node's QoS, stamped with the source image's header at the source message's bag time, plus a copy
+of the image topic, so the output replays alone in RViz or Foxglove.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..engine import EngineError
+from .frames import build_engine, print_summary
+from .settings import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK, UsageError, query_set, settings_from_args
+
+log = logging.getLogger("textregion")
+
+IMAGE_TYPE = "sensor_msgs/msg/Image"
+COMPRESSED_TYPE = "sensor_msgs/msg/CompressedImage"
+REPO_ROOT = Path(__file__).resolve().parents[3]
+INTERFACE_FALLBACKS = {"vision_msgs": REPO_ROOT / "vendor" / "vision_msgs" / "msg",
+                       "textregion_msgs": REPO_ROOT / "textregion_msgs" / "msg"}
+
+
+def interface_dir(package: str) -> Path:
+    """Folder of `package`'s .msg files: the installed share dir, else this source checkout."""
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        directory = Path(get_package_share_directory(package)) / "msg"
+        if any(directory.glob("*.msg")):
+            return directory
+    except (ImportError, LookupError, ValueError, KeyError):  # no ament index (AMENT_PREFIX_PATH unset)
+        pass
+    fallback = INTERFACE_FALLBACKS[package]
+    if any(fallback.glob("*.msg")):
+        return fallback
+    raise UsageError(f"cannot find the message definitions of {package} (not installed in AMENT_PREFIX_PATH and "
+                     f"not in {fallback}); source the ROS environment (textregion-env.sh) first")
+
+
+def bag_typestore() -> Any:
+    """rosbags typestore of ROS 2 Jazzy plus vision_msgs and textregion_msgs, for the MCAP schemas.
+
+    Their type hashes (RIHS01) equal the ones rosidl generates, so players and Foxglove match
+    the recorded types with the live ones.
+    """
+    from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+
+    typestore = get_typestore(Stores.ROS2_JAZZY)
+    types: dict[str, Any] = {}
+    for package in ("vision_msgs", "textregion_msgs"):
+        for path in sorted(interface_dir(package).glob("*.msg")):
+            types.update(get_types_from_msg(path.read_text(encoding="utf-8"), f"{package}/msg/{path.stem}"))
+    typestore.register(types)
+    return typestore
+
+
+def bag_qos(output: Any) -> Any:
+    """The node's publisher QoS of `output` (ros/frame_messages.OUTPUTS) as rosbags offers it."""
+    from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
+
+    infinite = QosTime(9223372036, 854775807)  # what rosbag2 on Jazzy writes for "not set"
+    durability = QosDurability.TRANSIENT_LOCAL if output.latched else QosDurability.VOLATILE
+    return Qos(QosHistory.KEEP_LAST, output.depth, QosReliability.RELIABLE, durability,
+               infinite, infinite, QosLiveliness.AUTOMATIC, infinite, False)
+
+
+def decode_compressed(msg: Any) -> np.ndarray:
+    """HxWx3 RGB of a sensor_msgs/CompressedImage (JPEG/PNG, as image_transport writes it)."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(bytes(msg.data))) as image:
+            return np.array(image.convert("RGB"))
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise ValueError(f"cannot decode the compressed image (format {msg.format!r}): {error}") from None
+
+
+def _normalise_topic(prefix: str, name: str) -> str:
+    return "/" + "/".join(part for part in (prefix.strip("/"), name) if part)
+
+
+def message_type_name(message_type: type) -> str:
+    """'vision_msgs/msg/Detection2DArray' for the rclpy class, as bags name types."""
+    return f"{message_type.__module__.split('.')[0]}/msg/{message_type.__name__}"
+
+
+def run_bag(args: argparse.Namespace) -> int:
+    """Process every `--every`-th image of the topic and write the node's outputs for it."""
+    from rclpy.serialization import deserialize_message, serialize_message
+    from rosbags.rosbag2 import Reader, StoragePlugin, Writer
+    from sensor_msgs.msg import CompressedImage, Image
+    from std_msgs.msg import Header
+    from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from ..ros import conversions
+    from ..ros.frame_messages import FRAME_OUTPUTS, OUTPUTS, frame_messages
+    from ..ros.image_conversions import imgmsg_to_numpy
+
+    if args.every < 1:
+        raise UsageError(f"--every must be >= 1, got {args.every}")
+    settings = settings_from_args(args)
+    queries = query_set(settings.queries, required=False)
+    if not len(queries):
+        log.warning("no queries: writing region tokens, label_info and the plain image as overlay only")
+    source, out = Path(args.input).expanduser(), Path(args.out).expanduser()
+    if out.exists():
+        raise UsageError(f"{out} exists already; rosbag2 bags are never overwritten: choose a new --out")
+    # the node's switches (publish_overlay, ...) decide which outputs are written
+    wanted = [name for name in FRAME_OUTPUTS if not OUTPUTS[name].switch or settings.node[OUTPUTS[name].switch]]
+
+    try:
+        reader = Reader(source)
+        reader.open()
+    except Exception as error:  # rosbags raises several types for missing or unreadable bags
+        raise UsageError(f"cannot open the bag {str(source)!r}: {error}") from None
+    try:
+        connections = [c for c in reader.connections if c.topic == args.image_topic]
+        if not connections:
+            images = sorted({c.topic for c in reader.connections if c.msgtype in (IMAGE_TYPE, COMPRESSED_TYPE)})
+            raise UsageError(f"the bag has no topic {args.image_topic!r}; its image topics: "
+                             f"{', '.join(images) if images else 'none'}")
+        types = {c.msgtype for c in connections}
+        if not types <= {IMAGE_TYPE, COMPRESSED_TYPE} or len(types) != 1:
+            raise UsageError(f"{args.image_topic} holds {', '.join(sorted(types))}; expected {IMAGE_TYPE} or "
+                             f"{COMPRESSED_TYPE}")
+        input_type = types.pop()
+        if any(getattr(c.ext, "serialization_format", "cdr") != "cdr" for c in connections):
+            raise UsageError(f"{args.image_topic} is not CDR-serialised")
+        message_class = Image if input_type == IMAGE_TYPE else CompressedImage
+        total = sum(c.msgcount for c in connections)
+        to_process = len(range(0, total, args.every))
+
+        typestore = bag_typestore()
+        engine = build_engine(settings.config)
+        writer = Writer(out, version=Writer.VERSION_LATEST, storage_plugin=StoragePlugin.MCAP)
+        try:
+            writer.open()
+        except Exception as error:
+            raise UsageError(f"cannot create the output bag {str(out)!r}: {error}") from None
+        written: Counter[str] = Counter()
+        failures: list[tuple[str, str]] = []
+        per_class: Counter[str] = Counter()
+        seconds: list[float] = []
+        started = time.monotonic()
+        interrupted = False
+        try:
+            source_qos = list(connections[0].ext.offered_qos_profiles) if connections[0].ext else []
+            image_out = writer.add_connection(args.image_topic, input_type, typestore=typestore,
+                                              offered_qos_profiles=source_qos)
+            topics = {name: _normalise_topic(args.topic_prefix, name) for name in [*wanted, "label_info"]}
+            outs = {name: writer.add_connection(topics[name], message_type_name(OUTPUTS[name].message_type),
+                                                typestore=typestore, offered_qos_profiles=[bag_qos(OUTPUTS[name])])
+                    for name in topics}
+
+            def put(name: str, timestamp: int, msg: Any) -> None:
+                writer.write(outs[name], timestamp, serialize_message(msg))
+                written[topics[name]] += 1
+
+            label_info_sent = False
+            with logging_redirect_tqdm(), tqdm(total=to_process, unit="frame", desc="bag", disable=None,
+                                               dynamic_ncols=True) as bar:
+                for index, (connection, timestamp, raw) in enumerate(reader.messages(connections=connections)):
+                    writer.write(image_out, timestamp, raw)  # replays alone: the camera stream is in the bag
+                    written[args.image_topic] += 1
+                    if index % args.every:
+                        continue
+                    where = f"message {index} (t={timestamp} ns)"
+                    try:
+                        frame_started = time.perf_counter()
+                        msg = deserialize_message(bytes(raw), message_class)
+                        rgb = imgmsg_to_numpy(msg, "rgb8") if input_type == IMAGE_TYPE else decode_compressed(msg)
+                        if rgb.size == 0:
+                            raise ValueError(f"empty image ({rgb.shape[0]}x{rgb.shape[1]})")
+                        header = conversions.copy_header(msg.header)
+                        regions = engine.regions(rgb)
+                        messages = frame_messages(engine, rgb, regions, queries, header, wanted)
+                    except (ValueError, EngineError, RuntimeError) as error:
+                        failures.append((where, str(error)))
+                        tqdm.write(f"skipped {where}: {error}", file=sys.stderr)
+                        bar.update(1)
+                        continue
+                    seconds.append(time.perf_counter() - frame_started)
+                    if not label_info_sent:
+                        put("label_info", timestamp, conversions.label_info(
+                            queries.classes, Header(stamp=header.stamp, frame_id=header.frame_id),
+                            settings.config.prob_threshold))
+                        label_info_sent = True
+                    for name, output in messages.items():
+                        put(name, timestamp, output)
+                    if "detections" in messages:
+                        per_class.update(d.results[0].hypothesis.class_id for d in messages["detections"].detections)
+                    bar.update(1)
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            writer.close()  # an interrupted run still leaves a valid, playable bag
+    finally:
+        reader.close()
+
+    print(f"wrote {out}: " + ", ".join(f"{topic} ({count})" for topic, count in written.items()))
+    print_summary("bag", "frame", len(seconds), to_process, seconds, time.monotonic() - started, per_class,
+                  queries.classes, failures, out)
+    if interrupted:
+        print("interrupted: the bag holds the frames processed so far", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_FAILURES if failures else EXIT_OK

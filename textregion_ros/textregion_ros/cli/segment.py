@@ -1,0 +1,160 @@
+"""`textregion segment`: images or folders -> label, confidence and overlay PNGs plus detections JSON."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..engine import EngineConfig, EngineError
+from ..outputs import encodings, result_files
+from ..outputs.overlay import draw_overlay
+from .frames import analyse, build_engine, detection_records, print_summary
+from .settings import EXIT_FAILURES, EXIT_OK, UsageError, query_set, settings_from_args
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm", ".gif")
+
+
+def read_image(path: Path) -> np.ndarray:
+    """HxWx3 uint8 RGB of an image file, EXIF orientation applied; ValueError when unreadable."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image = ImageOps.exif_transpose(image)
+            if image.mode not in ("RGB", "L", "RGBA", "P", "LA", "CMYK", "YCbCr", "RGBX"):
+                # 16-bit and float greys: scale to 8 bits instead of clipping
+                array = np.asarray(image, dtype=np.float32)
+                peak = float(array.max()) if array.size else 0.0
+                grey = np.clip(array * (255.0 / peak) if peak > 0 else array, 0, 255).astype(np.uint8)
+                return np.ascontiguousarray(np.repeat(grey[:, :, None], 3, axis=2))
+            return np.array(image.convert("RGB"))  # a writable copy (the engine wraps it without copying)
+    except FileNotFoundError:
+        raise ValueError("no such file") from None
+    except UnidentifiedImageError:
+        raise ValueError("not an image Pillow can read") from None
+    except Image.DecompressionBombError as error:
+        raise ValueError(str(error)) from None
+    except (OSError, SyntaxError, ValueError) as error:  # truncated or corrupt files
+        raise ValueError(f"cannot decode the image (truncated or corrupt file): {error}") from None
+
+
+def collect_images(inputs: Sequence[str], recursive: bool) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Image files named or found in folders (sorted), and (input, reason) for unusable inputs.
+
+    A file named explicitly is always tried (and reported if unreadable); in folders only files
+    with an image suffix are taken.
+    """
+    files: list[Path] = []
+    problems: list[tuple[str, str]] = []
+    for text in inputs:
+        path = Path(text).expanduser()
+        if path.is_dir():
+            pattern = "**/*" if recursive else "*"
+            found = sorted(p for p in path.glob(pattern) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                problems.append((text, "folder holds no images" + ("" if recursive else " (try --recursive)")))
+            files.extend(found)
+        elif path.exists():
+            files.append(path)
+        else:
+            problems.append((text, "no such file or folder"))
+    unique = list(dict.fromkeys(files))
+    return unique, problems
+
+
+def _unique_stem(path: Path, used: set[str]) -> str:
+    stem, number = path.stem, 2
+    candidate = stem
+    while candidate in used:
+        candidate, number = f"{stem}_{number}", number + 1
+    used.add(candidate)
+    return candidate
+
+
+def run_segment(args: argparse.Namespace) -> int:
+    """`textregion segment`: per image the label, confidence and overlay PNGs and the detections JSON."""
+    from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    settings = settings_from_args(args)
+    queries = query_set(settings.queries, required=True)
+    files, problems = collect_images(args.inputs, args.recursive)
+    out = Path(args.out).expanduser()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"cannot create the output folder {str(out)!r}: {error.strerror or error}") from None
+    failures: list[tuple[str, str]] = list(problems)
+    for source, reason in problems:
+        print(f"skipped {source}: {reason}", file=sys.stderr)
+    if not files:
+        raise UsageError("no images to segment" + (f" ({len(problems)} input(s) unusable)" if problems else ""))
+
+    engine = build_engine(settings.config)
+    result_files.write_json(out / "labels.json", result_files.class_map(queries.classes))
+    per_class: Counter[str] = Counter()
+    seconds: list[float] = []
+    records: list[dict[str, Any]] = []
+    used: set[str] = set()
+    started = time.monotonic()
+    with logging_redirect_tqdm(), tqdm(files, unit="img", desc="segment", disable=None, dynamic_ncols=True) as bar:
+        for path in bar:
+            bar.set_postfix_str(path.name[-30:], refresh=False)
+            try:
+                rgb = read_image(path)
+                result = analyse(engine, rgb, queries)
+            except (ValueError, EngineError) as error:
+                failures.append((str(path), str(error)))
+                tqdm.write(f"skipped {path}: {error}", file=sys.stderr)
+                continue
+            except RuntimeError as error:  # e.g. out of memory on a huge image: report, go on
+                failures.append((str(path), f"{type(error).__name__}: {error}"))
+                tqdm.write(f"failed on {path}: {type(error).__name__}: {error}", file=sys.stderr)
+                continue
+            stem = _unique_stem(path, used)
+            detections = detection_records(result)
+            try:
+                result_files.save_png(encodings.label_array(result.segmentation.labels, len(queries)),
+                                 out / f"{stem}_labels.png")
+                result_files.save_png(encodings.confidence_array(result.segmentation.confidence),
+                                 out / f"{stem}_confidence.png")
+                result_files.save_png(draw_overlay(rgb, result.segmentation.labels, queries.classes, result.detections),
+                                 out / f"{stem}_overlay.png")
+                result_files.write_json(out / f"{stem}_detections.json", result_files.detections_document(
+                    str(path), rgb.shape[:2], queries.classes, detections,
+                    {"regions": len(result.regions), "seconds": round(result.seconds, 3),
+                     "model": settings.config.model_id}))
+            except OSError as error:
+                failures.append((str(path), f"cannot write outputs: {error}"))
+                tqdm.write(f"failed to write the outputs of {path}: {error}", file=sys.stderr)
+                continue
+            seconds.append(result.seconds)
+            per_class.update(d["query"] for d in detections)
+            records.append({"image": str(path), "stem": stem, "detections": len(detections),
+                            "seconds": round(result.seconds, 3)})
+
+    result_files.write_json(out / "summary.json", {
+        "config": config_record(settings.config), "queries": list(queries.classes),
+        "images": records, "failures": [{"input": s, "reason": r} for s, r in failures],
+    })
+    print_summary("segment", "image", len(seconds), len(files) + len(problems), seconds, time.monotonic() - started,
+                   per_class, queries.classes, failures, out)
+    return EXIT_FAILURES if failures else EXIT_OK
+
+
+def _config_record(config: EngineConfig) -> dict[str, Any]:
+    record = dataclasses.asdict(config)
+    record["scale"] = list(config.scale)
+    return record
+
+
+def config_record(config: EngineConfig) -> dict[str, Any]:
+    """The engine config as JSON (arrays as lists)."""
+    return {name: list(value) if isinstance(value, tuple) else value
+            for name, value in dataclasses.asdict(config).items()}

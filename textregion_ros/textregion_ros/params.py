@@ -1,0 +1,275 @@
+"""The one parameter table: every setting of the node and the engine, written once.
+
+Each row holds a parameter's name, type, default, range or choices, description, when a change
+takes effect, and whether the engine (EngineConfig) or only the node reads it. Everything else
+derives from this table: EngineConfig and its validation (engine/config.py), the ROS parameter
+descriptors (ros/parameters.py), the CLI's flags and `-p` coercion (cli/settings.py), and the
+generated `config/textregion.yaml` and README table (scripts/update_parameter_docs.py; a test fails
+when either differs). ROS-free on purpose: the engine and the offline tools import it.
+
+A new parameter is one row here (plus the code that reads it).
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+# When a change takes effect.
+START, CONFIGURE, ACTIVATE, RUN_TIME = "start", "configure", "activate", "run time"
+APPLIES = (START, CONFIGURE, ACTIVATE, RUN_TIME)
+# Value types, named as ROS names them (rcl_interfaces/ParameterType).
+BOOL, INTEGER, DOUBLE, STRING = "bool", "integer", "double", "string"
+INTEGER_ARRAY, STRING_ARRAY = "integer_array", "string_array"
+
+BACKBONES = ("clip", "siglip2", "pe")
+RESIZE_MODES = ("multi_resolution", "resize")
+GROUNDING_MODES = ("all", "best")
+SAM2_MODELS = (
+    "sam2.1_hiera_t", "sam2.1_hiera_s", "sam2.1_hiera_b+", "sam2.1_hiera_l",
+    "sam2_hiera_t", "sam2_hiera_s", "sam2_hiera_b+", "sam2_hiera_l",
+)
+RELIABILITIES = ("best_effort", "reliable")
+_DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+Check = Callable[[Any], Optional[str]]  # extra rule: the reason a value is bad, or None
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One row of the table. `minimum`/`maximum` bound numbers and each element of an integer array;
+    `step` makes an integer range `minimum + k * step` (as ROS integer ranges do)."""
+
+    name: str
+    kind: str
+    default: Any
+    description: str
+    applies: str = RUN_TIME
+    engine: bool = True  # an EngineConfig field; False = read by the node (and some offline tools) only
+    group: str = ""  # section of the generated params file
+    choices: tuple[str, ...] = ()
+    minimum: Optional[float] = None
+    maximum: Optional[float] = None
+    step: Optional[int] = None
+    rule: str = ""  # the extra rule in words (descriptor and README), when `check` is set
+    check: Optional[Check] = None
+    cli_flag: bool = False  # the offline CLI has a dedicated --flag for it
+
+    def constraints(self) -> str:
+        """The allowed values in words, for descriptors, the README and error messages."""
+        parts = []
+        if self.choices:
+            parts.append(" | ".join(self.choices))
+        if self.minimum is not None or self.maximum is not None:
+            low = _number(self.minimum) if self.minimum is not None else "-inf"
+            high = _number(self.maximum) if self.maximum is not None else "inf"
+            each = "each " if self.kind == INTEGER_ARRAY else ""
+            parts.append(f"{each}from {low} to {high}" + (f" in steps of {self.step}" if self.step else ""))
+        if self.rule:
+            parts.append(self.rule)
+        return "; ".join(parts)
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _not_blank(what: str) -> Check:
+    return lambda value: None if str(value).strip() else f"must name {what}"
+
+
+def _device(value: Any) -> Optional[str]:
+    return None if _DEVICE_PATTERN.match(str(value)) else "must be auto, cpu, cuda or cuda:N"
+
+
+def _scale(value: Any) -> Optional[str]:
+    if len(value) != 2 or value[0] < value[1]:
+        return "must be [long side, short side] with long >= short"
+    return None
+
+
+def _crop_size(value: Any) -> Optional[str]:
+    return None if value == 0 or value >= 32 else "must be 0 (the model's size) or at least 32"
+
+
+_MODELS, _MASKS, _TOKENS, _OUTPUTS, _QUERIES, _NODE = (
+    "models", "masks", "region tokens", "segmentation and grounding", "queries", "node")
+
+PARAMETERS: tuple[Parameter, ...] = (
+    # --- models: a change rebuilds them at the next configure ---
+    Parameter("backbone", STRING, "clip", "Image-text model family.", CONFIGURE, group=_MODELS, choices=BACKBONES,
+              cli_flag=True),
+    Parameter("model", STRING, "ViT-B-16",
+              "open_clip model name, e.g. ViT-B-16, ViT-B-16-SigLIP2-256, PE-Core-T-16-384.", CONFIGURE,
+              group=_MODELS, rule="not empty", check=_not_blank("an open_clip model"), cli_flag=True),
+    Parameter("weights", STRING, "openai", "open_clip pretrained tag, a local checkpoint file, or random (tests only).",
+              CONFIGURE, group=_MODELS, rule="not empty", check=_not_blank("a pretrained tag, a file or random"),
+              cli_flag=True),
+    Parameter("sam2_model", STRING, "sam2.1_hiera_t", "SAM2 config name.", CONFIGURE, group=_MODELS,
+              choices=SAM2_MODELS, cli_flag=True),
+    Parameter("sam2_weights", STRING, "facebook/sam2.1-hiera-tiny",
+              "Local SAM2 checkpoint, a Hugging Face hub id, or random (tests only).", CONFIGURE, group=_MODELS,
+              rule="not empty", check=_not_blank("a file, a hub id or random"), cli_flag=True),
+    Parameter("sam2_image_size", INTEGER, 1024, "SAM2 input size in pixels (smaller only for CPU tests).", CONFIGURE,
+              group=_MODELS, minimum=64, maximum=4096, step=32),
+    Parameter("device", STRING, "auto", "Where the models run: auto = CUDA if available, else the CPU (with a warning).",
+              CONFIGURE, group=_MODELS, rule="auto, cpu, cuda or cuda:N", check=_device, cli_flag=True),
+    Parameter("crop_size", INTEGER, 0, "Encoder input size; 0 = 336 for CLIP, the native size for SigLIP2/PE.",
+              CONFIGURE, group=_MODELS, minimum=0, maximum=2048, rule="0 or at least 32", check=_crop_size),
+    Parameter("clip_pool_mlp", BOOL, False, "Add the last CLIP block's MLP to region tokens.", CONFIGURE,
+              group=_MODELS),
+    Parameter("tokenizer", STRING, "",
+              "Local directory with tokenizer.json + tokenizer_config.json (SigLIP2 offline); empty = download by "
+              "name.", CONFIGURE, group=_MODELS),
+    Parameter("cache_dir", STRING, "", "Weights cache directory; empty = the Hugging Face cache.", CONFIGURE,
+              group=_MODELS, cli_flag=True),
+    Parameter("amp", BOOL, True, "bf16 autocast for the model forwards on CUDA (ignored on CPU).", CONFIGURE,
+              group=_MODELS),
+    # --- masks ---
+    Parameter("points_per_side", INTEGER, 16, "SAM2 point grid is points_per_side x points_per_side.",
+              group=_MASKS, minimum=1, maximum=128, cli_flag=True),
+    Parameter("points_per_batch", INTEGER, 2048, "Grid points per SAM2 mask-decoder batch.", group=_MASKS,
+              minimum=1, maximum=65536),
+    Parameter("pred_iou_thresh", DOUBLE, 0.6, "Drop masks whose predicted IoU is not above this (0 = off).",
+              group=_MASKS, minimum=0.0, maximum=1.0),
+    Parameter("stability_score_thresh", DOUBLE, 0.6, "Drop masks whose stability score is below this (0 = off).",
+              group=_MASKS, minimum=0.0, maximum=1.0),
+    Parameter("box_nms_thresh", DOUBLE, 0.9, "Box NMS IoU over all mask granularities.", group=_MASKS,
+              minimum=0.0, maximum=1.0),
+    Parameter("min_mask_area", INTEGER, 100,
+              "Drop masks whose area on the 256 x 256 low-res grid is at or below this (after box NMS).",
+              group=_MASKS, minimum=0, maximum=65536),
+    Parameter("fuse_masks", BOOL, True, "Fuse nested masks into object-level regions.", group=_MASKS),
+    Parameter("fuse_mask_threshold", DOUBLE, 0.8, "Containment above which nested masks fuse.", group=_MASKS,
+              minimum=0.0, maximum=1.0),
+    # --- region tokens ---
+    Parameter("resize_mode", STRING, "multi_resolution",
+              "multi_resolution (global view + tiles) or resize (global view only, fastest).", group=_TOKENS,
+              choices=RESIZE_MODES),
+    Parameter("scale", INTEGER_ARRAY, [2016, 672],
+              "[long side, short side] bound of the aspect-keeping rescale before tiling; a robot will usually "
+              "pick smaller.", group=_TOKENS, minimum=16, maximum=16384, rule="[long, short] with long >= short",
+              check=_scale),
+    Parameter("remove_global_patches", BOOL, True, "Drop image-global tokens from region pooling.", group=_TOKENS),
+    Parameter("global_patch_threshold", DOUBLE, 0.07,
+              "belong - outside similarity below which a token counts as global.", group=_TOKENS,
+              minimum=-1.0, maximum=1.0),
+    # --- segmentation and grounding ---
+    Parameter("logit_scale", DOUBLE, 50.0, "Softmax temperature of the segmentation.", group=_OUTPUTS,
+              minimum=0.001, maximum=1000.0),
+    Parameter("prob_threshold", DOUBLE, 0.0,
+              "Pixels whose best class probability is below this are unlabeled (VOC-style: 0.4).", group=_OUTPUTS,
+              minimum=0.0, maximum=1.0),
+    Parameter("grounding_mode", STRING, "all", "all = one detection per matching region; best = one per query.",
+              group=_OUTPUTS, choices=GROUNDING_MODES),
+    # --- queries (node) ---
+    Parameter("queries", STRING_ARRAY, [""],
+              "Queries, one class each; 'a; b' = synonyms of one class. [''] = none (a params file cannot hold an "
+              "empty string array); an empty entry beside others is rejected.", engine=False, group=_QUERIES),
+    Parameter("max_queries", INTEGER, 256, "Most queries accepted at once (text encoding cost grows with them).",
+              engine=False, group=_QUERIES, minimum=1, maximum=65535),
+    # --- node ---
+    Parameter("max_rate_hz", DOUBLE, 0.0, "Most frames processed per second; 0 = as fast as frames arrive.",
+              engine=False, group=_NODE, minimum=0.0, maximum=1000.0),
+    Parameter("image_reliability", STRING, "best_effort", "QoS reliability of the image subscription.", ACTIVATE,
+              engine=False, group=_NODE, choices=RELIABILITIES),
+    Parameter("publish_overlay", BOOL, True, "Publish ~/overlay (colour overlay for RViz).", engine=False,
+              group=_NODE),
+    Parameter("publish_region_tokens", BOOL, True, "Publish ~/region_tokens.", engine=False, group=_NODE),
+    Parameter("publish_confidence", BOOL, True, "Publish ~/confidence.", engine=False, group=_NODE),
+    Parameter("autostart", BOOL, True, "Configure and activate on start.", START, engine=False, group=_NODE),
+)
+
+BY_NAME: dict[str, Parameter] = {p.name: p for p in PARAMETERS}
+ENGINE_PARAMETERS: tuple[Parameter, ...] = tuple(p for p in PARAMETERS if p.engine)
+NODE_PARAMETERS: tuple[Parameter, ...] = tuple(p for p in PARAMETERS if not p.engine)
+# Engine fields whose change needs new models (a new engine at the next configure).
+RELOAD_FIELDS: frozenset[str] = frozenset(p.name for p in ENGINE_PARAMETERS if p.applies == CONFIGURE)
+
+_KIND_WORDS = {BOOL: "true or false", INTEGER: "an integer", DOUBLE: "a number", STRING: "a string",
+               INTEGER_ARRAY: "a list of integers", STRING_ARRAY: "a list of strings"}
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def value_problem(parameter: Parameter, value: Any) -> Optional[str]:
+    """Why `value` (already of the parameter's type, as ROS delivers it) is not allowed, or None.
+
+    The message names the parameter and the allowed values, so callers can pass it on as is.
+    """
+    kind = parameter.kind
+    typed = {
+        BOOL: lambda v: isinstance(v, bool),
+        INTEGER: _is_int,
+        DOUBLE: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+        STRING: lambda v: isinstance(v, str),
+        INTEGER_ARRAY: lambda v: isinstance(v, (list, tuple)) and all(_is_int(x) for x in v),
+        STRING_ARRAY: lambda v: isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v),
+    }[kind]
+    if not typed(value):
+        return f"{parameter.name} must be {_KIND_WORDS[kind]}, got {value!r}"
+    if kind == DOUBLE and not math.isfinite(value):
+        return f"{parameter.name} must be a finite number, got {value!r}"
+    if parameter.choices and value not in parameter.choices:
+        return f"{parameter.name} must be one of {', '.join(parameter.choices)}, got {value!r}"
+    numbers = list(value) if kind == INTEGER_ARRAY else [value] if kind in (INTEGER, DOUBLE) else []
+    for number in numbers:
+        too_low = parameter.minimum is not None and number < parameter.minimum
+        too_high = parameter.maximum is not None and number > parameter.maximum
+        off_step = parameter.step is not None and (number - (parameter.minimum or 0)) % parameter.step != 0
+        if too_low or too_high or off_step:
+            return f"{parameter.name} must be {parameter.constraints()}, got {_shown(value)}"
+    if parameter.check is not None:
+        reason = parameter.check(value)
+        if reason:
+            return f"{parameter.name} {reason}, got {_shown(value)}"
+    return None
+
+
+def _shown(value: Any) -> str:
+    return repr(list(value)) if isinstance(value, tuple) else repr(value)
+
+
+def coerce(parameter: Parameter, value: Any) -> Any:
+    """`value` from YAML or a command line as the parameter's type, or ValueError saying what it must be.
+
+    Integers are accepted for doubles and integral floats for integers (YAML writes `50` for
+    50.0); a missing string (YAML `~`) is "". Ranges are checked by value_problem, not here.
+    """
+    kind = parameter.kind
+    bad = ValueError(f"{parameter.name} must be {_KIND_WORDS[kind]}, got {value!r}")
+    if kind == BOOL:
+        if isinstance(value, bool):
+            return value
+    elif kind == INTEGER:
+        if _is_int(value):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    elif kind == DOUBLE:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif kind == STRING:
+        if isinstance(value, str):
+            return value
+        if value is None:
+            return ""
+    elif kind == INTEGER_ARRAY:
+        if isinstance(value, (list, tuple)) and all(_is_int(v) for v in value):
+            return list(value)
+    elif kind == STRING_ARRAY:
+        if isinstance(value, str):
+            return [value]
+        if value is None:
+            return []
+        if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+            return list(value)
+    raise bad
+
+
+def kind_words(parameter: Parameter) -> str:
+    """'an integer', 'true or false', ...: what a value of this parameter must be."""
+    return _KIND_WORDS[parameter.kind]

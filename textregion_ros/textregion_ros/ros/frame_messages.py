@@ -1,0 +1,90 @@
+"""One processed frame -> the node's output messages; used by the node and by `textregion bag`.
+
+The outputs table (names, message types, QoS) lives here once: the node creates its publishers
+from it and the bag writer offers the same QoS, so a recorded bag replays like the live node.
+Work is lazy: the segmentation runs only when an output that needs it is wanted, grounding only
+for detections or the overlay.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Collection, Optional
+
+import numpy as np
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header
+from textregion_msgs.msg import RegionTokens
+from vision_msgs.msg import Detection2DArray, LabelInfo
+
+from ..engine import QuerySet, Regions, TextRegionEngine
+from ..outputs.overlay import draw_overlay
+from . import conversions
+from .image_conversions import numpy_to_imgmsg
+
+
+@dataclass(frozen=True)
+class Output:
+    """One output topic: message type, QoS (all reliable) and the parameter that switches it off."""
+
+    message_type: type
+    depth: int
+    latched: bool = False  # transient local: late subscribers get the last message
+    switch: str = ""  # publish_* parameter; "" = always on
+
+    def qos(self) -> QoSProfile:
+        durability = DurabilityPolicy.TRANSIENT_LOCAL if self.latched else DurabilityPolicy.VOLATILE
+        return QoSProfile(depth=self.depth, reliability=ReliabilityPolicy.RELIABLE, durability=durability)
+
+
+OUTPUTS: dict[str, Output] = {
+    "detections": Output(Detection2DArray, 10),
+    "labels": Output(Image, 2),
+    "confidence": Output(Image, 2, switch="publish_confidence"),
+    "overlay": Output(Image, 2, switch="publish_overlay"),
+    "region_tokens": Output(RegionTokens, 10, switch="publish_region_tokens"),
+    "label_info": Output(LabelInfo, 1, latched=True),
+}
+# Outputs produced per frame (label_info is published when the queries change instead).
+FRAME_OUTPUTS = tuple(name for name in OUTPUTS if name != "label_info")
+_NEED_SEGMENTATION = {"detections", "labels", "confidence", "overlay"}
+
+
+def frame_messages(engine: TextRegionEngine, rgb: np.ndarray, regions: Regions, queries: QuerySet,
+                   header: Header, wanted: Collection[str],
+                   stage_seconds: Optional[dict[str, float]] = None) -> dict[str, Any]:
+    """The messages of the `wanted` frame outputs for this frame and query set.
+
+    Without queries there is nothing to segment: the overlay is the plain image and detections,
+    labels and confidence are not produced. `stage_seconds`, when given, receives the text,
+    segmentation and grounding times.
+    """
+    messages: dict[str, Any] = {}
+    if "region_tokens" in wanted:
+        messages["region_tokens"] = conversions.region_tokens_to_msg(regions, header)
+    if not len(queries):
+        if "overlay" in wanted:
+            messages["overlay"] = numpy_to_imgmsg(rgb, "rgb8", header)
+        return messages
+    if not _NEED_SEGMENTATION & set(wanted):
+        return messages
+    segmentation = engine.segment(regions, queries)
+    if stage_seconds is not None:
+        stage_seconds.update(segmentation.timings)
+    detections = []
+    if "detections" in wanted or "overlay" in wanted:
+        started = time.perf_counter()
+        detections = engine.ground(regions, queries, segmentation=segmentation)
+        if stage_seconds is not None:
+            stage_seconds["grounding"] = time.perf_counter() - started
+    if "detections" in wanted:
+        messages["detections"] = conversions.detections_to_msg(detections, header)
+    if "labels" in wanted:
+        messages["labels"] = conversions.labels_to_image(segmentation.labels, len(queries), header)
+    if "confidence" in wanted:
+        messages["confidence"] = conversions.confidence_to_image(segmentation.confidence, header)
+    if "overlay" in wanted:
+        overlay = draw_overlay(rgb, segmentation.labels, queries.classes, detections)
+        messages["overlay"] = numpy_to_imgmsg(overlay, "rgb8", header)
+    return messages
