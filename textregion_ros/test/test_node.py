@@ -258,8 +258,12 @@ def test_whitespace_only_queries_topic_is_rejected_and_logged_once(session, firs
 
 
 def test_non_ascii_queries_are_accepted_and_labelled(session, first_frame):
-    response = session.set_queries(["tasse à café", "椅子", "Küchentisch; стол"])
+    queries = ["tasse à café", "椅子", "Küchentisch; стол"]
+    response = session.set_queries(queries)
     assert response.success, response.message
+    # in force once encoded (LabelInfo says when); frames meanwhile keep the old queries
+    session.spin_until(lambda: [c.class_name for c in session.label_info[-1].class_map] == queries, 60,
+                       "the new queries in force")
     out = session.process(session.image(photo_like(96, 128, seed=6), 3400), keys=("labels", "detections"))
     assert {d.results[0].hypothesis.class_id for d in out["detections"].detections} <= {
         "tasse à café", "椅子", "Küchentisch; стол"}

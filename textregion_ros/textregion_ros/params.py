@@ -167,6 +167,10 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("queries", STRING_ARRAY, [""],
               "Queries, one class each; 'a; b' = synonyms of one class. [''] = none (a params file cannot hold an "
               "empty string array); an empty entry beside others is rejected.", engine=False, group=_QUERIES),
+    Parameter("max_query_chars", INTEGER, 200,
+              "Longest query accepted, in characters (the text models read 64-77 tokens anyway, and tokenizing "
+              "grows with the square of a word's length).", engine=False, group=_QUERIES, minimum=1,
+              maximum=10000),
     Parameter("max_queries", INTEGER, 256, "Most queries accepted at once (text encoding cost grows with them).",
               engine=False, group=_QUERIES, minimum=1, maximum=65535),
     # --- node ---

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import ContextManager
+from typing import ContextManager, Optional
 
 import torch
 
@@ -27,6 +27,20 @@ def resolve_device(name: str) -> torch.device:
         if index >= torch.cuda.device_count():
             raise ConfigError(f"device={name!r} but only {torch.cuda.device_count()} CUDA device(s) exist")
     return device
+
+
+def device_problem(name: str) -> Optional[str]:
+    """Why `name` cannot be used on this machine now, or None ('auto' always can).
+
+    Lets a parameter change be rejected when it is made, not at the next configure.
+    """
+    if name == "auto":
+        return None
+    try:
+        resolve_device(name)
+    except (ConfigError, RuntimeError) as error:
+        return str(error)
+    return None
 
 
 def autocast(device: torch.device, enabled: bool) -> ContextManager:

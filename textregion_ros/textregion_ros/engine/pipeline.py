@@ -1,6 +1,7 @@
 """TextRegionEngine: SAM2 regions + region tokens + text queries, with no ROS in sight."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import warnings
 from typing import Optional, Sequence, Union
@@ -129,16 +130,23 @@ class TextRegionEngine:
         text = self.text.encode(query_set.phrases)
         return ground(regions, query_set, text, segmentation, mode, threshold, min_score)
 
-    def apply_config(self, config: EngineConfig) -> list[str]:
-        """Switch to `config` between frames; returns the changed fields that need a new engine.
+    def prepare(self, queries: Queries) -> QuerySet:
+        """Validate `queries` and encode their phrases now (cached), so later frames run no text model.
 
-        Nothing changes when any such field differs (build a new engine for those).
+        The node calls this off its frame thread before switching to new queries.
         """
-        needs_reload = sorted(f for f in RELOAD_FIELDS if getattr(config, f) != getattr(self.config, f))
-        if not needs_reload:
-            self.config = config
-            self.masks.config = config
-        return needs_reload
+        query_set = self._query_set(queries)
+        self.text.encode(query_set.phrases)
+        return query_set
+
+    def apply_config(self, config: EngineConfig) -> list[str]:
+        """Switch to `config`'s run-time fields between frames; returns the configure-time fields
+        that differ (pending: they need a new engine, so the current models keep their values)."""
+        pending = sorted(f for f in RELOAD_FIELDS if getattr(config, f) != getattr(self.config, f))
+        kept = {name: getattr(self.config, name) for name in pending}
+        self.config = dataclasses.replace(config, **kept)
+        self.masks.config = self.config
+        return pending
 
     def close(self) -> None:
         """Drop the models and free cached GPU memory."""

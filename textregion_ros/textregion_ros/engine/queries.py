@@ -2,15 +2,23 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Iterable
 
+from .. import params
 from .errors import QueryError
 
 SYNONYM_SEPARATOR = ";"
 QUERY_SEPARATOR = ","
 # Labels are published as mono16 with 65535 = unlabeled, so at most 65535 classes (0..65534).
 MAX_CLASSES = 65535
+# Longest query accepted by default (the parameter table's max_query_chars).
+MAX_QUERY_CHARS: int = params.BY_NAME["max_query_chars"].default
+# Unicode categories never accepted in a phrase: control characters (C0/C1: ESC, BEL, ...) reach
+# logs and LabelInfo as terminal escapes; format characters (zero-width space, bidi overrides)
+# make two phrases that look the same differ, or reorder what an operator reads.
+_FORBIDDEN_CATEGORIES = {"Cc": "a control character", "Cf": "an invisible format character"}
 
 
 @dataclass(frozen=True)
@@ -49,8 +57,21 @@ def _normalised(phrase: str) -> str:
     return re.sub(r"\s+", " ", phrase).strip().casefold()
 
 
-def parse_queries(queries: Iterable[str]) -> QuerySet:
-    """Validate queries; QueryError names the first offending query."""
+def _hidden_character(text: str) -> str:
+    """'' when `text` is clean, else what the first forbidden character is (named and U+ code).
+
+    Tab, newline and carriage return are not reported: they are folded into single spaces.
+    """
+    for character in text:
+        kind = _FORBIDDEN_CATEGORIES.get(unicodedata.category(character))
+        if kind and character not in "\t\n\r":
+            name = unicodedata.name(character, "")
+            return f"{kind} (U+{ord(character):04X}{' ' + name if name else ''})"
+    return ""
+
+
+def parse_queries(queries: Iterable[str], max_chars: int = MAX_QUERY_CHARS) -> QuerySet:
+    """Validate queries; QueryError names the first offending query and what is wrong with it."""
     if isinstance(queries, str):
         raise QueryError("queries must be a list of strings, not one string (use split_query_text)")
     classes: list[str] = []
@@ -60,6 +81,12 @@ def parse_queries(queries: Iterable[str]) -> QuerySet:
     for index, query in enumerate(queries):
         if not isinstance(query, str):
             raise QueryError(f"query {index + 1} is a {type(query).__name__}, not a string")
+        hidden = _hidden_character(query)
+        if hidden:
+            raise QueryError(f"query {index + 1} contains {hidden}; phrases must be plain printable text")
+        if len(query) > max_chars:
+            raise QueryError(f"query {index + 1} has {len(query)} characters; at most {max_chars} are accepted "
+                             f"(max_query_chars)")
         query = re.sub(r"\s+", " ", query).strip()
         if not query:
             raise QueryError(f"query {index + 1} is empty")

@@ -48,6 +48,7 @@ from . import conversions
 from .diagnostics import STALE_INPUT_S, ProblemLog, RateMeter, device_memory, status_message
 from .frame_messages import FRAME_OUTPUTS, OUTPUTS, frame_messages
 from .image_conversions import imgmsg_to_numpy
+from ..engine.devices import device_problem
 from .parameters import check_value, descriptor, engine_config, ros_default
 from ..runtime.worker import LatestFrameWorker
 
@@ -81,11 +82,13 @@ class TextRegionNode(LifecycleNode):
         super().__init__(node_name, **kwargs)
         self._lock = threading.Lock()
         self._engine: Optional[TextRegionEngine] = None
-        self._worker: Optional[LatestFrameWorker] = None
+        self._worker: Optional[LatestFrameWorker] = None  # frames (and republish / config jobs)
+        self._text_worker: Optional[LatestFrameWorker] = None  # query switches (text encoding)
         self._latest: Optional[ProcessedFrame] = None
         self._queries: QuerySet = NO_QUERIES
         self._active = False
         self._syncing_queries_parameter = False
+        self._pending_reconfigure: list[str] = []  # configure-time parameters changed since configure
         self._outputs: dict[str, Any] = {}
         self._inputs: list[Any] = []
         self._own_services: list[Any] = []
@@ -136,10 +139,20 @@ class TextRegionNode(LifecycleNode):
             reason = check_value(parameter, value) if parameter else None
             if reason:
                 return SetParametersResult(successful=False, reason=reason)
+        limits = {name: changes.get(name, self._value(name)) for name in ("max_queries", "max_query_chars")}
         if "queries" in changes:
-            reason = self._query_problem(queries_from_parameter(changes["queries"]), changes.get("max_queries"))
+            reason = self._query_problem(queries_from_parameter(changes["queries"]), **limits)
             if reason:
                 return SetParametersResult(successful=False, reason=f"queries: {reason}")
+        in_force = len(self._queries)
+        if "max_queries" in changes and changes["max_queries"] < in_force:
+            return SetParametersResult(successful=False, reason=(
+                f"max_queries = {changes['max_queries']} is below the {in_force} queries in force; set fewer "
+                f"queries first"))
+        if "device" in changes:
+            reason = device_problem(changes["device"])
+            if reason:
+                return SetParametersResult(successful=False, reason=f"device: {reason}")
         if any(BY_NAME[name].engine for name in changes if name in BY_NAME):
             try:
                 engine_config(self._values(changes))
@@ -159,15 +172,17 @@ class TextRegionNode(LifecycleNode):
             self._worker.submit_job("apply_config", lambda: self._apply_engine_config(config))
 
     def _apply_engine_config(self, config: EngineConfig) -> None:
+        """Run-time fields apply now; configure-time ones stay pending (said once per change)."""
         engine = self._engine
         if engine is None:
             return
-        needs_reload = engine.apply_config(config)
-        if needs_reload:
+        pending = engine.apply_config(config)
+        if pending and pending != self._pending_reconfigure:
             self.get_logger().warning(
-                f"{', '.join(needs_reload)} changed: takes effect at the next configure (cleanup, then configure)")
-        else:
-            self._republish()
+                f"{', '.join(pending)} changed: applies at the next configure (cleanup, then configure); the "
+                f"other parameters apply at once")
+        self._pending_reconfigure = pending
+        self._republish()
 
     # -- lifecycle ------------------------------------------------------------------------------
     def _autostart(self) -> None:
@@ -193,6 +208,7 @@ class TextRegionNode(LifecycleNode):
             self.get_logger().error(f"configure failed while building the models: {type(error).__name__}: {error}")
             return TransitionCallbackReturn.FAILURE
         self.get_logger().info(f"models ready in {time.monotonic() - started:.1f} s on {self._engine.device}")
+        self._pending_reconfigure = []
         self._outputs = {name: self.create_lifecycle_publisher(output.message_type, f"~/{name}", output.qos())
                          for name, output in OUTPUTS.items()}
         self._own_services = [
@@ -202,6 +218,9 @@ class TextRegionNode(LifecycleNode):
         self._worker = LatestFrameWorker(self._process_frame, self._on_worker_error)
         self._worker.set_max_rate(self._value("max_rate_hz"))
         self._worker.start()
+        # query changes: encoded here, never on the frame worker; the newest request wins
+        self._text_worker = LatestFrameWorker(self._switch_queries, self._on_worker_error)
+        self._text_worker.start()
         ok, message = self._set_queries(self._value("queries"), source="parameter")
         if not ok:
             self.get_logger().warning(f"starting without queries: {message}")
@@ -244,9 +263,12 @@ class TextRegionNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def _release(self) -> None:
-        if self._worker is not None:
-            self._worker.stop()
-            self._worker = None
+        for worker in (self._text_worker, self._worker):
+            if worker is not None:
+                worker.stop()
+        self._worker = self._text_worker = None
+        with self._lock:
+            self._queries = NO_QUERIES
         for service in self._own_services:
             self.destroy_service(service)
         for publisher in self._outputs.values():
@@ -274,38 +296,62 @@ class TextRegionNode(LifecycleNode):
         response.success, response.message = self._set_queries(list(request.queries), source="service")
         return response
 
-    def _query_problem(self, queries: list[str], max_queries: Optional[int] = None) -> Optional[str]:
+    def _parse_queries(self, queries: list[str], max_queries: Optional[int] = None,
+                       max_query_chars: Optional[int] = None) -> QuerySet:
+        """The one validation of every query path (topic, service, parameter, ~/query): QueryError if bad."""
+        parsed = parse_queries(queries, max_chars=max_query_chars or self._value("max_query_chars"))
         limit = max_queries or self._value("max_queries")
+        if len(parsed) > limit:
+            raise QueryError(f"{len(parsed)} queries exceed max_queries = {limit}")
+        return parsed
+
+    def _query_problem(self, queries: list[str], **limits: Any) -> Optional[str]:
         try:
-            parsed = parse_queries(queries)
+            self._parse_queries(queries, **limits)
         except QueryError as error:
             return str(error)
-        if len(parsed) > limit:
-            return f"{len(parsed)} queries exceed max_queries = {limit}"
         return None
 
     def _set_queries(self, queries: list[str], source: str) -> tuple[bool, str]:
-        problem = self._query_problem(queries)
-        if problem:
+        """Validate now; encode on the text thread; switch atomically once the embeddings are ready.
+
+        Frames keep using the queries in force meanwhile, so new phrases never hold up a frame.
+        """
+        try:
+            parsed = self._parse_queries(queries)
+        except QueryError as error:
+            problem = str(error)
             self._problem(f"queries-{source}-{problem}", f"rejected queries from the {source}: {problem}")
             return False, problem
-        parsed = parse_queries(queries)
-        with self._lock:
-            changed = parsed.classes != self._queries.classes
-            self._queries = parsed
         if source != "parameter" and list(parsed.classes) != self._value("queries"):
             self._syncing_queries_parameter = True
             try:
                 self.set_parameters([Parameter("queries", Parameter.Type.STRING_ARRAY, list(parsed.classes))])
             finally:
                 self._syncing_queries_parameter = False
+        summary = ", ".join(parsed.classes) if len(parsed) <= 10 else f"{', '.join(parsed.classes[:10])}, ..."
+        message = f"{len(parsed)} queries" + (f": {summary}" if len(parsed) else "")
+        if self._text_worker is None:  # not configured: the parameter is read at configure
+            return True, message + " (in force after configure)"
+        self._text_worker.submit_frame((parsed, source))
+        return True, message
+
+    def _switch_queries(self, item: tuple[QuerySet, str]) -> None:
+        """Text thread: encode the new phrases, then make them the queries in force."""
+        parsed, source = item
+        engine = self._engine
+        if engine is None:
+            return
+        if len(parsed):
+            engine.prepare(parsed)
+        with self._lock:
+            changed = parsed.classes != self._queries.classes
+            self._queries = parsed
         if changed:
             self._publish_label_info()
             self._submit_republish()
-        summary = ", ".join(parsed.classes) if len(parsed) <= 10 else f"{', '.join(parsed.classes[:10])}, ..."
-        message = f"{len(parsed)} queries in force" + (f": {summary}" if len(parsed) else "")
-        self.get_logger().info(f"queries from the {source}: {message}")
-        return True, message
+            self.get_logger().info(f"queries from the {source} in force: {len(parsed)} "
+                                   f"({', '.join(parsed.classes[:10])}{', ...' if len(parsed) > 10 else ''})")
 
     # -- frame processing (worker thread) -------------------------------------------------------
     def _process_frame(self, item: tuple[Image, float]) -> None:
@@ -390,14 +436,18 @@ class TextRegionNode(LifecycleNode):
         elif not math.isfinite(threshold) or not 0.0 <= threshold <= 1.0:
             response.message = f"threshold must be in [0, 1], got {request.threshold}"
         else:
-            problem = self._query_problem(list(request.queries))
-            if problem is None and not request.queries:
+            problem, parsed = None, NO_QUERIES
+            try:
+                parsed = self._parse_queries(list(request.queries))
+            except QueryError as error:
+                problem = str(error)
+            if problem is None and not len(parsed):
                 problem = "no queries given"
             if problem:
                 response.message = problem
             else:
                 try:
-                    detections = engine.ground(frame.regions, list(request.queries), min_score=threshold)
+                    detections = engine.ground(frame.regions, parsed, min_score=threshold)
                 except Exception as error:  # report, never crash the service
                     response.message = f"query failed: {type(error).__name__}: {error}"
                 else:
@@ -460,7 +510,10 @@ def main(args: Optional[list[str]] = None) -> None:
     """Spin the node; on SIGINT/SIGTERM stop the worker before the ROS context goes away."""
     # rclpy's own handlers would invalidate the context while a frame is still being published.
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    # Installed explicitly for both: a process started with SIGINT ignored (a script's `node &`,
+    # some process managers) gets no KeyboardInterrupt from Python and would ignore Ctrl-C.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _raise_keyboard_interrupt)
     node = TextRegionNode()
     executor = MultiThreadedExecutor(num_threads=4)
     executor.add_node(node)
