@@ -54,21 +54,31 @@ def _launch_tree() -> ast.Module:
     return ast.parse(LAUNCH_FILE.read_text(), filename=str(LAUNCH_FILE))
 
 
-def test_launch_file_offers_topic_namespace_params_file_and_device_arguments():
+def test_launch_file_declares_the_ros_free_arguments_and_starts_the_node_through_them():
+    """launch/launch_ros are not installable here: check the file's structure, and the arguments
+    it declares (runtime/launch_arguments.py, unit-tested in test_launch_arguments.py)."""
+    from textregion_ros.runtime.launch_arguments import ARGUMENTS
+
     tree = _launch_tree()
-    arguments = next(node for node in ast.walk(tree) if isinstance(node, ast.Assign)
-                     and getattr(node.targets[0], "id", "") == "ARGUMENTS")
-    names = {element.elts[0].value for element in arguments.value.elts}
-    assert {"image", "namespace", "params_file", "device"} <= names
+    imported = {(n.module, a.name) for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
+    assert {("textregion_ros.runtime.launch_arguments", "ARGUMENTS"),
+            ("textregion_ros.runtime.launch_arguments", "node_launch"),
+            ("launch.actions", "OpaqueFunction"), ("launch.actions", "DeclareLaunchArgument"),
+            ("launch_ros.actions", "Node")} <= imported
     assert "generate_launch_description" in {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+    names = {argument.name for argument in ARGUMENTS}
+    assert {"image", "queries_topic", "namespace", "node_name", "params_file", "preset", "device", "log_level"} <= names
 
 
 def test_launch_file_starts_the_installed_console_script_with_the_packaged_config():
-    text = LAUNCH_FILE.read_text()
+    from textregion_ros.runtime.launch_arguments import CONFIG_FILE, NODE_EXECUTABLE, PRESETS_DIR
+
     setup = (PACKAGE / "setup.py").read_text()
-    assert 'executable="textregion_node"' in text and '"textregion_node = textregion_ros.ros.node:main"' in setup
-    assert '"config", "textregion.yaml"' in text and (PACKAGE / "config" / "textregion.yaml").is_file()
-    assert 'glob("launch/*.launch.py")' in setup and 'glob("config/*.yaml")' in setup
+    assert NODE_EXECUTABLE == "textregion_node" and '"textregion_node = textregion_ros.ros.node:main"' in setup
+    assert (PACKAGE / CONFIG_FILE).is_file() and (PACKAGE / PRESETS_DIR / "cpu_smoke.yaml").is_file()
+    for pattern in ('glob("launch/*.launch.py")', 'glob("config/*.yaml")', 'glob("config/presets/*.yaml")'):
+        assert pattern in setup, pattern
+    assert 'f"share/{PACKAGE}/config/presets"' in setup
 
 
 def test_readme_starts_with_the_two_commands_and_documents_every_parameter():
