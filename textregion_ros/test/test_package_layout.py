@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import yaml
@@ -21,22 +22,77 @@ def test_config_file_lists_every_parameter_with_its_default():
         assert values[spec.name] == spec.default, spec.name
 
 
-def test_node_package_xml_declares_every_ros_and_python_dependency():
+# Top-level modules imported by textregion_ros/ (run) and test/ (test) -> the package.xml key.
+RUN_IMPORT_KEYS = {
+    "rclpy": "rclpy", "builtin_interfaces": "builtin_interfaces", "rcl_interfaces": "rcl_interfaces",
+    "std_msgs": "std_msgs", "sensor_msgs": "sensor_msgs", "vision_msgs": "vision_msgs",
+    "diagnostic_msgs": "diagnostic_msgs", "lifecycle_msgs": "lifecycle_msgs", "textregion_msgs": "textregion_msgs",
+    "ament_index_python": "ament_index_python", "launch": "launch", "launch_ros": "launch_ros",
+    "numpy": "python3-numpy", "torch": "python3-torch", "torchvision": "python3-torchvision",
+    "scipy": "python3-scipy", "yaml": "python3-yaml", "tqdm": "python3-tqdm", "PIL": "python3-pil",
+    "sam2": "python3-sam2-pip", "open_clip": "python3-open-clip-torch-pip", "timm": "python3-timm-pip",
+    "transformers": "python3-transformers-pip", "huggingface_hub": "python3-huggingface-hub-pip",
+    "rosbags": "python3-rosbags-pip",
+}
+TEST_IMPORT_KEYS = {
+    "pytest": "python3-pytest", "catkin_pkg": "python3-catkin-pkg-modules", "packaging": "python3-packaging",
+    "tokenizers": "python3-tokenizers-pip", "mcap": "python3-mcap-pip", "mcap_ros2": "python3-mcap-ros2-support-pip",
+}
+# Used without an import of their own: timm (open_clip's SigLIP2 / PE trunks), transformers (open_clip's
+# Hugging Face tokenizers), launch_ros (the launch file), pytest-timeout (pytest.ini's timeout).
+INDIRECT_KEYS = {"python3-timm-pip", "python3-transformers-pip", "launch", "launch_ros"}
+# Keys upstream ros/rosdistro defines (rosdep/python.yaml, and merged rosdistro pull requests #35657
+# transformers, #37485 torch + torchvision, #37795 rosbags): never redefined in rosdep/textregion.yaml.
+UPSTREAM_KEYS = {
+    "python3-timm-pip", "python3-transformers-pip", "python3-rosbags-pip", "python3-torch", "python3-torchvision",
+    "python3-numpy", "python3-scipy", "python3-yaml", "python3-tqdm", "python3-pil", "python3-pytest",
+    "python3-pytest-timeout", "python3-packaging", "python3-catkin-pkg-modules",
+}
+
+
+def imported_top_level_modules(folder: Path) -> set[str]:
+    """Top-level names of absolute imports in every .py file below `folder`, stdlib excluded."""
+    names: set[str] = set()
+    for path in folder.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+    return names - set(sys.stdlib_module_names) - {"textregion_ros"}
+
+
+def test_node_package_xml_declares_every_import_as_a_dependency():
     package = parse_package(str(PACKAGE / "package.xml"))
     assert package.package_format == 3 and package.name == "textregion_ros"
-    run = {d.name for d in package.exec_depends}
-    assert {"rclpy", "sensor_msgs", "std_msgs", "vision_msgs", "diagnostic_msgs", "lifecycle_msgs",
-            "textregion_msgs", "launch", "launch_ros"} <= run
-    assert {"python3-numpy", "python3-torch", "python3-torchvision", "python3-scipy", "python3-sam2-pip",
-            "python3-open-clip-torch-pip", "python3-timm-pip"} <= run
     assert package.get_build_type() == "ament_python"
+    run = {d.name for d in package.exec_depends}
+    test = {d.name for d in package.test_depends}
+    run_imports = imported_top_level_modules(PACKAGE / "textregion_ros") | imported_top_level_modules(PACKAGE / "launch")
+    unmapped = run_imports - set(RUN_IMPORT_KEYS)
+    assert not unmapped, f"map these imports of textregion_ros/ to package.xml keys: {sorted(unmapped)}"
+    assert {RUN_IMPORT_KEYS[name] for name in run_imports} | INDIRECT_KEYS <= run
+    test_helpers = {path.stem for path in (PACKAGE / "test").rglob("*.py")} | {"children"}
+    test_imports = imported_top_level_modules(PACKAGE / "test") - test_helpers
+    unmapped = test_imports - set(RUN_IMPORT_KEYS) - set(TEST_IMPORT_KEYS)
+    assert not unmapped, f"map these imports of test/ to package.xml keys: {sorted(unmapped)}"
+    assert {TEST_IMPORT_KEYS[name] for name in test_imports if name in TEST_IMPORT_KEYS} <= test
+    assert "python3-pytest-timeout" in test and "timeout" in (REPO / "pytest.ini").read_text()
+    assert set(RUN_IMPORT_KEYS.values()) == run, "package.xml declares a run key nothing maps to"
 
 
-def test_custom_rosdep_keys_are_defined_for_the_pip_only_dependencies():
+def test_rosdep_file_defines_only_the_pip_keys_upstream_lacks():
     keys = yaml.safe_load((REPO / "rosdep" / "textregion.yaml").read_text())
     package = parse_package(str(PACKAGE / "package.xml"))
-    pip_keys = {d.name for d in package.exec_depends if d.name.endswith("-pip")}
-    assert pip_keys <= set(keys)
+    declared = {d.name for d in [*package.exec_depends, *package.test_depends]}
+    assert not set(keys) & UPSTREAM_KEYS, "rosdep/textregion.yaml redefines upstream keys"
+    assert set(keys) <= declared, "rosdep/textregion.yaml defines keys package.xml does not use"
+    pip_keys = {name for name in declared if name.endswith("-pip")}
+    assert pip_keys <= set(keys) | UPSTREAM_KEYS, "a -pip key is defined neither here nor upstream"
+    for name, rule in keys.items():
+        assert name.startswith("python3-") and name.endswith("-pip"), name
+        for os_name in ("debian", "ubuntu"):
+            assert rule[os_name]["pip"]["packages"], (name, os_name)
 
 
 def test_interface_package_is_an_ament_cmake_rosidl_package():
