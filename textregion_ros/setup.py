@@ -23,23 +23,32 @@ setup(
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+        (f"share/{PACKAGE}/config/presets", glob("config/presets/*.yaml")),
     ],
     package_data={f"{PACKAGE}.data": ["*.jpg", "*.md"]},
+    # Lower bounds are the newest of: what the code uses, and what the lowest admitted version of a
+    # package we depend on requires (sam2 1.1.0: torch>=2.5.1, torchvision>=0.20.1, numpy>=1.24.4,
+    # tqdm>=4.66.1, pillow>=9.4.0). test/test_dependency_ranges.py checks them against the pins
+    # (scripts/requirements.txt, scripts/setup.sh) and the installed packages' metadata.
     install_requires=[
-        "numpy>=1.24",
-        "torch>=2.1",
-        "torchvision>=0.16",
-        "sam2>=1.1,<2",
-        "open-clip-torch>=3.0,<4",
+        "numpy>=1.24.4",
+        "torch>=2.5.1",
+        "torchvision>=0.20.1",
+        "sam2>=1.1,<2",  # 1.1.0: the SAM2.1 configs
+        "open-clip-torch>=3.0,<4",  # 3.0.0: PE-Core and SigLIP2 configs (requires timm>=1.0.17)
         "timm>=1.0.20",
         "scipy>=1.10",
-        "transformers>=4.40",
+        "transformers>=4.40",  # open_clip's Hugging Face tokenizers (SigLIP2)
+        "huggingface-hub>=0.19.3",  # constants.HF_HUB_CACHE
         "pyyaml>=6",
-        "tqdm>=4.60",
-        "pillow>=9",
-        "rosbags>=0.10",
+        "tqdm>=4.66.1",
+        "pillow>=9.4.0",
+        "rosbags>=0.10.9",  # rosbag2.StoragePlugin and interfaces.Qos
     ],
-    extras_require={"test": ["pytest>=7", "pytest-timeout>=2"]},
+    extras_require={"test": [
+        "pytest>=7", "pytest-timeout>=2", "catkin_pkg>=1.0", "packaging>=22", "tokenizers>=0.19",
+        "mcap>=1.0", "mcap-ros2-support>=0.5",
+    ]},
     zip_safe=False,
     entry_points={
         "console_scripts": [

@@ -1,40 +1,42 @@
-"""Start textregion_node with config/textregion.yaml.
+"""Start textregion_node with config/textregion.yaml (or params_file), an optional preset, and
+overrides for only those parameter arguments given on the command line.
 
     ros2 launch textregion_ros textregion.launch.py image:=/camera/color/image_raw device:=cuda
-    ros2 launch textregion_ros textregion.launch.py namespace:=robot1 params_file:=/path/my.yaml
+    ros2 launch textregion_ros textregion.launch.py params_file:=/path/my.yaml preset:=cpu_smoke
+    ros2 launch textregion_ros textregion.launch.py namespace:=robot1 queries:="red mug, table; desk"
 
-The node configures and activates itself (parameter `autostart`); set autostart:=false in the
-params file to drive its lifecycle from a lifecycle manager instead.
+The arguments and what they turn into live in textregion_ros.runtime.launch_arguments (ROS-free,
+unit-tested); this file only hands them to launch_ros. The node configures and activates itself
+(parameter `autostart`); set autostart: false in a params file to drive its lifecycle from a
+lifecycle manager instead.
 """
-from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import Node
-from launch_ros.substitutions import FindPackageShare
+from pathlib import Path
 
-ARGUMENTS = (
-    ("image", "/camera/image_raw", "Camera image topic (sensor_msgs/Image) remapped to the node's `image` input."),
-    ("queries_topic", "queries", "std_msgs/String topic with comma-separated queries."),
-    ("namespace", "", "Namespace of the node (outputs are ~/...: <namespace>/<node_name>/...)."),
-    ("node_name", "textregion", "Name of the node."),
-    ("params_file", PathJoinSubstitution([FindPackageShare("textregion_ros"), "config", "textregion.yaml"]),
-     "Parameters file (defaults: the package's config/textregion.yaml)."),
-    ("device", "auto", "auto, cpu, cuda or cuda:N (overrides the params file)."),
-    ("log_level", "info", "Logger level of the node."),
-)
+from ament_index_python.packages import get_package_share_directory
+from launch import LaunchContext, LaunchDescription
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+
+from textregion_ros.runtime.launch_arguments import ARGUMENTS, PACKAGE, node_launch
+
+
+def _start_node(context: LaunchContext) -> list:
+    values = {argument.name: LaunchConfiguration(argument.name).perform(context) for argument in ARGUMENTS}
+    settings = node_launch(values, Path(get_package_share_directory(PACKAGE)))
+    return [Node(
+        package=settings.package,
+        executable=settings.executable,
+        name=settings.name,
+        namespace=settings.namespace,
+        parameters=settings.parameters,
+        remappings=settings.remappings,
+        ros_arguments=settings.ros_arguments,
+        output="screen",
+        emulate_tty=True,
+    )]
 
 
 def generate_launch_description() -> LaunchDescription:
-    declared = [DeclareLaunchArgument(name, default_value=default, description=text) for name, default, text in ARGUMENTS]
-    node = Node(
-        package="textregion_ros",
-        executable="textregion_node",
-        name=LaunchConfiguration("node_name"),
-        namespace=LaunchConfiguration("namespace"),
-        parameters=[LaunchConfiguration("params_file"), {"device": LaunchConfiguration("device")}],
-        remappings=[("image", LaunchConfiguration("image")), ("queries", LaunchConfiguration("queries_topic"))],
-        arguments=["--ros-args", "--log-level", LaunchConfiguration("log_level")],
-        output="screen",
-        emulate_tty=True,
-    )
-    return LaunchDescription([*declared, node])
+    declared = [DeclareLaunchArgument(a.name, default_value=a.default, description=a.description) for a in ARGUMENTS]
+    return LaunchDescription([*declared, OpaqueFunction(function=_start_node)])

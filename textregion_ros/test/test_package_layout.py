@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import yaml
@@ -12,22 +13,77 @@ REPO = PACKAGE.parent
 LAUNCH_FILE = PACKAGE / "launch" / "textregion.launch.py"
 
 
-def test_node_package_xml_declares_every_ros_and_python_dependency():
+# Top-level modules imported by textregion_ros/ (run) and test/ (test) -> the package.xml key.
+RUN_IMPORT_KEYS = {
+    "rclpy": "rclpy", "builtin_interfaces": "builtin_interfaces", "rcl_interfaces": "rcl_interfaces",
+    "std_msgs": "std_msgs", "sensor_msgs": "sensor_msgs", "vision_msgs": "vision_msgs",
+    "diagnostic_msgs": "diagnostic_msgs", "lifecycle_msgs": "lifecycle_msgs", "textregion_msgs": "textregion_msgs",
+    "ament_index_python": "ament_index_python", "launch": "launch", "launch_ros": "launch_ros",
+    "numpy": "python3-numpy", "torch": "python3-torch", "torchvision": "python3-torchvision",
+    "scipy": "python3-scipy", "yaml": "python3-yaml", "tqdm": "python3-tqdm", "PIL": "python3-pil",
+    "sam2": "python3-sam2-pip", "open_clip": "python3-open-clip-torch-pip", "timm": "python3-timm-pip",
+    "transformers": "python3-transformers-pip", "huggingface_hub": "python3-huggingface-hub-pip",
+    "rosbags": "python3-rosbags-pip",
+}
+TEST_IMPORT_KEYS = {
+    "pytest": "python3-pytest", "catkin_pkg": "python3-catkin-pkg-modules", "packaging": "python3-packaging",
+    "tokenizers": "python3-tokenizers-pip", "mcap": "python3-mcap-pip", "mcap_ros2": "python3-mcap-ros2-support-pip",
+}
+# Used without an import of their own: timm (open_clip's SigLIP2 / PE trunks), transformers (open_clip's
+# Hugging Face tokenizers), launch_ros (the launch file), pytest-timeout (pytest.ini's timeout).
+INDIRECT_KEYS = {"python3-timm-pip", "python3-transformers-pip", "launch", "launch_ros"}
+# Keys upstream ros/rosdistro defines (rosdep/python.yaml, and merged rosdistro pull requests #35657
+# transformers, #37485 torch + torchvision, #37795 rosbags): never redefined in rosdep/textregion.yaml.
+UPSTREAM_KEYS = {
+    "python3-timm-pip", "python3-transformers-pip", "python3-rosbags-pip", "python3-torch", "python3-torchvision",
+    "python3-numpy", "python3-scipy", "python3-yaml", "python3-tqdm", "python3-pil", "python3-pytest",
+    "python3-pytest-timeout", "python3-packaging", "python3-catkin-pkg-modules",
+}
+
+
+def imported_top_level_modules(folder: Path) -> set[str]:
+    """Top-level names of absolute imports in every .py file below `folder`, stdlib excluded."""
+    names: set[str] = set()
+    for path in folder.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+    return names - set(sys.stdlib_module_names) - {"textregion_ros"}
+
+
+def test_node_package_xml_declares_every_import_as_a_dependency():
     package = parse_package(str(PACKAGE / "package.xml"))
     assert package.package_format == 3 and package.name == "textregion_ros"
-    run = {d.name for d in package.exec_depends}
-    assert {"rclpy", "sensor_msgs", "std_msgs", "vision_msgs", "diagnostic_msgs", "lifecycle_msgs",
-            "textregion_msgs", "launch", "launch_ros"} <= run
-    assert {"python3-numpy", "python3-torch", "python3-torchvision", "python3-scipy", "python3-sam2-pip",
-            "python3-open-clip-torch-pip", "python3-timm-pip"} <= run
     assert package.get_build_type() == "ament_python"
+    run = {d.name for d in package.exec_depends}
+    test = {d.name for d in package.test_depends}
+    run_imports = imported_top_level_modules(PACKAGE / "textregion_ros") | imported_top_level_modules(PACKAGE / "launch")
+    unmapped = run_imports - set(RUN_IMPORT_KEYS)
+    assert not unmapped, f"map these imports of textregion_ros/ to package.xml keys: {sorted(unmapped)}"
+    assert {RUN_IMPORT_KEYS[name] for name in run_imports} | INDIRECT_KEYS <= run
+    test_helpers = {path.stem for path in (PACKAGE / "test").rglob("*.py")} | {"children"}
+    test_imports = imported_top_level_modules(PACKAGE / "test") - test_helpers
+    unmapped = test_imports - set(RUN_IMPORT_KEYS) - set(TEST_IMPORT_KEYS)
+    assert not unmapped, f"map these imports of test/ to package.xml keys: {sorted(unmapped)}"
+    assert {TEST_IMPORT_KEYS[name] for name in test_imports if name in TEST_IMPORT_KEYS} <= test
+    assert "python3-pytest-timeout" in test and "timeout" in (REPO / "pytest.ini").read_text()
+    assert set(RUN_IMPORT_KEYS.values()) == run, "package.xml declares a run key nothing maps to"
 
 
-def test_custom_rosdep_keys_are_defined_for_the_pip_only_dependencies():
+def test_rosdep_file_defines_only_the_pip_keys_upstream_lacks():
     keys = yaml.safe_load((REPO / "rosdep" / "textregion.yaml").read_text())
     package = parse_package(str(PACKAGE / "package.xml"))
-    pip_keys = {d.name for d in package.exec_depends if d.name.endswith("-pip")}
-    assert pip_keys <= set(keys)
+    declared = {d.name for d in [*package.exec_depends, *package.test_depends]}
+    assert not set(keys) & UPSTREAM_KEYS, "rosdep/textregion.yaml redefines upstream keys"
+    assert set(keys) <= declared, "rosdep/textregion.yaml defines keys package.xml does not use"
+    pip_keys = {name for name in declared if name.endswith("-pip")}
+    assert pip_keys <= set(keys) | UPSTREAM_KEYS, "a -pip key is defined neither here nor upstream"
+    for name, rule in keys.items():
+        assert name.startswith("python3-") and name.endswith("-pip"), name
+        for os_name in ("debian", "ubuntu"):
+            assert rule[os_name]["pip"]["packages"], (name, os_name)
 
 
 def test_interface_package_is_an_ament_cmake_rosidl_package():
@@ -45,21 +101,31 @@ def _launch_tree() -> ast.Module:
     return ast.parse(LAUNCH_FILE.read_text(), filename=str(LAUNCH_FILE))
 
 
-def test_launch_file_offers_topic_namespace_params_file_and_device_arguments():
+def test_launch_file_declares_the_ros_free_arguments_and_starts_the_node_through_them():
+    """launch/launch_ros are not installable here: check the file's structure, and the arguments
+    it declares (runtime/launch_arguments.py, unit-tested in test_launch_arguments.py)."""
+    from textregion_ros.runtime.launch_arguments import ARGUMENTS
+
     tree = _launch_tree()
-    arguments = next(node for node in ast.walk(tree) if isinstance(node, ast.Assign)
-                     and getattr(node.targets[0], "id", "") == "ARGUMENTS")
-    names = {element.elts[0].value for element in arguments.value.elts}
-    assert {"image", "namespace", "params_file", "device"} <= names
+    imported = {(n.module, a.name) for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
+    assert {("textregion_ros.runtime.launch_arguments", "ARGUMENTS"),
+            ("textregion_ros.runtime.launch_arguments", "node_launch"),
+            ("launch.actions", "OpaqueFunction"), ("launch.actions", "DeclareLaunchArgument"),
+            ("launch_ros.actions", "Node")} <= imported
     assert "generate_launch_description" in {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+    names = {argument.name for argument in ARGUMENTS}
+    assert {"image", "queries_topic", "namespace", "node_name", "params_file", "preset", "device", "log_level"} <= names
 
 
 def test_launch_file_starts_the_installed_console_script_with_the_packaged_config():
-    text = LAUNCH_FILE.read_text()
+    from textregion_ros.runtime.launch_arguments import CONFIG_FILE, NODE_EXECUTABLE, PRESETS_DIR
+
     setup = (PACKAGE / "setup.py").read_text()
-    assert 'executable="textregion_node"' in text and '"textregion_node = textregion_ros.ros.node:main"' in setup
-    assert '"config", "textregion.yaml"' in text and (PACKAGE / "config" / "textregion.yaml").is_file()
-    assert 'glob("launch/*.launch.py")' in setup and 'glob("config/*.yaml")' in setup
+    assert NODE_EXECUTABLE == "textregion_node" and '"textregion_node = textregion_ros.ros.node:main"' in setup
+    assert (PACKAGE / CONFIG_FILE).is_file() and (PACKAGE / PRESETS_DIR / "cpu_smoke.yaml").is_file()
+    for pattern in ('glob("launch/*.launch.py")', 'glob("config/*.yaml")', 'glob("config/presets/*.yaml")'):
+        assert pattern in setup, pattern
+    assert 'f"share/{PACKAGE}/config/presets"' in setup
 
 
 def test_readme_starts_with_the_two_commands():

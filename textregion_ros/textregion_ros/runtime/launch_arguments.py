@@ -1,0 +1,143 @@
+"""What launch/textregion.launch.py starts, computed from its arguments without launch or rclpy.
+
+Why a ROS-free module: `launch` and `launch_ros` exist only in a ROS install (not on PyPI), so the
+launch file stays a thin shell around these decisions and they are unit-tested here:
+  - a launch argument that mirrors a node parameter (device, queries, the model choice) overrides
+    the params files ONLY when it is given on the command line. Such arguments default to ""
+    (= not given): a default like device:=auto, passed as a parameter, would silently replace a
+    params file's `device: cuda:1`;
+  - params files are layered in order: `params_file` (default: the package's config/textregion.yaml),
+    then the preset named by `preset` (a file under config/presets/), then the overrides.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Optional
+
+from .. import params
+
+NOT_GIVEN = ""
+PACKAGE = "textregion_ros"
+NODE_EXECUTABLE = "textregion_node"
+CONFIG_FILE = Path("config") / "textregion.yaml"
+PRESETS_DIR = Path("config") / "presets"
+
+
+def _queries(text: str) -> list[str]:
+    """'mug, table; desk' -> ['mug', 'table; desk'] by the one splitting rule of every query path
+    (an empty item is kept, so the node rejects it with its position like the topic would)."""
+    from ..engine.queries import split_query_text  # the engine package imports torch: only when needed
+
+    return split_query_text(text)
+
+
+@dataclass(frozen=True)
+class LaunchArgument:
+    """One argument of textregion.launch.py; `to_parameter` set = it mirrors that node parameter."""
+
+    name: str
+    default: str
+    description: str
+    to_parameter: Optional[Callable[[str], Any]] = field(default=None, compare=False)
+
+    @property
+    def mirrors_parameter(self) -> bool:
+        return self.to_parameter is not None
+
+
+def _mirror(name: str, to_parameter: Callable[[str], Any] = str.strip) -> LaunchArgument:
+    """An argument for parameter `name`, described by the parameter table's own text."""
+    parameter = params.BY_NAME[name]
+    allowed = f" ({parameter.constraints()})" if parameter.constraints() else ""
+    return LaunchArgument(name, NOT_GIVEN, f"Parameter `{name}`: {parameter.description}{allowed} Empty (default): "
+                          "the params files' value.", to_parameter)
+
+
+ARGUMENTS: tuple[LaunchArgument, ...] = (
+    LaunchArgument("image", "/camera/image_raw", "Camera image topic (sensor_msgs/Image), remapped to the node's `image` input."),
+    LaunchArgument("queries_topic", "queries", "std_msgs/String topic with comma-separated queries, remapped to `queries`."),
+    LaunchArgument("namespace", "", "Namespace of the node (outputs are ~/...: <namespace>/<node_name>/...)."),
+    LaunchArgument("node_name", "textregion", "Name of the node."),
+    LaunchArgument("params_file", NOT_GIVEN, "Parameters file. Empty (default): the package's config/textregion.yaml."),
+    LaunchArgument("preset", NOT_GIVEN, "Name of a params file in the package's config/presets/ (e.g. cpu_smoke), "
+                   "layered over params_file. Empty (default): none."),
+    LaunchArgument("log_level", "info", "Logger level of the node."),
+    _mirror("device"),
+    _mirror("queries", _queries),  # comma-separated here: 'red mug, table; desk'
+    _mirror("backbone"),
+    _mirror("model"),
+    _mirror("weights"),
+    _mirror("sam2_model"),
+    _mirror("sam2_weights"),
+)
+BY_NAME: dict[str, LaunchArgument] = {argument.name: argument for argument in ARGUMENTS}
+
+
+def parameter_overrides(values: Mapping[str, str]) -> dict[str, Any]:
+    """The parameters to override: only mirrored arguments given a non-blank value.
+
+    `values` maps argument names to their values as launch hands them over (strings; absent or ""
+    = not given). Whitespace-only counts as not given, as an empty shell variable would.
+    """
+    overrides: dict[str, Any] = {}
+    for argument in ARGUMENTS:
+        value = values.get(argument.name, NOT_GIVEN)
+        if argument.to_parameter is not None and value.strip():
+            overrides[argument.name] = argument.to_parameter(value)
+    return overrides
+
+
+def preset_file(share_dir: Path, preset: str) -> Optional[Path]:
+    """The preset's params file (`cpu_smoke` or `cpu_smoke.yaml`), None when none is asked for.
+
+    ValueError names the presets that exist when the name is unknown or is a path.
+    """
+    name = preset.strip()
+    if not name:
+        return None
+    folder = Path(share_dir) / PRESETS_DIR
+    available = sorted(path.stem for path in folder.glob("*.yaml"))
+    stem = name[:-5] if name.endswith(".yaml") else name
+    if "/" in name or stem not in available:
+        raise ValueError(f"preset {name!r} is not one of {available} (files in {folder})")
+    return folder / f"{stem}.yaml"
+
+
+def parameter_files(share_dir: Path, params_file: str, preset: str) -> list[Path]:
+    """Params files in the order the node reads them (later files win)."""
+    main = Path(params_file.strip()).expanduser() if params_file.strip() else Path(share_dir) / CONFIG_FILE
+    files = [main]
+    chosen = preset_file(share_dir, preset)
+    if chosen is not None:
+        files.append(chosen)
+    return files
+
+
+@dataclass(frozen=True)
+class NodeLaunch:
+    """Everything the launch file hands to launch_ros's Node action."""
+
+    name: str
+    namespace: str
+    parameters: list[Any]  # params file paths (str), then one dict of overrides when there are any
+    remappings: list[tuple[str, str]]
+    ros_arguments: list[str]
+    package: str = PACKAGE
+    executable: str = NODE_EXECUTABLE
+
+
+def node_launch(values: Mapping[str, str], share_dir: Path) -> NodeLaunch:
+    """The node to start for these launch argument values (absent ones take their defaults)."""
+    value = {argument.name: values.get(argument.name, argument.default) for argument in ARGUMENTS}
+    parameters: list[Any] = [str(path) for path in parameter_files(share_dir, value["params_file"], value["preset"])]
+    overrides = parameter_overrides(value)
+    if overrides:
+        parameters.append(overrides)
+    return NodeLaunch(
+        name=value["node_name"],
+        namespace=value["namespace"],
+        parameters=parameters,
+        remappings=[("image", value["image"]), ("queries", value["queries_topic"])],
+        ros_arguments=["--log-level", value["log_level"]],
+    )
