@@ -46,8 +46,8 @@ def test_lifecycle_transitions_gate_the_data_flow():
 def test_configure_fails_cleanly_when_weights_are_missing_and_the_node_stays_up(tmp_path):
     missing = tmp_path / "no_such_sam2.pt"
     with NodeSession(name="textregion_noweights", subscribe_outputs=False, sam2_weights=str(missing)) as session:
-        session.spin_until(lambda: "configure failed" in session.child.log(), 120, "the configure failure")
-        assert "no_such_sam2.pt' does not exist" in session.child.log()
+        session.spin_until(lambda: "configure failed" in session.child.log_text(), 120, "the configure failure")
+        assert "no_such_sam2.pt' does not exist" in session.child.log_text()
         assert session.child.alive()
         assert session.lifecycle_state() == "unconfigured"
         status = session.fresh_status()

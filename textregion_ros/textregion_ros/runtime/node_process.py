@@ -52,19 +52,22 @@ class NodeProcess:
     """
 
     def __init__(self, args: Sequence[str], log_path: Optional[Union[str, Path]] = None,
-                 env: Optional[Mapping[str, str]] = None, cwd: Optional[Union[str, Path]] = None) -> None:
+                 env: Optional[Mapping[str, str]] = None, cwd: Optional[Union[str, Path]] = None,
+                 name: str = "the child process") -> None:
         """`args` follow the interpreter (`-m module ...` or a script); `env` defaults to os.environ.
 
         Without `log_path` the log goes to a new temporary file, kept after the run for inspection.
+        `name` is how error messages call the child ("the node").
         """
         self.command = [sys.executable, *args]
+        self.name = name
         self.env = dict(os.environ if env is None else env)
         self.env.setdefault("PYTHONUNBUFFERED", "1")  # log lines appear as they are written
         self.cwd = Path(cwd) if cwd is not None else None
         if log_path is None:
-            handle, name = tempfile.mkstemp(prefix="node_process_", suffix=".log")
+            handle, temp_name = tempfile.mkstemp(prefix="node_process_", suffix=".log")
             os.close(handle)
-            log_path = name
+            log_path = temp_name
         self.log_path = Path(log_path)
         self.process: Optional[subprocess.Popen] = None
         self._scan_offset = 0
@@ -75,6 +78,7 @@ class NodeProcess:
                         node_name: str = "textregion", remaps: Optional[Mapping[str, str]] = None,
                         **kwargs: Any) -> "NodeProcess":
         """The textregion node with `params_files` layered in order and `parameters` on top."""
+        kwargs.setdefault("name", f"the node {node_name}")
         return cls(node_command.node_arguments(parameters, params_files, node_name, remaps), **kwargs)
 
     # -- life cycle of the child -------------------------------------------------------------------
@@ -168,11 +172,11 @@ class NodeProcess:
         deadline = time.monotonic() + timeout
         while not ready():
             if not self.alive():
-                raise self._error(f"the child exited (status {self.returncode}) while waiting for {what}")
+                raise self._error(f"{self.name} exited (status {self.returncode}) while waiting for {what}")
             if failure_markers:
                 for line in self._new_log_lines():
                     if any(marker in line for marker in failure_markers):
-                        raise self._error(f"the child reported a failure while waiting for {what}: {line.strip()}")
+                        raise self._error(f"{self.name} reported a failure while waiting for {what}: {line.strip()}")
             if time.monotonic() > deadline:
                 raise self._error(f"timed out after {timeout:.0f} s waiting for {what}")
             if step is None:
