@@ -266,7 +266,7 @@ def test_non_ascii_queries_are_accepted_and_labelled(session, first_frame):
     assert session.set_queries(QUERIES).success
 
 
-def test_query_service_before_configure_or_with_bad_input_says_why(session, first_frame):
+def test_query_service_without_queries_or_with_an_empty_synonym_says_why(session, first_frame):
     response = session.query([])
     assert not response.success and "no queries" in response.message
     response = session.query(["a;;b"])
