@@ -2,10 +2,11 @@
 """End-to-end latency and throughput of textregion_node over real DDS, against the bare engine.
 
     python textregion_ros/benchmarks/node_latency.py --device cuda --size 640x480          # GPU
-    python textregion_ros/benchmarks/node_latency.py --preset cpu-small --frames 5          # CPU
+    python textregion_ros/benchmarks/node_latency.py --preset cpu_smoke --frames 5          # CPU
 
-It starts the node as a separate process (DDS confined to this machine: LOCALHOST discovery,
-a claimed domain id, 64 MB shared memory), then measures in one run:
+It starts the node as a separate process (runtime/node_process.py; DDS confined to this machine:
+LOCALHOST discovery, a claimed domain id, 64 MB shared memory) with config/textregion.yaml and, for
+--preset NAME, config/presets/NAME.yaml on top, then measures in one run:
   - closed loop: publish a frame, wait for its Detection2DArray -> per-frame latency;
   - open loop: publish at --rate for --seconds -> processed frames per second and drops;
   - ~/query: answer time for new phrases (text encoder) and for cached phrases (no model work);
@@ -19,31 +20,23 @@ import argparse
 import json
 import os
 import platform
-import signal
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from textregion_ros.runtime import local_dds
-from textregion_ros.runtime.node_command import node_arguments
+from textregion_ros.runtime import local_dds, presets
+from textregion_ros.runtime.node_command import CONFIGURE_FAILED
+from textregion_ros.runtime.node_process import NodeProcess
 
-PACKAGE = Path(__file__).resolve().parents[1]
-CONFIG = PACKAGE / "config" / "textregion.yaml"
-PRESETS: dict[str, dict[str, Any]] = {
-    # Real architectures with random weights; filters off so random weights leave regions.
-    "default": {"weights": "random", "sam2_weights": "random", "pred_iou_thresh": 0.0,
-                "stability_score_thresh": 0.0, "remove_global_patches": False},
-    "cpu-small": {"backbone": "pe", "model": "PE-Core-T-16-384", "weights": "random", "sam2_weights": "random",
-                  "sam2_image_size": 256, "points_per_side": 4, "pred_iou_thresh": 0.0,
-                  "stability_score_thresh": 0.0, "min_mask_area": 0, "remove_global_patches": False,
-                  "scale": [448, 336]},
-}
+# --preset default: the main file's (real) architectures with random weights; filters off so random
+# weights leave regions. Any other --preset is a params file in config/presets/ (e.g. cpu_smoke).
+DEFAULT_PRESET = "default"
+RANDOM_WEIGHTS: dict[str, Any] = {"weights": "random", "sam2_weights": "random", "pred_iou_thresh": 0.0,
+                                  "stability_score_thresh": 0.0, "remove_global_patches": False}
 
 
 def device_name(device: str) -> str:
@@ -57,10 +50,11 @@ def device_name(device: str) -> str:
     return platform.processor() or "CPU"
 
 
-def start_node(parameters: dict[str, Any], log_path: Path) -> subprocess.Popen:
-    args = [sys.executable, *node_arguments(parameters, CONFIG, "textregion", {"image": "/bench/image"})]
-    local_dds.check(os.environ)
-    return subprocess.Popen(args, stdout=log_path.open("w"), stderr=subprocess.STDOUT)
+def node_settings(preset: str, overrides: dict[str, Any]) -> tuple[list[Path], dict[str, Any]]:
+    """The node's params files and its `-p` overrides for `--preset`, plus the command line's."""
+    if preset == DEFAULT_PRESET:
+        return [presets.config_file()], {**RANDOM_WEIGHTS, **overrides}
+    return [presets.config_file(), presets.preset_file(preset)], dict(overrides)
 
 
 def summary(values: list[float]) -> dict[str, float]:
@@ -94,6 +88,9 @@ class Probe:
     def _on_detections(self, msg: Any) -> None:
         key = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
         self.arrivals.setdefault(key, time.perf_counter())
+
+    def spin_once(self) -> None:
+        self.rclpy.spin_once(self.node, timeout_sec=0.01)
 
     def spin_until(self, condition: Callable[[], bool], timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -154,8 +151,9 @@ def print_table(title: str, rows: list[tuple[str, dict[str, float]]]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="default")
-    parser.add_argument("--device", default="auto")
+    parser.add_argument("--preset", choices=[DEFAULT_PRESET, *presets.preset_names()], default=DEFAULT_PRESET,
+                        help="default: the configured models with random weights; else a config/presets/ file")
+    parser.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N (default: the preset's)")
     parser.add_argument("--size", default="640x480", help="WxH of the published frames")
     parser.add_argument("--frames", type=int, default=20, help="closed-loop frames")
     parser.add_argument("--rate", type=float, default=30.0, help="open-loop publish rate (Hz)")
@@ -170,10 +168,14 @@ def main() -> int:
 
     width, height = (int(v) for v in args.size.lower().split("x"))
     queries = [q.strip() for q in args.queries.split(",") if q.strip()]
-    parameters = {**PRESETS[args.preset], "device": args.device, "queries": queries}
+    overrides: dict[str, Any] = {"queries": queries}
+    if args.device:
+        overrides["device"] = args.device
     for override in args.overrides:
         name, _, value = override.partition("=")
-        parameters[name] = yaml.safe_load(value)
+        overrides[name] = yaml.safe_load(value)
+    params_files, overrides = node_settings(args.preset, overrides)
+    parameters = {**presets.read_parameters(*params_files), **overrides}  # what the node will run with
     claim = local_dds.claim()
     claim.apply()
     from textregion_ros.ros.image_conversions import numpy_to_imgmsg
@@ -185,18 +187,20 @@ def main() -> int:
     frame = numpy_to_imgmsg(rgb, "rgb8")
     frame.header.frame_id = "bench_camera"
 
-    log_path = Path(tempfile.mkstemp(prefix="node_latency_", suffix=".log")[1])
-    node = start_node(parameters, log_path)
-    probe = Probe()
-    results: dict[str, Any] = {"device": device_name(args.device), "size": [width, height], "parameters": parameters}
+    node = NodeProcess.textregion_node(overrides, params_files, "textregion", {"image": "/bench/image"})
+    log_path = node.log_path
+    results: dict[str, Any] = {"device": device_name(parameters["device"]), "size": [width, height],
+                               "params_files": [str(path) for path in params_files], "parameters": parameters}
+    probe = None
     try:
+        node.start()
+        probe = Probe()
         key = 1
-        # warm-up: first frame (text encoding, allocator); retry until the node is up
-        if not probe.spin_until(lambda: probe.query_client.service_is_ready(), 600):
-            raise RuntimeError(f"node did not start; log: {log_path}")
+        # warm-up: first frame (text encoding, allocator), once the node is up
+        node.wait_until(lambda: probe.query_client.service_is_ready(), 600, "the node's ~/query service",
+                        probe.spin_once, failure_markers=(CONFIGURE_FAILED,))
         probe.publish(frame, key)
-        if not probe.spin_until(lambda: key in probe.arrivals, 600):
-            raise RuntimeError(f"no detections for the warm-up frame; log: {log_path}")
+        node.wait_until(lambda: key in probe.arrivals, 600, "detections for the warm-up frame", probe.spin_once)
 
         latencies = []
         for _ in range(args.frames):
@@ -219,12 +223,9 @@ def main() -> int:
         query_new = [probe.query([f"new phrase {i}"]) for i in range(3)]
         query_cached = [probe.query(queries) for _ in range(10)]
     finally:
-        probe.close()
-        node.send_signal(signal.SIGINT)
-        try:
-            node.wait(30)
-        except subprocess.TimeoutExpired:
-            node.kill()
+        if probe is not None:
+            probe.close()
+        node.stop()
 
     direct = engine_direct(parameters, rgb, queries, repeats=max(3, min(args.frames, 10)))
     print(f"device: {results['device']}   frames {width}x{height}   preset {args.preset}   node log: {log_path}")

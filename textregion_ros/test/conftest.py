@@ -8,8 +8,11 @@ environment no longer confines DDS, e.g. after a test removed a variable.
 """
 from __future__ import annotations
 
+import errno
 import os
+import socket
 from pathlib import Path
+from typing import Any, Callable
 
 import pytest
 
@@ -67,6 +70,36 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         local_dds.check(os.environ)
     except local_dds.DdsIsolationError as error:
         pytest.fail(str(error), pytrace=False)
+
+
+class NetworkGuard:
+    """Refuses every host-name lookup and outgoing connection in this process and records the attempts.
+
+    Tests of "no network" behaviour assert on `attempts` (e.g. that none happened) instead of on
+    how long the code took, which depends on the machine's load.
+    """
+
+    def __init__(self) -> None:
+        self.attempts: list[str] = []
+
+    def refusing(self, what: str, method: bool = False) -> Callable[..., Any]:
+        """A stand-in for `what`; `method`: it is called with the socket object first, left out of the record."""
+        def refuse(*args: Any, **kwargs: Any) -> Any:
+            self.attempts.append(f"{what}{args[1:] if method else args!r}")
+            raise OSError(errno.ENETUNREACH, f"network use refused by the test's network guard ({what})")
+        return refuse
+
+
+@pytest.fixture
+def network_guard(monkeypatch: pytest.MonkeyPatch) -> NetworkGuard:
+    """While the test runs, any socket connect or name lookup raises OSError and is recorded."""
+    guard = NetworkGuard()
+    monkeypatch.setattr(socket.socket, "connect", guard.refusing("socket.connect", method=True))
+    monkeypatch.setattr(socket.socket, "connect_ex", guard.refusing("socket.connect_ex", method=True))
+    monkeypatch.setattr(socket, "create_connection", guard.refusing("socket.create_connection"))
+    monkeypatch.setattr(socket, "getaddrinfo", guard.refusing("socket.getaddrinfo"))
+    monkeypatch.setattr(socket, "gethostbyname", guard.refusing("socket.gethostbyname"))
+    return guard
 
 
 # Session-wide real models with random weights (engine tests), see engine_fixtures.py.

@@ -18,7 +18,8 @@ from textregion_msgs.msg import RegionTokens
 from textregion_msgs.srv import Query, SetQueries
 from vision_msgs.msg import Detection2DArray, LabelInfo
 
-from ros_harness import RosChild, TestNode, node_arguments
+from ros_harness import TestNode, node_process
+from textregion_ros.runtime.node_command import CONFIGURE_FAILED
 from textregion_ros.ros.image_conversions import numpy_to_imgmsg
 
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -35,7 +36,7 @@ class NodeSession:
 
     def __init__(self, name: str = "textregion", subscribe_outputs: bool = True, **parameters: Any) -> None:
         self.name = name
-        self.child = RosChild(node_arguments(name, remaps={"image": CAMERA_TOPIC}, **parameters))
+        self.child = node_process(name, remaps={"image": CAMERA_TOPIC}, **parameters)
         self.probe = TestNode(f"probe_{name}")
         self.outputs: dict[str, list] = {}
         if subscribe_outputs:
@@ -49,7 +50,7 @@ class NodeSession:
         return f"/{self.name}/{key}"
 
     def __enter__(self) -> "NodeSession":
-        self.child.__enter__()
+        self.child.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -57,14 +58,14 @@ class NodeSession:
         self.child.stop()
 
     # -- waiting ------------------------------------------------------------------------------------
-    def spin_until(self, condition, timeout: float, what: str) -> None:
-        try:
-            self.probe.spin_until(condition, timeout, what)
-        except AssertionError as error:
-            raise AssertionError(f"{error}\n--- node log (tail) ---\n{self.child.log()[-4000:]}") from None
+    def spin_until(self, condition, timeout: float, what: str, failure_markers: tuple[str, ...] = ()) -> None:
+        """Spin the probe until `condition()`; NodeProcessError (with the node's log) if the node dies first."""
+        self.child.wait_until(condition, timeout, what, step=lambda: self.probe.executor.spin_once(timeout_sec=0.05),
+                              failure_markers=failure_markers)
 
     def wait_until_active(self, timeout: float = 120.0) -> None:
-        self.spin_until(lambda: self.value("state") == "active", timeout, "the node to become active")
+        self.spin_until(lambda: self.value("state") == "active", timeout, "the node to become active",
+                        failure_markers=(CONFIGURE_FAILED,))
 
     # -- images ---------------------------------------------------------------------------------------
     def image(self, rgb: np.ndarray, stamp_sec: int, encoding: str = "rgb8", frame_id: str = "camera") -> Image:
@@ -93,7 +94,7 @@ class NodeSession:
                 result = self.outputs_for(stamp, keys)
                 if result is not None:
                     return result
-        raise AssertionError(f"no outputs for the frame stamped {stamp}\n--- node log ---\n{self.child.log()[-4000:]}")
+        raise AssertionError(f"no outputs for the frame stamped {stamp}\n--- node log ---\n{self.child.log_tail()}")
 
     # -- services and parameters -------------------------------------------------------------------
     def set_queries(self, queries: list[str]) -> SetQueries.Response:

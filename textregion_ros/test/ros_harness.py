@@ -1,18 +1,15 @@
 """Helpers for tests that talk real ROS 2 (rclpy over Fast DDS) with processes they start.
 
 Both entry points re-check that DDS is confined to this machine (conftest.py sets it up) before
-anything ROS starts, so a test that edits the environment cannot leak traffic.
+anything ROS starts, so a test that edits the environment cannot leak traffic: TestNode here, and
+NodeProcess (runtime/node_process.py) for the child processes.
 """
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Optional
 
 import rclpy
 from rclpy.context import Context
@@ -20,54 +17,12 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 
-from textregion_ros.runtime import local_dds, node_command
+from textregion_ros.runtime import local_dds, presets
+from textregion_ros.runtime.node_process import NodeProcess
 
 TEST_DIR = Path(__file__).resolve().parent
 PACKAGE_DIR = TEST_DIR.parent
 REPO_ROOT = PACKAGE_DIR.parent
-
-
-class RosChild:
-    """A child Python process running ROS code; stopped with SIGINT (then SIGKILL) on exit.
-
-    Its stdout and stderr go to one log file, shown by `log()` and on failures.
-    """
-
-    def __init__(self, args: Sequence[str], env: Optional[dict[str, str]] = None) -> None:
-        self.args = [sys.executable, *args]
-        self.env = dict(os.environ if env is None else env)
-        self.env.setdefault("PYTHONUNBUFFERED", "1")
-        self.process: Optional[subprocess.Popen] = None
-        self._log = tempfile.NamedTemporaryFile("w+", prefix="ros_child_", suffix=".log", delete=False)
-
-    def __enter__(self) -> "RosChild":
-        local_dds.check(self.env)
-        self.process = subprocess.Popen(
-            self.args, env=self.env, stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO_ROOT
-        )
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def stop(self, timeout: float = 10.0) -> int:
-        if self.process is None:
-            return 0
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def log(self) -> str:
-        self._log.flush()
-        return Path(self._log.name).read_text(errors="replace")
 
 
 class TestNode:
@@ -126,16 +81,20 @@ class TestNode:
             self.node.destroy_client(client)
 
 
-CONFIG_FILE = PACKAGE_DIR / "config" / "textregion.yaml"
-# Small real models with random weights: PE-Core-T + SAM2.1-tiny at 256 px, 3x3 points. Random
-# weights need the mask filters and global-patch removal off to leave any region (ml-stack notes).
-SMALL_NODE_PARAMETERS: dict[str, Any] = {
-    "backbone": "pe", "model": "PE-Core-T-16-384", "weights": "random", "sam2_weights": "random",
-    "sam2_image_size": 256, "points_per_side": 3, "device": "cpu", "pred_iou_thresh": 0.0,
-    "stability_score_thresh": 0.0, "min_mask_area": 0, "remove_global_patches": False, "scale": [448, 336],
-}
+# The node tests start the node with the files a robot would use: the main params file, then the
+# cpu_smoke preset (real architectures, random weights, small sizes, CPU).
+NODE_PARAMS_FILES = (presets.config_file(), presets.preset_file("cpu_smoke"))
+# On top of the preset: a 3 x 3 point grid instead of its 4 x 4, because the node tests push many
+# frames (a burst, every encoding, a 4000 x 3000 image) through a node on 2 shared CPU cores.
+NODE_TEST_OVERRIDES: dict[str, Any] = {"points_per_side": 3}
 
 
-def node_arguments(name: str = "textregion", remaps: Optional[dict[str, str]] = None, **parameters: Any) -> list[str]:
-    """Command line of the node with config/textregion.yaml plus small-model overrides."""
-    return node_command.node_arguments({**SMALL_NODE_PARAMETERS, **parameters}, CONFIG_FILE, name, remaps)
+def node_process(name: str = "textregion", remaps: Optional[dict[str, str]] = None, **parameters: Any) -> NodeProcess:
+    """The node as a child process (not started): params files, the test overrides, then `parameters`."""
+    return NodeProcess.textregion_node({**NODE_TEST_OVERRIDES, **parameters}, NODE_PARAMS_FILES, name, remaps,
+                                       cwd=REPO_ROOT)
+
+
+def node_ros_args() -> list[str]:
+    """The same params files as `--ros-args` for rclpy.init, for a node run inside the test process."""
+    return ["--ros-args", *(arg for path in NODE_PARAMS_FILES for arg in ("--params-file", str(path)))]

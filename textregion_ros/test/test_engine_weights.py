@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import time
 
 import pytest
 import torch
@@ -12,6 +11,7 @@ from textregion_ros.engine import ConfigError, EngineConfig, WeightsUnavailableE
 from textregion_ros.engine.backbones import load_tokenizer, open_clip_checkpoint
 from textregion_ros.engine.devices import resolve_device
 from textregion_ros.engine.sam2_loading import load_sam2, load_sam2_checkpoint, sam2_checkpoint_path
+from textregion_ros.engine.weights import hub_reachable
 
 
 @pytest.fixture
@@ -66,11 +66,18 @@ def test_from_mapping_ignores_unknown_keys_and_accepts_lists():
     assert config.scale == (1024, 512)
 
 
-def test_sam2_hub_checkpoint_without_network_fails_at_once_naming_the_file(offline):
-    start = time.monotonic()
+def test_sam2_hub_checkpoint_offline_fails_naming_the_file_without_touching_the_network(offline, network_guard):
     with pytest.raises(WeightsUnavailableError, match=r"facebook/sam2\.1-hiera-tiny/resolve/main/sam2\.1_hiera_tiny\.pt"):
         sam2_checkpoint_path(EngineConfig(cache_dir=offline))
-    assert time.monotonic() - start < 5.0  # no hub-client retry loop (about 25 s)
+    # HF_HUB_OFFLINE: not one lookup or connection, so no hub-client retry loop (about 25 s) either
+    assert network_guard.attempts == []
+
+
+def test_hub_reachability_is_one_connection_attempt_and_false_when_it_is_refused(monkeypatch, network_guard):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_ENDPOINT", raising=False)
+    assert hub_reachable() is False
+    assert len(network_guard.attempts) == 1 and "huggingface.co" in network_guard.attempts[0]
 
 
 def test_open_clip_tag_without_network_names_the_files_and_the_way_out(offline):

@@ -203,7 +203,7 @@ def test_bad_images_are_reported_once_and_the_next_good_frame_is_processed(sessi
         session.camera.publish(bad)
         session.probe.spin_for(0.3)
     session.process(session.image(photo_like(96, 128, seed=stamp), stamp))
-    log = session.child.log()
+    log = session.child.log_text()
     assert log.count(reason) == 1, log[-3000:]
     assert session.child.alive()
 
@@ -245,7 +245,7 @@ def test_bad_query_sets_fail_the_service_with_the_reason_and_are_logged_once(ses
     for _ in range(2):
         response = session.set_queries(queries)
         assert not response.success and reason in response.message
-    assert session.child.log().count(reason) == 1
+    assert session.child.log_text().count(reason) == 1
     assert [c.class_name for c in session.label_info[-1].class_map] == QUERIES  # old queries stay
 
 
@@ -253,7 +253,7 @@ def test_whitespace_only_queries_topic_is_rejected_and_logged_once(session, firs
     for _ in range(2):
         session.queries_topic.publish(String(data="   "))
         session.probe.spin_for(0.5)
-    assert session.child.log().count("the string is empty") == 1
+    assert session.child.log_text().count("the string is empty") == 1
     assert [c.class_name for c in session.label_info[-1].class_map] == QUERIES
 
 
@@ -270,7 +270,7 @@ def test_non_ascii_queries_are_accepted_and_labelled(session, first_frame):
     assert session.set_queries(QUERIES).success
 
 
-def test_query_service_before_configure_or_with_bad_input_says_why(session, first_frame):
+def test_query_service_without_queries_or_with_an_empty_synonym_says_why(session, first_frame):
     response = session.query([])
     assert not response.success and "no queries" in response.message
     response = session.query(["a;;b"])

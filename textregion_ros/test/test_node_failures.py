@@ -15,15 +15,15 @@ from sensor_msgs.msg import Image
 
 from engine_fixtures import photo_like
 from node_session import RELIABLE
-from ros_harness import SMALL_NODE_PARAMETERS, TestNode
+from ros_harness import NODE_TEST_OVERRIDES, TestNode, node_ros_args
 from textregion_ros.ros.image_conversions import numpy_to_imgmsg
 from textregion_ros.ros.node import TextRegionNode
 
 
 def test_a_model_call_that_raises_is_logged_once_and_the_next_frame_is_processed(capfd):
     context = Context()
-    rclpy.init(context=context)
-    overrides = [Parameter(k, value=v) for k, v in {**SMALL_NODE_PARAMETERS, "queries": ["red mug", "chair"]}.items()]
+    rclpy.init(context=context, args=node_ros_args())  # the params files the node tests use
+    overrides = [Parameter(k, value=v) for k, v in {**NODE_TEST_OVERRIDES, "queries": ["red mug", "chair"]}.items()]
     node = TextRegionNode("textregion_inproc", context=context, parameter_overrides=overrides)
     executor = MultiThreadedExecutor(num_threads=4, context=context)
     executor.add_node(node)

@@ -46,9 +46,21 @@ def test_lifecycle_transitions_gate_the_data_flow():
 def test_configure_fails_cleanly_when_weights_are_missing_and_the_node_stays_up(tmp_path):
     missing = tmp_path / "no_such_sam2.pt"
     with NodeSession(name="textregion_noweights", subscribe_outputs=False, sam2_weights=str(missing)) as session:
-        session.spin_until(lambda: "configure failed" in session.child.log(), 120, "the configure failure")
-        assert "no_such_sam2.pt' does not exist" in session.child.log()
+        session.spin_until(lambda: "configure failed" in session.child.log_text(), 120, "the configure failure")
+        assert "no_such_sam2.pt' does not exist" in session.child.log_text()
         assert session.child.alive()
         assert session.lifecycle_state() == "unconfigured"
         status = session.fresh_status()
         assert status["state"] == "unconfigured" and status["_message"].startswith("not active")
+
+
+def test_query_service_of_a_configured_node_before_its_first_frame_says_there_is_no_frame():
+    # configured but never activated: no image subscription exists, so no frame can have arrived
+    with NodeSession(name="textregion_noframe", subscribe_outputs=False, autostart=False,
+                     queries=["red mug"]) as session:
+        session.spin_until(lambda: session.value("state") == "unconfigured", 60, "an unconfigured node")
+        assert session.lifecycle(TRANSITIONS["configure"])
+        response = session.query(["red mug"])
+        assert not response.success
+        assert "no processed frame yet" in response.message
+        assert list(response.detections.detections) == []

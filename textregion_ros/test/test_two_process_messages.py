@@ -15,21 +15,21 @@ from children.sample_messages import (
     sample_region_tokens,
     sample_rgb,
 )
-from ros_harness import TEST_DIR, RosChild, TestNode
+from ros_harness import REPO_ROOT, TEST_DIR, TestNode
+from textregion_ros.runtime.node_process import NodeProcess
 from textregion_ros.ros.image_conversions import imgmsg_to_numpy
 
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 def _receive_all_from_child() -> tuple[Image, Detection2DArray, RegionTokens]:
-    with RosChild([str(TEST_DIR / "children" / "publish_sample_messages.py")]) as child, TestNode() as probe:
+    child = NodeProcess([str(TEST_DIR / "children" / "publish_sample_messages.py")], cwd=REPO_ROOT)
+    with child, TestNode() as probe:
         images = probe.collect(Image, TOPICS["image"], LATCHED)
         detections = probe.collect(Detection2DArray, TOPICS["detections"], LATCHED)
         tokens = probe.collect(RegionTokens, TOPICS["tokens"], LATCHED)
-        try:
-            probe.spin_until(lambda: images and detections and tokens, 60, "the three sample messages")
-        except AssertionError:
-            raise AssertionError(f"child log:\n{child.log()}") from None
+        child.wait_until(lambda: images and detections and tokens, 60, "the three sample messages",
+                         step=lambda: probe.executor.spin_once(timeout_sec=0.05))
         return images[0], detections[0], tokens[0]
 
 

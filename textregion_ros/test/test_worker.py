@@ -1,13 +1,21 @@
-"""The latest-frame worker: newest frame wins, jobs run between frames, failures do not stop it."""
+"""The latest-frame worker: newest frame wins, jobs run between frames, failures do not stop it.
+
+Every step is ordered by events or by the worker's own idle signal, and the rate limit runs on a
+clock the test advances by hand, so no outcome depends on how fast the machine schedules threads.
+The timeouts only bound a broken worker; a correct one never reaches them.
+"""
 from __future__ import annotations
 
 import threading
-import time
 
 from textregion_ros.runtime.worker import LatestFrameWorker
 
+TIMEOUT = 60.0
+
 
 class Recorder:
+    """Frame handler and error handler; with `block_first` the first frame waits for `release`."""
+
     def __init__(self, block_first: bool = False, fail_on: tuple = ()) -> None:
         self.frames: list = []
         self.errors: list = []
@@ -18,8 +26,8 @@ class Recorder:
 
     def handle(self, frame) -> None:
         self.started.set()
-        if self.block_first and not self.frames:
-            self.release.wait(10)
+        if self.block_first and not self.frames and not self.release.wait(TIMEOUT):
+            raise RuntimeError("the test never released the first frame")
         if frame in self.fail_on:
             raise RuntimeError(f"model failed on {frame}")
         self.frames.append(frame)
@@ -28,23 +36,34 @@ class Recorder:
         self.errors.append((kind, str(error)))
 
 
-def _wait_idle(worker: LatestFrameWorker, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not worker.idle():
-        assert time.monotonic() < deadline, "worker did not become idle"
-        time.sleep(0.01)
+class ManualClock:
+    """A monotonic clock that moves only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def _started_worker(recorder: Recorder, **kwargs) -> LatestFrameWorker:
+    worker = LatestFrameWorker(recorder.handle, recorder.error, **kwargs)
+    worker.start()
+    return worker
 
 
 def test_frames_arriving_while_busy_are_replaced_by_the_newest_and_counted_as_dropped():
     recorder = Recorder(block_first=True)
-    worker = LatestFrameWorker(recorder.handle, recorder.error)
-    worker.start()
+    worker = _started_worker(recorder)
     worker.submit_frame(1)
-    assert recorder.started.wait(5)
+    assert recorder.started.wait(TIMEOUT)
     for frame in (2, 3, 4, 5):
         worker.submit_frame(frame)
     recorder.release.set()
-    _wait_idle(worker)
+    assert worker.wait_until_idle(TIMEOUT)
     worker.stop()
     assert recorder.frames == [1, 5]
     assert (worker.counts.received, worker.counts.processed, worker.counts.dropped) == (5, 2, 3)
@@ -52,54 +71,56 @@ def test_frames_arriving_while_busy_are_replaced_by_the_newest_and_counted_as_dr
 
 def test_jobs_run_between_frames_and_a_waiting_job_with_the_same_key_is_replaced():
     recorder = Recorder(block_first=True)
-    worker = LatestFrameWorker(recorder.handle, recorder.error)
-    worker.start()
+    worker = _started_worker(recorder)
     worker.submit_frame("a")
-    assert recorder.started.wait(5)
+    assert recorder.started.wait(TIMEOUT)
     worker.submit_job("republish", lambda: recorder.frames.append("job-1"))
     worker.submit_job("republish", lambda: recorder.frames.append("job-2"))
     worker.submit_frame("b")
     recorder.release.set()
-    _wait_idle(worker)
+    assert worker.wait_until_idle(TIMEOUT)
     worker.stop()
     assert recorder.frames == ["a", "job-2", "b"]
 
 
 def test_a_failing_frame_is_reported_and_the_next_frame_is_processed():
     recorder = Recorder(fail_on=("bad",))
-    worker = LatestFrameWorker(recorder.handle, recorder.error)
-    worker.start()
+    worker = _started_worker(recorder)
     worker.submit_frame("bad")
-    _wait_idle(worker)
+    assert worker.wait_until_idle(TIMEOUT)
     worker.submit_frame("good")
-    _wait_idle(worker)
+    assert worker.wait_until_idle(TIMEOUT)
     worker.stop()
     assert recorder.frames == ["good"]
     assert recorder.errors == [("frame", "model failed on bad")]
     assert worker.counts.failed == 1
 
 
-def test_with_a_rate_limit_a_frame_waits_and_newer_frames_replace_it():
-    recorder = Recorder()
-    worker = LatestFrameWorker(recorder.handle, recorder.error)
-    worker.set_max_rate(2.0)  # at most one frame every 0.5 s
+def test_with_a_rate_limit_a_frame_waits_for_the_interval_and_newer_frames_replace_it():
+    recorder, clock = Recorder(), ManualClock()
+    worker = LatestFrameWorker(recorder.handle, recorder.error, clock=clock)
+    worker.set_max_rate(2.0)  # at most one frame every 0.5 s of `clock`
     worker.start()
     worker.submit_frame(1)
-    _wait_idle(worker)
-    worker.submit_frame(2)  # must wait for the interval ...
-    worker.submit_frame(3)  # ... so this one replaces it
-    _wait_idle(worker)
+    assert worker.wait_until_idle(TIMEOUT)
+    worker.submit_frame(2)  # the clock stands still: 2 has to wait for the interval ...
+    worker.submit_frame(3)  # ... so 3 replaces it
+    assert recorder.frames == [1] and not worker.idle() and worker.counts.dropped == 1
+    clock.advance(0.5)
+    assert worker.wait_until_idle(TIMEOUT)
     worker.stop()
-    assert recorder.frames == [1, 3] and worker.counts.dropped == 1
+    assert recorder.frames == [1, 3]
 
 
-def test_stop_ends_the_thread_and_discards_waiting_work():
+def test_stop_discards_waiting_work_and_ends_the_thread_after_the_current_frame():
     recorder = Recorder(block_first=True)
-    worker = LatestFrameWorker(recorder.handle, recorder.error)
-    worker.start()
+    worker = _started_worker(recorder)
     worker.submit_frame(1)
-    assert recorder.started.wait(5)
+    assert recorder.started.wait(TIMEOUT)
     worker.submit_frame(2)
+    worker.submit_job("republish", lambda: recorder.frames.append("job"))
+    worker.request_stop()  # while frame 1 is still running
     recorder.release.set()
-    assert worker.stop(timeout=10)
-    assert 2 not in recorder.frames
+    assert worker.stop(timeout=TIMEOUT)
+    assert recorder.frames == [1]
+    assert worker.counts.processed == 1

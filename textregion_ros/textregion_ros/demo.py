@@ -4,8 +4,10 @@ What it does, with no manual step and no network traffic leaving this machine:
   1. claims an isolated DDS domain (runtime/local_dds.py) for itself and the node;
   2. picks the weights: the configured real ones when they are cached or downloadable, else
      random weights with small CPU-friendly settings under a banner (labels then meaningless);
-  3. starts `python -m textregion_ros.ros.node` as a child with config/textregion.yaml and
-     overrides (queries that fit the photos, reliable image QoS), remapped to /demo/camera/image;
+  3. starts `python -m textregion_ros.ros.node` as a child (runtime/node_process.py) with
+     config/textregion.yaml, for random weights a preset on top (config/presets/cpu_demo.yaml, or
+     cpu_smoke.yaml with --short), and overrides (queries that fit the photos, reliable image QoS),
+     remapped to /demo/camera/image;
   4. publishes the photos in textregion_ros/data/ one by one as sensor_msgs/Image (rgb8, rising
      stamps, frame_id demo_camera), waits for each frame's outputs and writes overlay, labels,
      confidence PNGs and detections JSON into --out, printing one line per frame;
@@ -17,9 +19,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import logging
-import os
-import signal
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -28,8 +27,10 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from .outputs import encodings, result_files
-from .runtime.node_command import node_arguments
+from .outputs import result_files
+from .runtime import presets
+from .runtime.node_command import CONFIGURE_FAILED
+from .runtime.node_process import NodeProcess, NodeProcessError
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 PHOTOS = ("astronaut.jpg", "coffee.jpg", "chelsea.jpg", "rocket.jpg")
@@ -39,16 +40,11 @@ NODE_NAME = "textregion"
 IMAGE_TOPIC = "/demo/camera/image"
 FRAME_ID = "demo_camera"
 OUTPUTS = ("detections", "labels", "confidence", "overlay", "region_tokens")
-# Random weights: the tiny PE and a small SAM2 input so 2 CPU cores finish in a minute or two.
-# Random SAM2 scores are degenerate (IoU ~0.55, stability ~0) and random tokens are all alike
-# (global-patch removal would drop every token), so those filters are off.
-RANDOM_SETTINGS: dict[str, Any] = {
-    "backbone": "pe", "model": "PE-Core-T-16-384", "weights": "random", "sam2_weights": "random",
-    "sam2_image_size": 512, "points_per_side": 8, "pred_iou_thresh": 0.0, "stability_score_thresh": 0.0,
-    "min_mask_area": 0, "remove_global_patches": False, "scale": [768, 384],
-}
-RANDOM_SHORT: dict[str, Any] = {"sam2_image_size": 256, "points_per_side": 4, "resize_mode": "resize",
-                                "scale": [448, 336]}
+# Random weights: presets (params files) with the real architectures at CPU-friendly sizes; --short
+# takes the smallest one plus the global view only.
+RANDOM_PRESET = "cpu_demo"
+RANDOM_SHORT_PRESET = "cpu_smoke"
+RANDOM_SHORT: dict[str, Any] = {"resize_mode": "resize"}
 REAL_SHORT: dict[str, Any] = {"points_per_side": 8, "resize_mode": "resize"}
 # Real weights without a GPU: an 8 x 8 grid keeps a frame within about half a minute on a laptop CPU.
 REAL_CPU: dict[str, Any] = {"points_per_side": 8}
@@ -76,20 +72,6 @@ def configure_output() -> None:
 
 def say(text: str) -> None:
     log.info(text)
-
-
-def config_file() -> Optional[Path]:
-    """config/textregion.yaml: the installed share dir (colcon), else this source checkout."""
-    try:
-        from ament_index_python.packages import get_package_share_directory
-
-        path = Path(get_package_share_directory("textregion_ros")) / "config" / "textregion.yaml"
-        if path.is_file():
-            return path
-    except (ImportError, LookupError, ValueError, KeyError):
-        pass
-    path = Path(__file__).resolve().parents[1] / "config" / "textregion.yaml"
-    return path if path.is_file() else None
 
 
 def load_photos() -> list[tuple[str, np.ndarray]]:
@@ -132,10 +114,13 @@ def random_banner() -> str:
     ])
 
 
-def node_overrides(real: bool, short: bool, queries: list[str], device: Optional[str]) -> dict[str, Any]:
+def node_settings(real: bool, short: bool, queries: list[str], device: Optional[str],
+                  params_file: Path) -> tuple[list[Path], dict[str, Any]]:
+    """The node's params files (main file, then a preset for random weights) and its overrides."""
+    params_files = [params_file]
     values: dict[str, Any] = {}
     if not real:
-        values.update(RANDOM_SETTINGS)
+        params_files.append(presets.preset_file(RANDOM_SHORT_PRESET if short else RANDOM_PRESET))
         if short:
             values.update(RANDOM_SHORT)
         values["device"] = device or "cpu"
@@ -149,7 +134,7 @@ def node_overrides(real: bool, short: bool, queries: list[str], device: Optional
             values["device"] = device
     values["queries"] = list(queries)
     values["image_reliability"] = "reliable"  # the demo waits for every frame: lose none
-    return values
+    return params_files, values
 
 
 def gpu_expected(device: Optional[str]) -> bool:
@@ -161,73 +146,6 @@ def gpu_expected(device: Optional[str]) -> bool:
     import torch
 
     return bool(torch.cuda.is_available())
-
-
-# ---------------------------------------------------------------------------------------------
-# The node child
-# ---------------------------------------------------------------------------------------------
-class NodeProcess:
-    """`python -m textregion_ros.ros.node` in its own session, log to a file, stopped by SIGINT."""
-
-    def __init__(self, params_file: Optional[Path], overrides: dict[str, Any], log_path: Path) -> None:
-        self.args = [sys.executable, *node_arguments(overrides, params_file, NODE_NAME, {"image": IMAGE_TOPIC})]
-        self.log_path = log_path
-        self.process: Optional[subprocess.Popen] = None
-        self._last_scan = 0.0
-
-    def start(self) -> None:
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        with open(self.log_path, "w") as log:
-            # own session: a Ctrl-C in the terminal reaches the demo, which then stops the node once
-            self.process = subprocess.Popen(self.args, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, start_new_session=True)
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def stop(self, timeout: float = 30.0) -> Optional[int]:
-        """SIGINT, wait up to `timeout` s, then SIGKILL. The exit status (None if never started)."""
-        if self.process is None:
-            return None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                say(f"the node did not stop within {timeout:.0f} s of SIGINT; killing it")
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
-
-    def configure_error(self) -> Optional[str]:
-        """The node's "configure failed" log line, if any (read at most once a second).
-
-        A node whose models cannot load stays alive but unconfigured; this turns that into an
-        error at once instead of a wait until the start-up timeout.
-        """
-        now = time.monotonic()
-        if now - self._last_scan < 1.0:
-            return None
-        self._last_scan = now
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return None
-        for line in text.splitlines():
-            if "configure failed" in line:
-                return line.strip()
-        return None
-
-    def tail(self, lines: int = 40) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace").splitlines()
-        except OSError:
-            return "(no log)"
-        return "\n".join("    " + line for line in text[-lines:]) or "    (empty log)"
-
-
-class DemoFailure(Exception):
-    """The demo cannot go on; the message says why (the node's log tail is added by the caller)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -288,16 +206,9 @@ class DemoClient:
         self.label_info = msg
 
     def spin_until(self, condition, timeout: float, what: str, node: NodeProcess) -> None:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if not node.alive():
-                raise DemoFailure(f"the node exited (status {node.process.returncode}) while waiting for {what}")
-            failure = node.configure_error()
-            if failure:
-                raise DemoFailure(f"the node could not load its models ({failure})")
-            if time.monotonic() > deadline:
-                raise DemoFailure(f"timed out after {timeout:.0f} s waiting for {what}")
-            self.executor.spin_once(timeout_sec=0.05)
+        """Spin until `condition()`; NodeProcessError at once if the node exits or cannot load its models."""
+        node.wait_until(condition, timeout, what, step=lambda: self.executor.spin_once(timeout_sec=0.05),
+                        failure_markers=(CONFIGURE_FAILED,))
 
     def spin_for(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
@@ -396,6 +307,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         log.error(f"cannot create {out}: {error.strerror or error}")
         return 2
     started = time.monotonic()
+    try:
+        params_file = presets.config_file()
+    except FileNotFoundError as error:
+        log.error(f"{error}; reinstall the package")
+        return 2
 
     from .runtime import local_dds
 
@@ -404,7 +320,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     say(f"DDS confined to this machine (ROS_DOMAIN_ID={dds.domain_id}, discovery LOCALHOST)")
 
     try:
-        params_file = config_file()
         real, reason = choose_weights(args.weights, params_file, args.device)
         if not real:
             if args.weights != "random":
@@ -413,9 +328,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     return 2
             say(random_banner())
         queries = SHORT_QUERIES if args.short else QUERIES
-        overrides = node_overrides(real, args.short, queries, args.device)
+        try:
+            params_files, overrides = node_settings(real, args.short, queries, args.device, params_file)
+        except presets.UnknownPresetError as error:
+            log.error(f"{error}; reinstall the package")
+            return 2
         photos = load_photos()
-        return run_demo(args, out, params_file, real, queries, overrides, photos, frames_wanted, started)
+        return run_demo(args, out, params_files, real, queries, overrides, photos, frames_wanted, started)
     except KeyboardInterrupt:
         log.error("interrupted")
         return 130
@@ -423,13 +342,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         dds.release()
 
 
-def run_demo(args: argparse.Namespace, out: Path, params_file: Optional[Path], real: bool, queries: list[str],
+def run_demo(args: argparse.Namespace, out: Path, params_files: list[Path], real: bool, queries: list[str],
              overrides: dict[str, Any], photos: list[tuple[str, np.ndarray]], frames_wanted: int,
              started: float) -> int:
     """Start the node, stream the frames, write and print the results, stop the node."""
     frames = [Frame(i + 1, name, rgb) for i, (name, rgb) in
               zip(range(frames_wanted), itertools.cycle(photos))]
-    node = NodeProcess(params_file, overrides, out / "node.log")
+    node = NodeProcess.textregion_node(overrides, params_files, NODE_NAME, {"image": IMAGE_TOPIC},
+                                       log_path=out / "node.log", name="the node")
     say(f"starting the node ({'real' if real else 'random'} weights, queries: {', '.join(queries)}); "
         f"log: {node.log_path}")
     client = None
@@ -461,8 +381,8 @@ def run_demo(args: argparse.Namespace, out: Path, params_file: Optional[Path], r
                 f"{len(scored)} detection{'s' if len(scored) != 1 else ''}" + (f": {found}{more}" if scored else ""))
         say(f"done: {len(frames)} frames, mean latency {sum(latencies) / len(latencies):.1f} s, "
             f"outputs in {out}/" + ("" if real else "  (RANDOM WEIGHTS: labels are meaningless)"))
-    except DemoFailure as error:
-        log.error(f"error: {error}. Last lines of the node's log ({node.log_path}):\n{node.tail()}")
+    except NodeProcessError as error:
+        log.error(f"error: {error.reason}. Last lines of the node's log ({node.log_path}):\n{indent(error.log_tail)}")
         status = 1
     except KeyboardInterrupt:
         log.error("interrupted")
@@ -475,9 +395,15 @@ def run_demo(args: argparse.Namespace, out: Path, params_file: Optional[Path], r
             if code == 0 or status:
                 say(f"node stopped (exit status {code}) after {time.monotonic() - started:.1f} s in all")
             else:
-                log.error(f"the node exited with status {code} on SIGINT. Last lines of its log:\n{node.tail()}")
+                how = f"(ended by signal {-code})" if code < 0 else "on SIGINT"
+                log.error(f"the node exited with status {code} {how}. Last lines of its log:\n{indent(node.log_tail())}")
                 status = 1
     return status
+
+
+def indent(text: str) -> str:
+    """Log lines indented under the demo's own message."""
+    return "\n".join("    " + line for line in text.splitlines())
 
 
 if __name__ == "__main__":

@@ -26,9 +26,12 @@ class WorkerCounts:
 class LatestFrameWorker:
     """Runs `handle_frame(frame)` on the newest submitted frame, at most `max_rate_hz` per second."""
 
-    def __init__(self, handle_frame: FrameHandler, on_error: ErrorHandler, name: str = "textregion_worker") -> None:
+    def __init__(self, handle_frame: FrameHandler, on_error: ErrorHandler, name: str = "textregion_worker",
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        """`clock` (seconds, monotonic) paces `max_rate_hz`; tests pass a clock they advance by hand."""
         self._handle_frame = handle_frame
         self._on_error = on_error
+        self._clock = clock
         self._condition = threading.Condition()
         self._frame: Optional[Any] = None
         self._jobs: dict[str, Callable[[], None]] = {}
@@ -45,14 +48,18 @@ class LatestFrameWorker:
 
     def stop(self, timeout: float = 30.0) -> bool:
         """Stop after the current job; True when the thread ended within `timeout`."""
+        self.request_stop()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def request_stop(self) -> None:
+        """Discard waiting work and let the thread end after the current job, without waiting for it."""
         with self._condition:
             self._running = False
             self._frame = None
             self._jobs.clear()
             self._condition.notify_all()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
-        return not self._thread.is_alive()
 
     def set_max_rate(self, max_rate_hz: float) -> None:
         with self._condition:
@@ -76,7 +83,15 @@ class LatestFrameWorker:
 
     def idle(self) -> bool:
         with self._condition:
-            return self._frame is None and not self._jobs and not self._busy
+            return self._is_idle()
+
+    def wait_until_idle(self, timeout: Optional[float] = None) -> bool:
+        """Block until no frame or job waits or runs; False if that did not happen within `timeout` s."""
+        with self._condition:
+            return self._condition.wait_for(self._is_idle, timeout)
+
+    def _is_idle(self) -> bool:
+        return self._frame is None and not self._jobs and not self._busy
 
     def _next_work(self) -> Optional[tuple[str, Any]]:
         """Wait for a job or a frame that may start now; None once stopped."""
@@ -86,11 +101,11 @@ class LatestFrameWorker:
                     key = next(iter(self._jobs))
                     self._busy = True
                     return "job:" + key, self._jobs.pop(key)
-                wait = self._next_start - time.monotonic()
+                wait = self._next_start - self._clock()
                 if self._frame is not None and wait <= 0:
                     frame, self._frame = self._frame, None
                     self._busy = True
-                    self._next_start = time.monotonic() + self.min_interval
+                    self._next_start = self._clock() + self.min_interval
                     return "frame", frame
                 self._condition.wait(timeout=wait if self._frame is not None else None)
             return None
@@ -114,3 +129,4 @@ class LatestFrameWorker:
             finally:
                 with self._condition:
                     self._busy = False
+                    self._condition.notify_all()  # wakes wait_until_idle
