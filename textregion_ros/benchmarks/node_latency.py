@@ -17,6 +17,7 @@ Figures are printed as tables (with the CPU/GPU name); nothing here is a test as
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -28,7 +29,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from textregion_ros.runtime import local_dds, presets
+from textregion_ros.cli.settings import Settings, parse_assignment, resolve_settings
+from textregion_ros.runtime import local_dds
+from textregion_ros.runtime.params_files import config_file, preset_file, preset_names
 from textregion_ros.runtime.node_command import CONFIGURE_FAILED
 from textregion_ros.runtime.node_process import NodeProcess
 
@@ -53,8 +56,8 @@ def device_name(device: str) -> str:
 def node_settings(preset: str, overrides: dict[str, Any]) -> tuple[list[Path], dict[str, Any]]:
     """The node's params files and its `-p` overrides for `--preset`, plus the command line's."""
     if preset == DEFAULT_PRESET:
-        return [presets.config_file()], {**RANDOM_WEIGHTS, **overrides}
-    return [presets.config_file(), presets.preset_file(preset)], dict(overrides)
+        return [config_file()], {**RANDOM_WEIGHTS, **overrides}
+    return [config_file(), preset_file(preset)], dict(overrides)
 
 
 def summary(values: list[float]) -> dict[str, float]:
@@ -120,14 +123,12 @@ class Probe:
         self.rclpy.try_shutdown()
 
 
-def engine_direct(parameters: dict[str, Any], rgb: np.ndarray, queries: list[str], repeats: int) -> list[float]:
-    from textregion_ros.engine import EngineConfig, TextRegionEngine
+def engine_direct(settings: Settings, rgb: np.ndarray, queries: list[str], repeats: int) -> list[float]:
+    from textregion_ros.engine import TextRegionEngine
     from textregion_ros.ros import conversions
     from std_msgs.msg import Header
 
-    names = set(EngineConfig.__dataclass_fields__)
-    config = EngineConfig.from_mapping({k: (tuple(v) if k == "scale" else v) for k, v in parameters.items() if k in names})
-    engine = TextRegionEngine(config)
+    engine = TextRegionEngine(settings.config)
     times = []
     for index in range(repeats + 1):
         started = time.perf_counter()
@@ -151,7 +152,7 @@ def print_table(title: str, rows: list[tuple[str, dict[str, float]]]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", choices=[DEFAULT_PRESET, *presets.preset_names()], default=DEFAULT_PRESET,
+    parser.add_argument("--preset", choices=[DEFAULT_PRESET, *preset_names()], default=DEFAULT_PRESET,
                         help="default: the configured models with random weights; else a config/presets/ file")
     parser.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N (default: the preset's)")
     parser.add_argument("--size", default="640x480", help="WxH of the published frames")
@@ -164,18 +165,17 @@ def main() -> int:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
-    import yaml
+    from textregion_ros.engine import split_query_text
 
     width, height = (int(v) for v in args.size.lower().split("x"))
-    queries = [q.strip() for q in args.queries.split(",") if q.strip()]
+    queries = split_query_text(args.queries)
     overrides: dict[str, Any] = {"queries": queries}
     if args.device:
         overrides["device"] = args.device
-    for override in args.overrides:
-        name, _, value = override.partition("=")
-        overrides[name] = yaml.safe_load(value)
+    overrides.update(parse_assignment(text) for text in args.overrides)
     params_files, overrides = node_settings(args.preset, overrides)
-    parameters = {**presets.read_parameters(*params_files), **overrides}  # what the node will run with
+    settings = resolve_settings(params_files, overrides=overrides)  # what the node will run with, validated
+    parameters = {**dataclasses.asdict(settings.config), **settings.node, "queries": settings.queries}
     claim = local_dds.claim()
     claim.apply()
     from textregion_ros.ros.image_conversions import numpy_to_imgmsg
@@ -227,7 +227,7 @@ def main() -> int:
             probe.close()
         node.stop()
 
-    direct = engine_direct(parameters, rgb, queries, repeats=max(3, min(args.frames, 10)))
+    direct = engine_direct(settings, rgb, queries, repeats=max(3, min(args.frames, 10)))
     print(f"device: {results['device']}   frames {width}x{height}   preset {args.preset}   node log: {log_path}")
     rows = [
         ("node: image -> detections", summary(latencies)),

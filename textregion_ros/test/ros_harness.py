@@ -17,7 +17,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 
-from textregion_ros.runtime import local_dds, presets
+from textregion_ros.runtime import local_dds, params_files
 from textregion_ros.runtime.node_process import NodeProcess
 
 TEST_DIR = Path(__file__).resolve().parent
@@ -83,7 +83,7 @@ class TestNode:
 
 # The node tests start the node with the files a robot would use: the main params file, then the
 # cpu_smoke preset (real architectures, random weights, small sizes, CPU).
-NODE_PARAMS_FILES = (presets.config_file(), presets.preset_file("cpu_smoke"))
+NODE_PARAMS_FILES = (params_files.config_file(), params_files.preset_file("cpu_smoke"))
 # On top of the preset: a 3 x 3 point grid instead of its 4 x 4, because the node tests push many
 # frames (a burst, every encoding, a 4000 x 3000 image) through a node on 2 shared CPU cores.
 NODE_TEST_OVERRIDES: dict[str, Any] = {"points_per_side": 3}

@@ -28,7 +28,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from .outputs import result_files
-from .runtime import presets
+from .runtime.params_files import UnknownPresetError, config_file, preset_file
 from .runtime.node_command import CONFIGURE_FAILED
 from .runtime.node_process import NodeProcess, NodeProcessError
 
@@ -120,7 +120,7 @@ def node_settings(real: bool, short: bool, queries: list[str], device: Optional[
     params_files = [params_file]
     values: dict[str, Any] = {}
     if not real:
-        params_files.append(presets.preset_file(RANDOM_SHORT_PRESET if short else RANDOM_PRESET))
+        params_files.append(preset_file(RANDOM_SHORT_PRESET if short else RANDOM_PRESET))
         if short:
             values.update(RANDOM_SHORT)
         values["device"] = device or "cpu"
@@ -308,7 +308,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     started = time.monotonic()
     try:
-        params_file = presets.config_file()
+        params_file = config_file()
     except FileNotFoundError as error:
         log.error(f"{error}; reinstall the package")
         return 2
@@ -330,7 +330,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         queries = SHORT_QUERIES if args.short else QUERIES
         try:
             params_files, overrides = node_settings(real, args.short, queries, args.device, params_file)
-        except presets.UnknownPresetError as error:
+        except UnknownPresetError as error:
             log.error(f"{error}; reinstall the package")
             return 2
         photos = load_photos()

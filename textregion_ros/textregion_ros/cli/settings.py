@@ -9,18 +9,17 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
+from typing import Any, Iterable, Mapping, Optional, Sequence
 
 import yaml
 
 from .. import params
 from ..engine import EngineConfig, QueryError, QuerySet, parse_queries, queries_from_parameter, split_query_text
 from ..engine.errors import ConfigError
+from ..runtime.params_files import NODE_NAME, ParamsFileError, read_params_file
 
 log = logging.getLogger("textregion")
 
-NODE_NAME = "textregion"
-PARAMS_KEY = "ros__parameters"
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
@@ -36,61 +35,6 @@ class Settings:
     queries: list[str]
     node: dict[str, Any] = field(default_factory=dict)  # node-only parameters, table defaults included
     sources: list[str] = field(default_factory=list)  # where settings came from, for the record
-
-
-def read_params_file(path: Path, node_name: str = NODE_NAME) -> dict[str, Any]:
-    """The parameters a node called `node_name` would get from a ROS 2 params file.
-
-    Like rcl: wildcard sections (`/**`, `/*`) apply to every node, then the node's own section
-    (`textregion`, `/textregion` or `/some/namespace/textregion`) overrides them. A file with a
-    single section under another node name is used as it is (the CLI has no node name to match).
-    """
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as error:
-        raise UsageError(f"cannot read the config file {str(path)!r}: {error.strerror or error}") from None
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise UsageError(f"config file {str(path)!r} is not valid YAML: {error}") from None
-    sections = list(_param_sections(document, ""))
-    if not sections:
-        raise UsageError(
-            f"config file {str(path)!r} has no '{PARAMS_KEY}' section (expected a ROS 2 params file: "
-            f"'/**:' or '{node_name}:' then '{PARAMS_KEY}:' then the parameters)")
-    matching = [(name, values) for name, values in sections if _section_matches(name, node_name)]
-    if not matching:
-        if len(sections) > 1:
-            names = ", ".join(repr(name) for name, _ in sections)
-            raise UsageError(f"config file {str(path)!r} has sections {names} but none for '/**' or "
-                             f"'{node_name}'")
-        matching = sections
-    wildcard = [values for name, values in matching if name.strip("/") in ("**", "*")]
-    specific = [values for name, values in matching if name.strip("/") not in ("**", "*")]
-    merged: dict[str, Any] = {}
-    for values in wildcard + specific:
-        merged.update(values)
-    return merged
-
-
-def _param_sections(node: Any, prefix: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(node path, parameters) for every `ros__parameters` block, namespaces nested or not."""
-    if not isinstance(node, dict):
-        return
-    for key, value in node.items():
-        name = f"{prefix}/{str(key).strip('/')}" if prefix else str(key)
-        if key == PARAMS_KEY:
-            if isinstance(value, dict):
-                yield prefix or "/**", value
-            continue
-        yield from _param_sections(value, name)
-
-
-def _section_matches(name: str, node_name: str) -> bool:
-    if name.strip("/") in ("**", "*"):
-        return True
-    last = name.rstrip("/").rsplit("/", 1)[-1]
-    return last == node_name or name.strip("/") == node_name
 
 
 def typed_value(name: str, value: Any, source: str) -> Any:
@@ -139,7 +83,11 @@ def resolve_settings(params_files: Iterable[Path | str] = (), assignments: Itera
     sources = ["defaults"]
     queries: Optional[list[str]] = None
     for path in params_files:
-        for name, value in read_params_file(Path(path)).items():
+        try:
+            file_values = read_params_file(Path(path))
+        except ParamsFileError as error:
+            raise UsageError(str(error)) from None
+        for name, value in file_values.items():
             if name not in params.BY_NAME:
                 log.warning("config file %s: ignoring unknown parameter %r", path, name)
                 continue

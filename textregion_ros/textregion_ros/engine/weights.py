@@ -115,14 +115,15 @@ def cached_or_download(
     Raises WeightsUnavailableError naming the files when none is cached and the hub cannot be
     reached (or `download` is False).
     """
-    from huggingface_hub import hf_hub_download
+    from huggingface_hub import hf_hub_download, try_to_load_from_cache
 
     kwargs = {"cache_dir": cache_dir or None}
     for candidate in candidates:
-        try:
-            return Path(hf_hub_download(candidate.repo_id, candidate.filename, local_files_only=True, **kwargs))
-        except Exception:  # not in the cache (the hub client raises several types)
-            continue
+        # a pure cache lookup: hf_hub_download(local_files_only=True) may still reach for the network
+        # (huggingface_hub 2.x fetches an agent registry for its headers unless offline at import)
+        found = try_to_load_from_cache(candidate.repo_id, candidate.filename, **kwargs)
+        if isinstance(found, str) and Path(found).is_file():
+            return Path(found)
     if download and hub_reachable():
         errors = []
         for candidate in candidates:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
 from .. import params
+from . import params_files
 
 NOT_GIVEN = ""
 PACKAGE = "textregion_ros"
@@ -89,19 +90,11 @@ def parameter_overrides(values: Mapping[str, str]) -> dict[str, Any]:
 
 
 def preset_file(share_dir: Path, preset: str) -> Optional[Path]:
-    """The preset's params file (`cpu_smoke` or `cpu_smoke.yaml`), None when none is asked for.
-
-    ValueError names the presets that exist when the name is unknown or is a path.
-    """
-    name = preset.strip()
-    if not name:
+    """The preset's params file (`cpu_smoke` or `cpu_smoke.yaml`) in the package's share directory,
+    None when none is asked for; UnknownPresetError (a ValueError) names the presets that exist."""
+    if not preset.strip():
         return None
-    folder = Path(share_dir) / PRESETS_DIR
-    available = sorted(path.stem for path in folder.glob("*.yaml"))
-    stem = name[:-5] if name.endswith(".yaml") else name
-    if "/" in name or stem not in available:
-        raise ValueError(f"preset {name!r} is not one of {available} (files in {folder})")
-    return folder / f"{stem}.yaml"
+    return params_files.preset_file(preset, search=[Path(share_dir) / CONFIG_FILE.parent])
 
 
 def parameter_files(share_dir: Path, params_file: str, preset: str) -> list[Path]:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from textregion_ros.runtime import presets
+from textregion_ros.runtime import params_files
 
 PACKAGE = Path(__file__).resolve().parents[1]
 SOURCE_PRESETS = PACKAGE / "config" / "presets"
@@ -21,44 +21,44 @@ def _installed_prefix(root: Path, *names: str) -> Path:
 
 
 def test_a_preset_of_the_source_tree_is_found_by_name_with_or_without_the_suffix():
-    assert presets.preset_file("cpu_smoke") == SOURCE_PRESETS / "cpu_smoke.yaml"
-    assert presets.preset_file("cpu_demo.yaml") == SOURCE_PRESETS / "cpu_demo.yaml"
+    assert params_files.preset_file("cpu_smoke") == SOURCE_PRESETS / "cpu_smoke.yaml"
+    assert params_files.preset_file("cpu_demo.yaml") == SOURCE_PRESETS / "cpu_demo.yaml"
 
 
 @pytest.mark.parametrize("name", ["cpu_smok", "", "../textregion", "presets/cpu_smoke"])
 def test_an_unknown_preset_name_is_answered_with_the_available_names(name):
-    with pytest.raises(presets.UnknownPresetError, match="available presets: cpu_demo, cpu_smoke") as error:
-        presets.preset_file(name, environ={})
+    with pytest.raises(params_files.UnknownPresetError, match="available presets: cpu_demo, cpu_smoke") as error:
+        params_files.preset_file(name, environ={})
     assert str(PACKAGE / "config") in str(error.value)  # says where it looked
 
 
 def test_a_preset_installed_under_an_ament_prefix_is_found(tmp_path):
     prefix = _installed_prefix(tmp_path / "install", "gpu_small")
     environ = {"AMENT_PREFIX_PATH": f"/nonexistent/prefix:{prefix}"}
-    assert presets.preset_file("gpu_small", environ) == prefix / "share/textregion_ros/config/presets/gpu_small.yaml"
-    assert "gpu_small" in presets.preset_names(environ)
+    assert params_files.preset_file("gpu_small", environ) == prefix / "share/textregion_ros/config/presets/gpu_small.yaml"
+    assert "gpu_small" in params_files.preset_names(environ)
 
 
 def test_the_source_tree_wins_over_an_installed_copy_of_the_same_preset(tmp_path):
     prefix = _installed_prefix(tmp_path / "install", "cpu_smoke")
-    assert presets.preset_file("cpu_smoke", {"AMENT_PREFIX_PATH": str(prefix)}) == SOURCE_PRESETS / "cpu_smoke.yaml"
+    assert params_files.preset_file("cpu_smoke", {"AMENT_PREFIX_PATH": str(prefix)}) == SOURCE_PRESETS / "cpu_smoke.yaml"
 
 
 def test_config_file_is_the_main_params_file_of_the_source_tree():
-    assert presets.config_file(environ={}) == PACKAGE / "config" / "textregion.yaml"
+    assert params_files.config_file(environ={}) == PACKAGE / "config" / "textregion.yaml"
 
 
 def test_read_parameters_layers_params_files_in_order_like_the_node(tmp_path):
     override = tmp_path / "override.yaml"
     override.write_text("/**:\n  ros__parameters:\n    points_per_side: 3\n")
-    values = presets.read_parameters(presets.config_file(), presets.preset_file("cpu_smoke"), override)
+    values = params_files.read_params_files(params_files.config_file(), params_files.preset_file("cpu_smoke"), override)
     assert values["backbone"] == "pe" and values["weights"] == "random"  # from the preset
     assert values["points_per_side"] == 3  # the last file wins
     assert values["fuse_masks"] is True  # untouched by the preset: the main file's default
 
 
-@pytest.mark.parametrize("name", presets.preset_names())
+@pytest.mark.parametrize("name", params_files.preset_names())
 def test_every_preset_sets_only_parameters_the_node_has(name):
-    known = set(presets.read_parameters(presets.config_file()))
-    values = presets.read_parameters(presets.preset_file(name))
+    known = set(params_files.read_params_files(params_files.config_file()))
+    values = params_files.read_params_files(params_files.preset_file(name))
     assert values and set(values) <= known, set(values) - known
