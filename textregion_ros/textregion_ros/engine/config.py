@@ -63,9 +63,6 @@ class EngineConfig:
         if problems:
             raise ConfigError("invalid engine config: " + "; ".join(problems))
 
-    def replace(self, **changes: Any) -> "EngineConfig":
-        return dataclasses.replace(self, **changes)
-
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> "EngineConfig":
         """Build from a dict (e.g. a ROS params file), ignoring keys that are not fields."""

@@ -31,6 +31,11 @@ class TextEncoder:
     def __len__(self) -> int:
         return len(self._cache)
 
+    def clear(self) -> None:
+        """Forget every cached phrase (benchmarks time a first encoding with it)."""
+        with self._lock:
+            self._cache.clear()
+
     def encode(self, phrases: Sequence[str]) -> torch.Tensor:
         """[Q,D] embeddings on the backbone's device (Q may be 0)."""
         with self._lock:
