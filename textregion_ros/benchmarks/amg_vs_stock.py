@@ -13,28 +13,28 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import numpy as np
 import torch
 
 from textregion_ros.engine import EngineConfig
-from textregion_ros.engine.devices import resolve_device, synchronize
+from textregion_ros.engine.devices import resolve_device
+from textregion_ros.engine.frame import image_to_float
 from textregion_ros.engine.mask_fusion import soft_masks, working_size
 from textregion_ros.engine.sam2_loading import load_sam2
 from textregion_ros.engine.sam2_masks import Sam2MaskGenerator
-from textregion_ros.engine.tiling import image_to_float
+from textregion_ros.engine.timing import StageTimer
 
 
 def timed(run, device: torch.device, repeats: int) -> tuple[list[float], object]:
+    """Seconds of each of `repeats` runs after one warm-up, and the last result."""
     result = run()  # warm-up
     times = []
     for _ in range(repeats):
-        synchronize(device)
-        started = time.perf_counter()
-        result = run()
-        synchronize(device)
-        times.append(time.perf_counter() - started)
+        timer = StageTimer(device)
+        with timer.stage("run"):
+            result = run()
+        times.append(timer.seconds["run"])
     return times, result
 
 

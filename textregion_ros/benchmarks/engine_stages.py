@@ -25,15 +25,20 @@ What it prints:
      each stage's share of the frame, the own-stages share as one line, the counts (grid
      points, SAM2 candidates, proposals, fused and final regions) and the peak memory;
   3. with --region-sweep R1,R2,...: TextRegion's own stages timed for R synthetic soft masks
-     (no SAM2; the image features are computed once; --sweep-repeats passes over all R, one R
-     after the other, so a slow spell hits every R), per stage and per region, with a
-     least-squares line (slope per region, intercept, R^2) showing the cost is linear in R.
-     The stage-by-stage tokens are checked against engine.pool() on the same masks.
+     injected in place of SAM2's (the image features are computed once; --sweep-repeats passes
+     over all R, one R after the other, so a slow spell hits every R), per stage and per region,
+     with a least-squares line (slope per region, intercept, R^2) showing the cost is linear in R.
+
+Every stage is the engine's own code, timed by the engine's StageTimer: a frame is
+engine.regions() (its Regions.timings), segment(), region_id_image() and ground(); the sweep calls
+the engine's public stages (image_features once, then region_tokens and build_regions per R).
 
 On a shared CPU machine, other busy processes make multi-threaded torch very noisy (the load
 average is printed at the start and the end); --threads 1 gives steadier CPU numbers.
 
---json PATH writes every number, the config, the device, the torch version and the date.
+--json PATH writes every number, the config, the device (device, device_name), the torch version
+and the date; frame.total_median_s is the steady-state frame, counts.regions its final regions,
+region_sweep.rows[].regions the injected region counts.
 """
 from __future__ import annotations
 
@@ -46,38 +51,37 @@ import platform
 import resource
 import statistics
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence, TypeVar
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 try:
     import textregion_ros.engine  # noqa: F401  (installed, or run from a colcon/pip install)
 except ImportError:  # run from a source checkout without installing
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from textregion_ros.engine import EngineConfig, QuerySet, Regions, TextRegionEngine, parse_queries, split_query_text
-from textregion_ros.engine.devices import synchronize
-from textregion_ros.engine.global_patches import global_token_mask
+from textregion_ros.engine import EngineConfig, QuerySet, TextRegionEngine, parse_queries, split_query_text
+from textregion_ros.engine.frame import Frame
 from textregion_ros.engine.mask_fusion import working_size
-from textregion_ros.engine.sam2_masks import masks_to_boxes
-from textregion_ros.engine.text import TextEncoder
-
-T = TypeVar("T")
+from textregion_ros.engine.rescale import resize_linear_uint8
+from textregion_ros.engine.tiling import TokenFeatures
+from textregion_ros.engine.timing import StageTimer
 
 MODEL = "model"
 OWN = "own"
+INPUT = "input"
 GLUE = "glue"
 # Frame stages in pipeline order, with whether each is a model forward or TextRegion's own work.
 FRAME_STAGES: tuple[tuple[str, str], ...] = (
+    ("rescale", INPUT),  # validation + the aspect-keeping rescale both models see
     ("sam2_encode", MODEL),
     ("sam2_decode_filter", MODEL),
     ("mask_fusion", OWN),
     ("image_encoder", MODEL),
+    ("mask_to_grid", OWN),
     ("global_patch_removal", OWN),
     ("pooling", OWN),
     ("text", MODEL),  # cached: what a frame with unchanged queries pays
@@ -92,37 +96,34 @@ RANDOM_WEIGHTS = "random"
 
 
 # -- command line ----------------------------------------------------------------------------------
-def parse_size(text: str) -> tuple[int, int]:
-    """'640x480' -> (width, height)."""
+def positive_ints(text: str, count: int = 0, separators: str = ",") -> list[int]:
+    """'8,16,32' -> [8, 16, 32]; with `count`, exactly that many ('640x480' -> [640, 480] with separators 'x')."""
+    for separator in separators[1:]:
+        text = text.lower().replace(separator, separators[0])
     try:
-        width, height = (int(v) for v in text.lower().split("x"))
+        values = [int(v) for v in text.split(separators[0]) if v.strip()]
     except ValueError as error:
-        raise argparse.ArgumentTypeError(f"size must be WIDTHxHEIGHT, got {text!r}") from error
-    if width < 1 or height < 1:
-        raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
-    return width, height
-
-
-def parse_int_list(text: str) -> list[int]:
-    """'8,16,32' -> [8, 16, 32] (sorted, unique, each >= 1)."""
-    try:
-        values = sorted({int(v) for v in text.split(",") if v.strip()})
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from error
-    if not values or values[0] < 1:
-        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected integers, got {text!r}") from error
+    if not values or min(values) < 1 or (count and len(values) != count):
+        raise argparse.ArgumentTypeError(f"expected {count or 'some'} positive integers, got {text!r}")
     return values
 
 
+def parse_size(text: str) -> tuple[int, int]:
+    """'640x480' -> (width, height)."""
+    width, height = positive_ints(text, 2, "x")
+    return width, height
+
+
 def parse_scale(text: str) -> tuple[int, int]:
-    """'2016,672' -> (2016, 672): long-side and short-side bound of the image encoder rescale."""
-    try:
-        pair = [int(v) for v in text.replace("x", ",").split(",") if v.strip()]
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"scale must be LONG,SHORT, got {text!r}") from error
-    if len(pair) != 2:
-        raise argparse.ArgumentTypeError(f"scale must be LONG,SHORT, got {text!r}")
-    return pair[0], pair[1]
+    """'2016,672' -> (2016, 672): long-side and short-side bound of the rescale."""
+    long_side, short_side = positive_ints(text, 2, ",x")
+    return long_side, short_side
+
+
+def parse_int_list(text: str) -> list[int]:
+    """'8,16,32' -> [8, 16, 32] (sorted, unique)."""
+    return sorted(set(positive_ints(text)))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -253,32 +254,15 @@ def synthetic_image(width: int, height: int, seed: int) -> np.ndarray:
     return image.clip(0, 255).astype(np.uint8)
 
 
-def resize_rgb(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
-    if rgb.shape[:2] == (height, width):
-        return rgb
-    tensor = torch.from_numpy(rgb).permute(2, 0, 1)[None].float()
-    resized = F.interpolate(tensor, size=(height, width), mode="bilinear", align_corners=False, antialias=True)
-    return resized[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
-
-
 def benchmark_image(width: int, height: int, seed: int) -> tuple[np.ndarray, str]:
     found = photograph()
     if found is None:
         return synthetic_image(width, height, seed), "synthetic (gradient + shapes; scikit-image not installed)"
     rgb, source = found
-    return resize_rgb(rgb, width, height), source
+    return resize_linear_uint8(torch.from_numpy(rgb), (height, width)).numpy(), source
 
 
-# -- timing helpers ----------------------------------------------------------------------------------
-def timed(device: torch.device, function: Callable[[], T]) -> tuple[T, float]:
-    """(result, seconds) of function(), waiting for queued GPU work before and after."""
-    synchronize(device)
-    start = time.perf_counter()
-    result = function()
-    synchronize(device)
-    return result, time.perf_counter() - start
-
-
+# -- frame stages ------------------------------------------------------------------------------------
 @dataclass
 class StageStats:
     name: str
@@ -309,25 +293,24 @@ def run_frame(engine: TextRegionEngine, rgb: np.ndarray, queries: QuerySet) -> F
     """regions -> segment (uncached text, then cached) -> region-id image -> ground."""
     device = engine.device
     reset_peak_memory(device)
-    engine.text = TextEncoder(engine.backbone)  # empty text cache: the first segment() encodes the queries
-    regions, regions_wall = timed(device, lambda: engine.regions(rgb))
+    engine.text.clear()  # the first segment() below encodes the queries
+    timer = StageTimer(device)
+    with timer.stage("regions_call"):
+        regions = engine.regions(rgb)
     first = engine.segment(regions, queries)
-    synchronize(device)
-    start = time.perf_counter()  # the steady-state frame leaves out the uncached text call above
-    segmentation = engine.segment(regions, queries)
-    _, id_seconds = timed(device, regions.region_id_image)
-    detections, ground_seconds = timed(device, lambda: engine.ground(regions, queries, segmentation=segmentation))
-    wall = regions_wall + time.perf_counter() - start
-    seconds = dict(regions.timings)
-    seconds["text"] = segmentation.timings["text"]
-    seconds[UNCACHED_TEXT] = first.timings["text"]
-    seconds["painting"] = segmentation.timings["painting"] + id_seconds
-    seconds["segment_painting"] = segmentation.timings["painting"]
-    seconds["region_id_image"] = id_seconds
-    seconds["grounding"] = ground_seconds
+    with timer.stage("steady_rest"):  # the steady-state frame leaves out the uncached text call above
+        segmentation = engine.segment(regions, queries)
+        with timer.stage("region_id_image"):
+            regions.region_id_image()
+        with timer.stage("grounding"):
+            detections = engine.ground(regions, queries, segmentation=segmentation)
+    seconds = {**regions.timings, "text": segmentation.timings["text"], UNCACHED_TEXT: first.timings["text"],
+               "segment_painting": segmentation.timings["painting"], "region_id_image": timer.seconds["region_id_image"],
+               "grounding": timer.seconds["grounding"]}
+    seconds["painting"] = seconds["segment_painting"] + seconds["region_id_image"]
+    seconds["frame_wall"] = timer.seconds["regions_call"] + timer.seconds["steady_rest"]
     stage_sum = sum(seconds.get(name, 0.0) for name, kind in FRAME_STAGES if kind != GLUE)
-    seconds["untimed_glue"] = max(0.0, wall - stage_sum)
-    seconds["frame_wall"] = wall
+    seconds["untimed_glue"] = max(0.0, seconds["frame_wall"] - stage_sum)
     stats = {"points": 0, "candidates": 0, "proposals": 0, "fused": 0, "regions": 0, **regions.stats}
     return FrameRun(seconds, stats, len(detections), peak_memory_mib(device))
 
@@ -352,10 +335,9 @@ def synthetic_masks(count: int, height: int, width: int, device: torch.device, g
 
 @dataclass
 class SweepRow:
-    regions: int
+    regions: int  # synthetic regions injected in place of SAM2's
     seconds: dict[str, list[float]] = field(default_factory=dict)
     tokens_removed: int = 0
-    pool_max_abs_diff: float = 0.0
     peak_mib: Optional[float] = None
 
     def median(self, stage: str) -> float:
@@ -365,113 +347,44 @@ class SweepRow:
         return sum(self.median(stage) for stage in SWEEP_STAGES)
 
 
-class OwnStages:
-    """TextRegion's own stages on fixed image features, timed one by one (mirrors engine._tokens)."""
-
-    def __init__(self, engine: TextRegionEngine, rgb: np.ndarray) -> None:
-        self.engine = engine
-        self.device = engine.device
-        image = engine._image_tensor(rgb)  # noqa: SLF001  (a benchmark may look inside)
-        self.features, self.grid = engine._features(image)  # noqa: SLF001  once for every R
-        self.image_size = (int(image.shape[-2]), int(image.shape[-1]))
-
-    def tokens(self, masks: torch.Tensor, seconds: dict[str, list[float]]) -> tuple[torch.Tensor, int]:
-        """Region tokens [R,D] (zero rows for regions with no kept token) and the tokens removed."""
-        config, backbone, device = self.engine.config, self.engine.backbone, self.device
-
-        def to_grid() -> torch.Tensor:
-            grid = F.interpolate(masks[:, None], size=self.grid, mode="bilinear", align_corners=False)
-            return grid[:, 0].clamp_(0.0, 1.0).flatten(1)
-
-        weights, t_grid = timed(device, to_grid)
-        kept = weights.sum(dim=1) > 0
-
-        def remove() -> torch.Tensor:
-            if not (config.remove_global_patches and bool(kept.any())):
-                return torch.zeros(weights.shape[1], dtype=torch.bool, device=device)
-            return global_token_mask(self.features, weights[kept], config.global_patch_threshold)
-
-        removed, t_remove = timed(device, remove)
-        weights[:, removed] = 0.0
-        kept = weights.sum(dim=1) > 0
-
-        def pool() -> torch.Tensor:
-            tokens = torch.zeros(masks.shape[0], backbone.embed_dim, device=device)
-            if bool(kept.any()):
-                tokens[kept] = backbone.pool(weights[kept], self.features)
-            return tokens
-
-        tokens, t_pool = timed(device, pool)
-        for stage, value in (("mask_to_grid", t_grid), ("global_patch_removal", t_remove), ("pooling", t_pool)):
-            seconds.setdefault(stage, []).append(value)
-        return tokens, int(removed.sum())
-
-    def regions(self, tokens: torch.Tensor, masks: torch.Tensor) -> Regions:
-        """A Regions object as the engine would return it, with masks at working resolution."""
-        height, width = self.image_size
-        work_h, work_w = working_size(self.image_size)
-        work = masks
-        if (work_h, work_w) != (height, width):
-            work = F.interpolate(masks[:, None], size=(work_h, work_w), mode="bilinear", align_corners=False)[:, 0]
-        binary = work > 0
-        scale = torch.tensor([width / work_w, height / work_h] * 2, device=work.device)
-        areas = torch.round(binary.flatten(1).sum(1).float() * (height * width) / (work_h * work_w)).long()
-        ones = torch.ones(masks.shape[0], device=work.device)
-        return Regions(tokens=tokens, masks=work, boxes=masks_to_boxes(binary) * scale, areas=areas,
-                       scores=ones, stability=ones, image_size=self.image_size, model_id=self.engine.config.model_id,
-                       logit_affine=self.engine.backbone.logit_affine())
-
-
-@dataclass
-class SweepCase:
-    """One region count of the sweep; its masks are regenerated from `seed` (one R in memory at a time)."""
-
-    count: int
-    seed: int
-    reference: torch.Tensor  # engine.pool tokens of these masks (image encoder included)
-    row: SweepRow
-
-
-def sweep_masks(own: OwnStages, case_count: int, seed: int) -> torch.Tensor:
-    height, width = own.image_size
-    return synthetic_masks(case_count, height, width, own.device, torch.Generator().manual_seed(seed))
-
-
-def prepare_case(own: OwnStages, rgb: np.ndarray, count: int, seed: int, queries: QuerySet) -> SweepCase:
-    masks = sweep_masks(own, count, seed)
-    reference = own.engine.pool(rgb, masks)  # cross-check of the stage-by-stage path
-    own.engine.segment(own.regions(reference, masks), queries)  # text cached before anything is timed
-    return SweepCase(count, seed, reference, SweepRow(count))
-
-
-def time_case(own: OwnStages, case: SweepCase, queries: QuerySet, record: bool) -> None:
-    """One timed pass of the own stages for one region count (recorded unless a warm-up)."""
-    engine, device, row = own.engine, own.device, case.row
-    masks = sweep_masks(own, case.count, case.seed)
+def time_case(engine: TextRegionEngine, features: TokenFeatures, image_size: tuple[int, int], row: SweepRow,
+              queries: QuerySet, seed: int, record: bool) -> None:
+    """One pass of the own stages for row.regions synthetic masks at working resolution (recorded unless a warm-up)."""
+    device = engine.device
+    work_h, work_w = working_size(image_size)
+    masks = synthetic_masks(row.regions, work_h, work_w, device, torch.Generator().manual_seed(seed + row.regions))
     reset_peak_memory(device)
-    seconds: dict[str, list[float]] = row.seconds if record else {}
-    tokens, removed = own.tokens(masks, seconds)
-    regions = own.regions(tokens, masks)
+    timer = StageTimer(device)
+    pooled = engine.region_tokens(features, masks, timer)
+    kept = pooled.kept
+    ones = torch.ones(int(kept.sum()), device=device)
+    regions = engine.build_regions(masks[kept], pooled.tokens[kept], ones, ones, image_size)
     segmentation = engine.segment(regions, queries)
-    _, id_seconds = timed(device, regions.region_id_image)
-    _, ground_seconds = timed(device, lambda: engine.ground(regions, queries, segmentation=segmentation))
-    seconds.setdefault("painting", []).append(segmentation.timings["painting"] + id_seconds)
-    seconds.setdefault("grounding", []).append(ground_seconds)
-    row.tokens_removed = removed
-    row.pool_max_abs_diff = float((tokens - case.reference).abs().max())
-    if device.type == "cuda" and record:
+    with timer.stage("region_id_image"):
+        regions.region_id_image()
+    with timer.stage("grounding"):
+        engine.ground(regions, queries, segmentation=segmentation)
+    if not record:
+        return
+    timer.seconds["painting"] = segmentation.timings["painting"] + timer.seconds["region_id_image"]
+    for stage in SWEEP_STAGES:
+        row.seconds.setdefault(stage, []).append(timer.seconds[stage])
+    row.tokens_removed = int(pooled.removed.sum())
+    if device.type == "cuda":
         row.peak_mib = max(row.peak_mib or 0.0, peak_memory_mib(device))
 
 
-def run_sweep(own: OwnStages, rgb: np.ndarray, counts: Sequence[int], queries: QuerySet, repeats: int,
-              seed: int) -> list[SweepRow]:
+def run_sweep(engine: TextRegionEngine, frame: Frame, counts: Sequence[int], queries: QuerySet, repeats: int,
+              seed: int) -> tuple[list[SweepRow], tuple[int, int]]:
     """Warm-up pass, then `repeats` passes; each pass times every R in turn, so slow spells of a
-    shared machine spread over all R instead of bending the line."""
-    cases = [prepare_case(own, rgb, count, seed + count, queries) for count in counts]
+    shared machine spread over all R instead of bending the line. Returns the rows and the token grid."""
+    features = engine.image_features(frame)  # once for every R
+    engine.text.encode(queries.phrases)  # text cached before anything is timed
+    rows = [SweepRow(count) for count in counts]
     for attempt in range(repeats + 1):
-        for case in cases:
-            time_case(own, case, queries, record=attempt > 0)
-    return [case.row for case in cases]
+        for row in rows:
+            time_case(engine, features, frame.size, row, queries, seed, record=attempt > 0)
+    return rows, features.grid
 
 
 @dataclass
@@ -512,7 +425,7 @@ def ms(seconds: float) -> str:
 
 
 def kind_label(kind: str) -> str:
-    return {MODEL: "model fwd", OWN: "TextRegion", GLUE: "-"}[kind]
+    return {MODEL: "model fwd", OWN: "TextRegion", INPUT: "input prep", GLUE: "-"}[kind]
 
 
 def frame_stage_stats(runs: Sequence[FrameRun]) -> list[StageStats]:
@@ -566,12 +479,12 @@ def print_counts(run: FrameRun) -> dict[str, int]:
 def print_sweep(rows: Sequence[SweepRow]) -> dict[str, Any]:
     stages = list(SWEEP_STAGES)
     has_peak = any(row.peak_mib is not None for row in rows)
-    headers = ["R", *[f"{s} ms" for s in stages], "own total ms", "own us/region", "removed tok", "pool |diff|"]
+    headers = ["R", *[f"{s} ms" for s in stages], "own total ms", "own us/region", "removed tok"]
     headers += ["peak MiB"] if has_peak else []
     table = []
     for row in rows:
         cells = [str(row.regions), *[ms(row.median(s)) for s in stages], ms(row.own_total()),
-                 f"{row.own_total() / row.regions * 1e6:.1f}", str(row.tokens_removed), f"{row.pool_max_abs_diff:.1e}"]
+                 f"{row.own_total() / row.regions * 1e6:.1f}", str(row.tokens_removed)]
         table.append(cells + ([f"{row.peak_mib:.1f}"] if has_peak else []))
     print(format_table(headers, table))
     counts = [row.regions for row in rows]
@@ -583,8 +496,7 @@ def print_sweep(rows: Sequence[SweepRow]) -> dict[str, Any]:
     return {
         "rows": [{"regions": row.regions, "samples_s": row.seconds,
                   "median_s": {s: row.median(s) for s in stages}, "own_total_median_s": row.own_total(),
-                  "tokens_removed": row.tokens_removed, "pool_max_abs_diff_vs_engine_pool": row.pool_max_abs_diff,
-                  "peak_memory_mib": row.peak_mib} for row in rows],
+                  "tokens_removed": row.tokens_removed, "peak_memory_mib": row.peak_mib} for row in rows],
         "fits": {name: dataclasses.asdict(fit) for name, fit in fits.items()},
     }
 
@@ -661,12 +573,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.region_sweep:
         print(f"\n== region sweep: TextRegion's own stages for R synthetic masks "
               f"(image features computed once; median over {args.sweep_repeats} runs) ==")
-        own = OwnStages(engine, rgb)
-        rows = run_sweep(own, rgb, args.region_sweep, queries, args.sweep_repeats, args.seed)
-        print(f"token grid {own.grid[0]}x{own.grid[1]} = {own.grid[0] * own.grid[1]} tokens. mask_to_grid = bilinear "
-              f"masks -> token grid (no stage timer in the engine: part of untimed_glue above); painting = "
-              f"segment painting + region_id_image; pool |diff| = max |these tokens - engine.pool(rgb, masks)|")
-        results["region_sweep"] = {"token_grid": list(own.grid), **print_sweep(rows)}
+        rows, grid = run_sweep(engine, engine.prepare_frame(rgb), args.region_sweep, queries, args.sweep_repeats, args.seed)
+        print(f"token grid {grid[0]}x{grid[1]} = {grid[0] * grid[1]} tokens. mask_to_grid = bilinear masks -> token "
+              f"grid; painting = segment painting + region_id_image")
+        results["region_sweep"] = {"token_grid": list(grid), **print_sweep(rows)}
 
     print(f"\nhost at the end: {load_line()}")
     results["load_average_end"] = list(os.getloadavg())

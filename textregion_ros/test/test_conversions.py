@@ -65,7 +65,7 @@ def make_regions(
         masks=masks,
         boxes=boxes,
         areas=areas,
-        scores=torch.linspace(0.95, 0.7, count),
+        predicted_iou=torch.linspace(0.95, 0.7, count),
         stability=torch.linspace(0.99, 0.8, count),
         image_size=image_size,
         model_id="clip:ViT-B-16:openai",
@@ -298,7 +298,7 @@ def test_region_areas_scores_and_stability_follow_region_order() -> None:
     regions = make_regions(RECTANGLES)
     msg = region_tokens_to_msg(regions, HEADER)
     assert list(msg.areas) == [48, 108, 16]
-    np.testing.assert_allclose(np.asarray(msg.scores), regions.scores.numpy())
+    np.testing.assert_allclose(np.asarray(msg.scores), regions.predicted_iou.numpy())
     np.testing.assert_allclose(np.asarray(msg.stability_scores), regions.stability.numpy())
 
 

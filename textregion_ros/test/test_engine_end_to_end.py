@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from engine_fixtures import open_clip_model, photo_like, small_config
-from textregion_ros.engine import ImageError, QueryError, TextRegionEngine
+from textregion_ros.engine import EngineError, ImageError, QueryError, TextRegionEngine
 from textregion_ros.engine.global_patches import global_token_mask
+from textregion_ros.engine.rescale import resize_linear_uint8
 from textregion_ros.engine.templates import IMAGENET_TEMPLATES
 
 QUERIES = ["red mug", "table; desk"]
@@ -79,11 +80,58 @@ def test_a_region_covering_everything_pools_the_mean_of_all_tokens(pe_engine):
     token = pe_engine.pool(rgb, full)
     assert token.shape == (1, pe_engine.backbone.embed_dim)
     torch.testing.assert_close(token.norm(dim=1), torch.ones(1))
-    image = pe_engine._image_tensor(rgb)
-    features, _ = pe_engine._features(image)
+    features = pe_engine.image_features(pe_engine.prepare_frame(rgb)).features
     kept = ~global_token_mask(features, torch.ones(1, features.shape[0]), pe_engine.config.global_patch_threshold)
     expected = pe_engine.backbone.pool(kept[None].float(), features)
     torch.testing.assert_close(token, expected)
+
+
+def _record_first_image(monkeypatch, owner: object, method: str, seen: dict[str, torch.Tensor]) -> None:
+    """Wrap owner.method(image) so the first image it gets lands in seen[method]; the call still runs."""
+    original = getattr(owner, method)
+    monkeypatch.setattr(owner, method, lambda image: (seen.setdefault(method, image), original(image))[1])
+
+
+def test_sam2_sees_the_rescaled_image_the_encoder_sees_and_results_stay_at_image_size(pe_engine, monkeypatch):
+    seen: dict[str, torch.Tensor] = {}
+    _record_first_image(monkeypatch, pe_engine.masks, "encode", seen)  # SAM2's input
+    _record_first_image(monkeypatch, pe_engine.backbone, "prepare_view", seen)  # the encoder's global view
+    rgb = photo_like(96, 128)
+    regions = pe_engine.regions(rgb)  # scale (448, 336): 96 x 128 is enlarged 3.5 times to 336 x 448
+    expected = resize_linear_uint8(torch.from_numpy(rgb), (336, 448)).permute(2, 0, 1).float() / 255
+    torch.testing.assert_close(seen["encode"], expected, rtol=0, atol=0)
+    torch.testing.assert_close(seen["prepare_view"], expected, rtol=0, atol=0)
+    assert len(regions) >= 1 and regions.masks.shape[-2:] == (96, 128) and regions.image_size == (96, 128)
+    assert (regions.boxes[:, 2] <= 128).all() and (regions.boxes[:, 3] <= 96).all()
+
+
+def test_sam2_sees_the_original_image_in_resize_mode(engine_factory, monkeypatch):
+    engine = engine_factory("pe", resize_mode="resize")
+    seen: dict[str, torch.Tensor] = {}
+    _record_first_image(monkeypatch, engine.masks, "encode", seen)
+    rgb = photo_like(48, 64)
+    engine.regions(rgb)
+    torch.testing.assert_close(seen["encode"], torch.from_numpy(rgb).permute(2, 0, 1).float() / 255, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("flip", ["channels", "rows"])
+def test_flipped_numpy_views_are_valid_images(pe_engine, flip):
+    rgb = photo_like(32, 48, seed=4)
+    view = rgb[..., ::-1] if flip == "channels" else rgb[::-1]  # negative strides, no copy
+    regions = pe_engine.regions(view)
+    expected = pe_engine.regions(np.ascontiguousarray(view))
+    assert len(regions) == len(expected) and torch.equal(regions.tokens, expected.tokens)
+
+
+def test_a_closed_engine_raises_engine_closed(engine_factory):
+    engine = engine_factory("pe")
+    regions = engine.regions(photo_like(16, 16))
+    engine.close()
+    for call in (lambda: engine.regions(photo_like(16, 16)), lambda: engine.segment(regions, ["mug"]),
+                 lambda: engine.ground(regions, ["mug"]), lambda: engine.encode_text(["mug"]),
+                 lambda: engine.pool(photo_like(16, 16), np.ones((1, 16, 16), np.float32))):
+        with pytest.raises(EngineError, match="engine closed"):
+            call()
 
 
 def test_caller_masks_that_cover_no_token_get_zero_tokens(pe_engine):

@@ -11,13 +11,16 @@ import torch.nn.functional as F
 from engine_fixtures import open_clip_model
 from textregion_ros.engine import QueryError, parse_queries
 from textregion_ros.engine.backbones import ClipBackbone, PerceptionEncoderBackbone, Siglip2Backbone
+from textregion_ros.engine.boxes import exclusive_boxes, inclusive_boxes
 from textregion_ros.engine.global_patches import global_token_mask, mean_region_similarity
+from textregion_ros.engine.grounding import ground, largest_component
 from textregion_ros.engine.mask_fusion import fuse, soft_masks, working_size
 from textregion_ros.engine.queries import split_query_text
+from textregion_ros.engine.rescale import rescaled_size, resize_linear_uint8
 from textregion_ros.engine.results import Regions
-from textregion_ros.engine.sam2_masks import MaskProposals, masks_to_boxes, stability_scores
-from textregion_ros.engine.segmentation import ground, largest_component, segment
-from textregion_ros.engine.tiling import cut_views, fuse_views, plan_views, rescaled_size
+from textregion_ros.engine.sam2_masks import MaskProposals, select_masks, stability_scores
+from textregion_ros.engine.segmentation import segment
+from textregion_ros.engine.tiling import cut_views, fuse_views, plan_views
 from textregion_ros.engine.upsample import bilinear_bands
 
 torch.manual_seed(0)
@@ -159,44 +162,81 @@ def test_global_patch_threshold_below_every_margin_removes_nothing():
     assert not global_token_mask(features, weights, threshold=-10.0).any()
 
 
-# -- tiling and fusion --------------------------------------------------------------------------
+# -- rescale, tiling and fusion -----------------------------------------------------------------
 def test_rescale_keeps_aspect_and_honours_both_bounds():
     assert rescaled_size(480, 640, (2016, 672)) == (672, 896)  # short side binds, enlarged
     assert rescaled_size(1000, 4000, (2016, 672)) == (504, 2016)  # long side binds
     assert rescaled_size(672, 896, (2016, 672)) == (672, 896)
 
 
+def test_rescaled_size_rounds_half_up_like_mmcv():
+    # factor 672 / 448 = 1.5: the width 1003 * 1.5 = 1504.5 becomes int(1504.5 + 0.5) = 1505 (round() gives 1504)
+    assert rescaled_size(448, 1003, (2016, 672)) == (672, 1505)
+
+
+def _rgb(rows: list[list[int]]) -> torch.Tensor:
+    """A grey HxWx3 uint8 image from rows of values."""
+    return torch.tensor(rows, dtype=torch.uint8)[..., None].expand(-1, -1, 3).contiguous()
+
+
+def test_rescale_is_bilinear_without_antialias():
+    # 8 -> 2 columns: half-pixel centres at source x = 1.5 and 5.5, so each output pixel is the mean of
+    # columns (1, 2) and (5, 6) only; an antialiased downscale would also weigh the columns around them
+    image = _rgb([[0, 0, 100, 200, 0, 0, 100, 255]] * 2)
+    assert resize_linear_uint8(image, (1, 2))[..., 0].tolist() == [[50, 50]]
+
+
+def test_rescale_reproduces_cv2_inter_linear_fixed_point_rounding():
+    # Expected values from cv2.resize(image, (3, 3), interpolation=cv2.INTER_LINEAR), opencv 4.14:
+    # float bilinear gives 89.5 and 53.67 where cv2's 11-bit fixed point gives 89 and 53
+    image = _rgb([[85, 110, 159, 122, 67], [40, 177, 188, 8, 29]])
+    assert resize_linear_uint8(image, (3, 3))[..., 0].tolist() == [[93, 159, 85], [89, 174, 53], [86, 188, 22]]
+
+
+def test_rescale_is_float_bilinear_up_to_one_grey_level():
+    image = torch.randint(0, 256, (37, 53, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    for size in ((18, 26), (91, 130)):
+        exact = F.interpolate(image.permute(2, 0, 1)[None].float(), size=size, mode="bilinear",
+                              align_corners=False, antialias=False)[0].permute(1, 2, 0)
+        assert (resize_linear_uint8(image, size).float() - exact).abs().max() < 1.0
+
+
+def test_an_image_already_at_the_rescaled_size_is_not_resampled():
+    image = torch.zeros(6, 8, 3, dtype=torch.uint8)
+    assert resize_linear_uint8(image, (6, 8)) is image
+
+
 def test_multi_resolution_layout_has_global_view_then_row_major_tiles():
-    layout = plan_views(480, 640, (2016, 672), 336, multi_resolution=True)
-    assert layout.resized_size == (672, 896) and layout.tiles == (2, 2) and layout.view_count == 5
+    layout = plan_views(672, 896, 336, multi_resolution=True)
+    assert layout.tiles == (2, 2) and layout.view_count == 5
     assert layout.tile_boxes == ((0, 336, 0, 448), (0, 336, 448, 896), (336, 672, 0, 448), (336, 672, 448, 896))
     assert layout.grid_shape(21) == (42, 42)
 
 
 def test_last_tile_is_shifted_back_to_end_at_the_border():
-    layout = plan_views(700, 1000, (1000, 700), 336, multi_resolution=True)
-    assert layout.resized_size == (700, 1000) and layout.tiles == (2, 2)
+    layout = plan_views(700, 1000, 336, multi_resolution=True)
+    assert layout.tiles == (2, 2)
     rows = sorted({(y1, y2) for y1, y2, _, _ in layout.tile_boxes})
     assert rows == [(0, 350), (350, 700)]
-    layout = plan_views(1000, 1000, (1000, 1000), 336, multi_resolution=True)  # ceil(1000/2) = 500
+    layout = plan_views(1000, 1000, 336, multi_resolution=True)  # ceil(1000/2) = 500
     assert {(x1, x2) for _, _, x1, x2 in layout.tile_boxes} == {(0, 500), (500, 1000)}
 
 
 def test_resize_mode_uses_the_global_view_only():
-    layout = plan_views(480, 640, (2016, 672), 336, multi_resolution=False)
+    layout = plan_views(480, 640, 336, multi_resolution=False)
     assert layout.view_count == 1 and layout.grid_shape(21) == (21, 21)
 
 
-def test_an_image_already_at_the_rescaled_size_is_not_resampled():
+def test_views_are_the_whole_image_then_its_tiles():
     image = torch.rand(3, 672, 896)
-    views = cut_views(image, plan_views(672, 896, (2016, 672), 336, multi_resolution=True))
+    views = cut_views(image, plan_views(672, 896, 336, multi_resolution=True))
     assert views[0] is image and len(views) == 5
     torch.testing.assert_close(views[4], image[:, 336:672, 448:896])
 
 
 @pytest.mark.parametrize("weight", [1.0, 0.5])
 def test_fusion_adds_the_weighted_upsampled_global_view_to_each_tile(weight):
-    layout = plan_views(480, 640, (2016, 672), 336, multi_resolution=True)
+    layout = plan_views(672, 896, 336, multi_resolution=True)
     grid = 3
     features = torch.stack([torch.full((grid, grid, 2), float(v)) for v in (1, 10, 20, 30, 40)])
     fused = fuse_views(features, layout, weight)
@@ -206,10 +246,17 @@ def test_fusion_adds_the_weighted_upsampled_global_view_to_each_tile(weight):
 
 
 # -- masks --------------------------------------------------------------------------------------
-def test_boxes_are_tight_with_exclusive_far_edges():
+def test_exclusive_boxes_are_tight_with_far_edges_one_past_the_mask():
     masks = torch.zeros(2, 8, 10, dtype=torch.bool)
     masks[0, 2:5, 3:9] = True
-    assert masks_to_boxes(masks).tolist() == [[3.0, 2.0, 9.0, 5.0], [0.0, 0.0, 0.0, 0.0]]
+    assert exclusive_boxes(masks).tolist() == [[3.0, 2.0, 9.0, 5.0], [0.0, 0.0, 0.0, 0.0]]
+
+
+def test_inclusive_boxes_end_on_the_last_mask_pixel_like_sam2():
+    masks = torch.zeros(3, 8, 10, dtype=torch.bool)
+    masks[0, 2:5, 3:9] = True
+    masks[1, 7, 9] = True  # one pixel in the corner
+    assert inclusive_boxes(masks).tolist() == [[3.0, 2.0, 8.0, 4.0], [9.0, 7.0, 9.0, 7.0], [0.0, 0.0, 0.0, 0.0]]
 
 
 def test_stability_is_the_ratio_of_the_offset_thresholded_areas():
@@ -219,10 +266,46 @@ def test_stability_is_the_ratio_of_the_offset_thresholded_areas():
     assert stability_scores(logits).tolist() == [pytest.approx(8 / 12)]
 
 
+def _squares(*squares: tuple[int, int, int], size: int = 256) -> torch.Tensor:
+    """Low-res logits [M,size,size]: +3 inside each (top, left, side) square, -10 elsewhere."""
+    logits = torch.full((len(squares), size, size), -10.0)
+    for index, (top, left, side) in enumerate(squares):
+        logits[index, top:top + side, left:left + side] = 3.0
+    return logits
+
+
+def _select(logits: torch.Tensor, iou: list[float], min_mask_area: int = 0, box_nms_thresh: float = 0.9) -> MaskProposals:
+    count = logits.shape[0]
+    return select_masks(logits.half(), torch.tensor(iou), torch.ones(count), torch.full((count,), 2),
+                        box_nms_thresh=box_nms_thresh, min_mask_area=min_mask_area, points=count)
+
+
+def test_a_small_mask_suppresses_a_larger_one_before_the_area_filter_drops_it():
+    logits = _squares((40, 40, 20), (40, 40, 20))  # two 20 x 20 squares, area 400 each
+    logits[0, 41:59, 41:59] = -10.0  # mask 0 keeps only the outline: the same box, area 76
+    proposals = _select(logits, [0.95, 0.90], min_mask_area=100)
+    # NMS first: the outline (higher predicted IoU, same box) suppresses the square; then the area
+    # filter drops the outline, so nothing survives. Filtering areas before NMS would keep the square.
+    assert len(proposals) == 0
+
+
+def test_box_nms_measures_sam2_inclusive_boxes():
+    # 19 x 19 inside 20 x 20: exclusive boxes overlap by 361 / 400 = 0.9025 > 0.9 (suppressed), SAM2's
+    # inclusive boxes by 18 * 18 / (19 * 19) = 0.8975 <= 0.9 (both kept, as in the reference)
+    proposals = _select(_squares((40, 40, 19), (40, 40, 20)), [0.95, 0.90])
+    assert len(proposals) == 2
+    assert proposals.boxes.tolist() == [[40.0, 40.0, 58.0, 58.0], [40.0, 40.0, 59.0, 59.0]]
+
+
+def test_masks_at_or_below_min_mask_area_are_dropped():
+    proposals = _select(_squares((10, 10, 10), (100, 100, 11)), [0.9, 0.8], min_mask_area=100)
+    assert proposals.iou.tolist() == [pytest.approx(0.8)]  # area 100 dropped, 121 kept
+
+
 def _proposals(logits: torch.Tensor) -> MaskProposals:
     count = logits.shape[0]
     return MaskProposals(logits.half(), torch.linspace(0.9, 0.8, count), torch.ones(count),
-                         masks_to_boxes(logits > 0), torch.full((count,), 2), points=count, candidates=count)
+                         inclusive_boxes(logits > 0), torch.full((count,), 2), points=count, candidates=3 * count)
 
 
 def test_nested_masks_fuse_into_their_elementwise_max():
@@ -243,6 +326,16 @@ def test_overlapping_but_not_contained_masks_stay_apart():
     logits[0, 0:20, 0:20] = 3.0
     logits[1, 10:30, 10:30] = 3.0  # box IoU about 0.14 < 0.2 and containment 0.25
     proposals = _proposals(logits)
+    assert fuse(proposals, soft_masks(proposals, (32, 32)), threshold=0.8).groups == [[0], [1]]
+
+
+def test_fusion_box_iou_gate_measures_sam2_inclusive_boxes():
+    logits = torch.full((2, 32, 32), -10.0)
+    logits[0, 4:14, 4:14] = 3.0  # 10 x 10
+    logits[1, 6:11, 6:11] = 3.0  # 5 x 5 inside it: containment 1
+    # box IoU 25 / 100 = 0.25 > 0.2 on exclusive boxes, 4 * 4 / (9 * 9) = 0.198 on SAM2's inclusive boxes:
+    # the gate keeps them apart, as in the reference
+    proposals = _select(logits, [0.9, 0.8], box_nms_thresh=0.0)
     assert fuse(proposals, soft_masks(proposals, (32, 32)), threshold=0.8).groups == [[0], [1]]
 
 
@@ -274,8 +367,8 @@ def test_banded_bilinear_equals_torch_interpolate():
 # -- segmentation and grounding on hand-built regions -------------------------------------------
 def _regions(masks: torch.Tensor, tokens: torch.Tensor, image_size=None) -> Regions:
     count = masks.shape[0]
-    return Regions(tokens=F.normalize(tokens, dim=-1), masks=masks, boxes=masks_to_boxes(masks > 0),
-                   areas=(masks > 0).flatten(1).sum(1), scores=torch.ones(count), stability=torch.ones(count),
+    return Regions(tokens=F.normalize(tokens, dim=-1), masks=masks, boxes=exclusive_boxes(masks > 0),
+                   areas=(masks > 0).flatten(1).sum(1), predicted_iou=torch.ones(count), stability=torch.ones(count),
                    image_size=image_size or tuple(masks.shape[-2:]))
 
 

@@ -8,7 +8,7 @@
 """
 from .config import EngineConfig, config_problems, field_names
 from .errors import ConfigError, EngineError, ImageError, QueryError, WeightsUnavailableError
-from .pipeline import TextRegionEngine
+from .textregion_engine import TextRegionEngine
 from .queries import QuerySet, parse_queries, queries_from_parameter, split_query_text
 from .results import Detection, Regions, Segmentation
 

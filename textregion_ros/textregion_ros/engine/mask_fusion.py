@@ -1,9 +1,10 @@
 """Soft region masks from SAM2 proposals, with nested-mask fusion (DESIGN.md 1.1).
 
 Greedy, in proposal order (whole, part, sub-part): each unused mask i gathers the unused masks
-whose low-res box IoU with i is > 0.2 and whose containment sum(min(mi, mj)) / min(sum mi,
-sum mj) is above the threshold; the group's element-wise max becomes one region. The loop runs
-over masks; each step is vectorised over the candidates and over the pixels of i's box.
+whose low-res box IoU with i is > 0.2 (on SAM2's inclusive boxes, as the reference) and whose
+containment sum(min(mi, mj)) / min(sum mi, sum mj) is above the threshold; the group's
+element-wise max becomes one region. The loop runs over masks; each step is vectorised over the
+candidates and over the pixels of i's box.
 """
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import torch
 import torch.nn.functional as F
 from torchvision.ops import box_iou
 
-from .sam2_masks import MaskProposals, masks_to_boxes
+from .boxes import exclusive_boxes
+from .sam2_masks import MaskProposals
 
 BOX_IOU_GATE = 0.2
 SOFT_MASK_MAX = 3.0
@@ -52,7 +54,8 @@ def fuse(proposals: MaskProposals, masks: torch.Tensor, threshold: float, enable
     if not enabled or count == 0:
         groups = [[i] for i in range(count) if bool(nonempty[i])]
     else:
-        groups = _greedy_groups(masks, sums, nonempty, box_iou(proposals.boxes, proposals.boxes), threshold)
+        gate = box_iou(proposals.boxes, proposals.boxes)  # SAM2's inclusive low-res boxes, as the reference
+        groups = _greedy_groups(masks, sums, nonempty, gate, threshold)
     if not groups:
         empty = torch.zeros(0, device=masks.device)
         return FusedMasks(masks.new_zeros((0, *masks.shape[1:])), empty, empty, [])
@@ -65,7 +68,7 @@ def fuse(proposals: MaskProposals, masks: torch.Tensor, threshold: float, enable
 def _greedy_groups(masks: torch.Tensor, sums: torch.Tensor, nonempty: torch.Tensor,
                    box_ious: torch.Tensor, threshold: float) -> list[list[int]]:
     used = ~nonempty.clone()
-    support_boxes = masks_to_boxes(masks > 0).long()
+    support_boxes = exclusive_boxes(masks > 0).long()  # pixel slices of each mask's support
     groups: list[list[int]] = []
     for i in range(masks.shape[0]):
         if bool(used[i]):

@@ -10,21 +10,20 @@ import torch
 import torch.nn.functional as F
 
 
-
 @dataclass
 class Regions:
     """The regions of one frame and their text-aligned tokens.
 
     Masks are soft (0..3, SAM2 logits clamped) at a working resolution: the image size, scaled
     down so the long side is at most 1024 px, so large frames never hold R full-size masks.
-    `masks_at_image_size` and `region_id_image` upsample on demand.
+    `region_id_image` and Detection.mask upsample on demand.
     """
 
     tokens: torch.Tensor  # [R,D] L2-normalised region tokens
     masks: torch.Tensor  # [R,h,w] soft masks in [0,3] at working resolution
     boxes: torch.Tensor  # [R,4] x1,y1,x2,y2 in image pixels (x2,y2 exclusive), of mask > 0
     areas: torch.Tensor  # [R] mask > 0 area in image pixels
-    scores: torch.Tensor  # [R] SAM2 predicted IoU (best of the fused group)
+    predicted_iou: torch.Tensor  # [R] SAM2's predicted IoU (best of the fused group)
     stability: torch.Tensor  # [R] SAM2 stability score (best of the fused group)
     image_size: tuple[int, int]  # (H, W)
     model_id: str = ""
@@ -39,13 +38,6 @@ class Regions:
     @property
     def work_size(self) -> tuple[int, int]:
         return int(self.masks.shape[-2]), int(self.masks.shape[-1])
-
-    def masks_at_image_size(self, indices: Optional[list[int]] = None) -> torch.Tensor:
-        """[K,H,W] soft masks of the chosen regions (all by default) at image size."""
-        masks = self.masks if indices is None else self.masks[indices]
-        if masks.shape[0] == 0 or self.work_size == self.image_size:
-            return masks
-        return F.interpolate(masks[:, None], size=self.image_size, mode="bilinear", align_corners=False)[:, 0]
 
     def region_id_image(self) -> np.ndarray:
         """HxW uint16: k where region k-1 has the largest mask weight, 0 where no region covers.

@@ -3,8 +3,13 @@
 SAM2's own automatic generator upsamples every mask of every grid point to the image size
 before filtering (about a minute per frame on a CPU). Here the image encoder runs once, all
 grid points go through the prompt encoder and mask decoder in batches of points_per_batch,
-and every filter (predicted IoU, stability, area, box NMS) runs on the 256 x 256 low-resolution
-logits, vectorised over masks. Only survivors are ever upsampled (by the caller).
+and every filter runs on the 256 x 256 low-resolution logits, vectorised over masks. Only
+survivors are ever upsampled (by the caller).
+
+Filter order, as the reference: predicted IoU and stability per batch; then box NMS over all
+masks on SAM2's inclusive boxes; then the area filter. The area filter comes after NMS on
+purpose: a small mask with a higher predicted IoU may suppress a larger one and then be dropped
+itself (see select_masks).
 """
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.ops import nms
 
+from .boxes import inclusive_boxes
 from .config import EngineConfig
 from .devices import autocast
 
@@ -31,31 +37,13 @@ class MaskProposals:
     logits: torch.Tensor  # [M,h,w] float16, low-res logits clamped to +-32
     iou: torch.Tensor  # [M] predicted IoU
     stability: torch.Tensor  # [M] stability score
-    boxes: torch.Tensor  # [M,4] float x1,y1,x2,y2 (x2,y2 exclusive) of logits > 0, low-res pixels
+    boxes: torch.Tensor  # [M,4] float x1,y1,x2,y2 of logits > 0 in low-res pixels, inclusive (SAM2's)
     granularity: torch.Tensor  # [M] 0 sub-part, 1 part, 2 whole
     points: int  # grid points decoded
-    candidates: int  # masks decoded (3 per point)
+    candidates: int  # masks decoded: 3 per point
 
     def __len__(self) -> int:
         return int(self.iou.shape[0])
-
-    @property
-    def lowres_size(self) -> tuple[int, int]:
-        return int(self.logits.shape[-2]), int(self.logits.shape[-1])
-
-
-def masks_to_boxes(binary: torch.Tensor) -> torch.Tensor:
-    """[M,h,w] bool -> [M,4] float tight boxes x1,y1,x2,y2 with exclusive x2,y2 (zeros if empty)."""
-    if binary.shape[0] == 0:
-        return torch.zeros(0, 4, device=binary.device)
-    height, width = binary.shape[-2:]
-    rows, cols = binary.any(dim=2), binary.any(dim=1)
-    y1 = rows.float().argmax(dim=1)
-    y2 = height - rows.flip(1).float().argmax(dim=1)
-    x1 = cols.float().argmax(dim=1)
-    x2 = width - cols.flip(1).float().argmax(dim=1)
-    boxes = torch.stack([x1, y1, x2, y2], dim=1).float()
-    return boxes * rows.any(dim=1, keepdim=True)
 
 
 def stability_scores(logits: torch.Tensor) -> torch.Tensor:
@@ -122,27 +110,43 @@ class Sam2MaskGenerator:
             keep = self._filter(logits, iou, stability)
             kept.append((logits[keep].half(), iou[keep], stability[keep], granularity[keep]))
         logits, iou, stability, granularity = (torch.cat(parts) for parts in zip(*kept))
-        boxes = masks_to_boxes(logits > 0)
-        if len(iou) and 0.0 < config.box_nms_thresh < 1.0:
-            survivors = nms(boxes, iou, config.box_nms_thresh)
-            logits, iou, stability, granularity, boxes = (
-                t[survivors] for t in (logits, iou, stability, granularity, boxes)
-            )
-        order = torch.sort(iou, descending=True, stable=True).indices
-        order = order[torch.sort(granularity[order], descending=True, stable=True).indices]
-        return MaskProposals(
-            logits[order], iou[order], stability[order], boxes[order], granularity[order],
-            points=int(points.shape[0]), candidates=int(points.shape[0]) * 3,
-        )
+        return select_masks(logits, iou, stability, granularity, config.box_nms_thresh, config.min_mask_area,
+                            points=int(points.shape[0]))
 
     def _filter(self, logits: torch.Tensor, iou: torch.Tensor, stability: torch.Tensor) -> torch.Tensor:
-        """Masks that pass min-area (always drops empty masks), predicted-IoU and stability."""
+        """Masks that pass predicted-IoU and stability, and are not empty (per batch, before NMS).
+
+        Dropping empty masks here changes nothing: their all-zero box has zero area, so NMS never
+        lets them suppress anything, and the area filter after NMS would drop them anyway.
+        """
         config = self.config
-        area = (logits > 0).flatten(1).sum(1)
-        min_area = config.min_mask_area * logits.shape[-1] * logits.shape[-2] / REFERENCE_LOWRES**2
-        keep = area > max(min_area, 0)
+        keep = (logits > 0).flatten(1).any(dim=1)
         if config.pred_iou_thresh > 0:
             keep &= iou > config.pred_iou_thresh
         if config.stability_score_thresh > 0:
             keep &= stability >= config.stability_score_thresh
         return keep
+
+
+def select_masks(logits: torch.Tensor, iou: torch.Tensor, stability: torch.Tensor, granularity: torch.Tensor,
+                 box_nms_thresh: float, min_mask_area: int, points: int) -> MaskProposals:
+    """Box NMS, then the area filter, then pipeline order, over masks that passed the per-batch filters.
+
+    NMS runs over all three granularities together, scored by predicted IoU, on SAM2's inclusive
+    boxes (torchvision then measures a box one pixel smaller per axis than the mask, as in the
+    reference). Masks whose area (low-res logits > 0, scaled to a 256 x 256 grid) is at or below
+    min_mask_area are dropped only after NMS, so a small mask may first suppress a larger one.
+    """
+    boxes = inclusive_boxes(logits > 0)
+    if len(iou) and 0.0 < box_nms_thresh < 1.0:
+        survivors = nms(boxes, iou, box_nms_thresh)
+        logits, iou, stability, granularity, boxes = (
+            t[survivors] for t in (logits, iou, stability, granularity, boxes))
+    area = (logits > 0).flatten(1).sum(1)
+    min_area = min_mask_area * logits.shape[-1] * logits.shape[-2] / REFERENCE_LOWRES**2
+    large = torch.nonzero(area > max(min_area, 0)).flatten()
+    logits, iou, stability, granularity, boxes = (t[large] for t in (logits, iou, stability, granularity, boxes))
+    order = torch.sort(iou, descending=True, stable=True).indices
+    order = order[torch.sort(granularity[order], descending=True, stable=True).indices]
+    return MaskProposals(logits[order], iou[order], stability[order], boxes[order], granularity[order],
+                         points=points, candidates=3 * points)

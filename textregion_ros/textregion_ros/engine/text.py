@@ -35,10 +35,10 @@ class TextEncoder:
     def __len__(self) -> int:
         return len(self._cache)
 
-    def cached(self, phrases: Sequence[str]) -> bool:
-        """Whether every phrase is encoded already (encode would then run no model)."""
+    def clear(self) -> None:
+        """Forget every cached phrase (benchmarks time a first encoding with it)."""
         with self._cache_lock:
-            return all(p in self._cache for p in phrases)
+            self._cache.clear()
 
     def encode(self, phrases: Sequence[str]) -> torch.Tensor:
         """[Q,D] embeddings on the backbone's device (Q may be 0)."""

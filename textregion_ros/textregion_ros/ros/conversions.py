@@ -43,7 +43,9 @@ MAX_REGIONS = 65535
 # array.array type codes whose item sizes match ROS float32 / uint32; rclpy requires exactly these.
 _FLOAT32_CODE = "f"
 _UINT32_CODE = "I"
-assert array.array(_FLOAT32_CODE).itemsize == 4 and array.array(_UINT32_CODE).itemsize == 4
+if array.array(_FLOAT32_CODE).itemsize != 4 or array.array(_UINT32_CODE).itemsize != 4:
+    raise ImportError(f"array.array('{_FLOAT32_CODE}') / ('{_UINT32_CODE}') are not 4 bytes on this platform: "
+                      "ROS float32 / uint32 arrays cannot be built")
 
 
 def copy_header(header: Optional[Header]) -> Header:
@@ -233,7 +235,7 @@ def region_tokens_to_msg(
         raise ValueError(f"{count} regions do not fit a mono16 region-id image (at most {MAX_REGIONS})")
     boxes = _numpy(regions.boxes, np.float64).reshape(-1, 4)
     areas = _numpy(regions.areas, np.float64).reshape(-1)
-    scores = _numpy(regions.scores, np.float32).reshape(-1)
+    scores = _numpy(regions.predicted_iou, np.float32).reshape(-1)  # RegionTokens.scores: SAM2's predicted IoU
     stability = _numpy(regions.stability, np.float32).reshape(-1)
     for name, values in (("boxes", boxes), ("areas", areas), ("scores", scores), ("stability", stability)):
         if values.shape[0] != count:

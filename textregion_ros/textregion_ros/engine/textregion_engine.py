@@ -1,0 +1,279 @@
+"""TextRegionEngine: SAM2 regions + region tokens + text queries, with no ROS in sight.
+
+`regions()` is a chain of public stage methods, each timed under its stage names into
+Regions.timings by one StageTimer:
+
+    prepare_frame    rescale                                  (validate, rescale once for both models)
+    propose_masks    sam2_encode, sam2_decode_filter          (DESIGN.md 1.1)
+    fuse_masks       mask_fusion
+    image_features   image_encoder                            (1.2)
+    region_tokens    mask_to_grid, global_patch_removal, pooling   (1.3-1.5)
+    build_regions    (boxes, areas: untimed)
+
+Benchmarks call the same stages with their own StageTimer instead of copying them.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from typing import Optional, Sequence, Union
+
+import torch
+import torch.nn.functional as F
+
+from . import mask_fusion
+from .backbones import Backbone, build_backbone, load_open_clip, load_tokenizer
+from .backbones.loading import Tokenizer
+from .boxes import exclusive_boxes
+from .config import RELOAD_FIELDS, EngineConfig
+from .devices import resolve_device
+from .errors import EngineError, ImageError, QueryError
+from .frame import Frame, ImageLike, make_frame, uint8_image
+from .global_patches import global_token_mask
+from .grounding import ground
+from .queries import QuerySet, parse_queries
+from .results import Detection, Regions, Segmentation
+from .sam2_loading import load_sam2
+from .sam2_masks import MaskProposals, Sam2MaskGenerator
+from .segmentation import segment
+from .text import TextEncoder
+from .tiling import TokenFeatures, cut_views, fuse_views, plan_views
+from .timing import StageTimer
+
+log = logging.getLogger(__name__)
+Queries = Union[Sequence[str], QuerySet]
+
+
+@dataclass
+class PooledTokens:
+    """Region tokens of a set of masks, and what global-patch removal did to them."""
+
+    tokens: torch.Tensor  # [R,D]; all-zero rows where `kept` is False
+    kept: torch.Tensor  # [R] bool: the mask covers at least one token that was not removed
+    removed: torch.Tensor  # [N] bool: tokens removed from every region's pooling as global patches
+
+
+class TextRegionEngine:
+    """The TextRegion method on one device.
+
+    `regions` and `pool` run the image models: call them from one thread. `encode_text`,
+    `segment` and `ground` only read a Regions result and the (locked) text cache, so another
+    thread may call them meanwhile, e.g. to answer a query while the next frame is processed.
+    After `close`, every call raises EngineError.
+    """
+
+    def __init__(self, config: Optional[EngineConfig] = None, clip_model: Optional[torch.nn.Module] = None,
+                 sam2_model: Optional[torch.nn.Module] = None, tokenizer: Optional[Tokenizer] = None) -> None:
+        self.config = config or EngineConfig()
+        self.device = resolve_device(self.config.device)
+        model = load_open_clip(self.config, self.device) if clip_model is None else clip_model.to(self.device).eval()
+        self.backbone: Backbone = build_backbone(self.config, model, tokenizer or load_tokenizer(self.config))
+        sam2 = load_sam2(self.config, self.device) if sam2_model is None else sam2_model.to(self.device).eval()
+        self.masks = Sam2MaskGenerator(sam2, self.config)
+        self.text = TextEncoder(self.backbone)
+        self._closed = False
+        log.info("TextRegion engine ready: %s + SAM2 %s on %s", self.config.model_id, self.config.sam2_model, self.device)
+
+    # -- regions -------------------------------------------------------------------------------
+    @torch.no_grad()
+    def regions(self, rgb: ImageLike) -> Regions:
+        """SAM2 regions of an HxWx3 uint8 RGB image and their region tokens."""
+        timer = StageTimer(self.device)
+        frame = self.prepare_frame(rgb, timer)
+        proposals = self.propose_masks(frame, timer)
+        fused = self.fuse_masks(proposals, frame.size, timer)
+        stats = {"points": proposals.points, "candidates": proposals.candidates,
+                 "proposals": len(proposals), "fused": int(fused.masks.shape[0]), "regions": 0}
+        if fused.masks.shape[0] == 0:
+            tokens = torch.zeros(0, self.backbone.embed_dim, device=self.device)
+            kept = torch.zeros(0, dtype=torch.bool, device=self.device)
+        else:
+            pooled = self.region_tokens(self.image_features(frame, timer), fused.masks, timer)
+            tokens, kept = pooled.tokens, pooled.kept
+        stats["regions"] = int(kept.sum())
+        regions = self.build_regions(fused.masks[kept], tokens[kept], fused.iou[kept], fused.stability[kept],
+                                     frame.size)
+        regions.timings, regions.stats = timer.seconds, stats
+        return regions
+
+    @torch.no_grad()
+    def pool(self, rgb: ImageLike, masks: ImageLike) -> torch.Tensor:
+        """Region tokens [R,D] for caller-given soft masks [R,H,W] in [0,1] (no SAM2).
+
+        A mask that covers no image token (or only removed global tokens) gets an all-zero row.
+        """
+        frame = self.prepare_frame(rgb)
+        masks = torch.as_tensor(masks, device=self.device).float()
+        if masks.dim() != 3 or tuple(masks.shape[-2:]) != frame.size:
+            raise ImageError(f"masks must be [R,H,W] with H,W = {frame.size}, got {tuple(masks.shape)}")
+        if masks.shape[0] == 0:
+            return torch.zeros(0, self.backbone.embed_dim, device=self.device)
+        return self.region_tokens(self.image_features(frame), masks.clamp(0.0, 1.0)).tokens
+
+    # -- the stages of regions(), public so benchmarks time them without copying them -------------
+    @torch.no_grad()
+    def prepare_frame(self, rgb: ImageLike, timer: Optional[StageTimer] = None) -> Frame:
+        """Validate an image and make the one image SAM2 and the image encoder both see.
+
+        multi_resolution mode: the aspect-keeping rescale (cv2 INTER_LINEAR on the uint8 image);
+        resize mode: the original.
+        """
+        self._check_open()
+        pixels = uint8_image(rgb, self.device)
+        scale = self.config.scale if self.config.resize_mode == "multi_resolution" else None
+        with _timed(timer, self.device).stage("rescale"):
+            return make_frame(pixels, scale)
+
+    @torch.no_grad()
+    def propose_masks(self, frame: Frame, timer: Optional[StageTimer] = None) -> MaskProposals:
+        """SAM2's filtered, ordered low-res mask proposals for the frame (one encoder pass)."""
+        self._check_open()
+        timer = _timed(timer, self.device)
+        with timer.stage("sam2_encode"):
+            features = self.masks.encode(frame.image)
+        with timer.stage("sam2_decode_filter"):
+            return self.masks.decode(features)
+
+    @torch.no_grad()
+    def fuse_masks(self, proposals: MaskProposals, image_size: tuple[int, int],
+                   timer: Optional[StageTimer] = None) -> mask_fusion.FusedMasks:
+        """Soft masks at working resolution for an image of image_size, nested ones fused."""
+        self._check_open()
+        with _timed(timer, self.device).stage("mask_fusion"):
+            soft = mask_fusion.soft_masks(proposals, mask_fusion.working_size(image_size))
+            return mask_fusion.fuse(proposals, soft, self.config.fuse_mask_threshold, self.config.fuse_masks)
+
+    @torch.no_grad()
+    def image_features(self, frame: Frame, timer: Optional[StageTimer] = None) -> TokenFeatures:
+        """Fused token features of the frame's views (global view, then tiles in multi_resolution mode)."""
+        self._check_open()
+        backbone = self.backbone
+        with _timed(timer, self.device).stage("image_encoder"):
+            height, width = frame.image.shape[-2:]
+            layout = plan_views(height, width, backbone.crop_size, self.config.resize_mode == "multi_resolution")
+            views = torch.stack([backbone.prepare_view(view) for view in cut_views(frame.image, layout)])
+            fused = fuse_views(backbone.encode_views(views), layout, backbone.global_weight)
+        return TokenFeatures(fused.reshape(-1, fused.shape[-1]), (int(fused.shape[0]), int(fused.shape[1])))
+
+    @torch.no_grad()
+    def region_tokens(self, features: TokenFeatures, masks: torch.Tensor,
+                      timer: Optional[StageTimer] = None) -> PooledTokens:
+        """Tokens for soft masks [R,h,w] (any h,w covering the whole image): DESIGN.md 1.3-1.5."""
+        self._check_open()
+        timer = _timed(timer, self.device)
+        with timer.stage("mask_to_grid"):
+            weights = F.interpolate(masks[:, None].float(), size=features.grid, mode="bilinear", align_corners=False)
+            weights = weights[:, 0].clamp_(0.0, 1.0).flatten(1)  # [R,N]
+            kept = weights.sum(dim=1) > 0
+        with timer.stage("global_patch_removal"):
+            removed = torch.zeros(weights.shape[1], dtype=torch.bool, device=weights.device)
+            if self.config.remove_global_patches and bool(kept.any()):
+                removed = global_token_mask(features.features, weights[kept], self.config.global_patch_threshold)
+                weights[:, removed] = 0.0
+                kept = weights.sum(dim=1) > 0
+        with timer.stage("pooling"):
+            tokens = torch.zeros(masks.shape[0], self.backbone.embed_dim, device=weights.device)
+            if bool(kept.any()):
+                tokens[kept] = self.backbone.pool(weights[kept], features.features)
+        return PooledTokens(tokens, kept, removed)
+
+    @torch.no_grad()
+    def build_regions(self, masks: torch.Tensor, tokens: torch.Tensor, predicted_iou: torch.Tensor,
+                      stability: torch.Tensor, image_size: tuple[int, int]) -> Regions:
+        """A Regions result of soft masks [R,h,w] at working resolution for an image of image_size.
+
+        Boxes (exclusive x2, y2) and areas are measured on mask > 0 and scaled to image pixels.
+        """
+        self._check_open()
+        height, width = image_size
+        work_h, work_w = masks.shape[-2:]
+        binary = masks > 0
+        scale = torch.tensor([width / work_w, height / work_h] * 2, device=masks.device)
+        areas = torch.round(binary.flatten(1).sum(1).float() * (height * width) / (work_h * work_w)).long()
+        return Regions(tokens=tokens, masks=masks, boxes=exclusive_boxes(binary) * scale, areas=areas,
+                       predicted_iou=predicted_iou.float(), stability=stability.float(), image_size=(height, width),
+                       model_id=self.config.model_id, logit_affine=self.backbone.logit_affine())
+
+    # -- text, segmentation, grounding ---------------------------------------------------------
+    def encode_text(self, queries: Sequence[str]) -> torch.Tensor:
+        """[Q,D] template-ensembled, L2-normalised embeddings of literal phrases (cached)."""
+        self._check_open()
+        query_set = parse_queries(queries)
+        if len(query_set.phrases) != len(query_set.classes):
+            raise QueryError("encode_text takes single phrases; ';' synonyms belong to segment/ground")
+        return self.text.encode(query_set.phrases)
+
+    def segment(self, regions: Regions, queries: Queries, prob_threshold: Optional[float] = None) -> Segmentation:
+        """Labels (HxW int, -1 unlabeled), confidence and classes for the queries."""
+        self._check_open()
+        query_set = self._query_set(queries)
+        timer = StageTimer(self.device)
+        with timer.stage("text"):
+            text = self.text.encode(query_set.phrases)
+        threshold = self.config.prob_threshold if prob_threshold is None else prob_threshold
+        with timer.stage("painting"):
+            result = segment(regions, query_set, text, self.config.logit_scale, threshold)
+        result.timings.update(timer.seconds)
+        return result
+
+    def ground(self, regions: Regions, queries: Queries, mode: Optional[str] = None, min_score: float = 0.0,
+               segmentation: Optional[Segmentation] = None, prob_threshold: Optional[float] = None) -> list[Detection]:
+        """Detections for the queries ('all': one per matching region; 'best': one per query).
+
+        Pass the Segmentation of the same regions and queries to reuse it.
+        """
+        self._check_open()
+        query_set = self._query_set(queries)
+        mode = mode or self.config.grounding_mode
+        if mode not in ("all", "best"):
+            raise QueryError(f"grounding mode must be 'all' or 'best', got {mode!r}")
+        threshold = self.config.prob_threshold if prob_threshold is None else prob_threshold
+        if segmentation is None or segmentation.classes != query_set.classes:
+            segmentation = self.segment(regions, query_set, threshold)
+        text = self.text.encode(query_set.phrases)
+        return ground(regions, query_set, text, segmentation, mode, threshold, min_score)
+
+    def prepare(self, queries: Queries) -> QuerySet:
+        """Validate `queries` and encode their phrases now (cached), so later frames run no text model.
+
+        The node calls this off its frame thread before switching to new queries.
+        """
+        self._check_open()
+        query_set = self._query_set(queries)
+        self.text.encode(query_set.phrases)
+        return query_set
+
+    def apply_config(self, config: EngineConfig) -> list[str]:
+        """Switch to `config`'s run-time fields between frames; returns the configure-time fields
+        that differ (pending: they need a new engine, so the current models keep their values)."""
+        self._check_open()
+        pending = sorted(f for f in RELOAD_FIELDS if getattr(config, f) != getattr(self.config, f))
+        kept = {name: getattr(self.config, name) for name in pending}
+        self.config = dataclasses.replace(config, **kept)
+        self.masks.config = self.config
+        return pending
+
+    def close(self) -> None:
+        """Drop the models and free cached GPU memory; later calls raise EngineError."""
+        self._closed = True
+        for name in ("backbone", "masks", "text"):
+            self.__dict__.pop(name, None)
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    # -- internals ------------------------------------------------------------------------------
+    def _check_open(self) -> None:
+        if self._closed:
+            raise EngineError("engine closed: its models were released by close(); build a new TextRegionEngine")
+
+    def _query_set(self, queries: Queries) -> QuerySet:
+        query_set = queries if isinstance(queries, QuerySet) else parse_queries(queries)
+        if len(query_set) == 0:
+            raise QueryError("no queries given")
+        return query_set
+
+
+def _timed(timer: Optional[StageTimer], device: torch.device) -> StageTimer:
+    """The caller's timer, or a throwaway one when the caller does not ask for timings."""
+    return timer if timer is not None else StageTimer(device)
