@@ -20,14 +20,15 @@ from typing import Any, Optional
 
 import numpy as np
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.event_handler import QoSRequestedIncompatibleQoSInfo, SubscriptionEventCallbacks
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSPolicyKind, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header, String
 from textregion_msgs.srv import Query, SetQueries
@@ -45,7 +46,9 @@ from ..engine import (
     split_query_text,
 )
 from . import conversions
-from .diagnostics import STALE_INPUT_S, ProblemLog, RateMeter, device_memory, status_message
+from ..runtime import health
+from ..runtime.health import EventWindow, HealthInputs, ProblemLog, device_memory
+from .diagnostics import status_message
 from .frame_messages import FRAME_OUTPUTS, OUTPUTS, frame_messages
 from .image_conversions import imgmsg_to_numpy
 from ..engine.devices import device_problem
@@ -93,7 +96,12 @@ class TextRegionNode(LifecycleNode):
         self._inputs: list[Any] = []
         self._own_services: list[Any] = []
         self._stage_ms: dict[str, float] = {}
-        self._input_rate, self._processed_rate = RateMeter(), RateMeter()
+        # health: every received frame, rejected (bad input) and failed frames, processed frames
+        self._received, self._rejected = EventWindow(), EventWindow()
+        self._failed, self._processed = EventWindow(), EventWindow()
+        self._stream_start: Optional[float] = None  # when frames started arriving after a pause
+        self._last_frame_s = 0.0
+        self._qos_problem = ""
         self._problems = ProblemLog()
         self._query_group = MutuallyExclusiveCallbackGroup()
 
@@ -230,7 +238,9 @@ class TextRegionNode(LifecycleNode):
         result = super().on_activate(state)
         self._active = True
         self._inputs = [
-            self.create_subscription(Image, "image", self._on_image, image_input_qos(self._value("image_reliability"))),
+            self.create_subscription(
+                Image, "image", self._on_image, image_input_qos(self._value("image_reliability")),
+                event_callbacks=SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_image_qos)),
             self.create_subscription(String, "queries", self._on_queries_topic, QUERIES_INPUT),
         ]
         self._publish_label_info()
@@ -240,6 +250,7 @@ class TextRegionNode(LifecycleNode):
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._active = False
+        self._qos_problem = ""
         for subscription in self._inputs:
             self.destroy_subscription(subscription)
         self._inputs = []
@@ -282,7 +293,10 @@ class TextRegionNode(LifecycleNode):
 
     # -- inputs ---------------------------------------------------------------------------------
     def _on_image(self, msg: Image) -> None:
-        self._input_rate.tick()
+        age = self._received.age()
+        if age is None or age > health.STALE_INPUT_S:
+            self._stream_start = time.monotonic()
+        self._received.tick()
         if self._worker is not None:
             self._worker.submit_frame((msg, time.monotonic()))
 
@@ -354,29 +368,37 @@ class TextRegionNode(LifecycleNode):
                                    f"({', '.join(parsed.classes[:10])}{', ...' if len(parsed) > 10 else ''})")
 
     # -- frame processing (worker thread) -------------------------------------------------------
-    def _process_frame(self, item: tuple[Image, float]) -> None:
+    def _process_frame(self, item: tuple[Image, float]) -> Optional[bool]:
+        """Worker thread: one frame through the engine; False = rejected (counted apart from failures)."""
         msg, received = item
         engine = self._engine
         if engine is None or not self._active:
-            return
+            return None
         if msg.encoding not in INPUT_ENCODINGS:
-            self._problem(f"encoding-{msg.encoding}",
-                          f"dropped an image with encoding {msg.encoding!r}; supported: {', '.join(INPUT_ENCODINGS)}")
-            return
+            return self._reject(f"encoding {msg.encoding}",
+                                f"dropped an image with encoding {msg.encoding!r}; supported: "
+                                f"{', '.join(INPUT_ENCODINGS)}")
         try:
             rgb = imgmsg_to_numpy(msg, "rgb8")
             if rgb.size == 0:
                 raise ValueError(f"empty image ({msg.height}x{msg.width})")
         except ValueError as error:
-            self._problem(f"image-{type(error).__name__}-{str(error)[:40]}", f"dropped an image: {error}")
-            return
+            return self._reject(str(error)[:80], f"dropped an image: {error}")
+        started = time.monotonic()
         regions = engine.regions(rgb)
         frame = ProcessedFrame(msg.header, rgb, regions, received)
         with self._lock:
             self._latest = frame
             queries = self._queries
         self._publish_outputs(frame, queries)
-        self._processed_rate.tick()
+        self._last_frame_s = time.monotonic() - started
+        self._processed.tick()
+        return True
+
+    def _reject(self, reason: str, message: str) -> bool:
+        self._rejected.tick(reason)
+        self._problem(f"image-{reason}", message)
+        return False
 
     def _submit_republish(self) -> None:
         if self._worker is not None:
@@ -466,37 +488,51 @@ class TextRegionNode(LifecycleNode):
             self.get_logger().warning(message + " (further repeats are counted in /diagnostics, not logged)")
 
     def _on_worker_error(self, error: BaseException, kind: str) -> None:
+        if kind == "frame":
+            self._failed.tick()
         reason = f"{type(error).__name__}: {error}"
         self._problem(f"worker-{kind}-{type(error).__name__}-{str(error)[:60]}",
                       f"processing failed ({kind}): {reason}; continuing with the next frame")
+
+    def _on_incompatible_image_qos(self, info: QoSRequestedIncompatibleQoSInfo) -> None:
+        """A publisher on `image` that this subscription can never hear: say so instead of waiting silently."""
+        policy = QoSPolicyKind(info.last_policy_kind).name
+        self._qos_problem = (
+            f"image subscription ({self._value('image_reliability')}) is incompatible with a publisher's "
+            f"{policy} policy ({info.total_count} publisher(s)); its frames never arrive"
+            + ("; a best-effort camera needs image_reliability: best_effort" if policy == "RELIABILITY" else ""))
+        self._problem(f"qos-{policy}", self._qos_problem)
 
     def _publish_diagnostics(self) -> None:
         state = self.state_label()
         counts = self._worker.counts if self._worker is not None else None
         device = str(self._engine.device) if self._engine is not None else "none"
+        received = self._received.recent()
         values = {
             "state": state,
             "device": device,
             "model": self._engine.config.model_id if self._engine is not None else "",
             "queries": str(len(self._queries)),
-            "input_rate_hz": f"{self._input_rate.rate():.2f}",
-            "processed_rate_hz": f"{self._processed_rate.rate():.2f}",
+            "input_rate_hz": f"{len(received) / health.WINDOW_S:.2f}",
+            "processed_rate_hz": f"{self._processed.rate():.2f}",
             "frames_received": str(counts.received if counts else 0),
             "frames_processed": str(counts.processed if counts else 0),
+            "frames_rejected": str(counts.rejected if counts else 0),
             "frames_dropped": str(counts.dropped if counts else 0),
             "frames_failed": str(counts.failed if counts else 0),
             "problems": str(self._problems.total),
             "last_problem": self._problems.last,
+            "pending_reconfigure": ", ".join(self._pending_reconfigure),
         }
         values.update({f"latency_ms_{name}": f"{ms:.1f}" for name, ms in self._stage_ms.items()})
         values.update(device_memory(device))
-        level, message = DiagnosticStatus.OK, "ok"
-        if state != "active":
-            level, message = DiagnosticStatus.WARN, f"not active ({state})"
-        elif counts and counts.failed:
-            level, message = DiagnosticStatus.WARN, f"{counts.failed} frame(s) failed; last problem: {self._problems.last}"
-        elif self._input_rate.last is None or time.monotonic() - self._input_rate.last > STALE_INPUT_S:
-            level, message = DiagnosticStatus.WARN, f"no images received in the last {STALE_INPUT_S:.0f} s"
+        now = time.monotonic()
+        waiting = now - max(self._processed.last or 0.0, self._stream_start or now)
+        level, message = health.assess(HealthInputs(
+            state=state, received_recent=len(received), rejected_recent=self._rejected.recent(),
+            input_age_s=self._received.age(), waiting_s=waiting, last_frame_s=self._last_frame_s,
+            failed_recent=len(self._failed.recent()), last_problem=self._problems.last,
+            pending_reconfigure=tuple(self._pending_reconfigure), qos_problem=self._qos_problem))
         self._diagnostics.publish(status_message(
             f"{self.get_name()}: TextRegion", self.get_fully_qualified_name(), level, message, values,
             self.get_clock().now().to_msg()))

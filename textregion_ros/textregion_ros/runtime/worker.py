@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-FrameHandler = Callable[[Any], None]
+FrameHandler = Callable[[Any], Optional[bool]]  # False = rejected (bad input)
 ErrorHandler = Callable[[BaseException, str], None]
 
 
@@ -21,6 +21,7 @@ class WorkerCounts:
     processed: int = 0
     dropped: int = 0
     failed: int = 0
+    rejected: int = 0  # the handler returned False: bad input, not a failure and not processed
 
 
 class LatestFrameWorker:
@@ -118,8 +119,10 @@ class LatestFrameWorker:
             kind, item = work
             try:
                 if kind == "frame":
-                    self._handle_frame(item)
-                    self.counts.processed += 1
+                    if self._handle_frame(item) is False:
+                        self.counts.rejected += 1
+                    else:
+                        self.counts.processed += 1
                 else:
                     item()
             except Exception as error:  # keep the node alive after any failure, report it

@@ -1,0 +1,137 @@
+"""The node's health in numbers and in one verdict, ROS-free (ros/diagnostics.py publishes it).
+
+Why a verdict of its own: a node that rejects every frame, or receives frames but processes none,
+must not report OK. `assess` turns counters into a level and a message that says why, and is
+unit-tested without starting ROS.
+"""
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+WINDOW_S = 5.0  # rates and "the last N s" counts
+STALE_INPUT_S = 5.0  # no input for this long: WARN
+STALLED_FRAME_FACTOR = 3.0  # frames accepted but none processed for max(STALE, this x the last frame time): ERROR
+OK, WARN, ERROR = 0, 1, 2
+
+
+class EventWindow:
+    """Events (with an optional reason) over the last WINDOW_S seconds, plus totals (thread-safe)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._events: collections.deque[tuple[float, str]] = collections.deque()
+        self._lock = threading.Lock()
+        self.last: Optional[float] = None  # clock time of the latest event
+        self.first: Optional[float] = None
+        self.total = 0
+
+    def tick(self, reason: str = "") -> None:
+        now = self._clock()
+        with self._lock:
+            self._events.append((now, reason))
+            self.last, self.total = now, self.total + 1
+            if self.first is None:
+                self.first = now
+
+    def recent(self) -> list[str]:
+        """Reasons of the events of the last WINDOW_S seconds, oldest first."""
+        now = self._clock()
+        with self._lock:
+            while self._events and now - self._events[0][0] > WINDOW_S:
+                self._events.popleft()
+            return [reason for _, reason in self._events]
+
+    def rate(self) -> float:
+        return len(self.recent()) / WINDOW_S
+
+    def age(self) -> Optional[float]:
+        """Seconds since the latest event (None: never)."""
+        return None if self.last is None else self._clock() - self.last
+
+
+@dataclass
+class ProblemLog:
+    """Each distinct problem is logged once; repeats are only counted (and shown in diagnostics)."""
+
+    seen: dict[str, int] = field(default_factory=dict)
+    last: str = ""
+
+    def report(self, key: str, message: str) -> bool:
+        """Count the problem; True the first time this key is seen (the caller logs it then)."""
+        self.seen[key] = self.seen.get(key, 0) + 1
+        self.last = message
+        return self.seen[key] == 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.seen.values())
+
+
+@dataclass(frozen=True)
+class HealthInputs:
+    """What the verdict is made of: a snapshot of the node's counters."""
+
+    state: str  # lifecycle state label
+    received_recent: int  # frames received in the last WINDOW_S
+    rejected_recent: list[str]  # reasons of the frames rejected in the last WINDOW_S
+    input_age_s: Optional[float]  # since the last frame arrived (None: never)
+    waiting_s: float = 0.0  # since the last processed frame, or since frames started arriving again
+    last_frame_s: float = 0.0  # how long the last processed frame took
+    failed_recent: int = 0
+    last_problem: str = ""
+    pending_reconfigure: tuple[str, ...] = ()
+    qos_problem: str = ""
+
+
+def assess(inputs: HealthInputs) -> tuple[int, str]:
+    """(OK / WARN / ERROR, message naming every reason) for the snapshot.
+
+    ERROR: frames arrive but none has been processed for longer than a frame may take (the
+    longer of STALE_INPUT_S and 3x the last frame's time): a hung or failing model. WARN: not
+    active, no input, frames rejected (with the reason), failures, incompatible QoS, parameters
+    waiting for the next configure.
+    """
+    findings: list[tuple[int, str]] = []
+    rejected = inputs.rejected_recent
+    if inputs.state != "active":
+        findings.append((WARN, f"not active ({inputs.state})"))
+    elif inputs.input_age_s is None or inputs.input_age_s > STALE_INPUT_S:
+        findings.append((WARN, f"no images received in the last {STALE_INPUT_S:.0f} s"))
+    else:
+        stalled_after = max(STALE_INPUT_S, STALLED_FRAME_FACTOR * inputs.last_frame_s)
+        all_rejected = bool(rejected) and len(rejected) >= inputs.received_recent
+        if inputs.waiting_s > stalled_after and not all_rejected:
+            findings.append((ERROR, f"images arrive but none has been processed for {inputs.waiting_s:.0f} s"))
+        if rejected:
+            share = f"all {len(rejected)}" if all_rejected else f"{len(rejected)} of {inputs.received_recent}"
+            findings.append((WARN, f"{share} frames of the last {WINDOW_S:.0f} s rejected: {rejected[-1]}"))
+    if inputs.failed_recent:
+        findings.append((WARN, f"{inputs.failed_recent} frame(s) failed in the last {WINDOW_S:.0f} s; last "
+                               f"problem: {inputs.last_problem}"))
+    if inputs.qos_problem:
+        findings.append((WARN, inputs.qos_problem))
+    if inputs.pending_reconfigure:
+        findings.append((WARN, f"pending reconfigure: {', '.join(inputs.pending_reconfigure)}"))
+    if not findings:
+        return OK, "ok"
+    return max(level for level, _ in findings), "; ".join(text for _, text in findings)
+
+
+def device_memory(device: str) -> dict[str, str]:
+    """Allocated, peak and reserved GPU memory in MiB (empty on the CPU)."""
+    if not device.startswith("cuda"):
+        return {}
+    import torch
+
+    index = torch.device(device).index or 0
+    mib = 1024.0 * 1024.0
+    return {
+        "gpu_name": torch.cuda.get_device_name(index),
+        "gpu_memory_allocated_mib": f"{torch.cuda.memory_allocated(index) / mib:.1f}",
+        "gpu_memory_peak_mib": f"{torch.cuda.max_memory_allocated(index) / mib:.1f}",
+        "gpu_memory_reserved_mib": f"{torch.cuda.memory_reserved(index) / mib:.1f}",
+    }
