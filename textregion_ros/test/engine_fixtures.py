@@ -15,12 +15,18 @@ import torch
 
 from textregion_ros.engine import EngineConfig, TextRegionEngine
 from textregion_ros.engine.sam2_loading import load_sam2
+from textregion_ros.runtime.params_files import preset_file, read_params_file
 
 MODELS = {"clip": "ViT-B-16", "siglip2": "ViT-B-16-SigLIP2-256", "pe": "PE-Core-T-16-384"}
-SMALL: dict[str, Any] = dict(
-    weights="random", sam2_weights="random", sam2_image_size=256, device="cpu", points_per_side=3,
-    pred_iou_thresh=0.0, stability_score_thresh=0.0, min_mask_area=0, scale=(448, 336),
-)
+# The cpu_smoke preset without its model choice (tests pick the backbone), plus the engine tests'
+# own two choices: a 3 x 3 grid (they run many small frames) and global-patch removal at its
+# default (on), since tests of that stage and of empty outcomes rely on it.
+SMALL: dict[str, Any] = {
+    **{name: value for name, value in read_params_file(preset_file("cpu_smoke")).items()
+       if name not in ("backbone", "model")},
+    "points_per_side": 3,
+    "remove_global_patches": True,
+}
 
 
 def small_config(backbone: str = "pe", **overrides: Any) -> EngineConfig:
