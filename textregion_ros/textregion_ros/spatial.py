@@ -32,9 +32,12 @@ quantile is a *segmented* statistic: the values are sorted within their mask by 
 the key (segment << 32) | order-preserving bits of the float32 value, which is exact (no
 rounding of values into a combined float key) and sorts segments apart; each segment's start is
 the cumulative count of the segments before it, and a quantile is two gathers at start + floor(h)
-and start + floor(h) + 1. The inlier test is an interval in depth, so the inliers' depths are a
-contiguous run of each mask's sorted depths, found with searchsorted on the same keys: the depth
-sort is done once and reused for the depth statistics of the inliers.
+and start + floor(h) + 1. The MAD needs no second sort: around the median, a mask's sorted depths
+give its deviations as two ascending sequences, and their median is a k-th-of-two-sorted-arrays
+bisection run for all masks at once (log2(points) steps on [N] tensors). The inlier test is an
+interval of depth, so each mask's inliers are a contiguous run of its sorted depths, found with
+searchsorted on the same keys: the depth sort is done once and serves the median, the MAD, the
+rejection and the inliers' depth statistics. x and y of the inliers share one more sort.
 """
 from __future__ import annotations
 
@@ -234,13 +237,14 @@ def _ordered_bits(values: torch.Tensor) -> torch.Tensor:
     Non-negative floats already order like their bit patterns; negative ones order backwards,
     so their magnitude bits are flipped.
     """
-    bits = values.contiguous().view(torch.int32).to(torch.int64)
-    return torch.where(bits < 0, bits ^ _SIGN_FLIP, bits) + _BIAS
+    bits = values.contiguous().view(torch.int32)
+    bits = bits ^ ((bits >> 31) & _SIGN_FLIP)  # arithmetic shift: all ones for negatives, else 0
+    return bits.to(torch.int64).add_(_BIAS)
 
 
 def _segment_keys(values: torch.Tensor, segments: torch.Tensor) -> torch.Tensor:
     """int64 keys ordering by (segment, value) exactly."""
-    return (segments.to(torch.int64) << _SEGMENT_SHIFT) | _ordered_bits(values)
+    return _ordered_bits(values).add_(segments.to(torch.int64) << _SEGMENT_SHIFT)
 
 
 def _segment_sort(values: torch.Tensor, segments: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -275,6 +279,51 @@ def _segment_quantiles(sorted_values: torch.Tensor, starts: torch.Tensor, counts
     difference = b - a
     value = torch.where(fraction >= 0.5, b - difference * (1.0 - fraction), a + difference * fraction)
     return torch.where(counts[:, None] > 0, value, torch.full_like(value, float("nan")))
+
+
+def _segment_median_deviation(sorted_values: torch.Tensor, starts: torch.Tensor, counts: torch.Tensor,
+                              median: torch.Tensor) -> torch.Tensor:
+    """[S] float64 median of |v - median| over each run sorted_values[start:start+count] (the MAD),
+    given the run's own median (the 0.5 'linear' quantile); NaN for empty runs. No sort needed.
+
+    The median lies between the run's values floor(n/2) - 1 and floor(n/2), so the deviations are
+    two ascending sequences: A_i = median - v[floor(n/2) - 1 - i] leftwards and
+    B_j = v[floor(n/2) + j] - median rightwards. Their k-th smallest (k = (n - 1) // 2) is found
+    for all runs at once by bisecting how many of the k + 1 smallest come from A (the classic
+    k-th of two sorted arrays): bit_length(total) steps over S-element tensors instead of a sort
+    of every deviation. The next smallest, for even n, is the smaller of the two next candidates.
+    """
+    device = sorted_values.device
+    total = int(sorted_values.shape[0])
+    if total == 0:
+        return torch.full(counts.shape, float("nan"), dtype=torch.float64, device=device)
+    split = counts // 2
+    left, right = split, counts - split  # lengths of A and B
+    k = torch.clamp((counts - 1) // 2, min=0)
+    last = total - 1
+
+    def from_left(i: torch.Tensor) -> torch.Tensor:
+        return median - sorted_values[(starts + split - 1 - i).clamp_(0, last)].to(torch.float64)
+
+    def from_right(j: torch.Tensor) -> torch.Tensor:
+        return sorted_values[(starts + split + j).clamp_(0, last)].to(torch.float64) - median
+
+    low = torch.clamp(k + 1 - right, min=0)  # fewest of the k + 1 smallest that can come from A
+    high = torch.minimum(k + 1, left)  # most that can
+    for _ in range(total.bit_length() + 1):  # bisection steps: log2 of the longest run, not a loop over data
+        active = low < high
+        middle = torch.div(low + high, 2, rounding_mode="floor")
+        take_more = active & (from_right(k - middle) > from_left(middle))  # B's last taken > A's first left
+        low = torch.where(take_more, middle + 1, low)
+        high = torch.where(active & ~take_more, middle, high)
+    taken_left, taken_right = low, k + 1 - low
+    inf = torch.tensor(math.inf, dtype=torch.float64, device=device)
+    kth = torch.maximum(torch.where(taken_left > 0, from_left(taken_left - 1), -inf),
+                        torch.where(taken_right > 0, from_right(taken_right - 1), -inf))
+    following = torch.minimum(torch.where(taken_left < left, from_left(taken_left), inf),
+                              torch.where(taken_right < right, from_right(taken_right), inf))
+    mad = torch.where(counts % 2 == 0, following - (following - kth) * 0.5, kth)  # numpy's lerp at t = 0.5
+    return torch.where(counts > 0, mad, torch.full_like(mad, float("nan")))
 
 
 def _as_masks(masks: MaskInput) -> torch.Tensor:
@@ -318,48 +367,59 @@ def locate(masks: MaskInput, depth_m: Union[np.ndarray, torch.Tensor], intrinsic
     camera = intrinsics.scaled_to(width, height)
 
     usable = (depth >= settings.min_depth_m) & (depth <= settings.max_depth_m)  # NaN compares False
-    selected = masks > MASK_THRESHOLD if masks.dtype != torch.bool else masks.clone()
+    if masks.dtype == torch.bool:
+        selected = masks.clone(memory_format=torch.contiguous_format)
+    else:
+        selected = masks > MASK_THRESHOLD
     selected &= usable
     mask_index, pixel = selected.view(count, height * width).nonzero(as_tuple=True)  # mask-major
     del selected
-    z = depth.view(-1)[pixel]
-    u = (pixel % width).to(torch.float32)
-    v = torch.div(pixel, width, rounding_mode="floor").to(torch.float32)
-    x = (u - camera.cx) * z / camera.fx
-    y = (v - camera.cy) * z / camera.fy
-    del u, v, pixel
-
+    flat_depth = depth.view(-1)
     candidates = torch.bincount(mask_index, minlength=count)
     starts = _segment_starts(candidates)
-    sorted_z, z_keys = _segment_sort(z, mask_index)
-
-    # Outlier rejection: an interval [median - allowed, median + allowed] of depth per mask.
-    if math.isinf(settings.outlier_k):
-        low = torch.full((count,), -math.inf, device=device)
-        high = torch.full((count,), math.inf, device=device)
-    else:
-        median = _segment_quantiles(sorted_z, starts, candidates, (0.5,))[:, 0]
-        deviation = (z.to(torch.float64) - median[mask_index]).abs_().to(torch.float32)
-        sorted_deviation, _ = _segment_sort(deviation, mask_index)
-        mad = _segment_quantiles(sorted_deviation, starts, candidates, (0.5,))[:, 0]
-        allowed = torch.clamp(settings.outlier_k * MAD_TO_SIGMA * mad, min=settings.deviation_floor_m)
-        low = (median - allowed).to(torch.float32)
-        high = (median + allowed).to(torch.float32)
-        low = torch.where(candidates > 0, low, torch.zeros_like(low))  # NaN-free keys for empty masks
-        high = torch.where(candidates > 0, high, torch.zeros_like(high))
-    segments = torch.arange(count, device=device)
-    first = torch.searchsorted(z_keys, _segment_keys(low, segments), side="left")
-    after = torch.searchsorted(z_keys, _segment_keys(high, segments), side="right")
-    inliers = after - first  # the inliers' depths: sorted_z[first:after] of each mask
-
-    keep = (z >= low[mask_index]) & (z <= high[mask_index])  # the same interval, point by point
-    kept_mask = mask_index[keep]
+    # Each mask's points sorted by depth. The masks stay where they were (the sort is mask-major
+    # and mask_index already is), so mask_index still labels the sorted points.
+    z_keys, order = torch.sort(_segment_keys(flat_depth[pixel], mask_index))
+    pixel = pixel[order]
+    del order
+    sorted_z = flat_depth[pixel]
     levels = (BOX_QUANTILES[0], 0.5, BOX_QUANTILES[1])
+
+    if math.isinf(settings.outlier_k):
+        first, inliers = starts, candidates
+        kept_mask, kept_pixel, kept_z = mask_index, pixel, sorted_z
+    else:
+        # Outlier rejection keeps an interval of depth, [median - allowed, median + allowed] (float32
+        # bounds), so each mask's inliers are a run sorted_z[first:after], found on the sorted keys.
+        median = _segment_quantiles(sorted_z, starts, candidates, (0.5,))[:, 0]
+        mad = _segment_median_deviation(sorted_z, starts, candidates, median)
+        allowed = torch.clamp(settings.outlier_k * MAD_TO_SIGMA * mad, min=settings.deviation_floor_m)
+        has_points = candidates > 0  # the others' NaN bounds would make meaningless keys
+        low = torch.where(has_points, median - allowed, torch.zeros_like(median)).to(torch.float32)
+        high = torch.where(has_points, median + allowed, torch.zeros_like(median)).to(torch.float32)
+        segments = torch.arange(count, device=device)
+        first = torch.searchsorted(z_keys, _segment_keys(low, segments), side="left")
+        after = torch.searchsorted(z_keys, _segment_keys(high, segments), side="right")
+        inliers = after - first
+        # The runs laid end to end: the k-th inlier of mask m sits at first[m] + k in sorted order.
+        total = int(inliers.sum())
+        shift = torch.repeat_interleave(first - _segment_starts(inliers), inliers, output_size=total)
+        kept = torch.arange(total, device=device).add_(shift)
+        kept_mask = torch.repeat_interleave(segments, inliers, output_size=total)
+        kept_pixel, kept_z = pixel[kept], sorted_z[kept]
+        del kept, shift
+    del z_keys, mask_index, pixel
+
     z_stats = _segment_quantiles(sorted_z, first, inliers, levels)  # [N, 3 levels]
-    # x and y together: segment axis * N + mask, so one sort serves both axes.
-    xy = torch.cat((x[keep], y[keep]))
-    xy_segments = torch.cat((kept_mask, kept_mask + count))
-    sorted_xy, _ = _segment_sort(xy, xy_segments)
+    # x and y in one buffer with segments axis * N + mask, so one sort serves both axes.
+    kept_count = int(kept_z.shape[0])
+    xy = torch.empty(2 * kept_count, device=device)
+    columns = (kept_pixel % width).to(torch.float32)
+    rows = torch.div(kept_pixel, width, rounding_mode="floor").to(torch.float32)
+    torch.mul(columns.sub_(camera.cx), kept_z, out=xy[:kept_count]).div_(camera.fx)
+    torch.mul(rows.sub_(camera.cy), kept_z, out=xy[kept_count:]).div_(camera.fy)
+    del columns, rows
+    sorted_xy, _ = _segment_sort(xy, torch.cat((kept_mask, kept_mask + count)))
     xy_counts = torch.cat((inliers, inliers))
     xy_stats = _segment_quantiles(sorted_xy, _segment_starts(xy_counts), xy_counts, levels).view(2, count, 3)
     stats = torch.stack((xy_stats[0], xy_stats[1], z_stats), dim=1).cpu().numpy()  # [N, axis, level]
