@@ -237,6 +237,18 @@ def test_depth_of_another_aspect_ratio_is_refused():
         locate(masks, np.ones((480, 640), np.float32), Intrinsics(600.0, 600.0, 319.5, 179.5, 640, 360))
 
 
+def test_strided_and_permuted_inputs_give_the_same_result():
+    depth, silhouette = box_scene(CAMERA)
+    masks = np.stack([silhouette, bleeding_mask(silhouette)]).astype(np.float32) * 3.0
+    expected = locate(torch.from_numpy(masks), depth, CAMERA)
+    padded_depth = np.zeros((CAMERA.height, 2 * CAMERA.width), np.float32)
+    padded_depth[:, ::2] = depth  # a strided numpy view, as an image with row padding gives
+    transposed = torch.from_numpy(np.ascontiguousarray(masks.transpose(0, 2, 1))).permute(0, 2, 1)
+    located = locate(transposed, padded_depth[:, ::2], CAMERA)
+    np.testing.assert_array_equal(located.centres, expected.centres)
+    np.testing.assert_array_equal(located.box_max, expected.box_max)
+
+
 # -- validity ---------------------------------------------------------------------------------------
 def test_too_few_inliers_leave_the_mask_without_3d():
     depth = np.full((CAMERA.height, CAMERA.width), 2.0, np.float32)

@@ -357,7 +357,7 @@ def locate(masks: MaskInput, depth_m: Union[np.ndarray, torch.Tensor], intrinsic
     if count == 0:
         return Located.empty(0)
     device = masks.device
-    depth = torch.as_tensor(depth_m, device=device).to(torch.float32)
+    depth = torch.as_tensor(depth_m, device=device).to(torch.float32).contiguous()  # numpy views keep strides
     if depth.ndim != 2:
         raise ValueError(f"depth must be [H, W], got shape {tuple(depth.shape)}")
     _check_same_view("depth image", (int(depth.shape[1]), int(depth.shape[0])), (width, height))
@@ -370,7 +370,7 @@ def locate(masks: MaskInput, depth_m: Union[np.ndarray, torch.Tensor], intrinsic
     if masks.dtype == torch.bool:
         selected = masks.clone(memory_format=torch.contiguous_format)
     else:
-        selected = masks > MASK_THRESHOLD
+        selected = (masks > MASK_THRESHOLD).contiguous()  # a permuted input gives a permuted result
     selected &= usable
     mask_index, pixel = selected.view(count, height * width).nonzero(as_tuple=True)  # mask-major
     del selected
