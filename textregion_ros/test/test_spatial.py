@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from textregion_ros import spatial
 from textregion_ros.spatial import (
     BOX_QUANTILES, DepthSettings, Intrinsics, Located, depth_in_metres, locate, nearest_indices, rotation_matrix,
     transform_boxes,
 )
+from textregion_ros.spatial.segmented import segment_median_deviation, segment_quantiles
 
 CAMERA = Intrinsics(fx=600.0, fy=600.0, cx=319.5, cy=239.5, width=640, height=480)
 # A box whose front face (0.30 m x 0.40 m, centred on the optical axis) stands 0.5 m in front of a
@@ -333,8 +333,8 @@ def test_median_absolute_deviation_equals_numpys_per_run():
     counts_t = torch.from_numpy(counts)
     starts = torch.cumsum(counts_t, 0) - counts_t
     sorted_values = torch.from_numpy(values)
-    median = spatial._segment_quantiles(sorted_values, starts, counts_t, (0.5,))[:, 0]
-    mad = spatial._segment_median_deviation(sorted_values, starts, counts_t, median).numpy()
+    median = segment_quantiles(sorted_values, starts, counts_t, (0.5,))[:, 0]
+    mad = segment_median_deviation(sorted_values, starts, counts_t, median).numpy()
     assert np.isnan(mad[0])
     for n, start, value in zip(counts[1:], starts.numpy()[1:], mad[1:]):
         run = values[start:start + n].astype(np.float64)

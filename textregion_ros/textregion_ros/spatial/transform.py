@@ -1,0 +1,67 @@
+"""Located boxes moved into another frame by a rigid transform (tf2's, passed as plain numbers)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from .locate import Located
+
+QUATERNION_NORM_TOLERANCE = 1e-3
+
+
+@dataclass
+class Boxes3D:
+    """Located boxes in a target frame, shaped for vision_msgs/BoundingBox3D (center pose + size).
+
+    The boxes are axis-aligned in the optical frame, so in the target frame each keeps its size
+    and is turned by the transform's rotation: orientation = that quaternion for every box.
+    """
+
+    centres: np.ndarray  # [N,3] median centres (the object's position, e.g. a hypothesis pose)
+    box_centres: np.ndarray  # [N,3] box midpoints (BoundingBox3D.center.position)
+    sizes: np.ndarray  # [N,3] along the box's own axes (the optical frame's x, y, z)
+    orientations: np.ndarray  # [N,4] x, y, z, w (BoundingBox3D.center.orientation)
+    valid: np.ndarray  # [N] bool
+
+
+def unit_quaternion(rotation_xyzw: Sequence[float]) -> np.ndarray:
+    """The quaternion (x, y, z, w) renormalised; ValueError unless it is a unit quaternion
+    (a tf2 rotation always is, to rounding; anything else is a bug upstream, e.g. all zeros)."""
+    q = np.asarray(rotation_xyzw, dtype=np.float64)
+    if q.shape != (4,) or not np.all(np.isfinite(q)):
+        raise ValueError(f"rotation must be 4 finite numbers x, y, z, w; got {rotation_xyzw}")
+    norm = float(np.linalg.norm(q))
+    if abs(norm - 1.0) > QUATERNION_NORM_TOLERANCE:
+        raise ValueError(f"rotation is not a unit quaternion (norm {norm:.6g}); expected x, y, z, w")
+    return q / norm
+
+
+def rotation_matrix(rotation_xyzw: Sequence[float]) -> np.ndarray:
+    """3x3 rotation matrix of a unit quaternion (x, y, z, w)."""
+    x, y, z, w = unit_quaternion(rotation_xyzw)
+    return np.array([
+        [1.0 - 2.0 * (y * y + z * z), 2.0 * (x * y - z * w), 2.0 * (x * z + y * w)],
+        [2.0 * (x * y + z * w), 1.0 - 2.0 * (x * x + z * z), 2.0 * (y * z - x * w)],
+        [2.0 * (x * z - y * w), 2.0 * (y * z + x * w), 1.0 - 2.0 * (x * x + y * y)],
+    ])
+
+
+def transform_boxes(located: Located, translation: Sequence[float] = (0.0, 0.0, 0.0),
+                    rotation_xyzw: Sequence[float] = (0.0, 0.0, 0.0, 1.0)) -> Boxes3D:
+    """Centres and boxes moved by a rigid transform: p' = R p + t.
+
+    translation and rotation_xyzw are a geometry_msgs/TransformStamped's transform from the optical
+    frame (child_frame_id) to the target frame (header.frame_id), i.e. what tf2's
+    lookup_transform(target, optical, stamp) returns. The defaults give the optical frame itself.
+    """
+    t = np.asarray(translation, dtype=np.float64)
+    if t.shape != (3,) or not np.all(np.isfinite(t)):
+        raise ValueError(f"translation must be 3 finite numbers, got {translation}")
+    q = unit_quaternion(rotation_xyzw)
+    r = rotation_matrix(q)
+    count = len(located)
+    return Boxes3D(centres=located.centres @ r.T + t, box_centres=located.box_centres @ r.T + t,
+                   sizes=located.sizes.copy(), orientations=np.tile(q, (count, 1)),
+                   valid=located.valid.copy())
