@@ -117,3 +117,17 @@ def test_topics_name_namespace_and_log_level_reach_the_node():
     defaults = node_launch({}, PACKAGE)
     assert defaults.remappings == [("image", BY_NAME["image"].default), ("queries", "queries")]
     assert defaults.name == "textregion" and defaults.ros_arguments == ["--log-level", "info"]
+
+
+def test_a_depth_topic_turns_3d_on_and_remaps_depth_and_the_image_s_camera_info(tmp_path):
+    launch = node_launch({"image": "/cam/color/image_raw", "depth": "/cam/aligned_depth_to_color/image_raw"},
+                         tmp_path)
+    assert launch.parameters[-1] == {"use_depth": True}
+    assert ("depth", "/cam/aligned_depth_to_color/image_raw") in launch.remappings
+    assert ("camera_info", "/cam/color/camera_info") in launch.remappings
+
+
+def test_without_a_depth_argument_use_depth_stays_the_params_files_choice(tmp_path):
+    launch = node_launch({"image": "/cam/color/image_raw"}, tmp_path)
+    assert all(not isinstance(item, dict) or "use_depth" not in item for item in launch.parameters)
+    assert [name for name, _ in launch.remappings] == ["image", "queries"]

@@ -93,8 +93,8 @@ def _crop_size(value: Any) -> Optional[str]:
     return None if value == 0 or value >= 32 else "must be 0 (the model's size) or at least 32"
 
 
-_MODELS, _MASKS, _TOKENS, _OUTPUTS, _QUERIES, _NODE = (
-    "models", "masks", "region tokens", "segmentation and grounding", "queries", "node")
+_MODELS, _MASKS, _TOKENS, _OUTPUTS, _QUERIES, _NODE, _SPATIAL = (
+    "models", "masks", "region tokens", "segmentation and grounding", "queries", "node", "3D (depth)")
 
 PARAMETERS: tuple[Parameter, ...] = (
     # --- models: a change rebuilds them at the next configure ---
@@ -183,6 +183,27 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("publish_region_tokens", BOOL, True, "Publish ~/region_tokens.", engine=False, group=_NODE),
     Parameter("publish_confidence", BOOL, True, "Publish ~/confidence.", engine=False, group=_NODE),
     Parameter("autostart", BOOL, True, "Configure and activate on start.", START, engine=False, group=_NODE),
+    # --- 3D from a registered depth image + camera_info ---
+    Parameter("use_depth", BOOL, False,
+              "Subscribe to `depth` (16UC1 mm / 32FC1 m, registered to the colour image) and `camera_info`, and "
+              "publish ~/detections_3d and ~/markers.", ACTIVATE, engine=False, group=_SPATIAL),
+    Parameter("depth_sync_tolerance_s", DOUBLE, 0.05,
+              "Largest stamp difference between a colour frame and the depth image paired with it.",
+              engine=False, group=_SPATIAL, minimum=0.0, maximum=10.0),
+    Parameter("min_depth_m", DOUBLE, 0.1, "Depth readings nearer than this are ignored.", engine=False,
+              group=_SPATIAL, minimum=0.0, maximum=1000.0),
+    Parameter("max_depth_m", DOUBLE, 10.0, "Depth readings farther than this are ignored.", engine=False,
+              group=_SPATIAL, minimum=0.0, maximum=1000.0),
+    Parameter("depth_outlier_k", DOUBLE, 3.0,
+              "Points farther than this many scaled MADs from their mask's median depth are outliers (mask "
+              "edges bleeding onto the background).", engine=False, group=_SPATIAL, minimum=0.0, maximum=100.0),
+    Parameter("min_depth_points", INTEGER, 20, "Fewest inlier points a detection needs to get 3D.",
+              engine=False, group=_SPATIAL, minimum=1, maximum=1000000),
+    Parameter("target_frame", STRING, "",
+              "Frame to publish 3D results in (through tf2, at the image stamp); empty = the camera's optical "
+              "frame.", CONFIGURE, engine=False, group=_SPATIAL),
+    Parameter("tf_timeout_s", DOUBLE, 0.05, "How long a tf2 lookup into target_frame may wait.", engine=False,
+              group=_SPATIAL, minimum=0.0, maximum=10.0),
 )
 
 BY_NAME: dict[str, Parameter] = {p.name: p for p in PARAMETERS}

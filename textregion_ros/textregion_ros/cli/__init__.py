@@ -60,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     segment.add_argument("--queries", help=queries_help)
     segment.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
     segment.add_argument("--recursive", action="store_true", help="also search sub-folders")
+    segment.add_argument("--depth", metavar="DIR", help="registered depth per image, matched by file stem: "
+                         "<stem>.png (16-bit mm) or <stem>.npy (float m); adds 3D to the detections JSON")
+    segment.add_argument("--intrinsics", metavar="FX,FY,CX,CY", help="the colour camera's pinhole intrinsics "
+                         "(pixels), with --depth")
     _add_shared(segment)
     segment.set_defaults(run=run_segment)
 
@@ -72,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     bag.add_argument("--queries", help=queries_help)
     bag.add_argument("--out", required=True, metavar="OUT", help="output bag folder (must not exist)")
     bag.add_argument("--every", type=int, default=1, metavar="N", help="process every N-th image (default 1)")
+    bag.add_argument("--depth-topic", help="registered depth (sensor_msgs/Image 16UC1 / 32FC1): adds "
+                     "<prefix>/detections_3d and <prefix>/markers")
+    bag.add_argument("--camera-info-topic", help="the colour camera's sensor_msgs/CameraInfo, with --depth-topic")
     bag.add_argument("--topic-prefix", default="/" + NODE_NAME, help="output topic namespace (default /textregion)")
     _add_shared(bag)
     bag.set_defaults(run=run_bag)

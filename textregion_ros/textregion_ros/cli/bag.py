@@ -24,6 +24,10 @@ log = logging.getLogger("textregion")
 
 IMAGE_TYPE = "sensor_msgs/msg/Image"
 COMPRESSED_TYPE = "sensor_msgs/msg/CompressedImage"
+CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
+# A colour frame waits until the bag is this much past it (plus the sync tolerance) for a depth
+# image recorded after it (aligned depth is computed, so it usually arrives later).
+PAIRING_SLACK_S = 0.5
 REPO_ROOT = Path(__file__).resolve().parents[3]
 INTERFACE_FALLBACKS = {"vision_msgs": REPO_ROOT / "vendor" / "vision_msgs" / "msg",
                        "textregion_msgs": REPO_ROOT / "textregion_msgs" / "msg"}
@@ -104,12 +108,18 @@ def run_bag(args: argparse.Namespace) -> int:
     from tqdm import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
+    from sensor_msgs.msg import CameraInfo
+
     from ..ros import conversions
-    from ..ros.frame_messages import FRAME_OUTPUTS, OUTPUTS, frame_messages
+    from ..ros.depth_input import DepthPairing, No3D
+    from ..ros.frame_messages import FRAME_OUTPUTS, OUTPUTS, SPATIAL_OUTPUTS, frame_messages
     from ..ros.image_conversions import imgmsg_to_numpy
+    from ..spatial import DepthSettings
 
     if args.every < 1:
         raise UsageError(f"--every must be >= 1, got {args.every}")
+    if bool(args.depth_topic) != bool(args.camera_info_topic):
+        raise UsageError("--depth-topic and --camera-info-topic go together (3D needs both)")
     settings = settings_from_args(args)
     queries = query_set(settings.queries, required=False)
     if not len(queries):
@@ -119,6 +129,9 @@ def run_bag(args: argparse.Namespace) -> int:
         raise UsageError(f"{out} exists already; rosbag2 bags are never overwritten: choose a new --out")
     # the node's switches (publish_overlay, ...) decide which outputs are written
     wanted = [name for name in FRAME_OUTPUTS if not OUTPUTS[name].switch or settings.node[OUTPUTS[name].switch]]
+    depth_settings = DepthSettings.from_parameters(settings.node)
+    tolerance_s = settings.node["depth_sync_tolerance_s"]
+    wait_ns = int((tolerance_s + PAIRING_SLACK_S) * 1e9)
 
     try:
         reader = Reader(source)
@@ -159,6 +172,22 @@ def run_bag(args: argparse.Namespace) -> int:
             source_qos = list(connections[0].ext.offered_qos_profiles) if connections[0].ext else []
             image_out = writer.add_connection(args.image_topic, input_type, typestore=typestore,
                                               offered_qos_profiles=source_qos)
+            extra, copies, feed, feed_types, pairing = [], {}, {}, {}, None
+            if args.depth_topic:
+                pairing = DepthPairing()
+                for topic, kind, msg_type, add in ((args.depth_topic, IMAGE_TYPE, Image, pairing.add_depth),
+                                                  (args.camera_info_topic, CAMERA_INFO_TYPE, CameraInfo,
+                                                   pairing.set_camera_info)):
+                    found = [c for c in reader.connections if c.topic == topic and c.msgtype == kind]
+                    if not found:
+                        raise UsageError(f"the bag has no {kind} topic {topic!r}")
+                    extra += found
+                    copies[topic] = writer.add_connection(topic, kind, typestore=typestore,
+                                                          offered_qos_profiles=list(found[0].ext.offered_qos_profiles)
+                                                          if found[0].ext else [])
+                    feed[topic], feed_types[topic] = add, msg_type
+            else:
+                wanted = [name for name in wanted if name not in SPATIAL_OUTPUTS]
             topics = {name: _normalise_topic(args.topic_prefix, name) for name in [*wanted, "label_info"]}
             outs = {name: writer.add_connection(topics[name], message_type_name(OUTPUTS[name].message_type),
                                                 typestore=typestore, offered_qos_profiles=[bag_qos(OUTPUTS[name])])
@@ -169,39 +198,63 @@ def run_bag(args: argparse.Namespace) -> int:
                 written[topics[name]] += 1
 
             label_info_sent = False
+            image_index = 0
+            pending: list[tuple[int, int, bytes]] = []  # colour frames waiting for their depth image
+
+            def process(index: int, timestamp: int, raw: bytes) -> None:
+                nonlocal label_info_sent
+                where = f"message {index} (t={timestamp} ns)"
+                try:
+                    frame_started = time.perf_counter()
+                    msg = deserialize_message(bytes(raw), message_class)
+                    rgb = imgmsg_to_numpy(msg, "rgb8") if input_type == IMAGE_TYPE else decode_compressed(msg)
+                    if rgb.size == 0:
+                        raise ValueError(f"empty image ({rgb.shape[0]}x{rgb.shape[1]})")
+                    header = conversions.copy_header(msg.header)
+                    regions = engine.regions(rgb)
+                    spatial = None
+                    if pairing is not None:
+                        try:
+                            spatial = pairing.spatial(header, regions.masks > 0, depth_settings, tolerance_s, 0.0)
+                        except No3D as reason:
+                            failures.append((where, f"no 3D: {reason}"))
+                    messages = frame_messages(engine, rgb, regions, queries, header, wanted, spatial=spatial)
+                except (ValueError, EngineError, RuntimeError) as error:
+                    failures.append((where, str(error)))
+                    tqdm.write(f"skipped {where}: {error}", file=sys.stderr)
+                    bar.update(1)
+                    return
+                seconds.append(time.perf_counter() - frame_started)
+                if not label_info_sent:
+                    put("label_info", timestamp, conversions.label_info(
+                        queries.classes, Header(stamp=header.stamp, frame_id=header.frame_id),
+                        settings.config.prob_threshold))
+                    label_info_sent = True
+                for name, output in messages.items():
+                    put(name, timestamp, output)
+                if "detections" in messages:
+                    per_class.update(d.results[0].hypothesis.class_id for d in messages["detections"].detections)
+                bar.update(1)
+
             with logging_redirect_tqdm(), tqdm(total=to_process, unit="frame", desc="bag", disable=None,
                                                dynamic_ncols=True) as bar:
-                for index, (connection, timestamp, raw) in enumerate(reader.messages(connections=connections)):
-                    writer.write(image_out, timestamp, raw)  # replays alone: the camera stream is in the bag
-                    written[args.image_topic] += 1
-                    if index % args.every:
-                        continue
-                    where = f"message {index} (t={timestamp} ns)"
-                    try:
-                        frame_started = time.perf_counter()
-                        msg = deserialize_message(bytes(raw), message_class)
-                        rgb = imgmsg_to_numpy(msg, "rgb8") if input_type == IMAGE_TYPE else decode_compressed(msg)
-                        if rgb.size == 0:
-                            raise ValueError(f"empty image ({rgb.shape[0]}x{rgb.shape[1]})")
-                        header = conversions.copy_header(msg.header)
-                        regions = engine.regions(rgb)
-                        messages = frame_messages(engine, rgb, regions, queries, header, wanted)
-                    except (ValueError, EngineError, RuntimeError) as error:
-                        failures.append((where, str(error)))
-                        tqdm.write(f"skipped {where}: {error}", file=sys.stderr)
-                        bar.update(1)
-                        continue
-                    seconds.append(time.perf_counter() - frame_started)
-                    if not label_info_sent:
-                        put("label_info", timestamp, conversions.label_info(
-                            queries.classes, Header(stamp=header.stamp, frame_id=header.frame_id),
-                            settings.config.prob_threshold))
-                        label_info_sent = True
-                    for name, output in messages.items():
-                        put(name, timestamp, output)
-                    if "detections" in messages:
-                        per_class.update(d.results[0].hypothesis.class_id for d in messages["detections"].detections)
-                    bar.update(1)
+                for connection, timestamp, raw in reader.messages(connections=[*connections, *extra]):
+                    copy = copies.get(connection.topic)
+                    if copy is not None:  # depth and camera_info: copied, and fed to the pairing
+                        writer.write(copy, timestamp, raw)
+                        written[connection.topic] += 1
+                        feed[connection.topic](deserialize_message(bytes(raw), feed_types[connection.topic]))
+                    else:
+                        writer.write(image_out, timestamp, raw)  # replays alone: the camera stream is in the bag
+                        written[args.image_topic] += 1
+                        if image_index % args.every == 0:
+                            pending.append((image_index, timestamp, raw))
+                        image_index += 1
+                    # a colour frame is processed once the bag is past the depth that may still pair with it
+                    while pending and (pairing is None or timestamp - pending[0][1] > wait_ns):
+                        process(*pending.pop(0))
+                for item in pending:
+                    process(*item)
         except KeyboardInterrupt:
             interrupted = True
         finally:

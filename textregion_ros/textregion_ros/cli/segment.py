@@ -7,13 +7,15 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
 from ..engine import EngineConfig, EngineError
 from ..outputs import encodings, result_files
 from ..outputs.overlay import draw_overlay
+from ..spatial import DepthSettings, Located
+from .depth_files import depth_file, locate_regions, parse_intrinsics, read_depth, records_3d
 from .frames import analyse, build_engine, detection_records, print_summary
 from .settings import EXIT_FAILURES, EXIT_OK, UsageError, query_set, settings_from_args
 
@@ -84,6 +86,14 @@ def run_segment(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     queries = query_set(settings.queries, required=True)
+    depth_folder = Path(args.depth).expanduser() if getattr(args, "depth", None) else None
+    intrinsics = parse_intrinsics(args.intrinsics) if getattr(args, "intrinsics", None) else None
+    if (depth_folder is None) != (intrinsics is None):
+        raise UsageError("--depth and --intrinsics go together (the depth folder and the colour camera's fx,fy,cx,cy)")
+    if depth_folder is not None and not depth_folder.is_dir():
+        raise UsageError(f"--depth {str(depth_folder)!r} is not a folder")
+    depth_settings = DepthSettings.from_parameters(settings.node)
+
     files, problems = collect_images(args.inputs, args.recursive)
     out = Path(args.out).expanduser()
     try:
@@ -119,13 +129,25 @@ def run_segment(args: argparse.Namespace) -> int:
                 continue
             stem = _unique_stem(path, used)
             detections = detection_records(result)
+            distances = None
+            if depth_folder is not None:
+                try:
+                    located = _located(depth_folder, path, result, intrinsics, rgb.shape[:2], depth_settings)
+                except ValueError as error:  # a depth file that cannot be used: 2D only, reported
+                    failures.append((str(path), f"depth: {error}"))
+                    tqdm.write(f"no 3D for {path}: {error}", file=sys.stderr)
+                    located = None
+                if located is not None:
+                    for record, spatial in zip(detections, records_3d(result.detections, located)):
+                        record.update(spatial)
+                    distances = {i: float(np.linalg.norm(located.centres[i])) for i in np.flatnonzero(located.valid)}
             try:
                 result_files.save_png(encodings.label_array(result.segmentation.labels, len(queries)),
                                  out / f"{stem}_labels.png")
                 result_files.save_png(encodings.confidence_array(result.segmentation.confidence),
                                  out / f"{stem}_confidence.png")
-                result_files.save_png(draw_overlay(rgb, result.segmentation.labels, queries.classes, result.detections),
-                                 out / f"{stem}_overlay.png")
+                result_files.save_png(draw_overlay(rgb, result.segmentation.labels, queries.classes, result.detections,
+                                                   distances=distances), out / f"{stem}_overlay.png")
                 result_files.write_json(out / f"{stem}_detections.json", result_files.detections_document(
                     str(path), rgb.shape[:2], queries.classes, detections,
                     {"regions": len(result.regions), "seconds": round(result.seconds, 3),
@@ -148,10 +170,13 @@ def run_segment(args: argparse.Namespace) -> int:
     return EXIT_FAILURES if failures else EXIT_OK
 
 
-def _config_record(config: EngineConfig) -> dict[str, Any]:
-    record = dataclasses.asdict(config)
-    record["scale"] = list(config.scale)
-    return record
+def _located(folder: Path, image: Path, result: Any, intrinsics: Any, size: tuple[int, int],
+             settings: DepthSettings) -> Optional[Located]:
+    """The regions' 3D from the depth file of `image` (None when the folder has none for it)."""
+    path = depth_file(folder, image.stem)
+    if path is None:
+        return None
+    return locate_regions(result.regions, read_depth(path), intrinsics, size, settings)
 
 
 def config_record(config: EngineConfig) -> dict[str, Any]:

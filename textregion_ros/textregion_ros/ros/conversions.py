@@ -204,7 +204,8 @@ def _message_logit_affine(affine: Optional[tuple[float, float]]) -> tuple[float,
 
 
 def region_tokens_to_msg(
-    regions: Regions, header: Optional[Header], region_ids: Optional[np.ndarray] = None
+    regions: Regions, header: Optional[Header], region_ids: Optional[np.ndarray] = None,
+    centres_3d: Optional[np.ndarray] = None,
 ) -> RegionTokens:
     """RegionTokens for `~/region_tokens`: everything another node needs to search the frame.
 
@@ -222,6 +223,8 @@ def region_tokens_to_msg(
       scores and stability_scores, one per region, in region order.
     - region_ids: mono16 image, k = region k-1, 0 = none; `region_ids` if given (the node may
       have computed it already), else regions.region_id_image(). Stamped with `header`.
+    - centres_3d: [R,3] metres in the optical frame (NaN rows = no 3D), R*3 float32 row-major;
+      empty when None (no depth input).
 
     Raises ValueError for more than 65535 regions (they do not fit the mono16 id image), tokens
     that are not [R,D], per-region fields of the wrong length, or a region-id image of the wrong
@@ -269,6 +272,11 @@ def region_tokens_to_msg(
     msg.scores = _float32_array(scores)
     msg.stability_scores = _float32_array(stability)
     msg.region_ids = numpy_to_imgmsg(region_ids, "mono16", copy_header(header))
+    if centres_3d is not None:
+        centres = np.asarray(centres_3d, dtype=np.float32)
+        if centres.shape != (count, 3):
+            raise ValueError(f"centres_3d must be [{count},3] (one row per region), got {centres.shape}")
+        msg.centres_3d = _float32_array(centres)
     return msg
 
 

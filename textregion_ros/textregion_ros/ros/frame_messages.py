@@ -16,12 +16,15 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 from textregion_msgs.msg import RegionTokens
-from vision_msgs.msg import Detection2DArray, LabelInfo
+from vision_msgs.msg import Detection2DArray, Detection3DArray, LabelInfo
+from visualization_msgs.msg import MarkerArray
 
 from ..engine import QuerySet, Regions, TextRegionEngine
 from ..outputs.overlay import draw_overlay
 from . import conversions
+from .depth_input import Spatial3D
 from .image_conversions import numpy_to_imgmsg
+from .spatial_messages import detections_3d_to_msg, markers_to_msg, place
 
 
 @dataclass(frozen=True)
@@ -44,25 +47,33 @@ OUTPUTS: dict[str, Output] = {
     "confidence": Output(Image, 2, switch="publish_confidence"),
     "overlay": Output(Image, 2, switch="publish_overlay"),
     "region_tokens": Output(RegionTokens, 10, switch="publish_region_tokens"),
+    "detections_3d": Output(Detection3DArray, 10),  # with use_depth only
+    "markers": Output(MarkerArray, 2),  # with use_depth only
     "label_info": Output(LabelInfo, 1, latched=True),
 }
 # Outputs produced per frame (label_info is published when the queries change instead).
 FRAME_OUTPUTS = tuple(name for name in OUTPUTS if name != "label_info")
-_NEED_SEGMENTATION = {"detections", "labels", "confidence", "overlay"}
+SPATIAL_OUTPUTS = ("detections_3d", "markers")
+_NEED_SEGMENTATION = {"detections", "labels", "confidence", "overlay", *SPATIAL_OUTPUTS}
+_NEED_GROUNDING = {"detections", "overlay", *SPATIAL_OUTPUTS}
 
 
 def frame_messages(engine: TextRegionEngine, rgb: np.ndarray, regions: Regions, queries: QuerySet,
                    header: Header, wanted: Collection[str],
-                   stage_seconds: Optional[dict[str, float]] = None) -> dict[str, Any]:
+                   stage_seconds: Optional[dict[str, float]] = None,
+                   spatial: Optional[Spatial3D] = None) -> dict[str, Any]:
     """The messages of the `wanted` frame outputs for this frame and query set.
 
     Without queries there is nothing to segment: the overlay is the plain image and detections,
     labels and confidence are not produced. `stage_seconds`, when given, receives the text,
-    segmentation and grounding times.
+    segmentation and grounding times. With `spatial` (the frame's 3D), region tokens carry the
+    regions' 3D centres, the overlay the distances, and ~/detections_3d and ~/markers are made
+    (in spatial.header's frame) unless spatial.boxes is None.
     """
     messages: dict[str, Any] = {}
     if "region_tokens" in wanted:
-        messages["region_tokens"] = conversions.region_tokens_to_msg(regions, header)
+        centres = spatial.located.centres if spatial is not None else None
+        messages["region_tokens"] = conversions.region_tokens_to_msg(regions, header, centres_3d=centres)
     if not len(queries):
         if "overlay" in wanted:
             messages["overlay"] = numpy_to_imgmsg(rgb, "rgb8", header)
@@ -73,7 +84,7 @@ def frame_messages(engine: TextRegionEngine, rgb: np.ndarray, regions: Regions, 
     if stage_seconds is not None:
         stage_seconds.update(segmentation.timings)
     detections = []
-    if "detections" in wanted or "overlay" in wanted:
+    if _NEED_GROUNDING & set(wanted):
         started = time.perf_counter()
         detections = engine.ground(regions, queries, segmentation=segmentation)
         if stage_seconds is not None:
@@ -84,7 +95,13 @@ def frame_messages(engine: TextRegionEngine, rgb: np.ndarray, regions: Regions, 
         messages["labels"] = conversions.labels_to_image(segmentation.labels, len(queries), header)
     if "confidence" in wanted:
         messages["confidence"] = conversions.confidence_to_image(segmentation.confidence, header)
+    placed = place(detections, spatial.boxes) if spatial is not None and spatial.boxes is not None else None
     if "overlay" in wanted:
-        overlay = draw_overlay(rgb, segmentation.labels, queries.classes, detections)
+        distances = {p.detection.region_index: p.distance_m for p in placed} if placed else None
+        overlay = draw_overlay(rgb, segmentation.labels, queries.classes, detections, distances=distances)
         messages["overlay"] = numpy_to_imgmsg(overlay, "rgb8", header)
+    if placed is not None and "detections_3d" in wanted:
+        messages["detections_3d"] = detections_3d_to_msg(placed, spatial.header)
+    if placed is not None and "markers" in wanted:
+        messages["markers"] = markers_to_msg(placed, spatial.header, len(queries))
     return messages

@@ -46,14 +46,16 @@ from ..engine import (
     split_query_text,
 )
 from . import conversions
-from ..runtime import health
-from ..runtime.health import EventWindow, HealthInputs, ProblemLog, device_memory
+from ..runtime.health import FrameHealth, ProblemLog, device_memory
 from .diagnostics import status_message
+from ..spatial import DepthSettings
+from .depth_input import DepthInput, No3D, Spatial3D, TargetFrame
 from .frame_messages import FRAME_OUTPUTS, OUTPUTS, frame_messages
+from .spatial_messages import detections_3d_to_msg, place
 from .image_conversions import imgmsg_to_numpy
 from ..engine.devices import device_problem
 from .parameters import check_value, descriptor, engine_config, ros_default
-from ..runtime.worker import LatestFrameWorker
+from ..runtime.worker import LatestFrameWorker, WorkerCounts
 
 NODE_NAME = "textregion"
 INPUT_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8")
@@ -78,6 +80,7 @@ class ProcessedFrame:
     rgb: np.ndarray
     regions: Regions
     received: float  # monotonic time the frame was handed to the worker
+    spatial: Optional[Spatial3D] = None  # its 3D, with use_depth and a paired depth image
 
 
 class TextRegionNode(LifecycleNode):
@@ -97,12 +100,10 @@ class TextRegionNode(LifecycleNode):
         self._own_services: list[Any] = []
         self._stage_ms: dict[str, float] = {}
         # health: every received frame, rejected (bad input) and failed frames, processed frames
-        self._received, self._rejected = EventWindow(), EventWindow()
-        self._failed, self._processed = EventWindow(), EventWindow()
-        self._stream_start: Optional[float] = None  # when frames started arriving after a pause
-        self._last_frame_s = 0.0
-        self._qos_problem = ""
+        self._health = FrameHealth()
         self._problems = ProblemLog()
+        self._depth_input: Optional[DepthInput] = None
+        self._target_frame: Optional[TargetFrame] = None
         self._query_group = MutuallyExclusiveCallbackGroup()
 
         self._declare_parameters()
@@ -157,6 +158,11 @@ class TextRegionNode(LifecycleNode):
             return SetParametersResult(successful=False, reason=(
                 f"max_queries = {changes['max_queries']} is below the {in_force} queries in force; set fewer "
                 f"queries first"))
+        if {"min_depth_m", "max_depth_m"} & set(changes):
+            low, high = (changes.get(name, self._value(name)) for name in ("min_depth_m", "max_depth_m"))
+            if low >= high:
+                return SetParametersResult(successful=False, reason=f"min_depth_m ({low}) must be below "
+                                                                    f"max_depth_m ({high})")
         if "device" in changes:
             reason = device_problem(changes["device"])
             if reason:
@@ -204,6 +210,12 @@ class TextRegionNode(LifecycleNode):
         return self._state_machine.current_state[1]  # rclpy keeps no public accessor
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if self._value("target_frame"):
+            try:
+                self._target_frame = TargetFrame(self, self._value("target_frame"))
+            except RuntimeError as error:
+                self.get_logger().error(f"configure failed: {error}")
+                return TransitionCallbackReturn.FAILURE
         try:
             config = engine_config(self._values())
             self.get_logger().info(f"loading models: {config.model_id} + SAM2 {config.sam2_model} on {config.device}")
@@ -243,28 +255,33 @@ class TextRegionNode(LifecycleNode):
                 event_callbacks=SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_image_qos)),
             self.create_subscription(String, "queries", self._on_queries_topic, QUERIES_INPUT),
         ]
+        if self._value("use_depth"):
+            self._depth_input = DepthInput(self, self._target_frame)
         self._publish_label_info()
         self.get_logger().info(
             f"active: listening on {self.resolve_topic_name('image')}, {len(self._queries)} queries")
         return result
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._unsubscribe()
+        return super().on_deactivate(state)
+
+    def _unsubscribe(self) -> None:
         self._active = False
-        self._qos_problem = ""
+        self._health.qos_problem = ""
         for subscription in self._inputs:
             self.destroy_subscription(subscription)
         self._inputs = []
-        return super().on_deactivate(state)
+        if self._depth_input is not None:
+            self._depth_input.close()
+            self._depth_input = None
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._release()
         return super().on_cleanup(state)
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._active = False
-        for subscription in self._inputs:
-            self.destroy_subscription(subscription)
-        self._inputs = []
+        self._unsubscribe()
         self._release()
         return TransitionCallbackReturn.SUCCESS
 
@@ -280,6 +297,7 @@ class TextRegionNode(LifecycleNode):
         self._worker = self._text_worker = None
         with self._lock:
             self._queries = NO_QUERIES
+        self._target_frame = None
         for service in self._own_services:
             self.destroy_service(service)
         for publisher in self._outputs.values():
@@ -293,10 +311,7 @@ class TextRegionNode(LifecycleNode):
 
     # -- inputs ---------------------------------------------------------------------------------
     def _on_image(self, msg: Image) -> None:
-        age = self._received.age()
-        if age is None or age > health.STALE_INPUT_S:
-            self._stream_start = time.monotonic()
-        self._received.tick()
+        self._health.on_received()
         if self._worker is not None:
             self._worker.submit_frame((msg, time.monotonic()))
 
@@ -386,17 +401,36 @@ class TextRegionNode(LifecycleNode):
             return self._reject(str(error)[:80], f"dropped an image: {error}")
         started = time.monotonic()
         regions = engine.regions(rgb)
-        frame = ProcessedFrame(msg.header, rgb, regions, received)
+        frame = ProcessedFrame(msg.header, rgb, regions, received, self._spatial_of(msg.header, regions))
         with self._lock:
             self._latest = frame
             queries = self._queries
         self._publish_outputs(frame, queries)
-        self._last_frame_s = time.monotonic() - started
-        self._processed.tick()
+        self._health.on_processed(time.monotonic() - started)
         return True
 
+    def _spatial_of(self, header: Header, regions: Regions) -> Optional[Spatial3D]:
+        """The frame's 3D (with use_depth), or None with the reason counted and logged once."""
+        depth = self._depth_input
+        if depth is None:
+            return None
+        settings = DepthSettings.from_parameters(self._values())
+        try:
+            # The soft masks hold clamped SAM2 logits: a pixel is in the region where the logit is > 0
+            # (mask probability > 0.5), the rule of the region's own area and box.
+            spatial = depth.spatial(header, regions.masks > 0, settings, self._value("depth_sync_tolerance_s"),
+                                    self._value("tf_timeout_s"))
+        except No3D as reason:
+            self._health.without_3d.tick(str(reason))
+            self._problem(f"3d-{reason.key}", f"no 3D for a frame: {reason}")
+            return None
+        if spatial.boxes is None:
+            self._health.without_3d.tick(spatial.problem)
+            self._problem(f"3d-{spatial.problem[:60]}", f"no 3D published for a frame: {spatial.problem}")
+        return spatial
+
     def _reject(self, reason: str, message: str) -> bool:
-        self._rejected.tick(reason)
+        self._health.rejected.tick(reason)
         self._problem(f"image-{reason}", message)
         return False
 
@@ -426,7 +460,8 @@ class TextRegionNode(LifecycleNode):
             return
         started = time.perf_counter()
         seconds = dict(frame.regions.timings)
-        messages = frame_messages(engine, frame.rgb, frame.regions, queries, frame.header, self._wanted(), seconds)
+        messages = frame_messages(engine, frame.rgb, frame.regions, queries, frame.header, self._wanted(), seconds,
+                                  frame.spatial)
         for name, msg in messages.items():
             self._outputs[name].publish(msg)
         stage_ms = {name: 1000.0 * s for name, s in seconds.items()}
@@ -474,6 +509,9 @@ class TextRegionNode(LifecycleNode):
                     response.message = f"query failed: {type(error).__name__}: {error}"
                 else:
                     response.detections = conversions.detections_to_msg(detections, frame.header)
+                    if frame.spatial is not None and frame.spatial.boxes is not None:
+                        response.detections_3d = detections_3d_to_msg(place(detections, frame.spatial.boxes),
+                                                                       frame.spatial.header)
                     response.success = True
                     stamp = frame.header.stamp
                     response.message = (f"{len(detections)} detections for {len(request.queries)} queries on the "
@@ -489,7 +527,7 @@ class TextRegionNode(LifecycleNode):
 
     def _on_worker_error(self, error: BaseException, kind: str) -> None:
         if kind == "frame":
-            self._failed.tick()
+            self._health.failed.tick()
         reason = f"{type(error).__name__}: {error}"
         self._problem(f"worker-{kind}-{type(error).__name__}-{str(error)[:60]}",
                       f"processing failed ({kind}): {reason}; continuing with the next frame")
@@ -497,42 +535,34 @@ class TextRegionNode(LifecycleNode):
     def _on_incompatible_image_qos(self, info: QoSRequestedIncompatibleQoSInfo) -> None:
         """A publisher on `image` that this subscription can never hear: say so instead of waiting silently."""
         policy = QoSPolicyKind(info.last_policy_kind).name
-        self._qos_problem = (
+        self._health.qos_problem = problem = (
             f"image subscription ({self._value('image_reliability')}) is incompatible with a publisher's "
             f"{policy} policy ({info.total_count} publisher(s)); its frames never arrive"
             + ("; a best-effort camera needs image_reliability: best_effort" if policy == "RELIABILITY" else ""))
-        self._problem(f"qos-{policy}", self._qos_problem)
+        self._problem(f"qos-{policy}", problem)
 
     def _publish_diagnostics(self) -> None:
         state = self.state_label()
-        counts = self._worker.counts if self._worker is not None else None
+        counts = self._worker.counts if self._worker is not None else WorkerCounts()
         device = str(self._engine.device) if self._engine is not None else "none"
-        received = self._received.recent()
         values = {
             "state": state,
             "device": device,
             "model": self._engine.config.model_id if self._engine is not None else "",
             "queries": str(len(self._queries)),
-            "input_rate_hz": f"{len(received) / health.WINDOW_S:.2f}",
-            "processed_rate_hz": f"{self._processed.rate():.2f}",
-            "frames_received": str(counts.received if counts else 0),
-            "frames_processed": str(counts.processed if counts else 0),
-            "frames_rejected": str(counts.rejected if counts else 0),
-            "frames_dropped": str(counts.dropped if counts else 0),
-            "frames_failed": str(counts.failed if counts else 0),
+            **self._health.values(),
+            "frames_received": str(counts.received),
+            "frames_processed": str(counts.processed),
+            "frames_rejected": str(counts.rejected),
+            "frames_dropped": str(counts.dropped),
+            "frames_failed": str(counts.failed),
             "problems": str(self._problems.total),
             "last_problem": self._problems.last,
             "pending_reconfigure": ", ".join(self._pending_reconfigure),
+            **{f"latency_ms_{name}": f"{ms:.1f}" for name, ms in self._stage_ms.items()},
+            **device_memory(device),
         }
-        values.update({f"latency_ms_{name}": f"{ms:.1f}" for name, ms in self._stage_ms.items()})
-        values.update(device_memory(device))
-        now = time.monotonic()
-        waiting = now - max(self._processed.last or 0.0, self._stream_start or now)
-        level, message = health.assess(HealthInputs(
-            state=state, received_recent=len(received), rejected_recent=self._rejected.recent(),
-            input_age_s=self._received.age(), waiting_s=waiting, last_frame_s=self._last_frame_s,
-            failed_recent=len(self._failed.recent()), last_problem=self._problems.last,
-            pending_reconfigure=tuple(self._pending_reconfigure), qos_problem=self._qos_problem))
+        level, message = self._health.assess(state, self._problems.last, tuple(self._pending_reconfigure))
         self._diagnostics.publish(status_message(
             f"{self.get_name()}: TextRegion", self.get_fully_qualified_name(), level, message, values,
             self.get_clock().now().to_msg()))

@@ -85,6 +85,7 @@ class HealthInputs:
     last_problem: str = ""
     pending_reconfigure: tuple[str, ...] = ()
     qos_problem: str = ""
+    without_3d_recent: list[str] = field(default_factory=list)  # reasons of frames that got no 3D (use_depth)
 
 
 def assess(inputs: HealthInputs) -> tuple[int, str]:
@@ -112,6 +113,9 @@ def assess(inputs: HealthInputs) -> tuple[int, str]:
     if inputs.failed_recent:
         findings.append((WARN, f"{inputs.failed_recent} frame(s) failed in the last {WINDOW_S:.0f} s; last "
                                f"problem: {inputs.last_problem}"))
+    if inputs.without_3d_recent:
+        findings.append((WARN, f"{len(inputs.without_3d_recent)} frame(s) of the last {WINDOW_S:.0f} s without 3D: "
+                               f"{inputs.without_3d_recent[-1]}"))
     if inputs.qos_problem:
         findings.append((WARN, inputs.qos_problem))
     if inputs.pending_reconfigure:
@@ -119,6 +123,46 @@ def assess(inputs: HealthInputs) -> tuple[int, str]:
     if not findings:
         return OK, "ok"
     return max(level for level, _ in findings), "; ".join(text for _, text in findings)
+
+
+class FrameHealth:
+    """The counters a node keeps about its frames, and its verdict (thread-safe: the ROS callbacks
+    and the worker tick; the diagnostics timer reads)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self.received, self.rejected, self.failed = EventWindow(clock), EventWindow(clock), EventWindow(clock)
+        self.processed, self.without_3d = EventWindow(clock), EventWindow(clock)
+        self._stream_start: Optional[float] = None  # when frames started arriving after a pause
+        self._last_frame_s = 0.0
+        self.qos_problem = ""
+
+    def on_received(self) -> None:
+        age = self.received.age()
+        if age is None or age > STALE_INPUT_S:
+            self._stream_start = self._clock()
+        self.received.tick()
+
+    def on_processed(self, seconds: float) -> None:
+        self._last_frame_s = seconds
+        self.processed.tick()
+
+    def values(self) -> dict[str, str]:
+        """Rates and 3D counts for /diagnostics (the worker's totals come from its own counts)."""
+        values = {"input_rate_hz": f"{self.received.rate():.2f}", "processed_rate_hz": f"{self.processed.rate():.2f}"}
+        if self.without_3d.total:
+            values["frames_without_3d"] = str(self.without_3d.total)
+        return values
+
+    def assess(self, state: str, last_problem: str, pending_reconfigure: tuple[str, ...]) -> tuple[int, str]:
+        now = self._clock()
+        waiting = now - max(self.processed.last or 0.0, self._stream_start or now)
+        return assess(HealthInputs(
+            state=state, received_recent=len(self.received.recent()), rejected_recent=self.rejected.recent(),
+            input_age_s=self.received.age(), waiting_s=waiting, last_frame_s=self._last_frame_s,
+            failed_recent=len(self.failed.recent()), last_problem=last_problem,
+            pending_reconfigure=pending_reconfigure, qos_problem=self.qos_problem,
+            without_3d_recent=self.without_3d.recent()))
 
 
 def device_memory(device: str) -> dict[str, str]:

@@ -58,6 +58,10 @@ def _mirror(name: str, to_parameter: Callable[[str], Any] = str.strip) -> Launch
 ARGUMENTS: tuple[LaunchArgument, ...] = (
     LaunchArgument("image", "/camera/image_raw", "Camera image topic (sensor_msgs/Image), remapped to the node's `image` input."),
     LaunchArgument("queries_topic", "queries", "std_msgs/String topic with comma-separated queries, remapped to `queries`."),
+    LaunchArgument("depth", NOT_GIVEN, "Depth topic registered to the image (16UC1 mm / 32FC1 m), remapped to "
+                   "`depth`; given = use_depth true (3D). Empty (default): the params files decide."),
+    LaunchArgument("camera_info", NOT_GIVEN, "CameraInfo topic of the image, remapped to `camera_info`. Empty "
+                   "(default): <image's namespace>/camera_info."),
     LaunchArgument("namespace", "", "Namespace of the node (outputs are ~/...: <namespace>/<node_name>/...)."),
     LaunchArgument("node_name", "textregion", "Name of the node."),
     LaunchArgument("params_file", NOT_GIVEN, "Parameters file. Empty (default): the package's config/textregion.yaml."),
@@ -125,12 +129,20 @@ def node_launch(values: Mapping[str, str], share_dir: Path) -> NodeLaunch:
     value = {argument.name: values.get(argument.name, argument.default) for argument in ARGUMENTS}
     parameters: list[Any] = [str(path) for path in parameter_files(share_dir, value["params_file"], value["preset"])]
     overrides = parameter_overrides(value)
+    remappings = [("image", value["image"]), ("queries", value["queries_topic"])]
+    if value["depth"].strip():
+        overrides["use_depth"] = True
+        remappings.append(("depth", value["depth"].strip()))
+        camera_info = value["camera_info"].strip() or value["image"].rsplit("/", 1)[0] + "/camera_info"
+        remappings.append(("camera_info", camera_info))
+    elif value["camera_info"].strip():
+        remappings.append(("camera_info", value["camera_info"].strip()))
     if overrides:
         parameters.append(overrides)
     return NodeLaunch(
         name=value["node_name"],
         namespace=value["namespace"],
         parameters=parameters,
-        remappings=[("image", value["image"]), ("queries", value["queries_topic"])],
+        remappings=remappings,
         ros_arguments=["--log-level", value["log_level"]],
     )

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Union
+from typing import Any, Mapping, Union
 
 import numpy as np
 import torch
@@ -53,6 +53,12 @@ class DepthSettings:
     outlier_k: float = 3.0
     min_points: int = 20
     deviation_floor_m: float = 0.02
+
+    @classmethod
+    def from_parameters(cls, values: Mapping[str, Any]) -> "DepthSettings":
+        """From the node's parameters (min_depth_m, max_depth_m, depth_outlier_k, min_depth_points)."""
+        return cls(min_depth_m=float(values["min_depth_m"]), max_depth_m=float(values["max_depth_m"]),
+                   outlier_k=float(values["depth_outlier_k"]), min_points=int(values["min_depth_points"]))
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.min_depth_m) and math.isfinite(self.max_depth_m)

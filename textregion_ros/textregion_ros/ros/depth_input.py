@@ -1,0 +1,155 @@
+"""The optional depth + camera_info inputs: buffered (by the node's callbacks, or from a bag), paired
+with a colour frame and turned into 3D (spatial.locate), optionally moved into `target_frame` (tf2).
+
+Why here and not in the node: the pairing rules (nearest stamp within a tolerance, same optical
+frame, a valid K) and the tf2 plumbing are a concern of their own; the node only asks "the 3D of
+these regions for this colour frame", and gets the 3D or the reason there is none.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import torch
+from rclpy.duration import Duration
+from rclpy.qos import qos_profile_sensor_data
+from rclpy.time import Time
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Header
+
+from ..runtime.stamp_pairing import StampBuffer
+from ..spatial import Boxes3D, DepthSettings, Intrinsics, Located, depth_in_metres, locate, transform_boxes
+from .conversions import copy_header
+from .image_conversions import imgmsg_to_numpy
+
+DEPTH_BUFFER = 30  # about one second of a 30 Hz depth stream
+
+
+def stamp_ns(header: Header) -> int:
+    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
+
+
+@dataclass
+class Spatial3D:
+    """One frame's 3D: per region in the optical frame (RegionTokens.centres_3d), and the boxes in
+    the output frame (`header.frame_id`: target_frame or the optical frame); boxes None = no 3D
+    published for this frame (e.g. the tf2 lookup failed)."""
+
+    located: Located
+    boxes: Optional[Boxes3D]
+    header: Header
+    problem: str = ""  # why `boxes` is None
+
+class No3D(Exception):
+    """This frame gets no 3D; the message says why (counted in /diagnostics, logged once per reason)."""
+
+    def __init__(self, message: str, key: str) -> None:
+        super().__init__(message)
+        self.key = key  # groups repeats of the same cause for the once-only log
+
+
+class TargetFrame:
+    """tf2 lookups into `frame` at the image stamp. tf2_ros comes with ROS from apt on a robot."""
+
+    def __init__(self, node: Any, frame: str) -> None:
+        try:
+            import tf2_ros
+        except ImportError:
+            raise RuntimeError(f"target_frame is {frame!r} but tf2_ros cannot be imported: install "
+                               "ros-<distro>-tf2-ros (or leave target_frame empty for the optical frame)") from None
+        self.frame = frame
+        self._buffer = tf2_ros.Buffer()
+        self._listener = tf2_ros.TransformListener(self._buffer, node)
+
+    def move(self, located: Located, header: Header, timeout_s: float) -> tuple[Boxes3D, Header]:
+        """The boxes in the target frame at the image stamp; No3D when tf2 cannot say where that is."""
+        try:
+            stamped = self._buffer.lookup_transform(self.frame, header.frame_id, Time.from_msg(header.stamp),
+                                                    timeout=Duration(seconds=timeout_s))
+        except Exception as error:  # tf2's LookupException, ExtrapolationException, ConnectivityException, ...
+            raise No3D(f"no transform {header.frame_id} -> {self.frame} at the image stamp: {error}",
+                       f"tf-{header.frame_id}") from None
+        t, r = stamped.transform.translation, stamped.transform.rotation
+        moved = transform_boxes(located, (t.x, t.y, t.z), (r.x, r.y, r.z, r.w))
+        return moved, Header(stamp=header.stamp, frame_id=self.frame)
+
+
+class DepthPairing:
+    """Buffered depth images and the latest CameraInfo; `spatial()` gives a colour frame its 3D.
+
+    Used by the node (fed by its subscriptions) and by `textregion bag` (fed from the bag).
+    """
+
+    def __init__(self, target_frame: Optional[TargetFrame] = None) -> None:
+        self._depth: StampBuffer[Image] = StampBuffer(DEPTH_BUFFER)
+        self._info: Optional[CameraInfo] = None
+        self._intrinsics: Optional[tuple[tuple[float, ...], Intrinsics]] = None
+        self._lock = threading.Lock()
+        self._target = target_frame
+
+    def add_depth(self, msg: Image) -> None:
+        self._depth.add(stamp_ns(msg.header), msg)
+
+    def set_camera_info(self, msg: CameraInfo) -> None:
+        with self._lock:
+            self._info = msg
+
+    def spatial(self, header: Header, masks: torch.Tensor, settings: DepthSettings, tolerance_s: float,
+                tf_timeout_s: float) -> Spatial3D:
+        """The 3D of each region mask [R,h,w] for the colour frame of `header`; No3D saying why not."""
+        depth_msg = self._depth.nearest(stamp_ns(header), int(tolerance_s * 1e9))
+        if depth_msg is None:
+            raise No3D(f"no depth image within {tolerance_s:g} s of the frame's stamp", "no-depth")
+        if depth_msg.header.frame_id != header.frame_id:
+            raise No3D(f"the depth image's frame {depth_msg.header.frame_id!r} is not the colour image's "
+                       f"{header.frame_id!r}: the depth is not registered to the colour image (use the "
+                       "camera's aligned depth, e.g. aligned_depth_to_color); no 3D is published",
+                       "unregistered")
+        intrinsics = self._current_intrinsics()
+        try:
+            depth_m = depth_in_metres(imgmsg_to_numpy(depth_msg), depth_msg.encoding)
+            located = locate(masks, depth_m, intrinsics, settings)
+        except ValueError as error:
+            raise No3D(f"unusable depth image: {error}", f"depth-{depth_msg.encoding}") from None
+        if self._target is None:
+            return Spatial3D(located, transform_boxes(located), copy_header(header))
+        try:
+            boxes, out_header = self._target.move(located, header, tf_timeout_s)
+        except No3D as reason:  # optical-frame results are never published as target_frame ones
+            return Spatial3D(located, None, copy_header(header), str(reason))
+        return Spatial3D(located, boxes, out_header)
+
+    def clear(self) -> None:
+        self._depth.clear()
+
+    def _current_intrinsics(self) -> Intrinsics:
+        with self._lock:
+            info = self._info
+        if info is None:
+            raise No3D("no camera_info received yet", "no-camera-info")
+        key = (*(float(v) for v in info.k), float(info.width), float(info.height))
+        if self._intrinsics is None or self._intrinsics[0] != key:
+            try:
+                self._intrinsics = (key, Intrinsics.from_k(list(info.k), int(info.width), int(info.height)))
+            except ValueError as error:
+                raise No3D(f"camera_info has an unusable K: {error}", "bad-k") from None
+        return self._intrinsics[1]
+
+
+class DepthInput(DepthPairing):
+    """The node's subscriptions to `depth` and `camera_info` (sensor-data QoS), feeding the pairing."""
+
+    def __init__(self, node: Any, target_frame: Optional[TargetFrame]) -> None:
+        super().__init__(target_frame)
+        self._node = node
+        self.subscriptions = [
+            node.create_subscription(Image, "depth", self.add_depth, qos_profile_sensor_data),
+            node.create_subscription(CameraInfo, "camera_info", self.set_camera_info, qos_profile_sensor_data),
+        ]
+
+    def close(self) -> None:
+        for subscription in self.subscriptions:
+            self._node.destroy_subscription(subscription)
+        self.subscriptions = []
+        self.clear()

@@ -1,0 +1,119 @@
+"""3D results -> vision_msgs/Detection3DArray and visualization_msgs/MarkerArray (for RViz).
+
+The detections' 3D comes from spatial.locate per region (the detection's region); these
+functions only shape messages. Ids and classes are those of ~/detections, so a consumer can join
+the 2D and 3D answers by `id`.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+from builtin_interfaces.msg import Duration
+from std_msgs.msg import ColorRGBA, Header
+from vision_msgs.msg import Detection3D, Detection3DArray, ObjectHypothesisWithPose
+from visualization_msgs.msg import Marker, MarkerArray
+
+from ..engine.results import Detection
+from ..outputs.overlay import class_colors
+from ..spatial import Boxes3D
+from .conversions import copy_header
+
+MARKER_NAMESPACE = "textregion"
+BOX_ALPHA = 0.35
+TEXT_HEIGHT_M = 0.08
+
+
+@dataclass(frozen=True)
+class Placed:
+    """One detection with its 3D in the output frame (metres): the object's centre (median of its
+    points), and its box: midpoint, size along the box's axes, orientation (x, y, z, w)."""
+
+    detection: Detection
+    centre: tuple[float, float, float]
+    box_centre: tuple[float, float, float]
+    size: tuple[float, float, float]
+    orientation: tuple[float, float, float, float]
+
+    @property
+    def distance_m(self) -> float:
+        return math.sqrt(sum(c * c for c in self.centre))
+
+
+def place(detections: Sequence[Detection], boxes: Boxes3D) -> list[Placed]:
+    """The detections whose region has 3D (per-region rows indexed by Detection.region_index)."""
+    placed = []
+    for detection in detections:
+        index = detection.region_index
+        if 0 <= index < len(boxes.valid) and bool(boxes.valid[index]):
+            placed.append(Placed(detection, _triple(boxes.centres[index]), _triple(boxes.box_centres[index]),
+                                 _triple(boxes.sizes[index]), tuple(float(v) for v in boxes.orientations[index])))
+    return placed
+
+
+def _triple(row: np.ndarray) -> tuple[float, float, float]:
+    return float(row[0]), float(row[1]), float(row[2])
+
+
+def detections_3d_to_msg(placed: Sequence[Placed], header: Optional[Header]) -> Detection3DArray:
+    """`~/detections_3d`: one Detection3D per placed detection, same id / class_id / score as its 2D one."""
+    msg = Detection3DArray()
+    msg.header = copy_header(header)
+    items = []
+    for item in placed:
+        detection = Detection3D()
+        detection.header = copy_header(header)
+        detection.id = str(item.detection.instance_id)
+        hypothesis = ObjectHypothesisWithPose()
+        hypothesis.hypothesis.class_id = str(item.detection.query)
+        hypothesis.hypothesis.score = min(1.0, max(0.0, float(item.detection.score)))
+        position = hypothesis.pose.pose.position
+        position.x, position.y, position.z = item.centre
+        hypothesis.pose.pose.orientation.w = 1.0
+        detection.results = [hypothesis]
+        centre = detection.bbox.center
+        centre.position.x, centre.position.y, centre.position.z = item.box_centre
+        orientation = centre.orientation
+        orientation.x, orientation.y, orientation.z, orientation.w = item.orientation
+        detection.bbox.size.x, detection.bbox.size.y, detection.bbox.size.z = item.size
+        items.append(detection)
+    msg.detections = items
+    return msg
+
+
+def markers_to_msg(placed: Sequence[Placed], header: Optional[Header], class_count: int) -> MarkerArray:
+    """`~/markers`: DELETEALL (the previous frame's markers go), then a translucent box and a text
+    label ("red mug 0.71 · 1.42 m", at the box's centre: no up direction is assumed, since the
+    frame may be the optical one or any target_frame) per placed detection, in its class colour."""
+    palette = class_colors(max(class_count, 1))
+    clear = Marker()
+    clear.header = copy_header(header)
+    clear.ns = MARKER_NAMESPACE
+    clear.action = Marker.DELETEALL
+    markers = [clear]
+    for number, item in enumerate(placed):
+        red, green, blue = (float(c) / 255.0 for c in palette[item.detection.class_index % len(palette)])
+        box = _marker(header, 2 * number, Marker.CUBE, item, ColorRGBA(r=red, g=green, b=blue, a=BOX_ALPHA))
+        box.scale.x, box.scale.y, box.scale.z = (max(s, 1e-3) for s in item.size)
+        label = _marker(header, 2 * number + 1, Marker.TEXT_VIEW_FACING, item, ColorRGBA(r=red, g=green, b=blue, a=1.0))
+        label.scale.z = TEXT_HEIGHT_M
+        label.text = f"{item.detection.query} {item.detection.score:.2f} · {item.distance_m:.2f} m"
+        markers += [box, label]
+    return MarkerArray(markers=markers)
+
+
+def _marker(header: Optional[Header], marker_id: int, kind: int, item: Placed, colour: ColorRGBA) -> Marker:
+    marker = Marker()
+    marker.header = copy_header(header)
+    marker.ns = MARKER_NAMESPACE
+    marker.id = marker_id
+    marker.type = kind
+    marker.action = Marker.ADD
+    marker.pose.position.x, marker.pose.position.y, marker.pose.position.z = item.box_centre
+    orientation = marker.pose.orientation
+    orientation.x, orientation.y, orientation.z, orientation.w = item.orientation
+    marker.color = colour
+    marker.lifetime = Duration()  # until the next frame's DELETEALL
+    return marker
