@@ -17,8 +17,8 @@ What is timed is one locate() call as the node makes it: soft masks already on t
 depth a numpy array (moved to the device inside), results back as numpy. One warm-up pass, then
 --repeats passes, each over every R in turn (a slow spell on a shared machine hits every R). Per
 image size: median and min per R, the selected points (pixels with mask > 0.5 and valid depth,
-summed over the masks: the work really scales with them), and a least-squares line
-time = fixed + per_region * R over the medians, with R^2.
+summed over the masks: the work really scales with them), and least-squares lines over the medians,
+time = fixed + per_region * R and time = fixed + per_point * P, with R^2.
 
 --json PATH writes every number with the device, CPU model, torch version, thread count, load
 averages and the date.
@@ -242,7 +242,7 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join([line(headers), "  ".join("-" * w for w in widths), *(line(r) for r in rows)])
 
 
-def print_results(rows: Sequence[Row], fits: dict[str, LinearFit]) -> None:
+def print_results(rows: Sequence[Row], fits: dict[str, LinearFit], point_fits: dict[str, LinearFit]) -> None:
     table = []
     for row in rows:
         table.append([f"{row.width}x{row.height}", f"{row.mask_width}x{row.mask_height}", str(row.regions),
@@ -253,6 +253,10 @@ def print_results(rows: Sequence[Row], fits: dict[str, LinearFit]) -> None:
     print(format_table(["image", "fixed ms", "per region ms", "R^2"],
                        [[size, f"{fit.fixed_s * 1e3:.1f}", f"{fit.per_region_s * 1e3:.3f}", f"{fit.r_squared:.4f}"]
                         for size, fit in fits.items()]))
+    print("\nthe same medians against the selected points P: time = fixed + per_point * P")
+    print(format_table(["image", "fixed ms", "per 1000 points ms", "R^2"],
+                       [[size, f"{fit.fixed_s * 1e3:.1f}", f"{fit.per_region_s * 1e6:.3f}", f"{fit.r_squared:.4f}"]
+                        for size, fit in point_fits.items()]))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -270,11 +274,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
           f"depth at the colour resolution; {args.repeats} timed passes after one warm-up\n")
     rows: list[Row] = []
     fits: dict[str, LinearFit] = {}
+    point_fits: dict[str, LinearFit] = {}  # per_region_s holds seconds per point here
     for width, height in args.sizes:
         size_rows = time_size(width, height, args.regions, args, device)
         rows.extend(size_rows)
         fits[f"{width}x{height}"] = linear_fit([r.regions for r in size_rows], [r.median_s for r in size_rows])
-    print_results(rows, fits)
+        point_fits[f"{width}x{height}"] = linear_fit([r.points for r in size_rows], [r.median_s for r in size_rows])
+    print_results(rows, fits, point_fits)
     load_end = list(os.getloadavg())
     print(f"\n1-min load average at end {load_end[0]:.2f}")
     if args.json:
@@ -285,6 +291,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             "repeats": args.repeats, "settings": asdict(DepthSettings()), "load_average_start": load_start,
             "load_average_end": load_end, "rows": [asdict(r) for r in rows],
             "fits": {size: asdict(fit) for size, fit in fits.items()},
+            "point_fits": {size: {"per_point_s": fit.per_region_s, "fixed_s": fit.fixed_s, "r_squared": fit.r_squared}
+                           for size, fit in point_fits.items()},
         }
         args.json.write_text(json.dumps(results, indent=2))
         print(f"wrote {args.json}")

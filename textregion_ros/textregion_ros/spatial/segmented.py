@@ -35,7 +35,7 @@ def ordered_bits(values: torch.Tensor) -> torch.Tensor:
 
 
 def segment_keys(values: torch.Tensor, segments: torch.Tensor) -> torch.Tensor:
-    """int64 keys ordering by (segment, value) exactly."""
+    """int64 keys ordering by (segment, value) exactly (segments in [0, 2^31), float32 values)."""
     return ordered_bits(values).add_(segments.to(torch.int64) << _SEGMENT_SHIFT)
 
 
@@ -51,21 +51,20 @@ def segment_starts(counts: torch.Tensor) -> torch.Tensor:
 
 
 def segment_quantiles(sorted_values: torch.Tensor, starts: torch.Tensor, counts: torch.Tensor,
-                       levels: Sequence[float]) -> torch.Tensor:
+                      levels: Sequence[float]) -> torch.Tensor:
     """[S, Q] float64 'linear' quantiles (numpy's default) of each run sorted_values[start:start+count].
 
     Empty runs give NaN.
     """
     q = torch.tensor(levels, dtype=torch.float64, device=sorted_values.device)
-    n = counts.to(torch.float64)[:, None]
-    position = (n - 1.0) * q[None, :]
+    if sorted_values.shape[0] == 0:
+        return torch.full((counts.shape[0], q.shape[0]), float("nan"), dtype=torch.float64, device=q.device)
+    position = (counts.to(torch.float64)[:, None] - 1.0) * q[None, :]
     lower = torch.floor(position)
     fraction = position - lower
     lower_index = lower.to(torch.int64).clamp_(min=0)
     upper_index = torch.minimum(lower_index + 1, (counts[:, None] - 1).clamp(min=0))
-    last = max(int(sorted_values.shape[0]) - 1, 0)
-    if sorted_values.shape[0] == 0:
-        return torch.full(position.shape, float("nan"), dtype=torch.float64, device=sorted_values.device)
+    last = int(sorted_values.shape[0]) - 1
     a = sorted_values[(starts[:, None] + lower_index).clamp_(max=last)].to(torch.float64)
     b = sorted_values[(starts[:, None] + upper_index).clamp_(max=last)].to(torch.float64)
     difference = b - a
@@ -74,7 +73,7 @@ def segment_quantiles(sorted_values: torch.Tensor, starts: torch.Tensor, counts:
 
 
 def segment_median_deviation(sorted_values: torch.Tensor, starts: torch.Tensor, counts: torch.Tensor,
-                              median: torch.Tensor) -> torch.Tensor:
+                             median: torch.Tensor) -> torch.Tensor:
     """[S] float64 median of |v - median| over each run sorted_values[start:start+count] (the MAD),
     given the run's own median (the 0.5 'linear' quantile); NaN for empty runs. No sort needed.
 
