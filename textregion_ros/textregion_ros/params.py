@@ -196,7 +196,7 @@ PARAMETERS: tuple[Parameter, ...] = (
               group=_SPATIAL, minimum=0.0, maximum=1000.0),
     Parameter("depth_outlier_k", DOUBLE, 3.0,
               "Points farther than this many scaled MADs from their mask's median depth are outliers (mask "
-              "edges bleeding onto the background).", engine=False, group=_SPATIAL, minimum=0.0, maximum=100.0),
+              "edges bleeding onto the background).", engine=False, group=_SPATIAL, minimum=0.1, maximum=100.0),
     Parameter("min_depth_points", INTEGER, 20, "Fewest inlier points a detection needs to get 3D.",
               engine=False, group=_SPATIAL, minimum=1, maximum=1000000),
     Parameter("target_frame", STRING, "",

@@ -129,7 +129,10 @@ def run_bag(args: argparse.Namespace) -> int:
         raise UsageError(f"{out} exists already; rosbag2 bags are never overwritten: choose a new --out")
     # the node's switches (publish_overlay, ...) decide which outputs are written
     wanted = [name for name in FRAME_OUTPUTS if not OUTPUTS[name].switch or settings.node[OUTPUTS[name].switch]]
-    depth_settings = DepthSettings.from_parameters(settings.node)
+    try:
+        depth_settings = DepthSettings.from_parameters(settings.node)
+    except ValueError as error:
+        raise UsageError(f"depth settings: {error}") from None
     tolerance_s = settings.node["depth_sync_tolerance_s"]
     wait_ns = int((tolerance_s + PAIRING_SLACK_S) * 1e9)
 

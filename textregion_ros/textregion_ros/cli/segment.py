@@ -92,7 +92,10 @@ def run_segment(args: argparse.Namespace) -> int:
         raise UsageError("--depth and --intrinsics go together (the depth folder and the colour camera's fx,fy,cx,cy)")
     if depth_folder is not None and not depth_folder.is_dir():
         raise UsageError(f"--depth {str(depth_folder)!r} is not a folder")
-    depth_settings = DepthSettings.from_parameters(settings.node)
+    try:
+        depth_settings = DepthSettings.from_parameters(settings.node)
+    except ValueError as error:
+        raise UsageError(f"depth settings: {error}") from None
 
     files, problems = collect_images(args.inputs, args.recursive)
     out = Path(args.out).expanduser()

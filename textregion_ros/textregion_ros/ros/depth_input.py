@@ -128,6 +128,9 @@ class DepthPairing:
             info = self._info
         if info is None:
             raise No3D("no camera_info received yet", "no-camera-info")
+        if info.binning_x > 1 or info.binning_y > 1 or info.roi.width or info.roi.height:
+            raise No3D("camera_info has binning or a region of interest: its K describes the full sensor, "
+                       "not this image (publish the binned / cropped camera's own K)", "binning-roi")
         key = (*(float(v) for v in info.k), float(info.width), float(info.height))
         if self._intrinsics is None or self._intrinsics[0] != key:
             try:
