@@ -7,7 +7,8 @@ the node configures and activates itself, so `ros2 run textregion_ros textregion
 
 Threads: ROS callbacks only hand frames and queries over; one worker thread runs the models on
 the newest frame (older ones are dropped and counted). ~/query is answered from the latest
-frame's cached region tokens in its own callback group, concurrently with frame processing.
+frame's cached region tokens in its own reentrant callback group, concurrently with frame
+processing and with other ~/query calls.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.event_handler import QoSRequestedIncompatibleQoSInfo, SubscriptionEventCallbacks
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
@@ -103,7 +104,9 @@ class TextRegionNode(LifecycleNode):
         self._last_frame_s = 0.0
         self._qos_problem = ""
         self._problems = ProblemLog()
-        self._query_group = MutuallyExclusiveCallbackGroup()
+        # Reentrant: one ~/query encoding new phrases must not hold up another whose phrases are cached
+        # (the text encoder locks its model, not its cache).
+        self._query_group = ReentrantCallbackGroup()
 
         self._declare_parameters()
         self.add_on_set_parameters_callback(self._validate_parameters)
