@@ -49,6 +49,7 @@ from ..engine import (
 from . import conversions
 from ..runtime import health
 from ..runtime.health import EventWindow, HealthInputs, ProblemLog, device_memory
+from ..runtime.memory import release_freed_memory
 from .diagnostics import status_message
 from .frame_messages import FRAME_OUTPUTS, OUTPUTS, frame_messages
 from .image_conversions import imgmsg_to_numpy
@@ -293,6 +294,7 @@ class TextRegionNode(LifecycleNode):
         if self._engine is not None:
             self._engine.close()
             self._engine = None
+            release_freed_memory()  # else glibc keeps the models' memory in its arenas
 
     # -- inputs ---------------------------------------------------------------------------------
     def _on_image(self, msg: Image) -> None:
