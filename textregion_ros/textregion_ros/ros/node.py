@@ -295,6 +295,7 @@ class TextRegionNode(LifecycleNode):
             self._engine.close()
             self._engine = None
             release_freed_memory()  # else glibc keeps the models' memory in its arenas
+            self.get_logger().info("models freed")  # cleanup and shutdown both end here: say it happened
 
     # -- inputs ---------------------------------------------------------------------------------
     def _on_image(self, msg: Image) -> None:
