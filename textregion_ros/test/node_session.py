@@ -192,6 +192,22 @@ class NodeSession:
         self.spin_until(ready, timeout, what)
         return self.status()
 
+    def publish_until(self, msg: Image, condition: Callable[[dict[str, str]], bool], timeout: float, what: str,
+                      every: float = 3.0) -> dict[str, str]:
+        """Publish `msg` on the camera every `every` s until a diagnostics status satisfies `condition`; that status.
+
+        The node takes images best-effort: one message may be lost, so input that must arrive (a
+        frame to have in flight, a steady stream of bad frames) is sent until the node says so.
+        """
+        last_sent = [float("-inf")]
+
+        def send() -> None:
+            if time.monotonic() - last_sent[0] >= every:
+                self.camera.publish(msg)
+                last_sent[0] = time.monotonic()
+
+        return self.status_when(condition, timeout, what, step=send)
+
     def counts(self, status: Optional[dict[str, str]] = None) -> dict[str, int]:
         """The frame counters of a status (default: a fresh one): received, processed, rejected, dropped, failed."""
         status = status if status is not None else self.fresh_status()
