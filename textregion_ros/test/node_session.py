@@ -1,8 +1,9 @@
 """A running textregion node (child process) and a probe node that talks to it over real DDS."""
 from __future__ import annotations
 
+import contextlib
 import time
-from typing import Any, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
@@ -34,9 +35,10 @@ CAMERA_TOPIC = "/camera/image"
 class NodeSession:
     """The node under test plus subscriptions to everything it publishes."""
 
-    def __init__(self, name: str = "textregion", subscribe_outputs: bool = True, **parameters: Any) -> None:
+    def __init__(self, name: str = "textregion", subscribe_outputs: bool = True,
+                 ignored_signals: tuple[int, ...] = (), **parameters: Any) -> None:
         self.name = name
-        self.child = node_process(name, remaps={"image": CAMERA_TOPIC}, **parameters)
+        self.child = node_process(name, remaps={"image": CAMERA_TOPIC}, ignored_signals=ignored_signals, **parameters)
         self.probe = TestNode(f"probe_{name}")
         self.outputs: dict[str, list] = {}
         if subscribe_outputs:
@@ -73,16 +75,23 @@ class NodeSession:
         msg.header.stamp.sec, msg.header.frame_id = stamp_sec, frame_id
         return msg
 
-    def outputs_for(self, stamp_sec: int, keys=tuple(OUTPUT_TYPES)) -> Optional[dict[str, Any]]:
+    def outputs_for(self, stamp_sec: int, keys=tuple(OUTPUT_TYPES),
+                    outputs: Optional[dict[str, list]] = None) -> Optional[dict[str, Any]]:
+        """The latest output of each of `keys` stamped `stamp_sec`, or None until all are there.
+
+        `outputs`: where the messages are collected (default: the session's own subscriptions).
+        """
+        outputs = self.outputs if outputs is None else outputs
         found = {}
         for key in keys:
-            matches = [m for m in self.outputs[key] if m.header.stamp.sec == stamp_sec]
+            matches = [m for m in outputs[key] if m.header.stamp.sec == stamp_sec]
             if not matches:
                 return None
             found[key] = matches[-1]
         return found
 
-    def process(self, msg: Image, timeout: float = 120.0, keys=tuple(OUTPUT_TYPES)) -> dict[str, Any]:
+    def process(self, msg: Image, timeout: float = 120.0, keys=tuple(OUTPUT_TYPES),
+                outputs: Optional[dict[str, list]] = None) -> dict[str, Any]:
         """Publish `msg` (again every 2 s until seen) and return the outputs stamped like it."""
         stamp = msg.header.stamp.sec
         deadline = time.monotonic() + timeout
@@ -91,10 +100,31 @@ class NodeSession:
             end = min(deadline, time.monotonic() + 2.0)
             while time.monotonic() < end:
                 self.probe.executor.spin_once(timeout_sec=0.05)
-                result = self.outputs_for(stamp, keys)
+                result = self.outputs_for(stamp, keys, outputs)
                 if result is not None:
                     return result
         raise AssertionError(f"no outputs for the frame stamped {stamp}\n--- node log ---\n{self.child.log_tail()}")
+
+    @contextlib.contextmanager
+    def subscribed(self, keys=tuple(OUTPUT_TYPES)) -> Iterator[dict[str, list]]:
+        """Subscribe to the `keys` outputs for the duration of a `with` block (lists of received messages).
+
+        For tests that need outputs nobody else subscribes to (a session with subscribe_outputs=False):
+        the node only computes what is subscribed, so the subscriptions end with the block.
+        """
+        received: dict[str, list] = {key: [] for key in keys}
+        subscriptions = [self.probe.node.create_subscription(OUTPUT_TYPES[key], self.topic(key), received[key].append,
+                                                             RELIABLE) for key in keys]
+        try:
+            yield received
+        finally:
+            for subscription in subscriptions:
+                self.probe.node.destroy_subscription(subscription)
+
+    def wait_for_subscribers(self, keys, count: int, timeout: float = 30.0) -> None:
+        """Until the graph shows `count` subscribers on each output in `keys` (the node sees the same graph)."""
+        self.spin_until(lambda: all(self.probe.node.count_subscribers(self.topic(key)) == count for key in keys),
+                        timeout, f"{count} subscriber(s) on {', '.join(keys)}")
 
     # -- services and parameters -------------------------------------------------------------------
     def set_queries(self, queries: list[str]) -> SetQueries.Response:
@@ -143,6 +173,54 @@ class NodeSession:
         count = len(self.diagnostics)
         self.spin_until(lambda: len(self.diagnostics) > count + 1, timeout, "fresh diagnostics")
         return self.status()
+
+    def status_when(self, condition: Callable[[dict[str, str]], bool], timeout: float, what: str,
+                    step: Optional[Callable[[], None]] = None) -> dict[str, str]:
+        """The first diagnostics status (from now on) for which `condition(status)` holds.
+
+        `step` runs between checks (e.g. publishing a frame), so a test can keep input flowing while it waits.
+        """
+        seen = len(self.diagnostics)
+
+        def ready() -> bool:
+            if step is not None:
+                step()
+            if len(self.diagnostics) == seen:
+                return False
+            return condition(self.status())
+
+        self.spin_until(ready, timeout, what)
+        return self.status()
+
+    def publish_until(self, msg: Image, condition: Callable[[dict[str, str]], bool], timeout: float, what: str,
+                      every: float = 3.0) -> dict[str, str]:
+        """Publish `msg` on the camera every `every` s until a diagnostics status satisfies `condition`; that status.
+
+        The node takes images best-effort: one message may be lost, so input that must arrive (a
+        frame to have in flight, a steady stream of bad frames) is sent until the node says so.
+        """
+        last_sent = [float("-inf")]
+
+        def send() -> None:
+            if time.monotonic() - last_sent[0] >= every:
+                self.camera.publish(msg)
+                last_sent[0] = time.monotonic()
+
+        return self.status_when(condition, timeout, what, step=send)
+
+    def counts(self, status: Optional[dict[str, str]] = None) -> dict[str, int]:
+        """The frame counters of a status (default: a fresh one): received, processed, rejected, dropped, failed."""
+        status = status if status is not None else self.fresh_status()
+        return {key[len("frames_"):]: int(value) for key, value in status.items() if key.startswith("frames_")}
+
+    # -- the process -------------------------------------------------------------------------------------
+    def rss_mib(self) -> float:
+        """Resident memory of the node process (VmRSS), in MiB."""
+        with open(f"/proc/{self.child.pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024.0
+        raise AssertionError(f"no VmRSS for the node process {self.child.pid}")
 
 
 def _parameter_value(value: Any) -> ParameterValue:

@@ -89,10 +89,14 @@ NODE_PARAMS_FILES = (params_files.config_file(), params_files.preset_file("cpu_s
 NODE_TEST_OVERRIDES: dict[str, Any] = {"points_per_side": 3}
 
 
-def node_process(name: str = "textregion", remaps: Optional[dict[str, str]] = None, **parameters: Any) -> NodeProcess:
-    """The node as a child process (not started): params files, the test overrides, then `parameters`."""
+def node_process(name: str = "textregion", remaps: Optional[dict[str, str]] = None,
+                 ignored_signals: tuple[int, ...] = (), **parameters: Any) -> NodeProcess:
+    """The node as a child process (not started): params files, the test overrides, then `parameters`.
+
+    `ignored_signals`: the child starts with them ignored (NodeProcess), as a shell's `node &` starts it.
+    """
     return NodeProcess.textregion_node({**NODE_TEST_OVERRIDES, **parameters}, NODE_PARAMS_FILES, name, remaps,
-                                       cwd=REPO_ROOT)
+                                       cwd=REPO_ROOT, ignored_signals=ignored_signals)
 
 
 def node_ros_args() -> list[str]:

@@ -50,6 +50,21 @@ def test_a_child_that_ignores_sigint_and_sigterm_is_killed():
     assert node.stop(interrupt_timeout=0.2, terminate_timeout=0.2) == -signal.SIGKILL
 
 
+def test_a_child_started_with_sigint_ignored_sees_it_ignored_and_still_gets_its_arguments():
+    script = "print('sigint ignored:', signal.getsignal(signal.SIGINT) == signal.SIG_IGN, sys.argv[1:])\n"
+    with NodeProcess(child(script) + ["--flag", "value"], ignored_signals=[signal.SIGINT]) as node:
+        node.wait_until(lambda: not node.alive(), 60, "the child to exit")
+    assert "sigint ignored: True ['--flag', 'value']" in node.log_text()
+    assert node.returncode == 0
+
+
+def test_a_child_started_normally_does_not_ignore_sigint():
+    script = "print('sigint ignored:', signal.getsignal(signal.SIGINT) == signal.SIG_IGN)\n"
+    with NodeProcess(child(script)) as node:
+        node.wait_until(lambda: not node.alive(), 60, "the child to exit")
+    assert "sigint ignored: False" in node.log_text()
+
+
 def test_stop_without_start_returns_none_and_a_second_stop_the_same_status():
     node = NodeProcess(child("sys.exit(5)"))
     assert node.stop() is None

@@ -7,7 +7,8 @@ the node configures and activates itself, so `ros2 run textregion_ros textregion
 
 Threads: ROS callbacks only hand frames and queries over; one worker thread runs the models on
 the newest frame (older ones are dropped and counted). ~/query is answered from the latest
-frame's cached region tokens in its own callback group, concurrently with frame processing.
+frame's cached region tokens in its own reentrant callback group, concurrently with frame
+processing and with other ~/query calls.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.event_handler import QoSRequestedIncompatibleQoSInfo, SubscriptionEventCallbacks
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
@@ -47,6 +48,7 @@ from ..engine import (
 )
 from . import conversions
 from ..runtime.health import FrameHealth, ProblemLog, device_memory
+from ..runtime.memory import release_freed_memory
 from .diagnostics import status_message
 from ..spatial import DepthSettings
 from .depth_input import DepthInput, No3D, Spatial3D, TargetFrame
@@ -104,7 +106,9 @@ class TextRegionNode(LifecycleNode):
         self._problems = ProblemLog()
         self._depth_input: Optional[DepthInput] = None
         self._target_frame: Optional[TargetFrame] = None
-        self._query_group = MutuallyExclusiveCallbackGroup()
+        # Reentrant: one ~/query encoding new phrases must not hold up another whose phrases are cached
+        # (the text encoder locks its model, not its cache).
+        self._query_group = ReentrantCallbackGroup()
 
         self._declare_parameters()
         self.add_on_set_parameters_callback(self._validate_parameters)
@@ -308,6 +312,8 @@ class TextRegionNode(LifecycleNode):
         if self._engine is not None:
             self._engine.close()
             self._engine = None
+            release_freed_memory()  # else glibc keeps the models' memory in its arenas
+            self.get_logger().info("models freed")  # cleanup and shutdown both end here: say it happened
 
     # -- inputs ---------------------------------------------------------------------------------
     def _on_image(self, msg: Image) -> None:

@@ -26,6 +26,16 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 from . import local_dds, node_command
 
+# Runs before the real program when signals are to be ignored: sets them to SIG_IGN, then execs the
+# interpreter with the real arguments. An ignored disposition survives exec (as it does for a job a
+# non-interactive shell starts with `&`), and nothing but this small program runs between fork and
+# exec, unlike a Popen preexec_fn, which is unsafe in a parent with threads (DDS starts several).
+_IGNORE_THEN_EXEC = (
+    "import os, signal, sys\n"
+    "for number in {numbers!r}:\n"
+    "    signal.signal(number, signal.SIG_IGN)\n"
+    "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])\n"
+)
 INTERRUPT_TIMEOUT_S = 30.0  # a node releasing its models may take a while to end after SIGINT
 TERMINATE_TIMEOUT_S = 5.0
 POLL_S = 0.05
@@ -53,13 +63,17 @@ class NodeProcess:
 
     def __init__(self, args: Sequence[str], log_path: Optional[Union[str, Path]] = None,
                  env: Optional[Mapping[str, str]] = None, cwd: Optional[Union[str, Path]] = None,
-                 name: str = "the child process") -> None:
+                 name: str = "the child process", ignored_signals: Sequence[int] = ()) -> None:
         """`args` follow the interpreter (`-m module ...` or a script); `env` defaults to os.environ.
 
         Without `log_path` the log goes to a new temporary file, kept after the run for inspection.
-        `name` is how error messages call the child ("the node").
+        `name` is how error messages call the child ("the node"). `ignored_signals` start the child
+        with those signals ignored, as a shell's `node &` starts it with SIGINT ignored, so tests can
+        check that a program installs its own handlers instead of relying on the inherited ones.
         """
-        self.command = [sys.executable, *args]
+        self.ignored_signals = tuple(int(number) for number in ignored_signals)
+        launcher = ["-c", _IGNORE_THEN_EXEC.format(numbers=self.ignored_signals)] if self.ignored_signals else []
+        self.command = [sys.executable, *launcher, *args]
         self.name = name
         self.env = dict(os.environ if env is None else env)
         self.env.setdefault("PYTHONUNBUFFERED", "1")  # log lines appear as they are written

@@ -1,0 +1,117 @@
+"""Parameter changes over real DDS: when each applies, and what is refused when it is set.
+
+A configure-time parameter (sam2_image_size) changed at run time waits for the next configure and
+says so; it must not freeze the run-time parameters changed after it. One node serves the module.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticStatus
+
+from engine_fixtures import photo_like
+from node_session import NodeSession
+from textregion_ros.ros.image_conversions import imgmsg_to_numpy
+
+QUERIES = ["red mug", "chair"]
+PENDING_LOG = "sam2_image_size changed: applies at the next configure"
+
+
+@pytest.fixture(scope="module")
+def session():
+    with NodeSession(name="textregion_params", queries=QUERIES) as running:
+        running.wait_until_active()
+        yield running
+
+
+@pytest.fixture(scope="module")
+def first_frame(session):
+    return session.process(session.image(photo_like(96, 128), 100))
+
+
+def republished(session, key: str, change: tuple[str, object], timeout: float = 60.0):
+    """Set one engine parameter and return the next `key` output: the latest frame, re-published with it.
+
+    Every engine parameter change re-publishes (a pending one too, with the values in force), so a
+    test waits for each one before the next, to tell them apart.
+    """
+    counts = {name: len(messages) for name, messages in session.outputs.items()}
+    result = session.set_parameter(*change)
+    assert result.successful, result.reason
+    session.spin_until(lambda: all(len(session.outputs[name]) > count for name, count in counts.items()), timeout,
+                       f"every output re-published after {change[0]} = {change[1]!r}")
+    return session.outputs[key][counts[key]]
+
+
+@pytest.fixture(scope="module")
+def pending_image_size(session, first_frame):
+    """sam2_image_size changed at run time (a configure-time parameter): pending until reconfigured."""
+    republished(session, "labels", ("sam2_image_size", 512))
+    yield
+    republished(session, "labels", ("sam2_image_size", 256))  # the loaded value: nothing pending
+
+
+def test_a_pending_configure_time_change_is_named_in_diagnostics_and_logged_once(session, pending_image_size):
+    for value in (0.1, 0.0):  # later run-time changes look at the pending one again
+        republished(session, "labels", ("prob_threshold", value))
+    status = session.status_when(lambda s: s.get("pending_reconfigure") == "sam2_image_size", 30,
+                                 "diagnostics naming the pending parameter")
+    assert status["_level"] == DiagnosticStatus.WARN
+    assert "pending reconfigure: sam2_image_size" in status["_message"]
+    assert session.child.log_text().count(PENDING_LOG) == 1
+
+
+def test_run_time_changes_apply_at_once_while_a_configure_time_change_is_pending(session, pending_image_size):
+    detections = republished(session, "detections", ("grounding_mode", "best"))
+    try:
+        # best: exactly one detection per query
+        assert sorted(d.results[0].hypothesis.class_id for d in detections.detections) == sorted(QUERIES)
+    finally:
+        republished(session, "detections", ("grounding_mode", "all"))  # settled before the next change
+
+    stamp = session.outputs["labels"][-1].header.stamp.sec
+    labels = imgmsg_to_numpy(session.outputs_for(stamp, ("labels",))["labels"])
+    confidence = imgmsg_to_numpy(session.outputs_for(stamp, ("confidence",))["confidence"]).astype(int)
+    levels = np.unique(confidence[labels != 255])
+    assert len(levels) >= 3, f"too few confidence levels to split: {levels}"
+    cut = int(levels[len(levels) // 2])
+    thresholded = republished(session, "labels", ("prob_threshold", cut / 255.0))
+    try:
+        after = imgmsg_to_numpy(thresholded)
+        assert thresholded.header.stamp.sec == stamp  # the same frame, re-published at once
+        # pixels clearly below the threshold lose their class, those clearly above keep it
+        below, above = confidence < cut, confidence > cut
+        assert (after[below] == 255).all() and (after[above] == labels[above]).all()
+        assert (labels[below] != 255).any()  # so the change is visible
+    finally:
+        republished(session, "labels", ("prob_threshold", 0.0))
+
+
+def test_a_device_this_machine_lacks_is_rejected_when_set(session, first_frame):
+    result = session.set_parameter("device", "cuda:9")
+    assert not result.successful
+    assert result.reason.startswith("device: ") and "cuda:9" in result.reason
+    assert session.get_parameter("device") == "cpu"
+    assert "device" not in session.fresh_status()["pending_reconfigure"]
+
+
+def test_max_rate_hz_caps_the_frames_processed_and_counts_the_rest_as_dropped(session, first_frame):
+    rate = 0.2  # one frame per 5 s: unlimited, frames this small are processed several times as often
+    assert session.set_parameter("max_rate_hz", rate).successful
+    try:
+        before = session.counts()
+        started = time.monotonic()
+        frame = session.image(photo_like(48, 64, seed=1), 400)
+        while time.monotonic() - started < 6.0:  # 4 frames a second
+            session.camera.publish(frame)
+            session.probe.spin_for(0.25)
+        after = session.counts()
+        elapsed = time.monotonic() - started
+    finally:
+        assert session.set_parameter("max_rate_hz", 0.0).successful
+    processed = after["processed"] - before["processed"]
+    # one frame per 1 / rate seconds, plus one already started when the window opened
+    assert 1 <= processed <= elapsed * rate + 2
+    assert after["dropped"] - before["dropped"] > 0
