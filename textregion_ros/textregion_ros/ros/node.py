@@ -12,7 +12,6 @@ processing and with other ~/query calls.
 """
 from __future__ import annotations
 
-import math
 import signal
 import threading
 import time
@@ -53,7 +52,7 @@ from .diagnostics import status_message
 from ..spatial import DepthSettings
 from .depth_input import DepthInput, No3D, Spatial3D, TargetFrame
 from .frame_messages import FRAME_OUTPUTS, OUTPUTS, frame_messages
-from .spatial_messages import detections_3d_to_msg, place
+from .query_service import answer_query
 from .image_conversions import imgmsg_to_numpy
 from ..engine.devices import device_problem
 from .parameters import check_value, descriptor, engine_config, ros_default
@@ -487,41 +486,9 @@ class TextRegionNode(LifecycleNode):
 
     # -- ~/query ----------------------------------------------------------------------------------
     def _on_query(self, request: Query.Request, response: Query.Response) -> Query.Response:
-        response.success = False
-        engine = self._engine
         with self._lock:
             frame = self._latest
-        threshold = float(request.threshold)
-        if engine is None:
-            response.message = "the node is not configured (no models loaded)"
-        elif frame is None:
-            response.message = "no processed frame yet: publish an image first"
-        elif not math.isfinite(threshold) or not 0.0 <= threshold <= 1.0:
-            response.message = f"threshold must be in [0, 1], got {request.threshold}"
-        else:
-            problem, parsed = None, NO_QUERIES
-            try:
-                parsed = self._parse_queries(list(request.queries))
-            except QueryError as error:
-                problem = str(error)
-            if problem is None and not len(parsed):
-                problem = "no queries given"
-            if problem:
-                response.message = problem
-            else:
-                try:
-                    detections = engine.ground(frame.regions, parsed, min_score=threshold)
-                except Exception as error:  # report, never crash the service
-                    response.message = f"query failed: {type(error).__name__}: {error}"
-                else:
-                    response.detections = conversions.detections_to_msg(detections, frame.header)
-                    if frame.spatial is not None and frame.spatial.boxes is not None:
-                        response.detections_3d = detections_3d_to_msg(place(detections, frame.spatial.boxes),
-                                                                       frame.spatial.header)
-                    response.success = True
-                    stamp = frame.header.stamp
-                    response.message = (f"{len(detections)} detections for {len(request.queries)} queries on the "
-                                        f"frame stamped {stamp.sec}.{stamp.nanosec:09d}")
+        answer_query(self._engine, frame, request, response, self._parse_queries)
         if not response.success:
             self._problem(f"query-{response.message[:60]}", f"~/query failed: {response.message}")
         return response
