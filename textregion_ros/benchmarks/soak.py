@@ -60,6 +60,7 @@ ASK_SETS = (["chair"], ["red mug", "laptop"], ["something to sit on", "floor"]) 
 DISTINCT_FRAMES = 8  # frames differ, so region counts (and allocation sizes) vary frame to frame
 SERIES = {  # sample key -> (printed name, unit of its slope per 1,000 frames)
     "rss_kb": ("RSS", "kB"),
+    "rss_anon_kb": ("RSS anonymous", "kB"),  # heap and tensors: where a leak shows (process_stats)
     "threads": ("threads", "threads"),
     "open_files": ("open files", "fds"),
     "cuda_allocated_mib": ("CUDA allocated", "MiB"),
@@ -135,9 +136,9 @@ class SoakProbe(Probe):
     def set_queries(self, text: str, via_topic: bool) -> None:
         from textregion_ros.engine import split_query_text
 
-        if via_topic:
+        if via_topic:  # no answer on a topic: ~/label_info (counted in `received`) shows the switch
             self.queries_topic.publish(self.String(data=text))
-            self.calls.setdefault("queries_topic", {"sent": 0, "ok": 0, "failed": 0})["sent"] += 1
+            self.calls.setdefault("queries_topic", {"sent": 0})["sent"] += 1
         else:
             self.call("set_queries", self.set_queries_client, self.SetQueries.Request(queries=split_query_text(text)))
 
@@ -205,10 +206,10 @@ def format_table(samples: list[dict[str, Any]], slope: dict[str, Optional[float]
     def cell(value: Optional[float], width: int, digits: int = 0) -> str:
         return f"{'-':>{width}}" if value is None else f"{value:>{width}.{digits}f}"
 
-    lines = [f"{'frame':>7}{'wall s':>9}{'RSS kB':>10}{'threads':>9}{'fds':>6}{'CUDA alloc MiB':>16}"
+    lines = [f"{'frame':>7}{'wall s':>9}{'RSS kB':>10}{'anon kB':>10}{'threads':>9}{'fds':>6}{'CUDA alloc MiB':>16}"
              f"{'CUDA res MiB':>14}{'detections':>12}{'node dropped':>14}"]
     for row in samples:
-        lines.append(f"{row['frame']:>7}{row['wall_s']:>9.1f}{row['rss_kb']:>10}{row['threads']:>9}"
+        lines.append(f"{row['frame']:>7}{row['wall_s']:>9.1f}{row['rss_kb']:>10}{row['rss_anon_kb']:>10}{row['threads']:>9}"
                      f"{row['open_files']:>6}{cell(row['cuda_allocated_mib'], 16, 1)}"
                      f"{cell(row['cuda_reserved_mib'], 14, 1)}{row['detections_received']:>12}"
                      f"{cell(row['node_dropped'], 14)}")
@@ -226,8 +227,10 @@ def format_table(samples: list[dict[str, Any]], slope: dict[str, Optional[float]
 
 def machine(device: str) -> dict[str, Any]:
     """Where the figures come from: CPU model, GPU name on CUDA, and how busy the CPU was."""
-    info: dict[str, Any] = {"cpu": process_stats.cpu_model() or platform.processor(), "cpu_threads": os.cpu_count(),
-                            "load_average_at_start": list(os.getloadavg()), "python": platform.python_version()}
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    info: dict[str, Any] = {"cpu": process_stats.cpu_model(cpuinfo) or platform.processor(), "cpu_threads": os.cpu_count(),
+                            "virtual_machine": " hypervisor" in cpuinfo, "load_average_at_start": list(os.getloadavg()),
+                            "python": platform.python_version()}
     try:
         import torch
 
@@ -363,6 +366,7 @@ def main() -> int:
             record["final_diagnostics"] = dict(probe.status)
             probe.close()
         record["node_exit_status"] = node.stop()  # SIGINT first: the node's clean shutdown
+        record["machine"]["load_average_at_end"] = list(os.getloadavg())  # the CPU is shared: how busy it was
         claim.release()
 
     processed = sum(1 for key in (probe.arrivals if probe else {}) if key >= 2)
@@ -377,7 +381,8 @@ def main() -> int:
           f"points_per_side {parameters['points_per_side']}, device {parameters['device']}")
     print(f"{published} frames published, {processed} processed ({published - processed} dropped), "
           f"{record.get('wall_s', 0):.0f} s ({fps:.1f} frames/s); node exit status after SIGINT: "
-          f"{record['node_exit_status']}; service calls: {record.get('calls', {})}\n")
+          f"{record['node_exit_status']}; service calls: {record.get('calls', {})}; ~/label_info messages "
+          f"(one per query switch, plus the first): {record.get('outputs_received', {}).get('label_info')}\n")
     if samples:
         print(format_table(samples, slope, args.warmup))
     if args.json:

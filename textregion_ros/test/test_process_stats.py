@@ -46,7 +46,8 @@ def test_sample_of_this_process_counts_an_extra_open_file_and_thread():
         assert handle.readable()
     assert during.open_files == before.open_files + 1
     assert during.threads == before.threads + 1
-    assert set(during.as_dict()) == {"rss_kb", "threads", "open_files"}
+    assert set(during.as_dict()) == {"rss_kb", "threads", "open_files", "rss_anon_kb", "rss_file_kb", "rss_shmem_kb"}
+    assert during.rss_anon_kb + during.rss_file_kb + during.rss_shmem_kb == pytest.approx(during.rss_kb, abs=1024)
 
 
 def test_sample_of_an_ended_process_raises_process_lookup_error():

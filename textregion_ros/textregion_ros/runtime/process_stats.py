@@ -19,11 +19,20 @@ PROC = Path("/proc")
 
 @dataclass(frozen=True)
 class ProcessSample:
-    """One look at a process: resident memory (kB), threads, open file descriptors."""
+    """One look at a process: resident memory (kB), threads, open file descriptors.
+
+    `rss_kb` (VmRSS) is the sum of the three parts after it, kept apart because they move for
+    different reasons: anonymous memory (heap, tensors) is where a leak shows; file-backed pages
+    (the code of torch and the ROS libraries) come and go as the kernel pages them in and out;
+    shared memory is Fast DDS's transport segments, mapped pages counted as they are touched.
+    """
 
     rss_kb: int
     threads: int
     open_files: int
+    rss_anon_kb: int = 0
+    rss_file_kb: int = 0
+    rss_shmem_kb: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -72,8 +81,10 @@ def sample(pid: int) -> ProcessSample:
     fields = status(pid)
     if "VmRSS" not in fields:
         raise ProcessLookupError(f"process {pid} has exited (no VmRSS)")
+    parts = {f"rss_{name.lower()}_kb": kilobytes(fields[f"Rss{name}"])
+             for name in ("Anon", "File", "Shmem") if f"Rss{name}" in fields}  # Linux >= 4.5
     return ProcessSample(rss_kb=kilobytes(fields["VmRSS"]), threads=int(fields["Threads"]),
-                         open_files=open_files(pid))
+                         open_files=open_files(pid), **parts)
 
 
 def cpu_model(cpuinfo: Optional[str] = None) -> str:
