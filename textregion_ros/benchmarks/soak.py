@@ -49,7 +49,9 @@ from textregion_ros.runtime.params_files import preset_names
 
 NODE_NAME = "textregion"  # Probe's topics and services are the ones of a node of this name
 # Query sets cycled through (the `queries` topic's text form); the text cache holds them all after
-# one round, so any growth past the warm-up is not new embeddings being cached.
+# one round, so any growth past the warm-up is not new embeddings being cached. The node's text
+# thread encodes only the newest set it was given: changes must be far enough apart (the default
+# 250 frames is tens of seconds) for each first encoding to finish within the warm-up.
 QUERY_SETS = (
     "person, chair, table; desk, floor; wall",
     "cup, bottle, laptop",
