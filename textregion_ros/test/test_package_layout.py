@@ -19,6 +19,7 @@ RUN_IMPORT_KEYS = {
     "std_msgs": "std_msgs", "sensor_msgs": "sensor_msgs", "vision_msgs": "vision_msgs",
     "diagnostic_msgs": "diagnostic_msgs", "lifecycle_msgs": "lifecycle_msgs", "textregion_msgs": "textregion_msgs",
     "ament_index_python": "ament_index_python", "launch": "launch", "launch_ros": "launch_ros",
+    "visualization_msgs": "visualization_msgs", "tf2_ros": "tf2_ros",
     "numpy": "python3-numpy", "torch": "python3-torch", "torchvision": "python3-torchvision",
     "scipy": "python3-scipy", "yaml": "python3-yaml", "tqdm": "python3-tqdm", "PIL": "python3-pil",
     "sam2": "python3-sam2-pip", "open_clip": "python3-open-clip-torch-pip", "timm": "python3-timm-pip",
