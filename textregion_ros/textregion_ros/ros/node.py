@@ -471,7 +471,9 @@ class TextRegionNode(LifecycleNode):
             self._outputs[name].publish(msg)
         stage_ms = {name: 1000.0 * s for name, s in seconds.items()}
         stage_ms["outputs"] = 1000.0 * (time.perf_counter() - started)  # text + painting + messages
-        if not republish:  # a re-publish (new queries) is not a frame's latency
+        if republish:  # new queries on the same frame: its receipt-to-output latency stays the frame's own
+            stage_ms["total_since_receipt"] = self._stage_ms.get("total_since_receipt", 0.0)
+        else:
             stage_ms["total_since_receipt"] = 1000.0 * (time.monotonic() - frame.received)
         self._stage_ms = stage_ms
 
