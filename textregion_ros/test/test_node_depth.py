@@ -158,4 +158,6 @@ def test_a_target_frame_without_tf2_fails_configure_naming_the_package_and_the_n
     with NodeSession(name="textregion_tf", subscribe_outputs=False, use_depth=True, target_frame="map") as session:
         session.spin_until(lambda: "configure failed" in session.child.log_text(), 120, "the configure failure")
         assert "ros-<distro>-tf2-ros" in session.child.log_text()
-        assert session.child.alive() and session.lifecycle_state() == "unconfigured"
+        assert session.child.alive()
+        status = session.fresh_status(timeout=30)  # /diagnostics: no service round trip right after start-up
+        assert status["state"] == "unconfigured" and status["_message"].startswith("not active")
