@@ -55,6 +55,8 @@ def wall(stamp_sec: int, encoding: str = "32FC1", frame_id: str = "camera", scal
 
 def process_with_depth(session, stamp: int, depth: Image, info: CameraInfo, keys) -> dict:
     """Depth and camera_info first (the node pairs from its buffer), then the colour frame."""
+    session.probe.spin_until(lambda: session.depth.get_subscription_count() and session.camera_info.get_subscription_count(),
+                             30, "the node's depth and camera_info subscriptions")
     for _ in range(3):  # best effort: a few copies, the node keeps a buffer
         session.camera_info.publish(info)
         session.depth.publish(depth)
@@ -159,5 +161,6 @@ def test_a_target_frame_without_tf2_fails_configure_naming_the_package_and_the_n
         session.spin_until(lambda: "configure failed" in session.child.log_text(), 120, "the configure failure")
         assert "ros-<distro>-tf2-ros" in session.child.log_text()
         assert session.child.alive()
-        status = session.fresh_status(timeout=30)  # /diagnostics: no service round trip right after start-up
+        # /diagnostics (no service round trip right after start-up); the module's other node publishes there too
+        status = session.status_when(lambda values: "state" in values, 30, "this node's diagnostics")
         assert status["state"] == "unconfigured" and status["_message"].startswith("not active")
