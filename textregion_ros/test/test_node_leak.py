@@ -50,6 +50,7 @@ WIDTH, HEIGHT = 64, 48
 # crosses it within 250 frames when it keeps ~32 kB per frame (about one 64 x 48 frame's outputs) or
 # ~320 kB per query switch; a thread or file per switch fails the exact checks below.
 RSS_TOLERANCE_KB = 8 * 1024
+LAZY_THREADS = 2  # threads a library may start once, late (see the thread check)
 
 
 def frames() -> list[np.ndarray]:
@@ -110,5 +111,9 @@ def test_node_memory_threads_and_open_files_stay_put_over_300_frames():
             f"node {field} grew by {grown_kb} kB between frame {WARMUP} and frame {FRAMES} (tolerance "
             f"{RSS_TOLERANCE_KB} kB):\n{series}")
     steady = [sample for index, sample in samples.items() if index >= WARMUP]
-    assert len({sample.threads for sample in steady}) == 1, f"thread count changed after the warm-up:\n{series}"
+    # A pool may start one worker lazily on a code path first taken after the warm-up (seen once in CI:
+    # 27 -> 28 at frame 80, then flat); a thread per query switch would add 25 over these frames.
+    threads = [sample.threads for sample in steady]
+    assert max(threads) - threads[0] <= LAZY_THREADS, (
+        f"thread count grew after the warm-up:\n{series}")
     assert len({sample.open_files for sample in steady}) == 1, f"open files changed after the warm-up:\n{series}"
