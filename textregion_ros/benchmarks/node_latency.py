@@ -25,7 +25,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -58,6 +58,20 @@ def node_settings(preset: str, overrides: dict[str, Any]) -> tuple[list[Path], d
     if preset == DEFAULT_PRESET:
         return [config_file()], {**RANDOM_WEIGHTS, **overrides}
     return [config_file(), preset_file(preset)], dict(overrides)
+
+
+def benchmark_settings(preset: str, queries: list[str], device: Optional[str],
+                       assignments: list[str]) -> tuple[list[Path], dict[str, Any], Settings, dict[str, Any]]:
+    """What a benchmark starts the node with: (params files, its -p overrides, the validated settings,
+    every parameter value for the record), from --preset, the queries, --device and -p NAME=VALUE."""
+    overrides: dict[str, Any] = {"queries": queries}
+    if device:
+        overrides["device"] = device
+    overrides.update(parse_assignment(text) for text in assignments)
+    params_files, overrides = node_settings(preset, overrides)
+    settings = resolve_settings(params_files, overrides=overrides)  # what the node will run with, validated
+    parameters = {**dataclasses.asdict(settings.config), **settings.node, "queries": settings.queries}
+    return params_files, overrides, settings, parameters
 
 
 def summary(values: list[float]) -> dict[str, float]:
@@ -169,13 +183,8 @@ def main() -> int:
 
     width, height = (int(v) for v in args.size.lower().split("x"))
     queries = split_query_text(args.queries)
-    overrides: dict[str, Any] = {"queries": queries}
-    if args.device:
-        overrides["device"] = args.device
-    overrides.update(parse_assignment(text) for text in args.overrides)
-    params_files, overrides = node_settings(args.preset, overrides)
-    settings = resolve_settings(params_files, overrides=overrides)  # what the node will run with, validated
-    parameters = {**dataclasses.asdict(settings.config), **settings.node, "queries": settings.queries}
+    params_files, overrides, settings, parameters = benchmark_settings(args.preset, queries, args.device,
+                                                                       args.overrides)
     claim = local_dds.claim()
     claim.apply()
     from textregion_ros.ros.image_conversions import numpy_to_imgmsg

@@ -28,7 +28,6 @@ node's exit status after SIGINT. Nothing here is an assertion: test/test_node_le
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import itertools
 import json
 import os
@@ -40,8 +39,8 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from node_latency import DEFAULT_PRESET, Probe, device_name, node_settings
-from textregion_ros.cli.settings import parse_assignment, resolve_settings
+from node_latency import DEFAULT_PRESET, Probe, benchmark_settings, device_name
+from textregion_ros.engine import split_query_text
 from textregion_ros.runtime import local_dds, process_stats
 from textregion_ros.runtime.node_command import CONFIGURE_FAILED
 from textregion_ros.runtime.node_process import NodeProcess, NodeProcessError
@@ -277,13 +276,8 @@ def parse_args() -> argparse.Namespace:
 def main() -> int:
     args = parse_args()
     width, height = (int(v) for v in args.size.lower().split("x"))
-    overrides: dict[str, Any] = {"queries": QUERY_SETS[0].split(", ")}
-    if args.device:
-        overrides["device"] = args.device
-    overrides.update(parse_assignment(text) for text in args.overrides)
-    params_files, overrides = node_settings(args.preset, overrides)
-    settings = resolve_settings(params_files, overrides=overrides)  # what the node will run with, validated
-    parameters = {**dataclasses.asdict(settings.config), **settings.node, "queries": settings.queries}
+    params_files, overrides, settings, parameters = benchmark_settings(
+        args.preset, split_query_text(QUERY_SETS[0]), args.device, args.overrides)
     from textregion_ros.ros.frame_messages import FRAME_OUTPUTS
 
     outputs = ("detections",) if args.detections_only else FRAME_OUTPUTS
