@@ -93,8 +93,16 @@ def _crop_size(value: Any) -> Optional[str]:
     return None if value == 0 or value >= 32 else "must be 0 (the model's size) or at least 32"
 
 
-_MODELS, _MASKS, _TOKENS, _OUTPUTS, _QUERIES, _NODE, _SPATIAL = (
-    "models", "masks", "region tokens", "segmentation and grounding", "queries", "node", "3D (depth)")
+def _background_phrases(value: Any) -> Optional[str]:
+    phrases = str(value).split(";")
+    if str(value).strip() and any(not phrase.strip() for phrase in phrases):
+        return "has an empty phrase (two ';' in a row or at an end)"
+    return None
+
+
+_MODELS, _MASKS, _TOKENS, _OUTPUTS, _QUERIES, _NODE, _SPATIAL, _OBJECTS = (
+    "models", "masks", "region tokens", "segmentation and grounding", "queries", "node", "3D (depth)",
+    "region tracks and object memory")
 
 PARAMETERS: tuple[Parameter, ...] = (
     # --- models: a change rebuilds them at the next configure ---
@@ -163,6 +171,14 @@ PARAMETERS: tuple[Parameter, ...] = (
               minimum=0.0, maximum=1.0),
     Parameter("grounding_mode", STRING, "all", "all = one detection per matching region; best = one per query.",
               group=_OUTPUTS, choices=GROUNDING_MODES),
+    Parameter("background_queries", STRING, "object; things; stuff; texture",
+              "Synonyms of one hidden background class appended to every softmax (the segmentation, ~/query, "
+              "~/find): pixels and regions it wins are unlabeled and never detections, so a lone query no "
+              "longer labels everything. '' = none (the reference method).", group=_OUTPUTS,
+              rule="'' or ';'-separated phrases, none empty", check=_background_phrases),
+    Parameter("stable_class_ids", BOOL, True,
+              "A class keeps its label value (~/labels, ~/label_info) for the node's lifetime, whatever the "
+              "query order; false = the class's index in the current queries.", engine=False, group=_OUTPUTS),
     # --- queries (node) ---
     Parameter("queries", STRING_ARRAY, [""],
               "Queries, one class each; 'a; b' = synonyms of one class. [''] = none (a params file cannot hold an "
@@ -204,6 +220,31 @@ PARAMETERS: tuple[Parameter, ...] = (
               "frame.", CONFIGURE, engine=False, group=_SPATIAL),
     Parameter("tf_timeout_s", DOUBLE, 0.05, "How long a tf2 lookup into target_frame may wait.", engine=False,
               group=_SPATIAL, minimum=0.0, maximum=10.0),
+    # --- region tracks and object memory (node) ---
+    Parameter("track_max_age_s", DOUBLE, 3.0,
+              "A track unseen for longer than this (by image stamps) closes; its object can come back with its "
+              "id until then.", engine=False, group=_OBJECTS, minimum=0.0, maximum=3600.0),
+    Parameter("track_box_iou_gate", DOUBLE, 0.1,
+              "A region and a track are compared only when their boxes overlap by at least this IoU (or, both with "
+              "3D, lie within track_max_distance_m).", engine=False, group=_OBJECTS, minimum=0.0, maximum=1.0),
+    Parameter("track_min_similarity", DOUBLE, 0.5,
+              "Weighted mean of mask IoU, token cosine and 3D closeness below which a region never continues a "
+              "track.", engine=False, group=_OBJECTS, minimum=0.0, maximum=1.0),
+    Parameter("track_weight_mask_iou", DOUBLE, 1.0, "Weight of the mask IoU in the track similarity.",
+              engine=False, group=_OBJECTS, minimum=0.0, maximum=100.0),
+    Parameter("track_weight_token", DOUBLE, 1.0, "Weight of the region-token cosine in the track similarity.",
+              engine=False, group=_OBJECTS, minimum=0.0, maximum=100.0),
+    Parameter("track_weight_3d", DOUBLE, 1.0,
+              "Weight of the 3D closeness, max(0, 1 - distance / track_max_distance_m), when both have 3D.",
+              engine=False, group=_OBJECTS, minimum=0.0, maximum=100.0),
+    Parameter("track_max_distance_m", DOUBLE, 0.5,
+              "3D centres farther apart than this are never the same object.", engine=False, group=_OBJECTS,
+              minimum=0.001, maximum=100.0),
+    Parameter("memory_s", DOUBLE, 600.0,
+              "How long ~/find remembers an object after its last sighting (by image stamps); 0 = no memory.",
+              engine=False, group=_OBJECTS, minimum=0.0, maximum=1.0e7),
+    Parameter("memory_size", INTEGER, 5000, "Most objects remembered; the longest unseen are forgotten first.",
+              engine=False, group=_OBJECTS, minimum=1, maximum=1000000),
 )
 
 BY_NAME: dict[str, Parameter] = {p.name: p for p in PARAMETERS}

@@ -32,14 +32,16 @@ def ground(regions: Regions, queries: QuerySet, text: torch.Tensor, segmentation
     mode 'all' (multi-object grounding): every region whose most probable class (mean over its
     pixels) is a query with probability >= prob_threshold, one detection per region, with the
     region's own box and mask; no per-region pixel work, so it scales to hundreds of regions.
+    In both modes a region whose most probable class is the hidden background (background_queries)
+    is never a detection.
     """
     if len(regions) == 0 or len(queries) == 0:
         return []
     probability = segmentation.region_class_probability  # [R,Q]
+    best, label = segmentation.region_labels()  # label -1: the hidden background wins the region
     if mode == "best":
-        return _ground_best(regions, queries, text, probability, min_score)
-    best, label = probability.max(dim=1)
-    chosen = torch.nonzero((best >= prob_threshold) & (best >= min_score)).flatten()
+        return _ground_best(regions, queries, text, probability, label >= 0, min_score)
+    chosen = torch.nonzero((label >= 0) & (best >= prob_threshold) & (best >= min_score)).flatten()
     rows = zip(chosen.tolist(), label[chosen].tolist(), best[chosen].tolist(), regions.boxes[chosen].tolist())
     detections = [
         Detection(query=queries.classes[c], class_index=c, score=min(max(score, 0.0), 1.0), box=tuple(box),
@@ -50,8 +52,10 @@ def ground(regions: Regions, queries: QuerySet, text: torch.Tensor, segmentation
 
 
 def _ground_best(regions: Regions, queries: QuerySet, text: torch.Tensor, probability: torch.Tensor,
-                 min_score: float) -> list[Detection]:
+                 not_background: torch.Tensor, min_score: float) -> list[Detection]:
+    """`text` holds the phrases of `queries` first (any background phrases after them are ignored)."""
     phrase_class = torch.tensor(queries.phrase_class, device=regions.tokens.device)
+    text = text[:len(queries.phrases)]
     class_logits = per_class(region_logits(regions.tokens, text, regions.logit_affine).T, phrase_class, len(queries))
     best_region = class_logits.argmax(dim=1)  # [Q]
     scores = probability[best_region, torch.arange(len(queries), device=best_region.device)]
@@ -61,8 +65,9 @@ def _ground_best(regions: Regions, queries: QuerySet, text: torch.Tensor, probab
     work_h, work_w = regions.work_size
     scale = np.array([width / work_w, height / work_h, width / work_w, height / work_h])
     detections = []
+    keep = not_background[best_region].tolist()
     for class_index, (region, score) in enumerate(zip(regions_of, scores.tolist())):
-        if score < min_score:
+        if score < min_score or not keep[class_index]:
             continue
         component = _largest_component_in_box(masks[class_index])
         box = exclusive_boxes(torch.from_numpy(component)[None])[0].numpy() * scale

@@ -15,6 +15,8 @@ QUERY_SEPARATOR = ","
 MAX_CLASSES = 65535
 # Longest query accepted by default (the parameter table's max_query_chars).
 MAX_QUERY_CHARS: int = params.BY_NAME["max_query_chars"].default
+# Name of the hidden background class (background_queries); never published, never a detection.
+BACKGROUND_CLASS = "<background>"
 # Unicode categories never accepted in a phrase: control characters (C0/C1: ESC, BEL, ...) reach
 # logs and LabelInfo as terminal escapes; format characters (zero-width space, bidi overrides)
 # make two phrases that look the same differ, or reorder what an operator reads.
@@ -105,3 +107,30 @@ def parse_queries(queries: Iterable[str], max_chars: int = MAX_QUERY_CHARS) -> Q
     if len(classes) > MAX_CLASSES:
         raise QueryError(f"{len(classes)} queries; at most {MAX_CLASSES} fit a mono16 label image")
     return QuerySet(tuple(classes), tuple(phrases), tuple(phrase_class))
+
+
+def background_phrases(text: str) -> tuple[str, ...]:
+    """The synonyms of a background_queries value ('' = no background); QueryError when malformed."""
+    if not text.strip():
+        return ()
+    try:
+        return parse_queries([text]).phrases
+    except QueryError as error:
+        raise QueryError(f"background_queries: {error}") from None
+
+
+def with_background(queries: QuerySet, background: tuple[str, ...]) -> QuerySet:
+    """`queries` plus one hidden last class made of the background phrases.
+
+    The background competes in every softmax like any class, so a region that matches a lone query
+    no better than it matches "object" or "stuff" is not labelled with it. A background phrase that
+    a query already uses is left out (the query keeps it); `queries` itself comes back when no
+    background phrase is left, or when there are no queries to compete with.
+    """
+    taken = {_normalised(phrase) for phrase in queries.phrases}
+    kept = tuple(phrase for phrase in background if _normalised(phrase) not in taken)
+    if not kept or not len(queries):
+        return queries
+    hidden = len(queries.classes)
+    return QuerySet(classes=(*queries.classes, BACKGROUND_CLASS), phrases=(*queries.phrases, *kept),
+                    phrase_class=(*queries.phrase_class, *([hidden] * len(kept))))

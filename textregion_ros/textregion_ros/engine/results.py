@@ -70,7 +70,17 @@ class Segmentation:
     confidence: np.ndarray  # HxW float32 probability of the label (0 where unlabeled by coverage)
     classes: tuple[str, ...]
     region_class_probability: torch.Tensor  # [R,Q] mean class probability over each region's pixels
+    # [R] the same for the hidden background class (background_queries); None without one
+    region_background_probability: Optional[torch.Tensor] = None
     timings: dict[str, float] = field(default_factory=dict)
+
+    def region_labels(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(best visible probability [R], class [R]) per region; class -1 where the background is
+        more probable than every query (such a region is never a detection)."""
+        best, label = self.region_class_probability.max(dim=1)
+        if self.region_background_probability is not None:
+            label = torch.where(self.region_background_probability >= best, torch.full_like(label, -1), label)
+        return best, label
 
 
 @dataclass

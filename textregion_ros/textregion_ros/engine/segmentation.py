@@ -34,14 +34,21 @@ def class_probability(seg: torch.Tensor, phrase_class: torch.Tensor, classes: in
 
 
 def segment(regions: Regions, queries: QuerySet, text: torch.Tensor, temperature: float,
-            prob_threshold: float) -> Segmentation:
-    """Per-pixel labels and confidence at image size; -1 where unlabeled."""
+            prob_threshold: float, background: bool = False) -> Segmentation:
+    """Per-pixel labels and confidence at image size; -1 where unlabeled.
+
+    With `background`, the last class of `queries` is the hidden background (queries.with_background):
+    it takes part in every softmax, but pixels it wins are unlabeled with confidence 0, and the
+    Segmentation lists and scores only the visible classes.
+    """
     height, width = regions.image_size
     classes = len(queries)
+    visible = classes - 1 if background else classes
     labels = np.full((height, width), -1, dtype=np.int32)
     confidence = np.zeros((height, width), dtype=np.float32)
     if len(regions) == 0:
-        return Segmentation(labels, confidence, queries.classes, torch.zeros(0, classes))
+        return Segmentation(labels, confidence, queries.classes[:visible], torch.zeros(0, visible),
+                            torch.zeros(0) if background else None)
     phrase_class = torch.tensor(queries.phrase_class, device=regions.tokens.device)
     logits = region_logits(regions.tokens, text, regions.logit_affine)  # [R,P]
     soft = regions.masks.float().clamp(0.0, 1.0)
@@ -57,10 +64,32 @@ def segment(regions: Regions, queries: QuerySet, text: torch.Tensor, temperature
     for y0, probability, band_coverage in bands:
         best, label = probability.max(dim=0)
         covered = band_coverage > 0
+        if background:
+            covered = covered & (label < visible)  # the background's pixels: unlabeled, confidence 0
         label = torch.where(covered & (best >= prob_threshold), label, torch.full_like(label, -1))
         rows = slice(y0, y0 + probability.shape[1])
         labels[rows] = label.to(torch.int32).cpu().numpy()
         confidence[rows] = torch.where(covered, best, torch.zeros_like(best)).cpu().numpy()
     inside = (regions.masks > 0).float().flatten(1)  # [R,hw]
     region_probability = (inside @ work_probability.flatten(1).T) / inside.sum(dim=1, keepdim=True).clamp_min(1.0)
+    if background:
+        return Segmentation(labels, confidence, queries.classes[:visible], region_probability[:, :visible],
+                            region_probability[:, visible])
     return Segmentation(labels, confidence, queries.classes, region_probability)
+
+
+def token_scores(tokens: torch.Tensor, queries: QuerySet, text: torch.Tensor, affine: Optional[tuple[float, float]],
+                 temperature: float, background: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """(class [N], probability [N]) of tokens scored on their own, as one pixel covered by one region
+    would be: softmax(temperature * logits) over phrases, max-pooled per class. Class -1 where the
+    hidden background (the last class, with `background`) is the most probable. For ~/find on the
+    averaged tokens of remembered objects."""
+    classes = len(queries)
+    if tokens.shape[0] == 0:
+        return torch.zeros(0, dtype=torch.long), torch.zeros(0)
+    phrase_class = torch.tensor(queries.phrase_class, device=tokens.device)
+    probability = class_probability(region_logits(tokens, text, affine).T, phrase_class, classes, temperature)
+    best, label = probability.max(dim=0)
+    if background:
+        label = torch.where(label == classes - 1, torch.full_like(label, -1), label)
+    return label, best

@@ -19,6 +19,7 @@ import logging
 from dataclasses import dataclass
 from typing import Optional, Sequence, Union
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -32,11 +33,11 @@ from .errors import EngineError, ImageError, QueryError
 from .frame import Frame, ImageLike, make_frame, uint8_image
 from .global_patches import global_token_mask
 from .grounding import ground
-from .queries import QuerySet, parse_queries
+from .queries import QuerySet, background_phrases, parse_queries, with_background
 from .results import Detection, Regions, Segmentation
 from .sam2_loading import load_sam2
 from .sam2_masks import MaskProposals, Sam2MaskGenerator
-from .segmentation import segment
+from .segmentation import segment, token_scores
 from .text import TextEncoder
 from .tiling import TokenFeatures, cut_views, fuse_views, plan_views
 from .timing import StageTimer
@@ -208,12 +209,14 @@ class TextRegionEngine:
         """Labels (HxW int, -1 unlabeled), confidence and classes for the queries."""
         self._check_open()
         query_set = self._query_set(queries)
+        scored = self._with_background(query_set)
         timer = StageTimer(self.device)
         with timer.stage("text"):
-            text = self.text.encode(query_set.phrases)
+            text = self.text.encode(scored.phrases)
         threshold = self.config.prob_threshold if prob_threshold is None else prob_threshold
         with timer.stage("painting"):
-            result = segment(regions, query_set, text, self.config.logit_scale, threshold)
+            result = segment(regions, scored, text, self.config.logit_scale, threshold,
+                             background=len(scored) > len(query_set))
         result.timings.update(timer.seconds)
         return result
 
@@ -234,6 +237,23 @@ class TextRegionEngine:
         text = self.text.encode(query_set.phrases)
         return ground(regions, query_set, text, segmentation, mode, threshold, min_score)
 
+    @torch.no_grad()
+    def score_tokens(self, tokens: Union[torch.Tensor, np.ndarray], queries: Queries) -> tuple[np.ndarray, np.ndarray]:
+        """(class [N] int64, probability [N] float32) of L2-normalised tokens [N,D] (e.g. the averaged
+        tokens of remembered objects), scored like the segmentation scores a pixel: softmax over the
+        queries' phrases plus the background's, max-pooled per class; class -1 = the background wins.
+        Text encoder only (cached phrases: no model work)."""
+        self._check_open()
+        query_set = self._query_set(queries)
+        scored = self._with_background(query_set)
+        text = self.text.encode(scored.phrases)
+        tokens = torch.as_tensor(tokens, device=text.device)
+        if tokens.dim() != 2 or (tokens.shape[0] and tokens.shape[1] != text.shape[1]):
+            raise QueryError(f"tokens must be [N,{text.shape[1]}], got {tuple(tokens.shape)}")
+        label, best = token_scores(tokens, scored, text, self.backbone.logit_affine(), self.config.logit_scale,
+                                   background=len(scored) > len(query_set))
+        return label.cpu().numpy().astype(np.int64), best.float().cpu().numpy()
+
     def prepare(self, queries: Queries) -> QuerySet:
         """Validate `queries` and encode their phrases now (cached), so later frames run no text model.
 
@@ -241,7 +261,7 @@ class TextRegionEngine:
         """
         self._check_open()
         query_set = self._query_set(queries)
-        self.text.encode(query_set.phrases)
+        self.text.encode(self._with_background(query_set).phrases)
         return query_set
 
     def apply_config(self, config: EngineConfig) -> list[str]:
@@ -266,6 +286,10 @@ class TextRegionEngine:
     def _check_open(self) -> None:
         if self._closed:
             raise EngineError("engine closed: its models were released by close(); build a new TextRegionEngine")
+
+    def _with_background(self, query_set: QuerySet) -> QuerySet:
+        """The queries plus the hidden background class of config.background_queries, if any."""
+        return with_background(query_set, background_phrases(self.config.background_queries))
 
     def _query_set(self, queries: Queries) -> QuerySet:
         query_set = queries if isinstance(queries, QuerySet) else parse_queries(queries)
