@@ -19,6 +19,8 @@ from textregion_msgs.msg import RegionTokens
 from vision_msgs.msg import Detection2DArray, LabelInfo
 
 from textregion_ros.engine.results import Detection, Regions
+from textregion_ros.outputs import encodings
+from textregion_ros.outputs.class_ids import StableClassIds
 from textregion_ros.ros.conversions import (
     confidence_to_image,
     detections_to_msg,
@@ -141,6 +143,97 @@ def test_zero_classes_give_an_all_unlabeled_mono8_image() -> None:
     msg = labels_to_image(np.full((2, 3), -1, np.int32), 0, HEADER)
     assert msg.encoding == "mono8"
     assert (imgmsg_to_numpy(msg) == 255).all()
+
+
+# ---------------------------------------------------------------- labels with stable class ids
+
+
+def test_labels_with_values_map_each_class_index_to_its_value() -> None:
+    labels = np.array([[0, 1, 2], [2, -1, 0]], dtype=np.int32)
+    msg = labels_to_image(labels, 3, HEADER, values=[7, 0, 254])
+    assert msg.encoding == "mono8"
+    np.testing.assert_array_equal(imgmsg_to_numpy(msg), [[7, 0, 254], [254, 255, 7]])
+
+
+def test_labels_switch_to_mono16_once_a_value_exceeds_254() -> None:
+    labels = np.array([[0, 1], [-1, 1]], dtype=np.int32)
+    msg = labels_to_image(labels, 2, HEADER, values=[3, 255])
+    assert msg.encoding == "mono16"
+    np.testing.assert_array_equal(imgmsg_to_numpy(msg), [[3, 255], [65535, 255]])
+
+
+@pytest.mark.parametrize(("values", "unlabeled"), [([0, 254], 255), ([0, 255], 65535), ([65534, 9], 65535)])
+def test_unlabeled_pixels_stay_the_top_value_with_values(values: list[int], unlabeled: int) -> None:
+    labels = np.array([[-1, 0], [1, -1]], dtype=np.int32)
+    pixels = imgmsg_to_numpy(labels_to_image(labels, 2, HEADER, values=values))
+    assert pixels[0, 0] == pixels[1, 1] == unlabeled
+    assert (pixels[0, 1], pixels[1, 0]) == tuple(values)
+
+
+def test_values_of_fewer_than_255_classes_may_still_need_mono16() -> None:
+    msg = labels_to_image(np.zeros((2, 2), np.int32), 1, HEADER, values=[300])
+    assert msg.encoding == "mono16" and (imgmsg_to_numpy(msg) == 300).all()
+
+
+def test_label_info_with_values_lists_each_value_with_its_class() -> None:
+    msg = label_info(["floor; ground", "person", "chair"], HEADER, 0.4, values=[5, 0, 300])
+    assert [(c.class_id, c.class_name) for c in msg.class_map] == [(5, "floor; ground"), (0, "person"), (300, "chair")]
+
+
+@pytest.mark.parametrize("values", [[4, 9, 2], [4, 700, 2]])
+def test_label_info_class_ids_are_the_pixel_values_of_their_classes(values: list[int]) -> None:
+    classes = ["mug", "table; desk", "floor"]
+    labels = np.array([[0, 1, 2, -1], [2, 2, 1, 0]], dtype=np.int32)
+    pixels = imgmsg_to_numpy(labels_to_image(labels, len(classes), HEADER, values=values))
+    names = {entry.class_id: entry.class_name for entry in label_info(classes, HEADER, 0.4, values).class_map}
+    unlabeled = 255 if max(values) <= 254 else 65535
+    assert unlabeled not in names
+    for value, label in zip(pixels.ravel().tolist(), labels.ravel().tolist()):
+        assert (value == unlabeled) if label == -1 else names[value] == classes[label]
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    ([0, 1], "2 label values for 3 classes"),
+    ([0, 1, 1], "label value 1 is given to two classes"),
+    ([0, 1, 65535], "label value 65535 is outside"),
+    ([0, -1, 2], "label value -1 is outside"),
+    ([0.0, 1.0, 2.0], "must be integers"),
+])
+def test_bad_values_are_refused_by_the_image_and_the_label_info(values: list, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        labels_to_image(np.zeros((2, 2), np.int32), 3, HEADER, values=values)
+    with pytest.raises(ValueError, match=message):
+        label_info(["a", "b", "c"], HEADER, 0.0, values=values)
+
+
+def test_no_classes_with_empty_values_give_an_all_unlabeled_mono8_image() -> None:
+    msg = labels_to_image(np.full((2, 2), -1, np.int32), 0, HEADER, values=[])
+    assert msg.encoding == "mono8" and (imgmsg_to_numpy(msg) == 255).all()
+
+
+def test_stable_ids_survive_a_query_added_in_front_in_image_and_label_info() -> None:
+    ids = StableClassIds()
+    ids.assign(["person", "chair"])
+    classes = ["door", "person", "chair"]
+    values = ids.assign(classes)
+    labels = np.array([[0, 1, 2]], dtype=np.int32)
+    np.testing.assert_array_equal(imgmsg_to_numpy(labels_to_image(labels, 3, HEADER, values)), [[2, 0, 1]])
+    info = label_info(classes, HEADER, 0.0, values)
+    assert {c.class_name: c.class_id for c in info.class_map} == {"person": 0, "chair": 1, "door": 2}
+
+
+def test_label_info_and_mono16_values_survive_rclpy_serialisation() -> None:
+    info = deserialize_message(serialize_message(label_info(["mug", "floor"], HEADER, 0.4, [0, 40000])), LabelInfo)
+    assert [(c.class_id, c.class_name) for c in info.class_map] == [(0, "mug"), (40000, "floor")]
+    image = labels_to_image(np.array([[1, -1]], dtype=np.int32), 2, HEADER, [0, 40000])
+    back = deserialize_message(serialize_message(image), Image)
+    np.testing.assert_array_equal(imgmsg_to_numpy(back), [[40000, 65535]])
+
+
+@pytest.mark.parametrize(("values", "expected"), [(None, 255), ([0, 254], 255), ([0, 255], 65535)])
+def test_unlabeled_value_with_values_is_the_one_the_label_image_uses(values: list[int] | None, expected: int) -> None:
+    pixels = imgmsg_to_numpy(labels_to_image(np.array([[-1]], dtype=np.int32), 2, HEADER, values))
+    assert encodings.unlabeled_value(2, values) == int(pixels[0, 0]) == expected
 
 
 # ---------------------------------------------------------------- confidence

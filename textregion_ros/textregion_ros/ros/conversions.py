@@ -62,17 +62,23 @@ def copy_header(header: Optional[Header]) -> Header:
     )
 
 
-def labels_to_image(labels: np.ndarray, class_count: int, header: Optional[Header]) -> Image:
-    """Label image for `~/labels`: pixel value = class index, top of the range = unlabeled.
+def labels_to_image(
+    labels: np.ndarray, class_count: int, header: Optional[Header],
+    values: Optional[Sequence[int]] = None,
+) -> Image:
+    """Label image for `~/labels`: pixel value = the class's label value, top of the range = unlabeled.
 
-    `labels` is HxW of an integer dtype (the engine's int32), -1 = unlabeled. With at most 254
-    classes the image is mono8 (255 = unlabeled), otherwise mono16 (65535 = unlabeled), so small
-    query sets cost one byte per pixel; the pixel encoding is encodings.label_array, shared with the
-    offline tools. The values are the `class_id`s of `label_info` for the same classes. Raises
-    ValueError for more than 65535 classes, a label >= class_count or < -1, or an array that is
-    not HxW integers.
+    `labels` is HxW of an integer dtype (the engine's int32) holding class indices, -1 = unlabeled.
+    Without `values` a class's label value is its index: with at most 254 classes the image is
+    mono8 (255 = unlabeled), otherwise mono16 (65535 = unlabeled), so small query sets cost one
+    byte per pixel. With `values` (one per class index, e.g. StableClassIds.assign) class i is
+    written as values[i]: mono8 while every value is <= 254, otherwise mono16. Either way the
+    pixel encoding is encodings.label_array, shared with the offline tools, and the values are the
+    `class_id`s of `label_info` given the same classes and values. Raises ValueError for more than
+    65535 classes, a label >= class_count or < -1, an array that is not HxW integers, or values
+    that are not class_count unique integers in [0, 65534].
     """
-    pixels = encodings.label_array(labels, int(class_count))
+    pixels = encodings.label_array(labels, int(class_count), values)
     return numpy_to_imgmsg(pixels, "mono8" if pixels.dtype == np.uint8 else "mono16", copy_header(header))
 
 
@@ -86,24 +92,31 @@ def confidence_to_image(confidence: np.ndarray, header: Optional[Header]) -> Ima
     return numpy_to_imgmsg(encodings.confidence_array(confidence), "mono8", copy_header(header))
 
 
-def label_info(classes: Sequence[str], header: Optional[Header], threshold: float) -> LabelInfo:
-    """LabelInfo for `~/label_info`: class_map[i] = (i, classes[i]), the values of the label image.
+def label_info(
+    classes: Sequence[str], header: Optional[Header], threshold: float,
+    values: Optional[Sequence[int]] = None,
+) -> LabelInfo:
+    """LabelInfo for `~/label_info`: class_map[i] = (label value of class i, classes[i]).
 
-    `threshold` is the probability below which pixels were left unlabeled (the engine's
-    prob_threshold), passed through unchanged. The unlabeled value (255 / 65535) is not listed:
-    VisionClass documents it as reserved. Raises ValueError for more than 65535 classes
-    (class_id is uint16).
+    The label value is i without `values`, values[i] with them: the pixel values labels_to_image
+    writes for the same classes and values, which is how a consumer (Nav2's
+    semantic_segmentation_layer) maps pixels to class names. `threshold` is the probability below
+    which pixels were left unlabeled (the engine's prob_threshold), passed through unchanged. The
+    unlabeled value (255 / 65535) is not listed: VisionClass documents it as reserved. Raises
+    ValueError for more than 65535 classes (class_id is uint16) or values that are not one unique
+    integer in [0, 65534] per class.
     """
     if isinstance(classes, str):
         raise ValueError("classes must be a sequence of class names, not one string")
     if len(classes) > MAX_CLASSES:
         raise ValueError(f"{len(classes)} classes; VisionClass.class_id fits at most {MAX_CLASSES}")
+    ids = range(len(classes)) if values is None else encodings.label_values(values, len(classes)).tolist()
     msg = LabelInfo()
     msg.header = copy_header(header)
     class_map = []
-    for index, name in enumerate(classes):
+    for class_id, name in zip(ids, classes):
         entry = VisionClass()
-        entry.class_id = index
+        entry.class_id = class_id
         entry.class_name = str(name)
         class_map.append(entry)
     msg.class_map = class_map
