@@ -24,6 +24,7 @@ setup(
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml")),
         (f"share/{PACKAGE}/config/presets", glob("config/presets/*.yaml")),  # runtime/presets.py finds them here
+        (f"share/{PACKAGE}/config/nav2", glob("config/nav2/*.yaml")),  # example params for Nav2
     ],
     package_data={f"{PACKAGE}.data": ["*.jpg", "*.md"]},
     # Lower bounds are the newest of: what the code uses, and what the lowest admitted version of a

@@ -111,9 +111,10 @@ def run_bag(args: argparse.Namespace) -> int:
     from sensor_msgs.msg import CameraInfo
 
     from ..ros import conversions
-    from ..ros.depth_input import DepthPairing, No3D
+    from ..ros.depth_input import DepthPairing, No3D, observed_3d, stamp_ns
     from ..ros.frame_messages import FRAME_OUTPUTS, OUTPUTS, SPATIAL_OUTPUTS, frame_messages
     from ..ros.image_conversions import imgmsg_to_numpy
+    from ..objects import FrameObjects
     from ..spatial import DepthSettings
 
     if args.every < 1:
@@ -160,6 +161,7 @@ def run_bag(args: argparse.Namespace) -> int:
 
         typestore = bag_typestore()
         engine = build_engine(settings.config)
+        objects = FrameObjects.from_parameters(settings.node)  # one set of tracks for the whole bag
         writer = Writer(out, version=Writer.VERSION_LATEST, storage_plugin=StoragePlugin.MCAP)
         try:
             writer.open()
@@ -221,7 +223,9 @@ def run_bag(args: argparse.Namespace) -> int:
                             spatial = pairing.spatial(header, regions.masks > 0, depth_settings, tolerance_s, 0.0)
                         except No3D as reason:
                             failures.append((where, f"no 3D: {reason}"))
-                    messages = frame_messages(engine, rgb, regions, queries, header, wanted, spatial=spatial)
+                    track_ids = objects.observe(stamp_ns(header), header.frame_id, regions, observed_3d(spatial))
+                    messages = frame_messages(engine, rgb, regions, queries, header, wanted, spatial=spatial,
+                                              track_ids=track_ids)
                 except (ValueError, EngineError, RuntimeError) as error:
                     failures.append((where, str(error)))
                     tqdm.write(f"skipped {where}: {error}", file=sys.stderr)

@@ -162,14 +162,24 @@ def _unit_score(score: float) -> float:
     return min(1.0, max(0.0, score))
 
 
-def detections_to_msg(detections: Sequence[Detection], header: Optional[Header]) -> Detection2DArray:
+def detection_id(detection: Detection, track_ids: Optional[Sequence[int]] = None) -> str:
+    """Detection2D/3D.id: the region's track id when tracks are given (stable across frames), else its
+    value in the region-id image (region_index + 1)."""
+    if track_ids is not None:
+        return str(int(track_ids[detection.region_index]))
+    return str(detection.instance_id)
+
+
+def detections_to_msg(detections: Sequence[Detection], header: Optional[Header],
+                      track_ids: Optional[Sequence[int]] = None) -> Detection2DArray:
     """Detection2DArray for `~/detections` (and the Query service's answer).
 
     One Detection2D per detection, each stamped with a copy of the source header:
     results[0].hypothesis.class_id = the query text (the class name, not its index: consumers
     need no LabelInfo to read it), score clipped to [0, 1], bbox centre/size in pixels, and
-    id = the instance value in the RegionTokens region-id image (region_index + 1), so a consumer
-    can cut the instance's pixels out of that image.
+    id = the region's track id (`track_ids`, one per region: the same object keeps its id across
+    frames; RegionTokens.track_ids maps it to the region-id image), or without tracks the
+    instance value in the region-id image (region_index + 1).
     """
     msg = Detection2DArray()
     msg.header = copy_header(header)
@@ -183,7 +193,7 @@ def detections_to_msg(detections: Sequence[Detection], header: Optional[Header])
         hypothesis.hypothesis.score = _unit_score(detection.score)
         item.results = [hypothesis]
         item.bbox = bbox
-        item.id = str(detection.instance_id)
+        item.id = detection_id(detection, track_ids)
         items.append(item)
     msg.detections = items
     return msg
@@ -218,7 +228,7 @@ def _message_logit_affine(affine: Optional[tuple[float, float]]) -> tuple[float,
 
 def region_tokens_to_msg(
     regions: Regions, header: Optional[Header], region_ids: Optional[np.ndarray] = None,
-    centres_3d: Optional[np.ndarray] = None,
+    centres_3d: Optional[np.ndarray] = None, track_ids: Optional[np.ndarray] = None,
 ) -> RegionTokens:
     """RegionTokens for `~/region_tokens`: everything another node needs to search the frame.
 
@@ -238,6 +248,7 @@ def region_tokens_to_msg(
       have computed it already), else regions.region_id_image(). Stamped with `header`.
     - centres_3d: [R,3] metres in the optical frame (NaN rows = no 3D), R*3 float32 row-major;
       empty when None (no depth input).
+    - track_ids: [R] uint32, each region's persistent track id; empty when None.
 
     Raises ValueError for more than 65535 regions (they do not fit the mono16 id image), tokens
     that are not [R,D], per-region fields of the wrong length, or a region-id image of the wrong
@@ -290,6 +301,13 @@ def region_tokens_to_msg(
         if centres.shape != (count, 3):
             raise ValueError(f"centres_3d must be [{count},3] (one row per region), got {centres.shape}")
         msg.centres_3d = _float32_array(centres)
+    if track_ids is not None:
+        tracks = np.asarray(track_ids)
+        if tracks.shape != (count,):
+            raise ValueError(f"track_ids must hold one id per region ({count}), got shape {tracks.shape}")
+        values = array.array(_UINT32_CODE)
+        values.frombytes(tracks.astype(np.uint32).tobytes())
+        msg.track_ids = values
     return msg
 
 

@@ -18,6 +18,7 @@ from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
+from ..objects import Observed3D
 from ..runtime.stamp_pairing import StampBuffer
 from ..spatial import Boxes3D, DepthSettings, Intrinsics, Located, depth_in_metres, locate, transform_boxes
 from .conversions import copy_header
@@ -40,6 +41,13 @@ class Spatial3D:
     boxes: Optional[Boxes3D]
     header: Header
     problem: str = ""  # why `boxes` is None
+
+def observed_3d(spatial: Optional[Spatial3D]) -> Optional[Observed3D]:
+    """A frame's 3D as the object memory and tracks take it (None without published 3D)."""
+    if spatial is None or spatial.boxes is None:
+        return None
+    return Observed3D.from_boxes(spatial.boxes, spatial.header.frame_id, stamp_ns(spatial.header))
+
 
 class No3D(Exception):
     """This frame gets no 3D; the message says why (counted in /diagnostics, logged once per reason)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Collection, Optional
+from typing import Any, Collection, Optional, Sequence
 
 import numpy as np
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
@@ -61,19 +61,23 @@ _NEED_GROUNDING = {"detections", "overlay", *SPATIAL_OUTPUTS}
 def frame_messages(engine: TextRegionEngine, rgb: np.ndarray, regions: Regions, queries: QuerySet,
                    header: Header, wanted: Collection[str],
                    stage_seconds: Optional[dict[str, float]] = None,
-                   spatial: Optional[Spatial3D] = None) -> dict[str, Any]:
+                   spatial: Optional[Spatial3D] = None, track_ids: Optional[np.ndarray] = None,
+                   label_values: Optional[Sequence[int]] = None) -> dict[str, Any]:
     """The messages of the `wanted` frame outputs for this frame and query set.
 
     Without queries there is nothing to segment: the overlay is the plain image and detections,
     labels and confidence are not produced. `stage_seconds`, when given, receives the text,
     segmentation and grounding times. With `spatial` (the frame's 3D), region tokens carry the
     regions' 3D centres, the overlay the distances, and ~/detections_3d and ~/markers are made
-    (in spatial.header's frame) unless spatial.boxes is None.
+    (in spatial.header's frame) unless spatial.boxes is None. `track_ids` (one per region) become
+    the detections' ids and RegionTokens.track_ids; `label_values` (one per query: the stable class
+    ids) the pixel values of ~/labels, else the class index.
     """
     messages: dict[str, Any] = {}
     if "region_tokens" in wanted:
         centres = spatial.located.centres if spatial is not None else None
-        messages["region_tokens"] = conversions.region_tokens_to_msg(regions, header, centres_3d=centres)
+        messages["region_tokens"] = conversions.region_tokens_to_msg(regions, header, centres_3d=centres,
+                                                                     track_ids=track_ids)
     if not len(queries):
         if "overlay" in wanted:
             messages["overlay"] = numpy_to_imgmsg(rgb, "rgb8", header)
@@ -90,9 +94,9 @@ def frame_messages(engine: TextRegionEngine, rgb: np.ndarray, regions: Regions, 
         if stage_seconds is not None:
             stage_seconds["grounding"] = time.perf_counter() - started
     if "detections" in wanted:
-        messages["detections"] = conversions.detections_to_msg(detections, header)
+        messages["detections"] = conversions.detections_to_msg(detections, header, track_ids)
     if "labels" in wanted:
-        messages["labels"] = conversions.labels_to_image(segmentation.labels, len(queries), header)
+        messages["labels"] = conversions.labels_to_image(segmentation.labels, len(queries), header, label_values)
     if "confidence" in wanted:
         messages["confidence"] = conversions.confidence_to_image(segmentation.confidence, header)
     placed = place(detections, spatial.boxes) if spatial is not None and spatial.boxes is not None else None
@@ -101,7 +105,7 @@ def frame_messages(engine: TextRegionEngine, rgb: np.ndarray, regions: Regions, 
         overlay = draw_overlay(rgb, segmentation.labels, queries.classes, detections, distances=distances)
         messages["overlay"] = numpy_to_imgmsg(overlay, "rgb8", header)
     if placed is not None and "detections_3d" in wanted:
-        messages["detections_3d"] = detections_3d_to_msg(placed, spatial.header)
+        messages["detections_3d"] = detections_3d_to_msg(placed, spatial.header, track_ids)
     if placed is not None and "markers" in wanted:
         messages["markers"] = markers_to_msg(placed, spatial.header, len(queries))
     return messages

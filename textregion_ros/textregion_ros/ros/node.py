@@ -31,7 +31,8 @@ from rclpy.signals import SignalHandlerOptions
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSPolicyKind, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header, String
-from textregion_msgs.srv import Query, SetQueries
+from std_srvs.srv import Trigger
+from textregion_msgs.srv import Find, Query, SetQueries
 
 from ..params import BY_NAME, PARAMETERS
 from ..engine import (
@@ -50,12 +51,14 @@ from ..runtime.health import FrameHealth, ProblemLog, device_memory
 from ..runtime.memory import release_freed_memory
 from .diagnostics import status_message
 from ..spatial import DepthSettings
-from .depth_input import DepthInput, No3D, Spatial3D, TargetFrame
+from .depth_input import DepthInput, No3D, Spatial3D, TargetFrame, observed_3d, stamp_ns
 from .frame_messages import FRAME_OUTPUTS, OUTPUTS, frame_messages
 from .query_service import answer_query
+from .find_service import answer_find
+from ..objects import FrameObjects
+from ..outputs.class_ids import StableClassIds
 from .image_conversions import imgmsg_to_numpy
-from ..engine.devices import device_problem
-from .parameters import check_value, descriptor, engine_config, ros_default
+from .parameters import check_value, combination_problem, declare_parameters, engine_config
 from ..runtime.worker import LatestFrameWorker, WorkerCounts
 
 NODE_NAME = "textregion"
@@ -82,6 +85,7 @@ class ProcessedFrame:
     regions: Regions
     received: float  # monotonic time the frame was handed to the worker
     spatial: Optional[Spatial3D] = None  # its 3D, with use_depth and a paired depth image
+    track_ids: Optional[np.ndarray] = None  # [R] uint32: each region's track
 
 
 class TextRegionNode(LifecycleNode):
@@ -93,6 +97,9 @@ class TextRegionNode(LifecycleNode):
         self._text_worker: Optional[LatestFrameWorker] = None  # query switches (text encoding)
         self._latest: Optional[ProcessedFrame] = None
         self._queries: QuerySet = NO_QUERIES
+        # label value per query in force (stable_class_ids); the table lives as long as the node
+        self._class_ids = StableClassIds()
+        self._label_values: tuple[int, ...] = ()
         self._active = False
         self._syncing_queries_parameter = False
         self._pending_reconfigure: list[str] = []  # configure-time parameters changed since configure
@@ -109,7 +116,9 @@ class TextRegionNode(LifecycleNode):
         # (the text encoder locks its model, not its cache).
         self._query_group = ReentrantCallbackGroup()
 
-        self._declare_parameters()
+        declare_parameters(self)
+        # tracks and memory live as long as the node (track ids are never reused); cleanup empties them
+        self._objects = FrameObjects.from_parameters(self._values())
         self.add_on_set_parameters_callback(self._validate_parameters)
         self.add_post_set_parameters_callback(self._apply_parameters)
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
@@ -119,20 +128,6 @@ class TextRegionNode(LifecycleNode):
             self._autostart_timer = self.create_timer(0.05, self._autostart)
 
     # -- parameters -----------------------------------------------------------------------------
-    def _declare_parameters(self) -> None:
-        for parameter in PARAMETERS:
-            default = ros_default(parameter)
-            try:
-                value = self.declare_parameter(parameter.name, default, descriptor(parameter)).value
-            except Exception as error:  # a bad override (type or range): keep the default, say why
-                self.get_logger().error(f"parameter {parameter.name}: {error}; using the default {default!r}")
-                self.declare_parameter(parameter.name, default, descriptor(parameter), ignore_override=True)
-                continue
-            reason = check_value(parameter, list(value) if isinstance(value, (list, tuple)) else value)
-            if reason:  # a rule rcl cannot check (choices, patterns): same answer as a bad `param set`
-                self.get_logger().error(f"parameter {reason}; using the default {default!r}")
-                self.set_parameters([Parameter(parameter.name, value=default)])
-
     def _value(self, name: str) -> Any:
         value = self.get_parameter(name).value
         if name == "queries":
@@ -161,21 +156,8 @@ class TextRegionNode(LifecycleNode):
             return SetParametersResult(successful=False, reason=(
                 f"max_queries = {changes['max_queries']} is below the {in_force} queries in force; set fewer "
                 f"queries first"))
-        if {"min_depth_m", "max_depth_m"} & set(changes):
-            low, high = (changes.get(name, self._value(name)) for name in ("min_depth_m", "max_depth_m"))
-            if low >= high:
-                return SetParametersResult(successful=False, reason=f"min_depth_m ({low}) must be below "
-                                                                    f"max_depth_m ({high})")
-        if "device" in changes:
-            reason = device_problem(changes["device"])
-            if reason:
-                return SetParametersResult(successful=False, reason=f"device: {reason}")
-        if any(BY_NAME[name].engine for name in changes if name in BY_NAME):
-            try:
-                engine_config(self._values(changes))
-            except EngineError as error:
-                return SetParametersResult(successful=False, reason=str(error))
-        return SetParametersResult(successful=True)
+        reason = combination_problem(changes, self._value)
+        return SetParametersResult(successful=reason is None, reason=reason or "")
 
     def _apply_parameters(self, parameters: list[Parameter]) -> None:
         names = {p.name for p in parameters}
@@ -183,6 +165,13 @@ class TextRegionNode(LifecycleNode):
             self._set_queries(self._value("queries"), source="parameter")
         if "max_rate_hz" in names and self._worker is not None:
             self._worker.set_max_rate(self._value("max_rate_hz"))
+        if names & FrameObjects.PARAMETERS:
+            self._objects.configure(self._values())
+        if "stable_class_ids" in names:
+            with self._lock:
+                self._label_values = self._values_of(self._queries)
+            self._publish_label_info()
+            self._submit_republish()
         if any(BY_NAME[name].engine for name in names if name in BY_NAME) and self._worker is not None:
             config = engine_config(self._values())
             # between frames, on the worker thread: a frame never sees two configs
@@ -237,6 +226,8 @@ class TextRegionNode(LifecycleNode):
         self._own_services = [
             self.create_service(SetQueries, "~/set_queries", self._on_set_queries),
             self.create_service(Query, "~/query", self._on_query, callback_group=self._query_group),
+            self.create_service(Find, "~/find", self._on_find, callback_group=self._query_group),
+            self.create_service(Trigger, "~/clear_memory", self._on_clear_memory),
         ]
         self._worker = LatestFrameWorker(self._process_frame, self._on_worker_error)
         self._worker.set_max_rate(self._value("max_rate_hz"))
@@ -308,6 +299,7 @@ class TextRegionNode(LifecycleNode):
         self._own_services, self._outputs = [], {}
         with self._lock:
             self._latest = None
+        self._objects.reset()  # open tracks close and the memory empties; track ids keep counting
         if self._engine is not None:
             self._engine.close()
             self._engine = None
@@ -381,6 +373,7 @@ class TextRegionNode(LifecycleNode):
         with self._lock:
             changed = parsed.classes != self._queries.classes
             self._queries = parsed
+            self._label_values = self._values_of(parsed)
         if changed:
             self._publish_label_info()
             self._submit_republish()
@@ -406,7 +399,9 @@ class TextRegionNode(LifecycleNode):
             return self._reject(str(error)[:80], f"dropped an image: {error}")
         started = time.monotonic()
         regions = engine.regions(rgb)
-        frame = ProcessedFrame(msg.header, rgb, regions, received, self._spatial_of(msg.header, regions))
+        spatial = self._spatial_of(msg.header, regions)
+        track_ids = self._objects.observe(stamp_ns(msg.header), msg.header.frame_id, regions, observed_3d(spatial))
+        frame = ProcessedFrame(msg.header, rgb, regions, received, spatial, track_ids)
         with self._lock:
             self._latest = frame
             queries = self._queries
@@ -465,8 +460,10 @@ class TextRegionNode(LifecycleNode):
             return
         started = time.perf_counter()
         seconds = dict(frame.regions.timings)
+        with self._lock:
+            label_values = self._label_values if queries is self._queries else self._values_of(queries)
         messages = frame_messages(engine, frame.rgb, frame.regions, queries, frame.header, self._wanted(), seconds,
-                                  frame.spatial)
+                                  frame.spatial, frame.track_ids, label_values)
         for name, msg in messages.items():
             self._outputs[name].publish(msg)
         stage_ms = {name: 1000.0 * s for name, s in seconds.items()}
@@ -482,10 +479,17 @@ class TextRegionNode(LifecycleNode):
         if publisher is None or not self._active:
             return
         with self._lock:
-            classes = self._queries.classes
+            classes, values = self._queries.classes, self._label_values
             frame_id = self._latest.header.frame_id if self._latest else ""
         header = Header(stamp=self.get_clock().now().to_msg(), frame_id=frame_id)
-        publisher.publish(conversions.label_info(classes, header, float(self._value("prob_threshold"))))
+        publisher.publish(conversions.label_info(classes, header, float(self._value("prob_threshold")), values))
+
+    def _values_of(self, queries: QuerySet) -> tuple[int, ...]:
+        """Label values of the queries: stable ones (assigned on first sight, kept for the node's
+        lifetime) or, with stable_class_ids false, the class index. Call under self._lock."""
+        if self._value("stable_class_ids"):
+            return self._class_ids.assign(queries.classes)
+        return tuple(range(len(queries)))
 
     # -- ~/query ----------------------------------------------------------------------------------
     def _on_query(self, request: Query.Request, response: Query.Response) -> Query.Response:
@@ -494,6 +498,21 @@ class TextRegionNode(LifecycleNode):
         answer_query(self._engine, frame, request, response, self._parse_queries)
         if not response.success:
             self._problem(f"query-{response.message[:60]}", f"~/query failed: {response.message}")
+        return response
+
+    # -- ~/find and ~/clear_memory ---------------------------------------------------------------
+    def _on_find(self, request: Find.Request, response: Find.Response) -> Find.Response:
+        answer_find(self._engine, self._objects.memory if self._engine is not None else None, request, response,
+                    self._parse_queries)
+        if not response.success:
+            self._problem(f"find-{response.message[:60]}", f"~/find failed: {response.message}")
+        return response
+
+    def _on_clear_memory(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        forgotten = len(self._objects.memory)
+        self._objects.memory.clear()
+        response.success, response.message = True, f"forgot {forgotten} objects"
+        self.get_logger().info(f"~/clear_memory: {response.message}")
         return response
 
     # -- problems and diagnostics ---------------------------------------------------------------

@@ -4,12 +4,15 @@ Types, ranges, choices and texts come from the table; this module only speaks rc
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
+from rclpy.parameter import Parameter
 
 from .. import params
-from ..engine import EngineConfig
+from ..engine import EngineConfig, EngineError
+from ..engine.devices import device_problem
+from ..objects import FrameObjects
 
 _TYPES = {
     params.BOOL: ParameterType.PARAMETER_BOOL,
@@ -53,3 +56,46 @@ def check_value(parameter: params.Parameter, value: Any) -> Optional[str]:
 def engine_config(values: dict[str, Any]) -> EngineConfig:
     """EngineConfig from parameter values (ConfigError lists every bad value)."""
     return EngineConfig(**{p.name: values[p.name] for p in params.ENGINE_PARAMETERS})
+
+
+def combination_problem(changes: dict[str, Any], current: Callable[[str], Any]) -> Optional[str]:
+    """Why a set of changes breaks a rule between parameters (or one rcl cannot express), or None.
+
+    `current(name)` reads a parameter's value in force; each value is already valid on its own.
+    """
+    def value(name: str) -> Any:
+        return changes[name] if name in changes else current(name)
+
+    if {"min_depth_m", "max_depth_m"} & set(changes) and value("min_depth_m") >= value("max_depth_m"):
+        return f"min_depth_m ({value('min_depth_m')}) must be below max_depth_m ({value('max_depth_m')})"
+    if "device" in changes:
+        reason = device_problem(changes["device"])
+        if reason:
+            return f"device: {reason}"
+    if set(changes) & FrameObjects.PARAMETERS:
+        reason = FrameObjects.settings_problem({name: value(name) for name in FrameObjects.PARAMETERS})
+        if reason:
+            return reason
+    if any(params.BY_NAME[name].engine for name in changes if name in params.BY_NAME):
+        try:
+            engine_config({p.name: value(p.name) for p in params.ENGINE_PARAMETERS})
+        except EngineError as error:
+            return str(error)
+    return None
+
+
+def declare_parameters(node: Any) -> None:
+    """Declare every parameter of the table on `node`. A bad override (type, range, or a rule rcl
+    cannot check) keeps the default and says why: the node starts rather than dying on a typo."""
+    for parameter in params.PARAMETERS:
+        default = ros_default(parameter)
+        try:
+            value = node.declare_parameter(parameter.name, default, descriptor(parameter)).value
+        except Exception as error:
+            node.get_logger().error(f"parameter {parameter.name}: {error}; using the default {default!r}")
+            node.declare_parameter(parameter.name, default, descriptor(parameter), ignore_override=True)
+            continue
+        reason = check_value(parameter, list(value) if isinstance(value, (list, tuple)) else value)
+        if reason:  # same answer as a bad `param set`
+            node.get_logger().error(f"parameter {reason}; using the default {default!r}")
+            node.set_parameters([Parameter(parameter.name, value=default)])

@@ -19,7 +19,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 from ..engine.results import Detection
 from ..outputs.overlay import class_colors
 from ..spatial import Boxes3D
-from .conversions import copy_header
+from .conversions import copy_header, detection_id
 
 MARKER_NAMESPACE = "textregion"
 BOX_ALPHA = 0.35
@@ -57,15 +57,17 @@ def _triple(row: np.ndarray) -> tuple[float, float, float]:
     return float(row[0]), float(row[1]), float(row[2])
 
 
-def detections_3d_to_msg(placed: Sequence[Placed], header: Optional[Header]) -> Detection3DArray:
-    """`~/detections_3d`: one Detection3D per placed detection, same id / class_id / score as its 2D one."""
+def detections_3d_to_msg(placed: Sequence[Placed], header: Optional[Header],
+                         track_ids: Optional[Sequence[int]] = None) -> Detection3DArray:
+    """`~/detections_3d`: one Detection3D per placed detection, same id (the track id with
+    `track_ids`) / class_id / score as its 2D one."""
     msg = Detection3DArray()
     msg.header = copy_header(header)
     items = []
     for item in placed:
         detection = Detection3D()
         detection.header = copy_header(header)
-        detection.id = str(item.detection.instance_id)
+        detection.id = detection_id(item.detection, track_ids)
         hypothesis = ObjectHypothesisWithPose()
         hypothesis.hypothesis.class_id = str(item.detection.query)
         hypothesis.hypothesis.score = min(1.0, max(0.0, float(item.detection.score)))

@@ -1,0 +1,19 @@
+"""Objects over time: persistent track ids for the engine's regions and a memory of what was seen.
+
+`Tracker` turns each frame's regions (tokens, masks, boxes, optional 3D centres) into track ids
+that stay the same while an object stays in view or returns within max_age_s; `ObjectMemory`
+remembers every track for memory_s seconds so the node can answer "where did you last see X?"
+by scoring the remembered tokens against a text query, without re-running the engine.
+
+ROS-free on purpose (numpy, torch, scipy only; never rclpy or message packages): the node adapts
+these classes to parameters, topics and services, and the same code runs in tests, benchmarks and
+offline tools with no ROS installed.
+"""
+from .frame_objects import FrameObjects
+from .memory import ObjectMemory, Observed3D, Remembered3D, RememberedObject, Scorer
+from .tracking import PARAMETER_FIELDS, FrameObservation, Track, Tracker, TrackingSettings
+
+__all__ = [
+    "PARAMETER_FIELDS", "FrameObjects", "FrameObservation", "ObjectMemory", "Observed3D", "Remembered3D", "RememberedObject",
+    "Scorer", "Track", "Tracker", "TrackingSettings",
+]

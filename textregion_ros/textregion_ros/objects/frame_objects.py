@@ -1,0 +1,69 @@
+"""One frame's regions -> track ids -> object memory: the bookkeeping the node and `textregion bag` share.
+
+Both call `observe` once per processed frame (in stamp order), so a bag keeps its tracks across the
+whole recording exactly as the live node would.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional
+
+import numpy as np
+
+from ..engine.results import Regions
+from .memory import ObjectMemory, Observed3D
+from .tracking import PARAMETER_FIELDS, FrameObservation, Tracker, TrackingSettings
+
+MEMORY_PARAMETERS = ("memory_s", "memory_size")
+
+
+class FrameObjects:
+    """A Tracker and an ObjectMemory fed together; settings come from the node's parameters."""
+
+    # the parameters (rows of the table) that configure() reads
+    PARAMETERS = frozenset(PARAMETER_FIELDS) | frozenset(MEMORY_PARAMETERS)
+
+    def __init__(self, tracking: TrackingSettings = TrackingSettings(), memory_s: float = 600.0,
+                 memory_size: int = 5000) -> None:
+        self.tracker = Tracker(tracking)
+        self.memory = ObjectMemory(memory_s, memory_size)
+
+    @classmethod
+    def from_parameters(cls, values: Mapping[str, Any]) -> "FrameObjects":
+        return cls(TrackingSettings.from_parameters(values), float(values["memory_s"]), int(values["memory_size"]))
+
+    @staticmethod
+    def settings_problem(values: Mapping[str, Any]) -> Optional[str]:
+        """Why these parameter values cannot configure tracking (a rule between them), or None."""
+        try:
+            TrackingSettings.from_parameters(values)
+        except ValueError as error:
+            return f"tracking: {error}"
+        return None
+
+    def configure(self, values: Mapping[str, Any]) -> None:
+        """New settings between frames (tracks and memory are kept; memory is pruned to the new limits)."""
+        self.tracker.settings = TrackingSettings.from_parameters(values)
+        self.memory.configure(float(values["memory_s"]), int(values["memory_size"]))
+
+    def observe(self, stamp_ns: int, frame_id: str, regions: Regions,
+                spatial: Optional[Observed3D] = None) -> np.ndarray:
+        """Track ids [R] uint32 of the frame's regions; the memory learns the tracks' new sightings.
+
+        `spatial`: the regions' 3D in one output frame (target_frame or the optical frame); its valid
+        centres also take part in the association (3D distance), so they must be in the same frame
+        from one frame to the next, which is why the optical-frame centres are not used when the
+        transform into target_frame failed.
+        """
+        centres = None
+        if spatial is not None:
+            centres = np.where(spatial.valid[:, None], spatial.centres, np.nan)
+        masks = regions.masks > 0
+        track_ids = self.tracker.update(FrameObservation(stamp_ns, regions.tokens, masks, regions.boxes, centres))
+        self.memory.observe(stamp_ns, frame_id, track_ids, self.tracker.last_track_tokens,
+                            regions.boxes.detach().cpu().numpy(), spatial)
+        return track_ids
+
+    def reset(self) -> None:
+        """Close every track and forget every object (lifecycle cleanup); track ids keep counting up."""
+        self.tracker.reset()
+        self.memory.clear()

@@ -1,0 +1,367 @@
+"""A memory of every tracked object seen lately, searchable by text without re-running the engine.
+
+The node's frame thread writes one observe() per frame; a service thread answers "where did you
+last see a mug?" with find(). Records live in fixed slots of preallocated arrays (a token matrix
+plus one array per field) kept densely packed in rows 0..n-1: a removed record's slot is refilled
+by the last record, so find() hands the scorer a view of the token matrix and never rebuilds an
+[N,D] matrix per call. Ages are measured on observation stamps, relative to the latest frame, so a
+replayed bag forgets at the same pace as the live robot.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+NS_PER_S = 1_000_000_000
+MIN_CAPACITY = 16
+
+Scorer = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+# Per-slot arrays other than the tokens: name -> (trailing shape, dtype, fill value).
+_FIELDS: dict[str, tuple[tuple[int, ...], Any, Any]] = {
+    "ids": ((), np.uint32, 0),
+    "first_seen": ((), np.int64, 0),
+    "last_seen": ((), np.int64, 0),
+    "sightings": ((), np.int64, 0),
+    "frame_seq": ((), np.int64, -1),
+    "boxes": ((4,), np.float64, np.nan),
+    "box_frame": ((), object, ""),
+    "box_stamp": ((), np.int64, 0),
+    "has_3d": ((), bool, False),
+    "centres": ((3,), np.float64, np.nan),
+    "box_centres": ((3,), np.float64, np.nan),
+    "sizes": ((3,), np.float64, np.nan),
+    "orientations": ((4,), np.float64, np.nan),
+    "frame_3d": ((), object, ""),
+    "stamp_3d": ((), np.int64, 0),
+}
+
+
+@dataclass
+class Observed3D:
+    """One frame's 3D per region (rows in region order), all in frame_id at stamp_ns.
+
+    Shaped like spatial.Boxes3D plus where and when: the 3D may live in another frame than the
+    image (e.g. `map` via tf2). Rows with valid False carry no 3D; the record keeps its old one.
+    """
+
+    centres: np.ndarray  # [R,3] the object's position (median of its points)
+    box_centres: np.ndarray  # [R,3] midpoints of the boxes
+    sizes: np.ndarray  # [R,3]
+    orientations: np.ndarray  # [R,4] x, y, z, w
+    valid: np.ndarray  # [R] bool
+    frame_id: str
+    stamp_ns: int
+
+    @classmethod
+    def from_boxes(cls, boxes: Any, frame_id: str, stamp_ns: int) -> "Observed3D":
+        """From anything shaped like spatial.Boxes3D (centres, box_centres, sizes, orientations, valid)."""
+        return cls(np.asarray(boxes.centres), np.asarray(boxes.box_centres), np.asarray(boxes.sizes),
+                   np.asarray(boxes.orientations), np.asarray(boxes.valid, dtype=bool), frame_id, int(stamp_ns))
+
+
+@dataclass(frozen=True)
+class Remembered3D:
+    """The last known 3D of a remembered object, in frame_id as of stamp_ns."""
+
+    centre: tuple[float, float, float]
+    box_centre: tuple[float, float, float]
+    size: tuple[float, float, float]
+    orientation: tuple[float, float, float, float]  # x, y, z, w
+    frame_id: str
+    stamp_ns: int
+
+
+@dataclass(frozen=True)
+class RememberedObject:
+    """One find() answer: a remembered track, how well it matched, and where it was last seen."""
+
+    track_id: int
+    class_index: int
+    score: float
+    first_seen_ns: int
+    last_seen_ns: int
+    sightings: int
+    visible_now: bool  # seen in the latest observed frame
+    box: tuple[float, float, float, float]  # last image box x1, y1, x2, y2
+    frame_id: str  # the image's frame of that box
+    stamp_ns: int  # the image stamp of that box
+    spatial: Optional[Remembered3D]  # None when the object never had 3D
+
+
+def _check_settings(memory_s: float, memory_size: int) -> None:
+    if isinstance(memory_s, bool) or not math.isfinite(memory_s) or memory_s < 0.0:
+        raise ValueError(f"memory_s must be finite and >= 0 (0 = remember nothing), got {memory_s}")
+    if isinstance(memory_size, bool) or int(memory_size) != memory_size or memory_size < 1:
+        raise ValueError(f"memory_size must be an integer >= 1, got {memory_size}")
+
+
+class ObjectMemory:
+    """Every track seen in the last memory_s seconds (at most memory_size, oldest sighting dropped first).
+
+    Thread-safe: one lock guards every method. find() calls the caller's scorer while holding it
+    (the scorer reads a read-only view of the token matrix, valid only during the call), so the
+    scorer must not call back into the memory, and a slow scorer delays the next observe().
+    """
+
+    def __init__(self, memory_s: float = 600.0, memory_size: int = 5000) -> None:
+        _check_settings(memory_s, memory_size)
+        self._lock = threading.Lock()
+        self._memory_s = float(memory_s)
+        self._memory_size = int(memory_size)
+        self._latest_stamp: Optional[int] = None
+        self._seq = 0
+        self._reset_storage()
+
+    # -- settings and state -----------------------------------------------------------------------
+    @property
+    def memory_s(self) -> float:
+        return self._memory_s
+
+    @property
+    def memory_size(self) -> int:
+        return self._memory_size
+
+    @property
+    def latest_stamp_ns(self) -> Optional[int]:
+        """Stamp of the latest observed frame; None before any (callers say "no frame yet")."""
+        with self._lock:
+            return self._latest_stamp
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._count
+
+    def configure(self, memory_s: float, memory_size: int) -> None:
+        """New limits, applied at once (records now too old or too many are dropped)."""
+        _check_settings(memory_s, memory_size)
+        with self._lock:
+            self._memory_s, self._memory_size = float(memory_s), int(memory_size)
+            if self._memory_s == 0.0:
+                self._reset_storage()
+                return
+            self._prune()
+            if self._capacity > self._memory_size:
+                self._resize(self._memory_size)
+
+    def clear(self) -> None:
+        """Forget every record (the latest stamp stays: a frame was still observed)."""
+        with self._lock:
+            self._reset_storage()
+
+    # -- writing ------------------------------------------------------------------------------------
+    def observe(self, stamp_ns: int, frame_id: str, track_ids: np.ndarray, tokens: np.ndarray,
+                boxes: np.ndarray, spatial: Optional[Observed3D] = None) -> None:
+        """Take in one frame: track_ids [R] with their tracks' averaged tokens [R,D] and boxes [R,4].
+
+        The record keeps the latest token given, which is the track's average over all its
+        sightings when it comes from Tracker.last_track_tokens.
+        """
+        ids, tokens, boxes = _frame_arrays(track_ids, tokens, boxes, spatial)
+        stamp = int(stamp_ns)
+        with self._lock:
+            memory_ns = int(round(self._memory_s * NS_PER_S))
+            if self._latest_stamp is not None and stamp < self._latest_stamp - memory_ns and self._count:
+                logger.warning("observation stamps went back %.3f s (bag restart? sim reset?): forgetting %d objects",
+                               (self._latest_stamp - stamp) / NS_PER_S, self._count)
+                self._reset_storage()
+            self._latest_stamp = stamp
+            self._seq += 1
+            if memory_ns == 0 or ids.shape[0] == 0:
+                self._prune()
+                return
+            if self._count and tokens.shape[1] != self._tokens.shape[1]:
+                logger.warning("token size changed from %d to %d (another model?): forgetting %d objects",
+                               self._tokens.shape[1], tokens.shape[1], self._count)
+                self._reset_storage()
+            slots = np.array([self._slot_of.get(int(i), -1) for i in ids], dtype=np.int64)
+            known = slots >= 0
+            self._write(slots[known], known, ids, tokens, boxes, spatial, frame_id, stamp, new=False)
+            self._prune()
+            fresh = np.nonzero(~known)[0][:self._memory_size]
+            self._drop_oldest(self._count + fresh.shape[0] - self._memory_size)
+            if fresh.shape[0]:
+                self._ensure_capacity(self._count + fresh.shape[0], tokens.shape[1])
+                new_slots = np.arange(self._count, self._count + fresh.shape[0])
+                self._count += fresh.shape[0]
+                chosen = np.zeros(ids.shape[0], dtype=bool)
+                chosen[fresh] = True
+                self._write(new_slots, chosen, ids, tokens, boxes, spatial, frame_id, stamp, new=True)
+                self._slot_of.update(zip(ids[fresh].tolist(), new_slots.tolist()))
+
+    def _write(self, slots: np.ndarray, rows: np.ndarray, ids: np.ndarray, tokens: np.ndarray, boxes: np.ndarray,
+               spatial: Optional[Observed3D], frame_id: str, stamp: int, new: bool) -> None:
+        """Regions `rows` (bool mask over the frame) go into `slots` (same order)."""
+        if slots.shape[0] == 0:
+            return
+        a = self._arrays
+        if new:
+            a["ids"][slots] = ids[rows]
+            a["first_seen"][slots] = stamp
+            a["sightings"][slots] = 0
+            a["has_3d"][slots] = False
+        self._tokens[slots] = tokens[rows]
+        # a sighting is an image stamp: the same image delivered again (a re-sent or replayed frame) is not another
+        a["sightings"][slots] += 1 if new else (a["last_seen"][slots] < stamp)
+        a["last_seen"][slots] = stamp
+        a["frame_seq"][slots] = self._seq
+        a["boxes"][slots] = boxes[rows]
+        a["box_frame"][slots] = frame_id
+        a["box_stamp"][slots] = stamp
+        if spatial is None:
+            return
+        valid = np.asarray(spatial.valid, dtype=bool)[rows]
+        target = slots[valid]
+        a["has_3d"][target] = True
+        for name, source in (("centres", spatial.centres), ("box_centres", spatial.box_centres),
+                             ("sizes", spatial.sizes), ("orientations", spatial.orientations)):
+            a[name][target] = np.asarray(source, dtype=np.float64)[rows][valid]
+        a["frame_3d"][target] = spatial.frame_id
+        a["stamp_3d"][target] = int(spatial.stamp_ns)
+
+    # -- reading ------------------------------------------------------------------------------------
+    def find(self, score: Scorer, max_age_s: float = 0.0, min_score: float = 0.0,
+             max_results: int = 0) -> list[RememberedObject]:
+        """Remembered objects the scorer gives a class, best score first.
+
+        score(tokens [N,D]) -> (class_index [N] int, -1 = no class; score [N] float). Left out:
+        class -1, score < min_score, last seen more than max_age_s before the latest frame
+        (0 = no age limit). At most max_results (0 = all).
+        """
+        if not math.isfinite(max_age_s) or max_age_s < 0.0:
+            raise ValueError(f"max_age_s must be finite and >= 0 (0 = no limit), got {max_age_s}")
+        if int(max_results) != max_results or max_results < 0:
+            raise ValueError(f"max_results must be an integer >= 0 (0 = all), got {max_results}")
+        with self._lock:
+            count = self._count
+            if count == 0:
+                return []
+            tokens = self._tokens[:count]  # a view: no [N,D] copy per call
+            tokens.flags.writeable = False  # ... that the scorer cannot write through
+            classes, scores = score(tokens)
+            classes = np.asarray(classes).reshape(-1).astype(np.int64)
+            scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+            if classes.shape != (count,) or scores.shape != (count,):
+                raise ValueError(f"score() must return two arrays of {count} rows, got {classes.shape} and "
+                                 f"{scores.shape}")
+            last_seen = self._arrays["last_seen"][:count]
+            keep = (classes >= 0) & (scores >= min_score)
+            if max_age_s > 0.0:
+                keep &= self._latest_stamp - last_seen <= int(round(max_age_s * NS_PER_S))
+            slots = np.nonzero(keep)[0]
+            if max_results and slots.shape[0] > max_results:  # sort only the best (and their ties)
+                kept = scores[slots]
+                cut = kept.shape[0] - int(max_results)
+                slots = slots[kept >= np.partition(kept, cut)[cut]]
+            order = np.lexsort((-last_seen[slots], -scores[slots]))  # score, then most recent first
+            if max_results:
+                order = order[:int(max_results)]
+            return [self._remembered(int(slot), int(classes[slot]), float(scores[slot])) for slot in slots[order]]
+
+    def _remembered(self, slot: int, class_index: int, score: float) -> RememberedObject:
+        a = self._arrays
+        spatial = None
+        if a["has_3d"][slot]:
+            spatial = Remembered3D(
+                centre=tuple(float(v) for v in a["centres"][slot]),
+                box_centre=tuple(float(v) for v in a["box_centres"][slot]),
+                size=tuple(float(v) for v in a["sizes"][slot]),
+                orientation=tuple(float(v) for v in a["orientations"][slot]),
+                frame_id=str(a["frame_3d"][slot]), stamp_ns=int(a["stamp_3d"][slot]))
+        return RememberedObject(
+            track_id=int(a["ids"][slot]), class_index=class_index, score=score,
+            first_seen_ns=int(a["first_seen"][slot]), last_seen_ns=int(a["last_seen"][slot]),
+            sightings=int(a["sightings"][slot]), visible_now=bool(a["frame_seq"][slot] == self._seq),
+            box=tuple(float(v) for v in a["boxes"][slot]), frame_id=str(a["box_frame"][slot]),
+            stamp_ns=int(a["box_stamp"][slot]), spatial=spatial)
+
+    # -- storage (callers hold the lock) -----------------------------------------------------------------
+    def _reset_storage(self) -> None:
+        self._count = 0
+        self._capacity = 0
+        self._slot_of: dict[int, int] = {}
+        self._tokens = np.zeros((0, 0), dtype=np.float32)
+        self._arrays = {name: np.full((0, *shape), fill, dtype=dtype) for name, (shape, dtype, fill) in _FIELDS.items()}
+
+    def _ensure_capacity(self, needed: int, token_dim: int) -> None:
+        if self._count == 0 and self._tokens.shape[1] != token_dim:
+            self._tokens = np.zeros((self._capacity, token_dim), dtype=np.float32)
+        if needed > self._capacity:
+            self._resize(min(self._memory_size, max(needed, 2 * self._capacity, MIN_CAPACITY)))
+
+    def _resize(self, capacity: int) -> None:
+        """Reallocate every per-slot array to `capacity` rows, keeping rows 0..count-1."""
+        count = self._count
+        tokens = np.zeros((capacity, self._tokens.shape[1]), dtype=np.float32)
+        tokens[:count] = self._tokens[:count]
+        self._tokens = tokens
+        for name, (shape, dtype, fill) in _FIELDS.items():
+            grown = np.full((capacity, *shape), fill, dtype=dtype)
+            grown[:count] = self._arrays[name][:count]
+            self._arrays[name] = grown
+        self._capacity = capacity
+
+    def _prune(self) -> None:
+        """Drop records too old for memory_s, then the oldest beyond memory_size."""
+        if self._count == 0 or self._latest_stamp is None:
+            return
+        memory_ns = int(round(self._memory_s * NS_PER_S))
+        too_old = self._latest_stamp - self._arrays["last_seen"][:self._count] > memory_ns
+        if too_old.any():
+            self._remove(np.nonzero(too_old)[0])
+        self._drop_oldest(self._count - self._memory_size)
+
+    def _drop_oldest(self, surplus: int) -> None:
+        if surplus <= 0:
+            return
+        surplus = min(surplus, self._count)
+        last_seen = self._arrays["last_seen"][:self._count]
+        oldest = np.argpartition(last_seen, surplus - 1)[:surplus] if surplus < self._count else np.arange(self._count)
+        self._remove(oldest)
+
+    def _remove(self, slots: np.ndarray) -> None:
+        """Remove records; the last records move into the freed slots so rows 0..n-1 stay packed."""
+        slots = np.unique(slots)
+        count, new_count = self._count, self._count - slots.shape[0]
+        removed = np.zeros(count, dtype=bool)
+        removed[slots] = True
+        for track_id in self._arrays["ids"][slots].tolist():
+            del self._slot_of[track_id]
+        holes = slots[slots < new_count]
+        movers = np.nonzero(~removed[new_count:])[0] + new_count
+        self._tokens[holes] = self._tokens[movers]
+        for name in _FIELDS:
+            self._arrays[name][holes] = self._arrays[name][movers]
+        self._slot_of.update(zip(self._arrays["ids"][holes].tolist(), holes.tolist()))
+        self._count = new_count
+
+
+def _frame_arrays(track_ids: np.ndarray, tokens: np.ndarray, boxes: np.ndarray,
+                  spatial: Optional[Observed3D]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The frame's arrays as numpy with their shapes checked (before taking the lock)."""
+    ids = np.asarray(track_ids).reshape(-1).astype(np.uint32)
+    count = ids.shape[0]
+    tokens = np.asarray(tokens, dtype=np.float32)
+    if count == 0:
+        return ids, tokens.reshape(0, tokens.shape[-1] if tokens.ndim == 2 else 0), np.zeros((0, 4))
+    boxes = np.asarray(boxes, dtype=np.float64)
+    if tokens.ndim != 2 or tokens.shape[0] != count:
+        raise ValueError(f"tokens must be [{count},D], got shape {tokens.shape}")
+    if boxes.shape != (count, 4):
+        raise ValueError(f"boxes must be [{count},4], got shape {boxes.shape}")
+    if np.unique(ids).shape[0] != count:
+        raise ValueError("track_ids of one frame must be distinct")
+    if spatial is not None:
+        for name, width in (("centres", 3), ("box_centres", 3), ("sizes", 3), ("orientations", 4)):
+            if np.shape(getattr(spatial, name)) != (count, width):
+                raise ValueError(f"spatial.{name} must be [{count},{width}], got {np.shape(getattr(spatial, name))}")
+        if np.shape(spatial.valid) != (count,):
+            raise ValueError(f"spatial.valid must be [{count}], got {np.shape(spatial.valid)}")
+    return ids, tokens, boxes

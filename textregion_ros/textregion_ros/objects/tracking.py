@@ -1,0 +1,383 @@
+"""Persistent track ids for the engine's regions, frame after frame (ROS-free: numpy, torch, scipy).
+
+Each frame's regions are matched one-to-one to the open tracks by a single optimal assignment
+(scipy's linear_sum_assignment) on a similarity that mixes what each cue is good at:
+
+- mask IoU on a coarse grid: precise where the object barely moved, useless after a jump;
+- token cosine: tells apart objects that overlap (two people crossing) and survives a jump;
+- 3D distance (when both sides have a centre): re-identifies an object whose image box moved far,
+  e.g. when the camera turned.
+
+Pairs are only scored when they are plausible at all (box IoU gate, or the 3D gate), so the cost
+grows with the overlap in the scene rather than with R x T. Tracks close when unseen for longer than
+max_age_s, measured on the observation stamps (a replayed bag behaves like the live robot).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+import types
+from dataclasses import dataclass, field, fields
+from typing import Any, Mapping, Optional
+
+import numpy as np
+import torch
+
+from .association import (
+    ArrayLike, PackedMasks, assign, box_iou_matrix, distance_matrix, grid_stride, masks_on_grid,
+    normalise_rows, pack_masks, pair_intersections,
+)
+
+logger = logging.getLogger(__name__)
+
+NS_PER_S = 1_000_000_000
+MAX_TRACK_ID = np.iinfo(np.uint32).max
+TOKEN_CHUNK_BYTES = 1 << 20  # gathered candidate-pair tokens per chunk (see association.PAIR_CHUNK_BYTES)
+
+# ROS parameter name -> TrackingSettings field.
+PARAMETER_FIELDS = {
+    "track_max_age_s": "max_age_s",
+    "track_box_iou_gate": "box_iou_gate",
+    "track_min_similarity": "min_similarity",
+    "track_weight_mask_iou": "weight_mask_iou",
+    "track_weight_token": "weight_token",
+    "track_weight_3d": "weight_3d",
+    "track_max_distance_m": "max_distance_m",
+}
+
+
+@dataclass(frozen=True)
+class TrackingSettings:
+    """How regions are matched to tracks and how long an unseen track stays open.
+
+    Defaults: 3 s bridges a short occlusion or a missed detection at any frame rate without keeping
+    ghosts around; an IoU gate of 0.1 admits an object that moved a good part of its size between
+    frames; min_similarity 0.5 with equal weights needs e.g. a fair mask overlap plus a similar
+    token, so an overlapping object with an unrelated (orthogonal) token never takes over a track;
+    0.5 m is about the size of the tabletop / indoor objects the node is used for; a 128-cell grid
+    keeps mask IoU precise to a few pixels at 640x480 while costing ~200 64-bit words per mask.
+    """
+
+    max_age_s: float = 3.0
+    box_iou_gate: float = 0.1
+    min_similarity: float = 0.5
+    weight_mask_iou: float = 1.0
+    weight_token: float = 1.0
+    weight_3d: float = 1.0
+    max_distance_m: float = 0.5
+    mask_grid: int = 128
+
+    @classmethod
+    def from_parameters(cls, values: Mapping[str, Any]) -> "TrackingSettings":
+        """From the node's parameters (track_max_age_s, ...); mask_grid keeps its default."""
+        return cls(**{name: float(values[parameter]) for parameter, name in PARAMETER_FIELDS.items()})
+
+    def __post_init__(self) -> None:
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+                raise ValueError(f"{item.name} must be a finite number, got {value!r}")
+        if self.max_age_s < 0.0:
+            raise ValueError(f"max_age_s must be >= 0, got {self.max_age_s}")
+        for name in ("box_iou_gate", "min_similarity"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        for name in ("weight_mask_iou", "weight_token", "weight_3d"):
+            if getattr(self, name) < 0.0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.weight_mask_iou + self.weight_token <= 0.0:
+            raise ValueError("weight_mask_iou and weight_token must not both be 0 "
+                             "(a region without 3D would have nothing to be compared by)")
+        if self.max_distance_m <= 0.0:
+            raise ValueError(f"max_distance_m must be > 0, got {self.max_distance_m}")
+        if int(self.mask_grid) != self.mask_grid or self.mask_grid < 0:
+            raise ValueError(f"mask_grid must be an integer >= 0 (0 = working resolution), got {self.mask_grid}")
+
+
+@dataclass
+class FrameObservation:
+    """One frame's regions as the engine produced them (R rows everywhere, in region order)."""
+
+    stamp_ns: int
+    tokens: ArrayLike  # [R,D] L2-normalised region tokens
+    masks: ArrayLike  # [R,h,w] bool or soft; > 0 = inside
+    boxes: ArrayLike  # [R,4] x1, y1, x2, y2 image pixels (x2, y2 exclusive)
+    centres_3d: Optional[np.ndarray] = None  # [R,3] metres, NaN rows = no 3D
+
+
+@dataclass(frozen=True)
+class Track:
+    """A snapshot of one open track (copies: changing them changes nothing in the tracker)."""
+
+    track_id: int
+    token: np.ndarray  # [D] float32 renormalised mean of the matched regions' tokens
+    sightings: int
+    first_seen_ns: int
+    last_seen_ns: int
+    box: np.ndarray  # [4] last box, x1, y1, x2, y2
+    centre_3d: Optional[np.ndarray]  # [3] last known 3D centre, None if never known
+
+
+def _as_numpy(value: ArrayLike, dtype: Any) -> np.ndarray:
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu()
+        if value.dtype in (torch.float16, torch.bfloat16):  # numpy has no bfloat16
+            value = value.float()
+        value = value.numpy()
+    return np.asarray(value, dtype=dtype)
+
+
+@dataclass
+class _TrackTable:
+    """The open tracks as parallel arrays (one row per track), so association is array work."""
+
+    ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint32))
+    token_sums: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float64))
+    tokens: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
+    sightings: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    first_seen: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    last_seen: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), dtype=np.float64))
+    centres: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), dtype=np.float64))
+    masks: PackedMasks = field(default_factory=lambda: PackedMasks.empty((0, 0)))
+    mask_known: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+
+    def __len__(self) -> int:
+        return int(self.ids.shape[0])
+
+    @property
+    def token_dim(self) -> int:
+        return int(self.tokens.shape[1])
+
+    def keep(self, rows: np.ndarray) -> None:
+        """Keep only these rows (a bool mask or indices)."""
+        for name in ("ids", "token_sums", "tokens", "sightings", "first_seen", "last_seen", "boxes",
+                     "centres", "mask_known"):
+            setattr(self, name, getattr(self, name)[rows])
+        self.masks = PackedMasks(self.masks.words[rows], self.masks.areas[rows], self.masks.grid_shape)
+
+    def forget_masks(self, grid_shape: tuple[int, int]) -> None:
+        """The grid changed (mask size or mask_grid): old masks cannot be compared any more."""
+        self.masks = PackedMasks.empty(grid_shape)
+        self.masks.words = np.zeros((len(self), self.masks.words.shape[1]), dtype=np.uint64)
+        self.masks.areas = np.zeros(len(self), dtype=np.int64)
+        self.mask_known = np.zeros(len(self), dtype=bool)
+
+    def refresh(self, rows: np.ndarray, tokens: np.ndarray, masks: PackedMasks, regions: np.ndarray,
+                boxes: np.ndarray, centres: np.ndarray, stamp_ns: int) -> None:
+        """Matched tracks `rows` take in their regions `regions` of this frame."""
+        if rows.shape[0] == 0:
+            return
+        self.token_sums[rows] += tokens[regions]
+        self.tokens[rows] = normalise_rows(self.token_sums[rows])
+        self.sightings[rows] += 1
+        self.last_seen[rows] = stamp_ns
+        self.boxes[rows] = boxes[regions]
+        new_centres = centres[regions]
+        known = np.isfinite(new_centres).all(axis=1)
+        self.centres[rows[known]] = new_centres[known]
+        self.masks.words[rows] = masks.words[regions]
+        self.masks.areas[rows] = masks.areas[regions]
+        self.mask_known[rows] = True
+
+    def append(self, ids: np.ndarray, tokens: np.ndarray, masks: PackedMasks, regions: np.ndarray,
+               boxes: np.ndarray, centres: np.ndarray, stamp_ns: int) -> None:
+        """New tracks `ids` opened by the unmatched regions `regions`."""
+        count = regions.shape[0]
+        if len(self) == 0:
+            self.token_sums = np.zeros((0, tokens.shape[1]), dtype=np.float64)
+            self.tokens = np.zeros((0, tokens.shape[1]), dtype=np.float32)
+        stamps = np.full(count, stamp_ns, dtype=np.int64)
+        self.ids = np.concatenate([self.ids, ids])
+        self.token_sums = np.concatenate([self.token_sums, tokens[regions].astype(np.float64)])
+        self.tokens = np.concatenate([self.tokens, tokens[regions]])
+        self.sightings = np.concatenate([self.sightings, np.ones(count, dtype=np.int64)])
+        self.first_seen = np.concatenate([self.first_seen, stamps])
+        self.last_seen = np.concatenate([self.last_seen, stamps])
+        self.boxes = np.concatenate([self.boxes, boxes[regions]])
+        self.centres = np.concatenate([self.centres, centres[regions]])
+        self.masks = PackedMasks(np.concatenate([self.masks.words, masks.words[regions]]),
+                                 np.concatenate([self.masks.areas, masks.areas[regions]]), masks.grid_shape)
+        self.mask_known = np.concatenate([self.mask_known, np.ones(count, dtype=bool)])
+
+
+class Tracker:
+    """Gives each region of each frame a track id (uint32, from 1, never reused by this tracker).
+
+    Not thread-safe: one thread (the node's frame thread) calls update(). `settings` may be replaced
+    between frames; a new mask_grid or mask size only makes the old track masks incomparable (the
+    mask term sits out until the track is seen again).
+    """
+
+    def __init__(self, settings: TrackingSettings = TrackingSettings()) -> None:
+        self.settings = settings
+        self._table = _TrackTable()
+        self._next_id = 1
+        self._last_stamp: Optional[int] = None
+        self._snapshot: Optional[Mapping[int, Track]] = None
+        self.closed_ids: tuple[int, ...] = ()  # ids closed by the latest update() or reset()
+        self.last_track_tokens = np.zeros((0, 0), dtype=np.float32)  # [R,D] tokens of the latest frame's tracks
+
+    @property
+    def settings(self) -> TrackingSettings:
+        return self._settings
+
+    @settings.setter
+    def settings(self, value: TrackingSettings) -> None:
+        if not isinstance(value, TrackingSettings):
+            raise TypeError(f"settings must be TrackingSettings, got {type(value).__name__}")
+        self._settings = value
+
+    @property
+    def open_tracks(self) -> Mapping[int, Track]:
+        """Read-only view: track id -> Track for every open track (built once per update)."""
+        if self._snapshot is None:
+            table = self._table
+            tracks = {}
+            for row in range(len(table)):
+                centre = table.centres[row]
+                tracks[int(table.ids[row])] = Track(
+                    track_id=int(table.ids[row]), token=table.tokens[row].copy(),
+                    sightings=int(table.sightings[row]), first_seen_ns=int(table.first_seen[row]),
+                    last_seen_ns=int(table.last_seen[row]), box=table.boxes[row].copy(),
+                    centre_3d=centre.copy() if np.isfinite(centre).all() else None)
+            self._snapshot = types.MappingProxyType(tracks)
+        return self._snapshot
+
+    def reset(self) -> tuple[int, ...]:
+        """Close every open track (ids keep counting up); returns the closed ids."""
+        self.closed_ids = tuple(int(i) for i in self._table.ids)
+        self._table.keep(np.zeros(len(self._table), dtype=bool))
+        self._last_stamp = None
+        self._snapshot = None
+        return self.closed_ids
+
+    def update(self, observation: FrameObservation) -> np.ndarray:
+        """Track ids [R] uint32 of this frame's regions, in region order."""
+        stamp = int(observation.stamp_ns)
+        tokens, boxes, centres = self._inputs(observation)  # all checks before any state changes
+        count = tokens.shape[0]
+        masks = self._packed_masks(observation.masks, count) if count else None
+        self._snapshot = None
+        closed = self._close_stale(stamp)
+        self._last_stamp = stamp
+        if masks is None:
+            self.closed_ids = tuple(closed)
+            self.last_track_tokens = np.zeros((0, self._table.token_dim), dtype=np.float32)
+            return np.zeros(0, dtype=np.uint32)
+        if len(self._table) and self._table.token_dim != tokens.shape[1]:
+            logger.warning("token size changed from %d to %d (another model?): closing all %d tracks",
+                           self._table.token_dim, tokens.shape[1], len(self._table))
+            closed.extend(int(i) for i in self._table.ids)
+            self._table.keep(np.zeros(len(self._table), dtype=bool))
+        if masks.grid_shape != self._table.masks.grid_shape:
+            self._table.forget_masks(masks.grid_shape)
+        regions, rows = self._associate(tokens, boxes, centres, masks)
+        ids = np.zeros(count, dtype=np.uint32)
+        ids[regions] = self._table.ids[rows]
+        self._table.refresh(rows, tokens, masks, regions, boxes, centres, stamp)
+        unmatched = np.setdiff1d(np.arange(count), regions)
+        new_ids = self._new_ids(unmatched.shape[0])
+        ids[unmatched] = new_ids
+        self._table.append(new_ids, tokens, masks, unmatched, boxes, centres, stamp)
+        track_tokens = np.empty_like(tokens)
+        track_tokens[regions] = self._table.tokens[rows]
+        track_tokens[unmatched] = tokens[unmatched]
+        self.last_track_tokens = track_tokens
+        self.closed_ids = tuple(closed)
+        return ids
+
+    # -- steps of update -----------------------------------------------------------------------------
+    @staticmethod
+    def _inputs(observation: FrameObservation) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Tokens (renormalised float32), boxes and centres as numpy, shapes checked."""
+        tokens = _as_numpy(observation.tokens, np.float32)
+        if tokens.size == 0 and tokens.ndim != 2:  # an empty frame given as a flat empty array
+            tokens = tokens.reshape(0, 0)
+        if tokens.ndim != 2:
+            raise ValueError(f"tokens must be [R,D], got shape {tokens.shape}")
+        count = tokens.shape[0]
+        boxes = _as_numpy(observation.boxes, np.float64)
+        if count == 0 and boxes.size == 0:
+            boxes = boxes.reshape(0, 4)
+        if boxes.shape != (count, 4):
+            raise ValueError(f"boxes must be [{count},4], got shape {boxes.shape}")
+        if observation.centres_3d is None:
+            centres = np.full((count, 3), np.nan)
+        else:
+            centres = _as_numpy(observation.centres_3d, np.float64).reshape(-1, 3)
+            if centres.shape != (count, 3):
+                raise ValueError(f"centres_3d must be [{count},3], got shape {centres.shape}")
+        return normalise_rows(tokens), boxes, centres
+
+    def _packed_masks(self, masks: ArrayLike, count: int) -> PackedMasks:
+        shape = tuple(masks.shape)
+        if len(shape) != 3 or shape[0] != count:
+            raise ValueError(f"masks must be [{count},h,w], got shape {shape}")
+        stride = grid_stride(shape[1], shape[2], int(self.settings.mask_grid))
+        return pack_masks(masks_on_grid(masks, stride))
+
+    def _close_stale(self, stamp: int) -> list[int]:
+        """Close tracks unseen for more than max_age_s; all of them if time jumped back that far."""
+        table = self._table
+        max_age_ns = int(round(self.settings.max_age_s * NS_PER_S))
+        if self._last_stamp is not None and stamp < self._last_stamp - max_age_ns and len(table):
+            logger.warning("observation stamps went back %.3f s (bag restart? sim reset?): closing all %d tracks",
+                           (self._last_stamp - stamp) / NS_PER_S, len(table))
+            stale = np.ones(len(table), dtype=bool)
+        else:
+            stale = stamp - table.last_seen > max_age_ns
+        closed = [int(i) for i in table.ids[stale]]
+        if closed:
+            logger.debug("closing tracks %s", closed)
+            table.keep(~stale)
+        return closed
+
+    def _new_ids(self, count: int) -> np.ndarray:
+        if self._next_id + count - 1 > MAX_TRACK_ID:
+            raise OverflowError("this tracker ran out of uint32 track ids; create a new Tracker")
+        ids = np.arange(self._next_id, self._next_id + count, dtype=np.uint32)
+        self._next_id += count
+        return ids
+
+    def _associate(self, tokens: np.ndarray, boxes: np.ndarray, centres: np.ndarray,
+                   masks: PackedMasks) -> tuple[np.ndarray, np.ndarray]:
+        """Matched (region indices, track rows) of one optimal assignment over admissible pairs."""
+        table, s = self._table, self.settings
+        if len(table) == 0:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty.copy()
+        distances = distance_matrix(centres, table.centres)  # NaN where either side has no 3D
+        with np.errstate(invalid="ignore"):
+            candidates = (box_iou_matrix(boxes, table.boxes) >= s.box_iou_gate) | (distances <= s.max_distance_m)
+        regions, rows = np.nonzero(candidates)
+        similarity = self._pair_similarity(regions, rows, tokens, masks, distances[regions, rows])
+        admissible = similarity >= s.min_similarity
+        return assign(regions[admissible], rows[admissible], 1.0 - similarity[admissible])
+
+    def _pair_similarity(self, regions: np.ndarray, rows: np.ndarray, tokens: np.ndarray, masks: PackedMasks,
+                         distances: np.ndarray) -> np.ndarray:
+        """Weighted mean of the terms each candidate pair has: mask IoU, token cosine, 3D closeness."""
+        table, s = self._table, self.settings
+        inter = pair_intersections(masks.words, table.masks.words, regions, rows)
+        union = masks.areas[regions] + table.masks.areas[rows] - inter
+        mask_iou = np.divide(inter, union, out=np.zeros(inter.shape, dtype=np.float64), where=union > 0)
+        has_mask = table.mask_known[rows]
+        cosine = np.clip(_pair_dots(tokens, table.tokens, regions, rows), 0.0, 1.0)
+        has_3d = np.isfinite(distances)
+        closeness = np.where(has_3d, np.clip(1.0 - np.nan_to_num(distances) / s.max_distance_m, 0.0, 1.0), 0.0)
+        total = s.weight_mask_iou * mask_iou * has_mask + s.weight_token * cosine + s.weight_3d * closeness
+        weight = s.weight_mask_iou * has_mask + s.weight_token + s.weight_3d * has_3d
+        return np.divide(total, weight, out=np.zeros(total.shape, dtype=np.float64), where=weight > 0)
+
+
+def _pair_dots(a: np.ndarray, b: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """a[rows[p]] . b[cols[p]] for every pair, gathered in bounded chunks."""
+    count = rows.shape[0]
+    out = np.zeros(count, dtype=np.float64)
+    chunk = max(1, TOKEN_CHUNK_BYTES // max(1, a.shape[1] * 4 * 2))
+    for start in range(0, count, chunk):
+        stop = min(count, start + chunk)
+        out[start:stop] = np.einsum("pd,pd->p", a[rows[start:stop]], b[cols[start:stop]])
+    return out

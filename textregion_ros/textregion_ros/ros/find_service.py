@@ -1,0 +1,111 @@
+"""~/find: which remembered objects match some phrases, where and when they were last seen.
+
+Scores the averaged tokens of the object memory with the engine's text scoring (the segmentation's
+softmax over the request's queries plus the background): text encoder only, no image-model work.
+A function of its own so the node keeps only the wiring; the answer says why when there is none.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Optional
+
+from builtin_interfaces.msg import Time
+from std_msgs.msg import Header
+from textregion_msgs.msg import FoundObject
+from textregion_msgs.srv import Find
+from vision_msgs.msg import Detection2D, Detection3D, ObjectHypothesisWithPose
+
+from ..engine import QueryError, QuerySet, TextRegionEngine
+from ..objects import ObjectMemory, RememberedObject
+from .conversions import box_center_size
+
+
+def stamp(nanoseconds: int) -> Time:
+    """builtin_interfaces/Time of a stamp in integer nanoseconds."""
+    seconds, rest = divmod(int(nanoseconds), 1_000_000_000)
+    return Time(sec=seconds, nanosec=rest)
+
+
+def answer_find(engine: Optional[TextRegionEngine], memory: Optional[ObjectMemory], request: Find.Request,
+                response: Find.Response, parse: Callable[[list[str]], QuerySet]) -> Find.Response:
+    """Fill `response` for `request`: the matching remembered objects, best first; success=false
+    with the reason otherwise. Never raises."""
+    response.success = False
+    min_score, max_age_s = float(request.min_score), float(request.max_age_s)
+    if engine is None or memory is None:
+        response.message = "the node is not configured (no models loaded)"
+        return response
+    if not math.isfinite(min_score) or not 0.0 <= min_score <= 1.0:
+        response.message = f"min_score must be in [0, 1], got {request.min_score}"
+        return response
+    if not math.isfinite(max_age_s) or max_age_s < 0.0:
+        response.message = f"max_age_s must be 0 (all of memory) or a positive number of seconds, got {request.max_age_s}"
+        return response
+    try:
+        parsed = parse(list(request.queries))
+    except QueryError as error:
+        response.message = str(error)
+        return response
+    if not len(parsed):
+        response.message = "no queries given"
+        return response
+    if memory.memory_s == 0.0:
+        response.message = "the object memory is off (memory_s = 0)"
+        return response
+    if memory.latest_stamp_ns is None:
+        response.message = "no processed frame yet: nothing is remembered (publish an image first)"
+        return response
+    try:
+        found = memory.find(lambda tokens: engine.score_tokens(tokens, parsed), max_age_s=max_age_s,
+                            min_score=min_score, max_results=int(request.max_results))
+    except Exception as error:  # report, never crash the service
+        response.message = f"find failed: {type(error).__name__}: {error}"
+        return response
+    response.objects = [found_object(item, parsed.classes[item.class_index]) for item in found]
+    response.success = True
+    response.message = (f"{len(found)} of {len(memory)} remembered objects match {len(parsed)} queries")
+    return response
+
+
+def found_object(item: RememberedObject, query: str) -> FoundObject:
+    """One FoundObject: the object's record, its last 2D sighting and, when known, its last 3D one."""
+    msg = FoundObject()
+    msg.query = query
+    msg.score = min(1.0, max(0.0, float(item.score)))
+    msg.track_id = int(item.track_id)
+    msg.first_seen, msg.last_seen = stamp(item.first_seen_ns), stamp(item.last_seen_ns)
+    msg.sightings = int(item.sightings)
+    msg.visible_now = bool(item.visible_now)
+    detection = Detection2D()
+    detection.header = Header(stamp=stamp(item.stamp_ns), frame_id=item.frame_id)
+    detection.id = str(item.track_id)
+    detection.results = [_hypothesis(query, msg.score)]
+    cx, cy, width, height = box_center_size([item.box])[0].tolist()
+    detection.bbox.center.position.x, detection.bbox.center.position.y = cx, cy
+    detection.bbox.size_x, detection.bbox.size_y = width, height
+    msg.detection = detection
+    if item.spatial is not None:
+        place = item.spatial
+        detection_3d = Detection3D()
+        detection_3d.header = Header(stamp=stamp(place.stamp_ns), frame_id=place.frame_id)
+        detection_3d.id = str(item.track_id)
+        hypothesis = _hypothesis(query, msg.score)
+        position = hypothesis.pose.pose.position
+        position.x, position.y, position.z = (float(v) for v in place.centre)
+        hypothesis.pose.pose.orientation.w = 1.0
+        detection_3d.results = [hypothesis]
+        centre = detection_3d.bbox.center
+        centre.position.x, centre.position.y, centre.position.z = (float(v) for v in place.box_centre)
+        centre.orientation.x, centre.orientation.y, centre.orientation.z, centre.orientation.w = (
+            float(v) for v in place.orientation)
+        detection_3d.bbox.size.x, detection_3d.bbox.size.y, detection_3d.bbox.size.z = (
+            float(v) for v in place.size)
+        msg.has_3d, msg.detection_3d = True, detection_3d
+    return msg
+
+
+def _hypothesis(query: str, score: float) -> ObjectHypothesisWithPose:
+    hypothesis = ObjectHypothesisWithPose()
+    hypothesis.hypothesis.class_id = query
+    hypothesis.hypothesis.score = score
+    return hypothesis
