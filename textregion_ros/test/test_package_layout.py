@@ -18,6 +18,7 @@ RUN_IMPORT_KEYS = {
     "rclpy": "rclpy", "builtin_interfaces": "builtin_interfaces", "rcl_interfaces": "rcl_interfaces",
     "std_msgs": "std_msgs", "sensor_msgs": "sensor_msgs", "vision_msgs": "vision_msgs",
     "diagnostic_msgs": "diagnostic_msgs", "lifecycle_msgs": "lifecycle_msgs", "textregion_msgs": "textregion_msgs",
+    "std_srvs": "std_srvs",
     "ament_index_python": "ament_index_python", "launch": "launch", "launch_ros": "launch_ros",
     "visualization_msgs": "visualization_msgs", "tf2_ros": "tf2_ros",
     "numpy": "python3-numpy", "torch": "python3-torch", "torchvision": "python3-torchvision",

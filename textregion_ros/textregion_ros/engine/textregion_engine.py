@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import warnings
 from dataclasses import dataclass
 from typing import Optional, Sequence, Union
 
@@ -247,6 +248,10 @@ class TextRegionEngine:
         query_set = self._query_set(queries)
         scored = self._with_background(query_set)
         text = self.text.encode(scored.phrases)
+        if isinstance(tokens, np.ndarray) and not tokens.flags.writeable:
+            with warnings.catch_warnings():  # a read-only view (the object memory's): only read here
+                warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+                tokens = torch.from_numpy(tokens)
         tokens = torch.as_tensor(tokens, device=text.device)
         if tokens.dim() != 2 or (tokens.shape[0] and tokens.shape[1] != text.shape[1]):
             raise QueryError(f"tokens must be [N,{text.shape[1]}], got {tuple(tokens.shape)}")

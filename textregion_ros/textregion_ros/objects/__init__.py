@@ -14,6 +14,7 @@ from .memory import ObjectMemory, Observed3D, Remembered3D, RememberedObject, Sc
 from .tracking import PARAMETER_FIELDS, FrameObservation, Track, Tracker, TrackingSettings
 
 __all__ = [
-    "PARAMETER_FIELDS", "FrameObjects", "FrameObservation", "ObjectMemory", "Observed3D", "Remembered3D", "RememberedObject",
+    "PARAMETER_FIELDS", "FrameObjects", "FrameObservation", "ObjectMemory", "Observed3D", "Remembered3D",
+    "RememberedObject",
     "Scorer", "Track", "Tracker", "TrackingSettings",
 ]

@@ -57,11 +57,16 @@ class FrameObjects:
         centres = None
         if spatial is not None:
             centres = np.where(spatial.valid[:, None], spatial.centres, np.nan)
-        masks = regions.masks > 0
-        track_ids = self.tracker.update(FrameObservation(stamp_ns, regions.tokens, masks, regions.boxes, centres))
+        # the soft masks as they are: the tracker subsamples them to its grid before thresholding at > 0
+        track_ids = self.tracker.update(FrameObservation(stamp_ns, regions.tokens, regions.masks, regions.boxes,
+                                                         centres))
         self.memory.observe(stamp_ns, frame_id, track_ids, self.tracker.last_track_tokens,
                             regions.boxes.detach().cpu().numpy(), spatial)
         return track_ids
+
+    def diagnostics(self) -> dict[str, str]:
+        """Key-values for /diagnostics: open tracks and remembered objects."""
+        return {"tracks_open": str(self.tracker.open_count), "objects_remembered": str(len(self.memory))}
 
     def reset(self) -> None:
         """Close every track and forget every object (lifecycle cleanup); track ids keep counting up."""

@@ -263,24 +263,32 @@ class ObjectMemory:
             order = np.lexsort((-last_seen[slots], -scores[slots]))  # score, then most recent first
             if max_results:
                 order = order[:int(max_results)]
-            return [self._remembered(int(slot), int(classes[slot]), float(scores[slot])) for slot in slots[order]]
+            chosen = slots[order]
+            return self._remembered(chosen, classes[chosen].tolist(), scores[chosen].tolist())
 
-    def _remembered(self, slot: int, class_index: int, score: float) -> RememberedObject:
+    def _remembered(self, slots: np.ndarray, classes: list[int], scores: list[float]) -> list[RememberedObject]:
+        """RememberedObjects of these slots. Each field leaves numpy once, as a flat list of Python
+        scalars (no per-row lists: with thousands of results, short-lived containers would trigger
+        the cyclic garbage collector over and over, which costs more than building the objects)."""
         a = self._arrays
-        spatial = None
-        if a["has_3d"][slot]:
-            spatial = Remembered3D(
-                centre=tuple(float(v) for v in a["centres"][slot]),
-                box_centre=tuple(float(v) for v in a["box_centres"][slot]),
-                size=tuple(float(v) for v in a["sizes"][slot]),
-                orientation=tuple(float(v) for v in a["orientations"][slot]),
-                frame_id=str(a["frame_3d"][slot]), stamp_ns=int(a["stamp_3d"][slot]))
-        return RememberedObject(
-            track_id=int(a["ids"][slot]), class_index=class_index, score=score,
-            first_seen_ns=int(a["first_seen"][slot]), last_seen_ns=int(a["last_seen"][slot]),
-            sightings=int(a["sightings"][slot]), visible_now=bool(a["frame_seq"][slot] == self._seq),
-            box=tuple(float(v) for v in a["boxes"][slot]), frame_id=str(a["box_frame"][slot]),
-            stamp_ns=int(a["box_stamp"][slot]), spatial=spatial)
+        flat = {name: a[name][slots].ravel().tolist() for name in _FIELDS if name != "frame_seq"}
+        visible = (a["frame_seq"][slots] == self._seq).tolist()
+        results = []
+        for i in range(slots.shape[0]):
+            spatial = None
+            if flat["has_3d"][i]:
+                spatial = Remembered3D(
+                    centre=tuple(flat["centres"][3 * i:3 * i + 3]),
+                    box_centre=tuple(flat["box_centres"][3 * i:3 * i + 3]),
+                    size=tuple(flat["sizes"][3 * i:3 * i + 3]),
+                    orientation=tuple(flat["orientations"][4 * i:4 * i + 4]),
+                    frame_id=str(flat["frame_3d"][i]), stamp_ns=flat["stamp_3d"][i])
+            results.append(RememberedObject(
+                track_id=flat["ids"][i], class_index=classes[i], score=scores[i],
+                first_seen_ns=flat["first_seen"][i], last_seen_ns=flat["last_seen"][i],
+                sightings=flat["sightings"][i], visible_now=visible[i], box=tuple(flat["boxes"][4 * i:4 * i + 4]),
+                frame_id=str(flat["box_frame"][i]), stamp_ns=flat["box_stamp"][i], spatial=spatial))
+        return results
 
     # -- storage (callers hold the lock) -----------------------------------------------------------------
     def _reset_storage(self) -> None:

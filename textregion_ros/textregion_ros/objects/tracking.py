@@ -245,6 +245,11 @@ class Tracker:
             self._snapshot = types.MappingProxyType(tracks)
         return self._snapshot
 
+    @property
+    def open_count(self) -> int:
+        """Number of open tracks (cheap, for diagnostics read from another thread)."""
+        return len(self._table.ids)
+
     def reset(self) -> tuple[int, ...]:
         """Close every open track (ids keep counting up); returns the closed ids."""
         self.closed_ids = tuple(int(i) for i in self._table.ids)

@@ -290,7 +290,7 @@ class TextRegionNode(LifecycleNode):
                 worker.stop()
         self._worker = self._text_worker = None
         with self._lock:
-            self._queries = NO_QUERIES
+            self._queries, self._label_values = NO_QUERIES, ()
         self._target_frame = None
         for service in self._own_services:
             self.destroy_service(service)
@@ -554,6 +554,7 @@ class TextRegionNode(LifecycleNode):
             "problems": str(self._problems.total),
             "last_problem": self._problems.last,
             "pending_reconfigure": ", ".join(self._pending_reconfigure),
+            **self._objects.diagnostics(),
             **{f"latency_ms_{name}": f"{ms:.1f}" for name, ms in self._stage_ms.items()},
             **device_memory(device),
         }

@@ -42,7 +42,7 @@ def answer_query(engine: Optional[TextRegionEngine], frame: Optional[Any], reque
     except Exception as error:  # report, never crash the service
         response.message = f"query failed: {type(error).__name__}: {error}"
         return response
-    tracks = getattr(frame, "track_ids", None)  # the ids the frame's own detections carried
+    tracks = frame.track_ids  # the ids the frame's own detections carried
     response.detections = conversions.detections_to_msg(detections, frame.header, tracks)
     if frame.spatial is not None and frame.spatial.boxes is not None:
         response.detections_3d = detections_3d_to_msg(place(detections, frame.spatial.boxes), frame.spatial.header,
