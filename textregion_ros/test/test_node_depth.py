@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
+from textregion_msgs.srv import Find
 from vision_msgs.msg import Detection3DArray
 from visualization_msgs.msg import Marker, MarkerArray
 
@@ -122,6 +123,21 @@ def test_query_answers_carry_3d_for_a_frame_that_had_depth(session):
     assert response.success, response.message
     assert {d.id for d in response.detections_3d.detections} == {d.id for d in response.detections.detections}
     assert response.detections_3d.header.frame_id == "camera"
+
+
+def test_find_remembers_the_last_3d_sighting_of_each_object(session):
+    out = process_with_depth(session, 106, wall(106), camera_info(106), ("detections",))
+    response = session.probe.call(Find, session.topic("find"), Find.Request(queries=QUERIES))
+    assert response.success, response.message
+    in_view = {d.id for d in out["detections"].detections}
+    seen_now = [found for found in response.objects if found.visible_now]
+    assert seen_now and {str(found.track_id) for found in seen_now} >= in_view
+    placed = [found for found in seen_now if found.has_3d]
+    assert placed, "objects on the wall have 3D"
+    for found in placed:
+        header = found.detection_3d.header
+        assert (header.frame_id, header.stamp.sec) == ("camera", 106)
+        assert found.detection_3d.results[0].pose.pose.position.z == pytest.approx(WALL_M, abs=1e-3)
 
 
 @pytest.mark.parametrize(("name", "depth", "info", "reason"), [

@@ -115,3 +115,21 @@ def test_clear_memory_forgets_every_object(session, repeated):
     assert cleared.success and cleared.message.startswith("forgot ")
     response = find(session)
     assert not response.objects
+
+
+def test_tracking_weights_that_leave_nothing_to_compare_are_refused(session):
+    assert session.set_parameter("track_weight_mask_iou", 0.0).successful
+    try:
+        result = session.set_parameter("track_weight_token", 0.0)
+        assert not result.successful and result.reason.startswith("tracking: ")
+    finally:
+        assert session.set_parameter("track_weight_mask_iou", 1.0).successful
+
+
+def test_memory_s_zero_turns_find_off_with_a_reason(session, repeated):
+    assert session.set_parameter("memory_s", 0.0).successful
+    try:
+        response = find(session)
+        assert not response.success and "memory is off" in response.message
+    finally:
+        assert session.set_parameter("memory_s", 600.0).successful
