@@ -57,6 +57,18 @@ def test_label_image_pixels_are_the_label_info_values(session):
     assert pixels - {255} and pixels <= set(values.values()) | {255}
 
 
+def test_with_the_background_on_labels_hold_only_label_info_values(session):
+    values = switch(session, ["apple", "desk"])
+    assert session.set_parameter("background_queries", "object; things; stuff; texture").successful
+    try:
+        out = session.process(session.image(photo_like(96, 128, seed=4), 701), keys=("labels",))
+        pixels = set(np.unique(imgmsg_to_numpy(out["labels"], "mono8")).tolist())
+        assert pixels <= set(values.values()) | {255}  # the hidden background is unlabeled, never a value
+        assert [e.class_name for e in session.label_info[-1].class_map] == ["apple", "desk"]
+    finally:
+        assert session.set_parameter("background_queries", "").successful
+
+
 def test_index_order_with_stable_class_ids_off(session):
     assert session.set_parameter("stable_class_ids", False).successful
     session.spin_until(lambda: [e.class_id for e in session.label_info[-1].class_map] == [0, 1], 30,

@@ -14,7 +14,7 @@ from std_srvs.srv import Trigger
 from textregion_msgs.srv import Find
 
 from engine_fixtures import photo_like
-from node_session import NodeSession
+from node_session import TRANSITIONS, NodeSession
 from textregion_ros.ros.conversions import tokens_from_msg
 
 QUERIES = ["red mug", "chair"]
@@ -133,3 +133,12 @@ def test_memory_s_zero_turns_find_off_with_a_reason(session, repeated):
         assert not response.success and "memory is off" in response.message
     finally:
         assert session.set_parameter("memory_s", 600.0).successful
+
+
+def test_cleanup_forgets_the_memory_and_a_new_configure_starts_empty(session, repeated):
+    session.process(session.image(photo_like(96, 128, seed=11), FIRST_STAMP + 200))  # after the clears above
+    assert find(session).objects
+    for transition in ("deactivate", "cleanup", "configure", "activate"):
+        assert session.lifecycle(TRANSITIONS[transition]), transition
+    response = find(session)
+    assert not response.objects
