@@ -105,6 +105,9 @@ def test_markers_clear_the_previous_frame_then_draw_a_box_and_a_label_per_3d_det
     labels = [m for m in markers[1:] if m.type == Marker.TEXT_VIEW_FACING]
     assert len(boxes) == len(labels) == len(out["detections_3d"].detections)
     assert all(label.text.endswith(" m") and " · " in label.text for label in labels)
+    # each label starts with its detection's track id, "#7 red mug 0.71 · 2.00 m"
+    assert sorted(label.text.split(" ", 1)[0] for label in labels) == sorted(
+        f"#{d.id}" for d in out["detections_3d"].detections)
     assert all(box.header.frame_id == "camera" and 0 < box.color.a < 1 for box in boxes)
 
 

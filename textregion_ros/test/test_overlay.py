@@ -155,6 +155,16 @@ def test_a_detection_gets_a_tag_with_text_above_its_box() -> None:
     assert (~(tag == colour).all(axis=2) & ~(tag == GREY).all(axis=2)).sum() > 10  # the glyphs
 
 
+def test_a_track_id_widens_the_tag_with_its_number_in_front() -> None:
+    labels = np.full((120, 160), -1, dtype=np.int32)
+    found = Detection(query="table", class_index=0, score=0.9, box=(20.0, 50.0, 150.0, 100.0), region_index=1)
+    colour = class_colors(1)[0]
+    plain = draw_overlay(grey_image(120, 160), labels, ["table"], [found], legend=False)
+    tracked = draw_overlay(grey_image(120, 160), labels, ["table"], [found], legend=False, track_ids=[5, 427])
+    tag_width = [int((image[40, :] == colour).all(axis=1).sum()) for image in (plain, tracked)]  # tag's top row
+    assert tag_width[1] > tag_width[0]  # "#427 table 0.90" is longer than "table 0.90"
+
+
 def test_a_legend_is_drawn_at_the_bottom_left_when_classes_are_present() -> None:
     rgb = grey_image(120, 160)
     out = draw_overlay(rgb, labels_with_square(120, 160), ["mug"])

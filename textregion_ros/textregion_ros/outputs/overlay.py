@@ -98,6 +98,7 @@ def draw_overlay(
     alpha: float = 0.5,
     legend: bool = True,
     distances: Optional[Mapping[int, float]] = None,
+    track_ids: Optional[Sequence[int]] = None,
 ) -> np.ndarray:
     """New HxWx3 uint8 (rgb8) overlay; `rgb` itself is never modified.
 
@@ -106,7 +107,8 @@ def draw_overlay(
     - label boundaries (a labelled pixel whose 4-neighbour has another label, or none): drawn in
       the pixel's class colour, one pixel wide on each side;
     - per detection: its box and a "class score" tag in the class colour, "class score · 1.42 m" when
-      `distances` (metres from the camera, by the detection's region index) knows its region;
+      `distances` (metres from the camera, by the detection's region index) knows its region, and
+      "#7 class score" with `track_ids` (one per region: the track the detection's region continues);
     - with `legend`, a legend (bottom left, on a darkened box) of the classes present in `labels`
       or `detections`, when at least one line fits.
 
@@ -149,7 +151,8 @@ def draw_overlay(
     line_width = max(1, round(min(height, width) / 360))
     for detection in detections:
         distance = (distances or {}).get(detection.region_index)
-        _draw_detection(out, font, detection, _colour(palette, detection.class_index), line_width, distance)
+        track = int(track_ids[detection.region_index]) if track_ids is not None else None
+        _draw_detection(out, font, detection, _colour(palette, detection.class_index), line_width, distance, track)
     _draw_legend(out, font, entries)
     return out
 
@@ -269,6 +272,7 @@ def _draw_detection(
     colour: tuple[int, int, int],
     line_width: int,
     distance_m: Optional[float] = None,
+    track_id: Optional[int] = None,
 ) -> None:
     """Box outline (inside the box's pixels) and a filled "class score" tag above it, else inside."""
     x1, y1, x2, y2 = (float(v) for v in detection.box)
@@ -284,6 +288,8 @@ def _draw_detection(
 
     height, width = out.shape[:2]
     text = f"{detection.query} {detection.score:.2f}"
+    if track_id is not None:
+        text = f"#{track_id} {text}"
     if distance_m is not None and np.isfinite(distance_m):
         text += f" · {distance_m:.2f} m"
     text_width, text_height, text_top = _text_size(font, text)

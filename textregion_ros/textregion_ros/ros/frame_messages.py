@@ -102,10 +102,11 @@ def frame_messages(engine: TextRegionEngine, rgb: np.ndarray, regions: Regions, 
     placed = place(detections, spatial.boxes) if spatial is not None and spatial.boxes is not None else None
     if "overlay" in wanted:
         distances = {p.detection.region_index: p.distance_m for p in placed} if placed else None
-        overlay = draw_overlay(rgb, segmentation.labels, queries.classes, detections, distances=distances)
+        overlay = draw_overlay(rgb, segmentation.labels, queries.classes, detections, distances=distances,
+                               track_ids=track_ids)
         messages["overlay"] = numpy_to_imgmsg(overlay, "rgb8", header)
     if placed is not None and "detections_3d" in wanted:
         messages["detections_3d"] = detections_3d_to_msg(placed, spatial.header, track_ids)
     if placed is not None and "markers" in wanted:
-        messages["markers"] = markers_to_msg(placed, spatial.header, len(queries))
+        messages["markers"] = markers_to_msg(placed, spatial.header, len(queries), track_ids)
     return messages

@@ -85,10 +85,12 @@ def detections_3d_to_msg(placed: Sequence[Placed], header: Optional[Header],
     return msg
 
 
-def markers_to_msg(placed: Sequence[Placed], header: Optional[Header], class_count: int) -> MarkerArray:
+def markers_to_msg(placed: Sequence[Placed], header: Optional[Header], class_count: int,
+                   track_ids: Optional[Sequence[int]] = None) -> MarkerArray:
     """`~/markers`: DELETEALL (the previous frame's markers go), then a translucent box and a text
-    label ("red mug 0.71 · 1.42 m", at the box's centre: no up direction is assumed, since the
-    frame may be the optical one or any target_frame) per placed detection, in its class colour."""
+    label ("red mug 0.71 · 1.42 m", "#7 red mug ..." with `track_ids`; at the box's centre: no up
+    direction is assumed, since the frame may be the optical one or any target_frame) per placed
+    detection, in its class colour."""
     palette = class_colors(max(class_count, 1))
     clear = Marker()
     clear.header = copy_header(header)
@@ -102,6 +104,8 @@ def markers_to_msg(placed: Sequence[Placed], header: Optional[Header], class_cou
         label = _marker(header, 2 * number + 1, Marker.TEXT_VIEW_FACING, item, ColorRGBA(r=red, g=green, b=blue, a=1.0))
         label.scale.z = TEXT_HEIGHT_M
         label.text = f"{item.detection.query} {item.detection.score:.2f} · {item.distance_m:.2f} m"
+        if track_ids is not None:
+            label.text = f"#{detection_id(item.detection, track_ids)} {label.text}"
         markers += [box, label]
     return MarkerArray(markers=markers)
 
