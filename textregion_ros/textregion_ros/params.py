@@ -234,8 +234,9 @@ PARAMETERS: tuple[Parameter, ...] = (
               engine=False, group=_OBJECTS, minimum=0.0, maximum=100.0),
     Parameter("track_weight_token", DOUBLE, 1.0, "Weight of the region-token cosine in the track similarity.",
               engine=False, group=_OBJECTS, minimum=0.0, maximum=100.0),
-    Parameter("track_weight_3d", DOUBLE, 1.0,
-              "Weight of the 3D closeness, max(0, 1 - distance / track_max_distance_m), when both have 3D.",
+    Parameter("track_weight_3d", DOUBLE, 0.5,
+              "Weight of the 3D closeness, max(0, 1 - distance / track_max_distance_m), when both have 3D (half "
+              "the others': being at the same place does not make another object the same one).",
               engine=False, group=_OBJECTS, minimum=0.0, maximum=100.0),
     Parameter("track_max_distance_m", DOUBLE, 0.5,
               "3D centres farther apart than this are never the same object.", engine=False, group=_OBJECTS,
