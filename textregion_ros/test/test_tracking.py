@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from textregion_ros.objects import FrameObservation, Tracker, TrackingSettings
+from textregion_ros.objects.association import grid_stride
 
 SHAPE = (240, 320)  # mask (h, w)
 SIDE = 40
@@ -49,6 +50,13 @@ def test_moving_square_keeps_its_id_for_30_frames() -> None:
     ids = [tracker.update(frame(0.1 * k, [(10 + 5 * k, 100, RED)]))[0] for k in range(30)]
     assert ids == [1] * 30
     assert tracker.open_tracks[1].sightings == 30
+
+
+def test_mask_grid_zero_tracks_on_the_masks_own_resolution() -> None:
+    assert grid_stride(480, 640, 0) == 1 and grid_stride(480, 640, 128) == 5
+    tracker = Tracker(TrackingSettings(mask_grid=0, weight_token=0.0))  # mask IoU alone decides
+    ids = [tracker.update(frame(0.1 * k, [(10 + 5 * k, 100, RED)]))[0] for k in range(30)]
+    assert ids == [1] * 30
 
 
 def test_ids_are_uint32_in_region_order() -> None:
@@ -278,10 +286,10 @@ def test_settings_need_a_mask_or_token_weight() -> None:
 def test_settings_from_parameters_read_the_ros_parameter_names() -> None:
     values = {"track_max_age_s": 2, "track_box_iou_gate": 0.2, "track_min_similarity": 0.6,
               "track_weight_mask_iou": 0.5, "track_weight_token": 2.0, "track_weight_3d": 0.0,
-              "track_max_distance_m": 1.0, "unrelated": 1}
+              "track_max_distance_m": 1.0, "track_mask_grid": 64, "unrelated": 1}
     assert TrackingSettings.from_parameters(values) == TrackingSettings(
         max_age_s=2.0, box_iou_gate=0.2, min_similarity=0.6, weight_mask_iou=0.5, weight_token=2.0,
-        weight_3d=0.0, max_distance_m=1.0, mask_grid=128)
+        weight_3d=0.0, max_distance_m=1.0, mask_grid=64)
 
 
 def test_package_imports_without_ros_modules() -> None:

@@ -241,6 +241,10 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("track_max_distance_m", DOUBLE, 0.5,
               "3D centres farther apart than this are never the same object.", engine=False, group=_OBJECTS,
               minimum=0.001, maximum=100.0),
+    Parameter("track_mask_grid", INTEGER, 128,
+              "Mask IoU of the association is measured on the masks subsampled to at most this many cells along "
+              "the long side (128: a few pixels at object borders, ~25x less work at 640x480); 0 = at the working "
+              "resolution exactly.", engine=False, group=_OBJECTS, minimum=0, maximum=4096),
     Parameter("memory_s", DOUBLE, 600.0,
               "How long ~/find remembers an object after its last sighting (by image stamps); 0 = no memory.",
               engine=False, group=_OBJECTS, minimum=0.0, maximum=1.0e7),

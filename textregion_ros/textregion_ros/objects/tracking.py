@@ -44,6 +44,7 @@ PARAMETER_FIELDS = {
     "track_weight_token": "weight_token",
     "track_weight_3d": "weight_3d",
     "track_max_distance_m": "max_distance_m",
+    "track_mask_grid": "mask_grid",
 }
 
 
@@ -73,8 +74,9 @@ class TrackingSettings:
 
     @classmethod
     def from_parameters(cls, values: Mapping[str, Any]) -> "TrackingSettings":
-        """From the node's parameters (track_max_age_s, ...); mask_grid keeps its default."""
-        return cls(**{name: float(values[parameter]) for parameter, name in PARAMETER_FIELDS.items()})
+        """From the node's parameters (track_max_age_s, ..., track_mask_grid)."""
+        return cls(**{name: int(values[parameter]) if name == "mask_grid" else float(values[parameter])
+                      for parameter, name in PARAMETER_FIELDS.items()})
 
     def __post_init__(self) -> None:
         for item in fields(self):
