@@ -243,8 +243,8 @@ PARAMETERS: tuple[Parameter, ...] = (
               minimum=0.001, maximum=100.0),
     Parameter("track_mask_grid", INTEGER, 128,
               "Mask IoU of the association is measured on the masks subsampled to at most this many cells along "
-              "the long side (128: a few pixels at object borders, ~25x less work at 640x480); 0 = at the working "
-              "resolution exactly.", engine=False, group=_OBJECTS, minimum=0, maximum=4096),
+              "the long side (128: a few pixels at object borders, about a third of the exact cost at 640x480 and "
+              "1/25 of the mask bytes a GPU hands over); 0 = at the working resolution exactly.", engine=False, group=_OBJECTS, minimum=0, maximum=4096),
     Parameter("memory_s", DOUBLE, 600.0,
               "How long ~/find remembers an object after its last sighting (by image stamps); 0 = no memory.",
               engine=False, group=_OBJECTS, minimum=0.0, maximum=1.0e7),
