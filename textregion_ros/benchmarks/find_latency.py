@@ -37,6 +37,7 @@ try:
 except ImportError:  # a source checkout without installing
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench_common import positive_ints  # noqa: E402
 from textregion_ros import params
 from textregion_ros.cli.settings import resolve_settings
 from textregion_ros.engine import TextRegionEngine, parse_queries
@@ -45,13 +46,6 @@ from textregion_ros.runtime.params_files import config_file, preset_file
 
 QUERIES = ["red mug", "chair", "coffee table; desk", "person", "laptop"]
 DEFAULT_MEMORIES = "100,1000,10000"
-
-
-def positive_ints(text: str) -> list[int]:
-    values = [int(v) for v in text.split(",") if v.strip()]
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
-    return values
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -26,7 +26,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -42,6 +41,7 @@ try:
 except ImportError:  # run from a source checkout without installing
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench_common import cpu_model, positive_ints, synchronize  # noqa: E402
 from textregion_ros.objects import FrameObservation, ObjectMemory, Observed3D, Tracker, TrackingSettings
 from textregion_ros.objects.association import grid_stride, masks_on_grid, pack_masks
 
@@ -55,15 +55,6 @@ VALID_3D = 0.8
 
 
 # -- command line ----------------------------------------------------------------------------------
-def positive_ints(text: str) -> list[int]:
-    """'8,32,64' -> [8, 32, 64]."""
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"expected integers, got {text!r}") from error
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
-    return values
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,16 +73,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     return parser
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def unit_rows(values: np.ndarray) -> np.ndarray:
@@ -161,11 +142,6 @@ class FrameRow:
     grid_median_ms: float  # of which: the masks onto the association grid (measured on its own)
     open_tracks: int
     remembered: int
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def time_frames(count: int, width: int, height: int, args: argparse.Namespace, device: torch.device) -> FrameRow:

@@ -29,7 +29,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -45,6 +44,7 @@ try:
 except ImportError:  # run from a source checkout without installing
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench_common import cpu_model, positive_ints, synchronize  # noqa: E402
 from textregion_ros.engine.mask_fusion import working_size
 from textregion_ros.spatial import DepthSettings, Intrinsics, locate
 
@@ -55,15 +55,6 @@ MASK_CHUNK = 16  # masks generated this many at a time (bounds the generator's t
 
 
 # -- command line ----------------------------------------------------------------------------------
-def positive_ints(text: str, separator: str = ",") -> list[int]:
-    """'8,16,32' -> [8, 16, 32]."""
-    try:
-        values = [int(v) for v in text.lower().split(separator) if v.strip()]
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"expected integers, got {text!r}") from error
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
-    return values
 
 
 def parse_sizes(text: str) -> list[tuple[int, int]]:
@@ -95,25 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # -- environment -----------------------------------------------------------------------------------
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     return f"{cpu_model()}, {os.cpu_count()} CPUs, {torch.get_num_threads()} torch threads"
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 # -- synthetic scene ---------------------------------------------------------------------------------

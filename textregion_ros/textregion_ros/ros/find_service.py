@@ -15,9 +15,10 @@ from textregion_msgs.msg import FoundObject
 from textregion_msgs.srv import Find
 from vision_msgs.msg import Detection2D, Detection3D, ObjectHypothesisWithPose
 
-from ..engine import QueryError, QuerySet, TextRegionEngine
+from ..engine import QuerySet, TextRegionEngine
 from ..objects import ObjectMemory, RememberedObject
 from .conversions import box_center_size
+from .query_service import NOT_CONFIGURED, request_queries, unit_interval_problem
 
 
 def stamp(nanoseconds: int) -> Time:
@@ -31,23 +32,16 @@ def answer_find(engine: Optional[TextRegionEngine], memory: Optional[ObjectMemor
     """Fill `response` for `request`: the matching remembered objects, best first; success=false
     with the reason otherwise. Never raises."""
     response.success = False
-    min_score, max_age_s = float(request.min_score), float(request.max_age_s)
+    max_age_s = float(request.max_age_s)
     if engine is None or memory is None:
-        response.message = "the node is not configured (no models loaded)"
+        response.message = NOT_CONFIGURED
         return response
-    if not math.isfinite(min_score) or not 0.0 <= min_score <= 1.0:
-        response.message = f"min_score must be in [0, 1], got {request.min_score}"
-        return response
-    if not math.isfinite(max_age_s) or max_age_s < 0.0:
-        response.message = f"max_age_s must be 0 (all of memory) or a positive number of seconds, got {request.max_age_s}"
-        return response
-    try:
-        parsed = parse(list(request.queries))
-    except QueryError as error:
-        response.message = str(error)
-        return response
-    if not len(parsed):
-        response.message = "no queries given"
+    reason = unit_interval_problem("min_score", request.min_score)
+    if not reason and (not math.isfinite(max_age_s) or max_age_s < 0.0):
+        reason = f"max_age_s must be 0 (all of memory) or a positive number of seconds, got {request.max_age_s}"
+    parsed, reason = (None, reason) if reason else request_queries(request.queries, parse)
+    if parsed is None:
+        response.message = reason
         return response
     if memory.memory_s == 0.0:
         response.message = "the object memory is off (memory_s = 0)"
@@ -57,7 +51,7 @@ def answer_find(engine: Optional[TextRegionEngine], memory: Optional[ObjectMemor
         return response
     try:
         found = memory.find(lambda tokens: engine.score_tokens(tokens, parsed), max_age_s=max_age_s,
-                            min_score=min_score, max_results=int(request.max_results))
+                            min_score=float(request.min_score), max_results=int(request.max_results))
     except Exception as error:  # report, never crash the service
         response.message = f"find failed: {type(error).__name__}: {error}"
         return response

@@ -5,13 +5,34 @@ A function of its own so the node keeps only the wiring; the answer says why whe
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 from textregion_msgs.srv import Query
 
 from ..engine import QueryError, QuerySet, TextRegionEngine
 from . import conversions
 from .spatial_messages import detections_3d_to_msg, place
+
+
+NOT_CONFIGURED = "the node is not configured (no models loaded)"
+
+
+def unit_interval_problem(name: str, value: float) -> str:
+    """Why a request's score bound is unusable ('' when it is a number in [0, 1])."""
+    if not math.isfinite(float(value)) or not 0.0 <= float(value) <= 1.0:
+        return f"{name} must be in [0, 1], got {value}"
+    return ""
+
+
+def request_queries(queries: Sequence[str], parse: Callable[[list[str]], QuerySet]) -> tuple[Optional[QuerySet], str]:
+    """A service request's queries validated by the node's one rule: (query set, '') or (None, why)."""
+    try:
+        parsed = parse(list(queries))
+    except QueryError as error:
+        return None, str(error)
+    if not len(parsed):
+        return None, "no queries given"
+    return parsed, ""
 
 
 def answer_query(engine: Optional[TextRegionEngine], frame: Optional[Any], request: Query.Request,
@@ -21,21 +42,15 @@ def answer_query(engine: Optional[TextRegionEngine], frame: Optional[Any], reque
     response.success = False
     threshold = float(request.threshold)
     if engine is None:
-        response.message = "the node is not configured (no models loaded)"
+        response.message = NOT_CONFIGURED
         return response
     if frame is None:
         response.message = "no processed frame yet: publish an image first"
         return response
-    if not math.isfinite(threshold) or not 0.0 <= threshold <= 1.0:
-        response.message = f"threshold must be in [0, 1], got {request.threshold}"
-        return response
-    try:
-        parsed = parse(list(request.queries))
-    except QueryError as error:
-        response.message = str(error)
-        return response
-    if not len(parsed):
-        response.message = "no queries given"
+    reason = unit_interval_problem("threshold", request.threshold)
+    parsed, reason = (None, reason) if reason else request_queries(request.queries, parse)
+    if parsed is None:
+        response.message = reason
         return response
     try:
         detections = engine.ground(frame.regions, parsed, min_score=threshold)
