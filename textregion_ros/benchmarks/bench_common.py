@@ -38,3 +38,14 @@ def synchronize(device: torch.device) -> None:
     """Wait for queued CUDA work, so a timer around it measures the work (no-op on the CPU)."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def benchmark_device(name: str, threads: int = 0) -> torch.device:
+    """The --device to time on, with --threads applied (0 = torch's choice); exits with status 2 and
+    a message when CUDA is asked for and torch sees none."""
+    if threads:
+        torch.set_num_threads(threads)
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit(f"--device {name}: torch sees no CUDA device")
+    return device

@@ -41,7 +41,7 @@ try:
 except ImportError:  # run from a source checkout without installing
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_common import cpu_model, positive_ints, synchronize  # noqa: E402
+from bench_common import benchmark_device, cpu_model, positive_ints, synchronize  # noqa: E402
 from textregion_ros.objects import FrameObservation, ObjectMemory, Observed3D, Tracker, TrackingSettings
 from textregion_ros.objects.association import grid_stride, masks_on_grid, pack_masks
 
@@ -253,12 +253,7 @@ def print_find(rows: Sequence[FindRow], calls: int) -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        print("--device cuda: torch sees no CUDA device", file=sys.stderr)
-        return 2
+    device = benchmark_device(args.device, args.threads)
     width, height = (int(v) for v in args.size.lower().split("x"))
     load_start = list(os.getloadavg())
     print(f"{cpu_model()}, {os.cpu_count()} CPUs, {torch.get_num_threads()} torch threads; masks on {device}; "

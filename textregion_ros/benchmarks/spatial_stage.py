@@ -44,7 +44,7 @@ try:
 except ImportError:  # run from a source checkout without installing
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_common import cpu_model, positive_ints, synchronize  # noqa: E402
+from bench_common import benchmark_device, cpu_model, positive_ints, synchronize  # noqa: E402
 from textregion_ros.engine.mask_fusion import working_size
 from textregion_ros.spatial import DepthSettings, Intrinsics, locate
 
@@ -239,12 +239,7 @@ def print_results(rows: Sequence[Row], fits: dict[str, LinearFit], point_fits: d
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        print("--device cuda: torch sees no CUDA device", file=sys.stderr)
-        return 2
+    device = benchmark_device(args.device, args.threads)
     load_start = list(os.getloadavg())
     print(f"device: {device} ({device_name(device)}), torch {torch.__version__}")
     print(f"1-min load average at start {load_start[0]:.2f} on {os.cpu_count()} CPUs (other work inflates CPU timings)")
