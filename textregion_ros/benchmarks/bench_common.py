@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+import sys
 from pathlib import Path
 
 import torch
@@ -47,5 +48,6 @@ def benchmark_device(name: str, threads: int = 0) -> torch.device:
         torch.set_num_threads(threads)
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise SystemExit(f"--device {name}: torch sees no CUDA device")
+        print(f"--device {name}: torch sees no CUDA device", file=sys.stderr)
+        raise SystemExit(2)
     return device
