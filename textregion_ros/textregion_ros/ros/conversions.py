@@ -140,7 +140,7 @@ def box_center_size(boxes: np.ndarray) -> np.ndarray:
     return out
 
 
-def _bounding_boxes(boxes: np.ndarray) -> list[BoundingBox2D]:
+def bounding_boxes(boxes: np.ndarray) -> list[BoundingBox2D]:
     """BoundingBox2D per row of [N,4] x1,y1,x2,y2 (setting attributes: ~2x faster than kwargs)."""
     result = []
     for cx, cy, width, height in box_center_size(boxes).tolist():
@@ -154,7 +154,7 @@ def _bounding_boxes(boxes: np.ndarray) -> list[BoundingBox2D]:
     return result
 
 
-def _unit_score(score: float) -> float:
+def unit_score(score: float) -> float:
     """Score clipped into [0, 1] as vision_msgs expects; NaN becomes 0."""
     score = float(score)
     if math.isnan(score):
@@ -185,18 +185,29 @@ def detections_to_msg(detections: Sequence[Detection], header: Optional[Header],
     msg.header = copy_header(header)
     items = []
     boxes = [detection.box for detection in detections]
-    for detection, bbox in zip(detections, _bounding_boxes(np.asarray(boxes, dtype=np.float64))):
-        item = Detection2D()
-        item.header = copy_header(header)
-        hypothesis = ObjectHypothesisWithPose()
-        hypothesis.hypothesis.class_id = str(detection.query)
-        hypothesis.hypothesis.score = _unit_score(detection.score)
-        item.results = [hypothesis]
-        item.bbox = bbox
-        item.id = detection_id(detection, track_ids)
-        items.append(item)
+    for detection, bbox in zip(detections, bounding_boxes(np.asarray(boxes, dtype=np.float64))):
+        items.append(detection_2d(copy_header(header), detection_id(detection, track_ids), detection.query,
+                                  detection.score, bbox))
     msg.detections = items
     return msg
+
+
+def hypothesis(query: str, score: float) -> ObjectHypothesisWithPose:
+    """results[0] of this node's detections: class_id = the query text, score clipped to [0, 1]."""
+    result = ObjectHypothesisWithPose()
+    result.hypothesis.class_id = str(query)
+    result.hypothesis.score = unit_score(score)
+    return result
+
+
+def detection_2d(header: Header, detection_id: str, query: str, score: float, bbox: BoundingBox2D) -> Detection2D:
+    """One Detection2D as ~/detections, ~/query and ~/find carry it (the header is used as given)."""
+    item = Detection2D()
+    item.header = header
+    item.results = [hypothesis(query, score)]
+    item.bbox = bbox
+    item.id = detection_id
+    return item
 
 
 def _numpy(tensor: torch.Tensor | np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -289,7 +300,7 @@ def region_tokens_to_msg(
     msg.region_count = count
     msg.token_dim = dim
     msg.tokens = _float32_array(tokens)
-    msg.boxes = _bounding_boxes(boxes)
+    msg.boxes = bounding_boxes(boxes)
     area_values = array.array(_UINT32_CODE)
     area_values.frombytes(np.clip(np.rint(areas), 0, np.iinfo(np.uint32).max).astype(np.uint32).tobytes())
     msg.areas = area_values

@@ -13,12 +13,12 @@ from builtin_interfaces.msg import Time
 from std_msgs.msg import Header
 from textregion_msgs.msg import FoundObject
 from textregion_msgs.srv import Find
-from vision_msgs.msg import Detection2D, Detection3D, ObjectHypothesisWithPose
 
 from ..engine import QuerySet, TextRegionEngine
 from ..objects import ObjectMemory, RememberedObject
-from .conversions import box_center_size
+from .conversions import bounding_boxes, detection_2d, unit_score
 from .query_service import NOT_CONFIGURED, request_queries, unit_interval_problem
+from .spatial_messages import detection_3d
 
 
 def stamp(nanoseconds: int) -> Time:
@@ -65,41 +65,19 @@ def found_object(item: RememberedObject, query: str) -> FoundObject:
     """One FoundObject: the object's record, its last 2D sighting and, when known, its last 3D one."""
     msg = FoundObject()
     msg.query = query
-    msg.score = min(1.0, max(0.0, float(item.score)))
+    msg.score = unit_score(item.score)
     msg.track_id = int(item.track_id)
     msg.first_seen, msg.last_seen = stamp(item.first_seen_ns), stamp(item.last_seen_ns)
     msg.sightings = int(item.sightings)
     msg.visible_now = bool(item.visible_now)
-    detection = Detection2D()
-    detection.header = Header(stamp=stamp(item.stamp_ns), frame_id=item.frame_id)
-    detection.id = str(item.track_id)
-    detection.results = [_hypothesis(query, msg.score)]
-    cx, cy, width, height = box_center_size([item.box])[0].tolist()
-    detection.bbox.center.position.x, detection.bbox.center.position.y = cx, cy
-    detection.bbox.size_x, detection.bbox.size_y = width, height
-    msg.detection = detection
-    if item.spatial is not None:
-        place = item.spatial
-        detection_3d = Detection3D()
-        detection_3d.header = Header(stamp=stamp(place.stamp_ns), frame_id=place.frame_id)
-        detection_3d.id = str(item.track_id)
-        hypothesis = _hypothesis(query, msg.score)
-        position = hypothesis.pose.pose.position
-        position.x, position.y, position.z = (float(v) for v in place.centre)
-        hypothesis.pose.pose.orientation.w = 1.0
-        detection_3d.results = [hypothesis]
-        centre = detection_3d.bbox.center
-        centre.position.x, centre.position.y, centre.position.z = (float(v) for v in place.box_centre)
-        centre.orientation.x, centre.orientation.y, centre.orientation.z, centre.orientation.w = (
-            float(v) for v in place.orientation)
-        detection_3d.bbox.size.x, detection_3d.bbox.size.y, detection_3d.bbox.size.z = (
-            float(v) for v in place.size)
-        msg.has_3d, msg.detection_3d = True, detection_3d
+    box = bounding_boxes([item.box])[0]
+    msg.detection = detection_2d(Header(stamp=stamp(item.stamp_ns), frame_id=item.frame_id), str(item.track_id),
+                                 query, msg.score, box)
+    place = item.spatial
+    if place is not None:
+        msg.has_3d = True
+        msg.detection_3d = detection_3d(Header(stamp=stamp(place.stamp_ns), frame_id=place.frame_id),
+                                        str(item.track_id), query, msg.score, place.centre, place.box_centre,
+                                        place.size, place.orientation)
     return msg
 
-
-def _hypothesis(query: str, score: float) -> ObjectHypothesisWithPose:
-    hypothesis = ObjectHypothesisWithPose()
-    hypothesis.hypothesis.class_id = query
-    hypothesis.hypothesis.score = score
-    return hypothesis

@@ -13,13 +13,13 @@ from typing import Optional, Sequence
 import numpy as np
 from builtin_interfaces.msg import Duration
 from std_msgs.msg import ColorRGBA, Header
-from vision_msgs.msg import Detection3D, Detection3DArray, ObjectHypothesisWithPose
+from vision_msgs.msg import Detection3D, Detection3DArray
 from visualization_msgs.msg import Marker, MarkerArray
 
 from ..engine.results import Detection
 from ..outputs.overlay import class_colors
 from ..spatial import Boxes3D
-from .conversions import copy_header, detection_id
+from .conversions import copy_header, detection_id, hypothesis
 
 MARKER_NAMESPACE = "textregion"
 BOX_ALPHA = 0.35
@@ -65,24 +65,30 @@ def detections_3d_to_msg(placed: Sequence[Placed], header: Optional[Header],
     msg.header = copy_header(header)
     items = []
     for item in placed:
-        detection = Detection3D()
-        detection.header = copy_header(header)
-        detection.id = detection_id(item.detection, track_ids)
-        hypothesis = ObjectHypothesisWithPose()
-        hypothesis.hypothesis.class_id = str(item.detection.query)
-        hypothesis.hypothesis.score = min(1.0, max(0.0, float(item.detection.score)))
-        position = hypothesis.pose.pose.position
-        position.x, position.y, position.z = item.centre
-        hypothesis.pose.pose.orientation.w = 1.0
-        detection.results = [hypothesis]
-        centre = detection.bbox.center
-        centre.position.x, centre.position.y, centre.position.z = item.box_centre
-        orientation = centre.orientation
-        orientation.x, orientation.y, orientation.z, orientation.w = item.orientation
-        detection.bbox.size.x, detection.bbox.size.y, detection.bbox.size.z = item.size
-        items.append(detection)
+        items.append(detection_3d(copy_header(header), detection_id(item.detection, track_ids), item.detection.query,
+                                  item.detection.score, item.centre, item.box_centre, item.size, item.orientation))
     msg.detections = items
     return msg
+
+
+def detection_3d(header: Header, detection_id: str, query: str, score: float, centre: Sequence[float],
+                 box_centre: Sequence[float], size: Sequence[float], orientation: Sequence[float]) -> Detection3D:
+    """One Detection3D as ~/detections_3d, ~/query and ~/find carry it: the hypothesis pose is the
+    object's centre (median of its points), the bbox its box (midpoint, size, orientation x, y, z, w)."""
+    detection = Detection3D()
+    detection.header = header
+    detection.id = detection_id
+    result = hypothesis(query, score)
+    position = result.pose.pose.position
+    position.x, position.y, position.z = (float(v) for v in centre)
+    result.pose.pose.orientation.w = 1.0
+    detection.results = [result]
+    bbox_centre = detection.bbox.center
+    bbox_centre.position.x, bbox_centre.position.y, bbox_centre.position.z = (float(v) for v in box_centre)
+    turn = bbox_centre.orientation
+    turn.x, turn.y, turn.z, turn.w = (float(v) for v in orientation)
+    detection.bbox.size.x, detection.bbox.size.y, detection.bbox.size.z = (float(v) for v in size)
+    return detection
 
 
 def markers_to_msg(placed: Sequence[Placed], header: Optional[Header], class_count: int,
