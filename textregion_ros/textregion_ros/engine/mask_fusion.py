@@ -3,8 +3,8 @@
 Greedy, in proposal order (whole, part, sub-part): each unused mask i gathers the unused masks
 whose low-res box IoU with i is > 0.2 (on SAM2's inclusive boxes, as the reference) and whose
 containment sum(min(mi, mj)) / min(sum mi, sum mj) is above the threshold; the group's
-element-wise max becomes one region. The loop runs over masks; each step is vectorised over the
-candidates and over the pixels of i's box.
+element-wise max becomes one region. The containment matrix is built once and the greedy order
+resolved with vectorised sweeps (no loop over masks, a bounded number of host syncs).
 """
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import torch
 import torch.nn.functional as F
 from torchvision.ops import box_iou
 
-from .boxes import exclusive_boxes
 from .sam2_masks import MaskProposals
 
 BOX_IOU_GATE = 0.2
@@ -67,22 +66,50 @@ def fuse(proposals: MaskProposals, masks: torch.Tensor, threshold: float, enable
 
 def _greedy_groups(masks: torch.Tensor, sums: torch.Tensor, nonempty: torch.Tensor,
                    box_ious: torch.Tensor, threshold: float) -> list[list[int]]:
-    used = ~nonempty.clone()
-    support_boxes = exclusive_boxes(masks > 0).long()  # pixel slices of each mask's support
-    groups: list[list[int]] = []
-    for i in range(masks.shape[0]):
-        if bool(used[i]):
-            continue
-        candidates = torch.nonzero(~used & (box_ious[i] > BOX_IOU_GATE)).flatten()
-        candidates = candidates[candidates != i]
-        group = [i]
-        if candidates.numel():
-            x1, y1, x2, y2 = support_boxes[i].tolist()
-            # min(mi, mj) vanishes outside mi's support, so i's box holds the whole overlap
-            crop_i = masks[i, y1:y2, x1:x2]
-            overlap = torch.minimum(crop_i[None], masks[candidates, y1:y2, x1:x2]).flatten(1).sum(1)
-            containment = overlap / torch.minimum(sums[i], sums[candidates])
-            group += candidates[containment > threshold].tolist()
-        used[group] = True
-        groups.append(group)
-    return groups
+    """The greedy rule, without a loop over masks.
+
+    Pairs fuse when box-gated and contained (a symmetric relation A). Any still-unused j at step i
+    has j > i, so i leads a group iff it is non-empty and no earlier leader is A-adjacent to it,
+    and each follower joins its first A-adjacent leader. The leader set is a fixed point of one
+    vectorised sweep; sweeps run in blocks, with one host check per block (one block for
+    realistic scenes). One batched copy brings the group labels to the host.
+    """
+    count = masks.shape[0]
+    adjacent = _containment(masks, sums) > threshold
+    adjacent &= box_ious > BOX_IOU_GATE
+    adjacent &= nonempty[:, None] & nonempty[None, :]
+    adjacent.fill_diagonal_(False)
+    earlier = torch.ones(count, count, dtype=torch.bool, device=masks.device).tril_(-1)  # [i, j]: j < i
+    blockers = (adjacent & earlier).float()
+    leader = nonempty.clone()
+    while True:
+        previous = leader
+        for _ in range(SWEEPS_PER_CHECK):
+            leader = nonempty & ((blockers @ leader.float()) == 0)
+        if bool(torch.equal(leader, previous)):
+            break
+    index = torch.arange(count, device=masks.device)
+    joins = (adjacent & leader[None, :] & earlier) | (torch.diag(leader))
+    owner = torch.where(joins, index[None, :], count).amin(1)  # first leader each mask joins
+    owner = torch.where(nonempty, owner, count)
+    labels = owner.tolist()
+    groups: dict[int, list[int]] = {}
+    for member, lead in enumerate(labels):
+        if lead < count:
+            groups.setdefault(lead, []).append(member)
+    return [groups[lead] for lead in sorted(groups)]
+
+
+SWEEPS_PER_CHECK = 8
+# Bytes of the [rows, M, pixels] minimum the containment matrix builds at a time.
+CONTAINMENT_CHUNK_BYTES = 1 << 27
+
+
+def _containment(masks: torch.Tensor, sums: torch.Tensor) -> torch.Tensor:
+    """[M,M] sum(min(mi, mj)) / min(sum mi, sum mj), in row chunks bounded in memory."""
+    count = masks.shape[0]
+    flat = masks.flatten(1)
+    rows = max(1, CONTAINMENT_CHUNK_BYTES // max(1, count * flat.shape[1] * flat.element_size()))
+    overlap = torch.cat([torch.minimum(flat[a:a + rows, None], flat[None]).sum(-1)
+                         for a in range(0, count, rows)]) if count else flat.new_zeros(0, 0)
+    return overlap / torch.minimum(sums[:, None], sums[None, :]).clamp_min(torch.finfo(flat.dtype).tiny)

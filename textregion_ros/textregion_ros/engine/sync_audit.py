@@ -1,0 +1,55 @@
+"""Counts the operators that would force a host sync on CUDA (issue 16, item 1).
+
+Why: a sync stalls the GPU queue until the host catches up, so the hot path should have a small,
+mask-count-independent number of them. The count works on any device: it records the aten ops
+whose result size or value must be read back by the host (`.item()`, `.tolist()`, `nonzero`,
+boolean-mask indexing, `unique`, ...), which is where CUDA would block.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+# Packet names (overload-free) of the ops whose outputs need the host to know device data.
+SYNCING_OPS = frozenset({
+    "_local_scalar_dense",  # .item(), .tolist(), bool(t), int(t), float(t)
+    "nonzero", "nonzero_static", "masked_select", "argwhere",
+    "unique", "_unique", "_unique2", "unique_dim", "unique_consecutive",
+    "repeat_interleave",  # with a tensor of repeats the output size is data-dependent
+    "nms",  # torchvision.ops.nms keeps a data-dependent number of boxes
+    "equal", "is_nonzero", "allclose",
+})
+
+
+@dataclass
+class SyncCount:
+    """What one audited block did: total syncing ops and which ones."""
+    by_op: Counter = field(default_factory=Counter)
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_op.values())
+
+
+def _is_bool_index(func, args) -> bool:
+    if func.__name__.split(".")[0] not in ("index", "index_put", "index_put_", "_index_put_impl_"):
+        return False
+    indices = args[1] if len(args) > 1 else ()
+    return any(isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in indices if i is not None)
+
+
+class SyncAudit(TorchDispatchMode):
+    """`with SyncAudit() as audit: ...` then `audit.count.total`; nests and works on CPU."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = SyncCount()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = func.__name__.split(".")[0]
+        if name in SYNCING_OPS or _is_bool_index(func, args):
+            self.count.by_op[name] += 1
+        return func(*args, **(kwargs or {}))
