@@ -82,10 +82,9 @@ def _greedy_groups(masks: torch.Tensor, sums: torch.Tensor, nonempty: torch.Tens
     earlier = torch.ones(count, count, dtype=torch.bool, device=masks.device).tril_(-1)  # [i, j]: j < i
     blockers = (adjacent & earlier).float()
     leader = nonempty.clone()
-    while True:
-        previous = leader
+    while True:  # the sweep's fixed point is unique (by induction over i): stop once one sweep keeps it
         for _ in range(SWEEPS_PER_CHECK):
-            leader = nonempty & ((blockers @ leader.float()) == 0)
+            previous, leader = leader, nonempty & ((blockers @ leader.float()) == 0)
         if bool(torch.equal(leader, previous)):
             break
     index = torch.arange(count, device=masks.device)
