@@ -12,7 +12,8 @@ from textregion_ros.engine.mask_fusion import BOX_IOU_GATE, fuse, soft_masks
 from textregion_ros.engine.sam2_masks import MaskProposals
 from textregion_ros.engine.sync_audit import SyncAudit
 
-# Fusion's syncs: one convergence check per block of sweeps (one block here) and one copy of labels.
+# Fusion's syncs: the gated pair list, the largest pair box, one convergence check per block of
+# sweeps (one block here) and one copy of the group labels.
 FUSION_SYNC_BUDGET = 4
 
 

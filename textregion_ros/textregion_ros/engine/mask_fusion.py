@@ -4,7 +4,8 @@ Greedy, in proposal order (whole, part, sub-part): each unused mask i gathers th
 whose low-res box IoU with i is > 0.2 (on SAM2's inclusive boxes, as the reference) and whose
 containment sum(min(mi, mj)) / min(sum mi, sum mj) is above the threshold; the group's
 element-wise max becomes one region. The containment matrix is built once and the greedy order
-resolved with vectorised sweeps (no loop over masks, a bounded number of host syncs).
+resolved with vectorised sweeps (no loop over masks, a bounded number of host syncs); containment
+is measured on the box-gated pairs only, each over the intersection of the two supports.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.ops import box_iou
 
+from .boxes import exclusive_boxes
 from .sam2_masks import MaskProposals
 
 BOX_IOU_GATE = 0.2
@@ -75,10 +77,10 @@ def _greedy_groups(masks: torch.Tensor, sums: torch.Tensor, nonempty: torch.Tens
     realistic scenes). One batched copy brings the group labels to the host.
     """
     count = masks.shape[0]
-    adjacent = _containment(masks, sums) > threshold
-    adjacent &= box_ious > BOX_IOU_GATE
+    adjacent = box_ious > BOX_IOU_GATE
     adjacent &= nonempty[:, None] & nonempty[None, :]
     adjacent.fill_diagonal_(False)
+    adjacent = _contained_pairs(masks, sums, adjacent, threshold)
     earlier = torch.ones(count, count, dtype=torch.bool, device=masks.device).tril_(-1)  # [i, j]: j < i
     blockers = (adjacent & earlier).float()
     leader = nonempty.clone()
@@ -100,15 +102,37 @@ def _greedy_groups(masks: torch.Tensor, sums: torch.Tensor, nonempty: torch.Tens
 
 
 SWEEPS_PER_CHECK = 8
-# Bytes of the [rows, M, pixels] minimum the containment matrix builds at a time.
-CONTAINMENT_CHUNK_BYTES = 1 << 27
+# Elements of the [pairs, h, w] crops gathered at a time.
+CROP_CHUNK_ELEMENTS = 1 << 25
 
 
-def _containment(masks: torch.Tensor, sums: torch.Tensor) -> torch.Tensor:
-    """[M,M] sum(min(mi, mj)) / min(sum mi, sum mj), in row chunks bounded in memory."""
-    count = masks.shape[0]
-    flat = masks.flatten(1)
-    rows = max(1, CONTAINMENT_CHUNK_BYTES // max(1, count * flat.shape[1] * flat.element_size()))
-    overlap = torch.cat([torch.minimum(flat[a:a + rows, None], flat[None]).sum(-1)
-                         for a in range(0, count, rows)]) if count else flat.new_zeros(0, 0)
-    return overlap / torch.minimum(sums[:, None], sums[None, :]).clamp_min(torch.finfo(flat.dtype).tiny)
+def _contained_pairs(masks: torch.Tensor, sums: torch.Tensor, gated: torch.Tensor, threshold: float) -> torch.Tensor:
+    """gated & (containment > threshold), containment measured on the box-gated pairs only.
+
+    min(mi, mj) vanishes outside the intersection of the two supports, so each pair sums over
+    that box; the boxes are gathered as one padded [pairs, h, w] tensor (validity-masked).
+    Two host syncs: the pair list and the largest box.
+    """
+    count, height, width = masks.shape
+    first, second = torch.triu(gated, 1).nonzero().unbind(1)  # the relation is symmetric
+    support = exclusive_boxes(masks > 0).long()
+    box = torch.cat([torch.maximum(support[first, :2], support[second, :2]),
+                     torch.minimum(support[first, 2:], support[second, 2:])], 1)
+    extent = (box[:, 2:] - box[:, :2]).clamp_min(0)
+    crop_w, crop_h = (extent.amax(0).tolist() if first.numel() else (0, 0))
+    overlap = masks.new_zeros(first.shape[0])
+    step = max(1, CROP_CHUNK_ELEMENTS // max(1, crop_w * crop_h))
+    cols = torch.arange(crop_w, device=masks.device)
+    rows = torch.arange(crop_h, device=masks.device)
+    for a in range(0, first.shape[0], step):
+        b = box[a:a + step]
+        xs, ys = b[:, 0:1] + cols, b[:, 1:2] + rows
+        valid = (ys < b[:, 3:4])[:, :, None] & (xs < b[:, 2:3])[:, None, :]
+        ys, xs = ys.clamp(max=height - 1)[:, :, None], xs.clamp(max=width - 1)[:, None, :]
+        crop_i = masks[first[a:a + step, None, None], ys, xs]
+        crop_j = masks[second[a:a + step, None, None], ys, xs]
+        overlap[a:a + step] = (torch.minimum(crop_i, crop_j) * valid).flatten(1).sum(1)
+    containment = overlap / torch.minimum(sums[first], sums[second])
+    contained = torch.zeros_like(gated)
+    contained[first, second] = containment > threshold
+    return contained | contained.T
