@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import torch
+from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
 # Packet names (overload-free) of the ops whose outputs need the host to know device data.
@@ -48,8 +49,34 @@ class SyncAudit(TorchDispatchMode):
         super().__init__()
         self.count = SyncCount()
 
+    def __enter__(self):
+        # .tolist() reads device memory without an aten op on CPU: count it one level up
+        self._tolist = _ToListCounter(self.count)
+        self._tolist.__enter__()
+        return super().__enter__()
+
+    def __exit__(self, *exc):
+        try:
+            return super().__exit__(*exc)
+        finally:
+            self._tolist.__exit__(*exc)
+
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         name = func.__name__.split(".")[0]
         if name in SYNCING_OPS or _is_bool_index(func, args):
             self.count.by_op[name] += 1
+        return func(*args, **(kwargs or {}))
+
+
+class _ToListCounter(TorchFunctionMode):
+    """Counts Tensor.tolist, a device-to-host copy that on CPU runs no aten op the dispatch mode sees
+    (on CUDA the copy may also show as an aten op, so a tolist can count twice there)."""
+
+    def __init__(self, count: SyncCount) -> None:
+        super().__init__()
+        self.count = count
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func is torch.Tensor.tolist:
+            self.count.by_op["tolist"] += 1
         return func(*args, **(kwargs or {}))
