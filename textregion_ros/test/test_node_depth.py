@@ -148,9 +148,13 @@ def test_find_remembers_the_last_3d_sighting_of_each_object(session):
     ("zero K", wall, lambda s: camera_info(s, k=[0.0] * 9), "unusable K"),
     ("8UC1 depth", lambda s: _raw_depth(s, "8UC1", 1), camera_info, "unusable depth image"),
     ("rgb8 as depth", lambda s: _raw_depth(s, "rgb8", 3), camera_info, "unsupported depth encoding 'rgb8'"),
+    ("zero width", lambda s: _empty_depth(s, "32FC1", HEIGHT, 0), camera_info, "depth image is empty"),
+    ("zero height", lambda s: _empty_depth(s, "16UC1", 0, WIDTH), camera_info, "depth image is empty"),
+    ("0 x 0", lambda s: _empty_depth(s, "32FC1", 0, 0), camera_info, "depth image is empty"),
 ])
 def test_a_frame_without_usable_depth_gets_2d_only_and_says_why(session, name, depth, info, reason):
-    stamp = 200 + ["unregistered", "zero K", "8UC1 depth", "rgb8 as depth"].index(name)
+    stamp = 200 + ["unregistered", "zero K", "8UC1 depth", "rgb8 as depth", "zero width", "zero height",
+                   "0 x 0"].index(name)
     before = int(session.fresh_status().get("frames_without_3d", "0") or 0)
     out = process_with_depth(session, stamp, depth(stamp), info(stamp), ("detections",))
     assert out["detections"].header.stamp.sec == stamp  # 2D outputs as before
@@ -171,6 +175,15 @@ def _raw_depth(stamp_sec: int, encoding: str, channels: int) -> Image:
     """An 8-bit image offered as depth, built by hand (as a misconfigured driver would send it)."""
     msg = Image(height=HEIGHT, width=WIDTH, encoding=encoding, step=WIDTH * channels,
                 data=bytes(HEIGHT * WIDTH * channels))
+    msg.header.stamp.sec, msg.header.frame_id = stamp_sec, "camera"
+    return msg
+
+
+def _empty_depth(stamp_sec: int, encoding: str, height: int, width: int) -> Image:
+    """A depth image with no pixels (a driver's first message, or a bug): width and/or height 0."""
+    itemsize = 4 if encoding == "32FC1" else 2
+    msg = Image(height=height, width=width, encoding=encoding, step=width * itemsize,
+                data=bytes(height * width * itemsize))
     msg.header.stamp.sec, msg.header.frame_id = stamp_sec, "camera"
     return msg
 

@@ -102,11 +102,24 @@ def test_find_age_limit_leaves_out_objects_seen_before_it(session, repeated):
     (QUERIES, 1.5, 0.0, "min_score must be in [0, 1]"),
     (QUERIES, math.nan, 0.0, "min_score must be in [0, 1]"),
     (QUERIES, 0.0, -1.0, "max_age_s must be 0"),
+    (QUERIES, math.inf, 0.0, "min_score must be in [0, 1]"),
+    (QUERIES, -math.inf, 0.0, "min_score must be in [0, 1]"),
+    (QUERIES, 0.0, math.nan, "max_age_s must be 0"),
+    (QUERIES, 0.0, math.inf, "max_age_s must be 0"),
+    (QUERIES, 0.0, 1e308, "max_age_s must be 0"),  # finite, but no stamp difference can be that large
     (["mug; "], 0.0, 0.0, "empty synonym"),
 ])
 def test_bad_find_requests_get_a_clear_error(session, repeated, queries, min_score, max_age_s, reason):
     response = find(session, queries, min_score=min_score, max_age_s=max_age_s)
     assert not response.success and reason in response.message
+    assert "Error" not in response.message  # a plain reason, never an exception's text
+
+
+@pytest.mark.parametrize("threshold", [math.nan, math.inf, -math.inf, -0.5, 1.5])
+def test_bad_query_thresholds_get_a_clear_error(session, repeated, threshold):
+    response = session.query(QUERIES, threshold=threshold)
+    assert not response.success and "threshold must be in [0, 1]" in response.message
+    assert "Error" not in response.message
 
 
 def test_clear_memory_forgets_every_object(session, repeated):

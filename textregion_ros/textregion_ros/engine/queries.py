@@ -109,12 +109,16 @@ def parse_queries(queries: Iterable[str], max_chars: int = MAX_QUERY_CHARS) -> Q
     return QuerySet(tuple(classes), tuple(phrases), tuple(phrase_class))
 
 
-def background_phrases(text: str) -> tuple[str, ...]:
-    """The synonyms of a background_queries value ('' = no background); QueryError when malformed."""
+def background_phrases(text: str, max_chars: int = MAX_QUERY_CHARS) -> tuple[str, ...]:
+    """The synonyms of a background_queries value ('' = no background); QueryError when malformed.
+
+    The same rules as any query (length, control/format characters, duplicate phrases), so the node
+    can refuse a bad value when it is set instead of every frame failing on it afterwards.
+    """
     if not text.strip():
         return ()
     try:
-        return parse_queries([text]).phrases
+        return parse_queries([text], max_chars=max_chars).phrases
     except QueryError as error:
         raise QueryError(f"background_queries: {error}") from None
 

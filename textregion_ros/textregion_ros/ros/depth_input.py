@@ -114,6 +114,9 @@ class DepthPairing:
                        f"{header.frame_id!r}: the depth is not registered to the colour image (use the "
                        "camera's aligned depth, e.g. aligned_depth_to_color); no 3D is published",
                        "unregistered")
+        if not depth_msg.width or not depth_msg.height:  # nothing to scale to the colour frame
+            raise No3D(f"unusable depth image: the depth image is empty ({depth_msg.width} x {depth_msg.height} px)",
+                       "depth-empty")
         intrinsics = self._current_intrinsics()
         try:
             depth_m = depth_in_metres(imgmsg_to_numpy(depth_msg), depth_msg.encoding)

@@ -6,6 +6,7 @@ A function of its own so the node keeps only the wiring; the answer says why whe
 """
 from __future__ import annotations
 
+import logging
 import math
 from typing import Callable, Optional
 
@@ -19,6 +20,19 @@ from ..objects import ObjectMemory, RememberedObject
 from .conversions import bounding_boxes, detection_2d, unit_score
 from .query_service import NOT_CONFIGURED, request_queries, unit_interval_problem
 from .spatial_messages import detection_3d
+
+_LOG = logging.getLogger(__name__)
+# Longest max_age_s accepted: 100 years. Stamps are int64 nanoseconds (about +-292 years), so any
+# larger age is "all of memory" anyway, and one near 1e308 s overflows when turned into nanoseconds.
+MAX_AGE_S = 100 * 365.25 * 86400.0
+
+
+def max_age_problem(value: float) -> str:
+    """Why a request's max_age_s is unusable ('' when it is 0 or a number of seconds up to MAX_AGE_S)."""
+    if not math.isfinite(float(value)) or not 0.0 <= float(value) <= MAX_AGE_S:
+        return (f"max_age_s must be 0 (all of memory) or a positive number of seconds up to {MAX_AGE_S:.0f} "
+                f"(100 years), got {value}")
+    return ""
 
 
 def stamp(nanoseconds: int) -> Time:
@@ -36,9 +50,7 @@ def answer_find(engine: Optional[TextRegionEngine], memory: Optional[ObjectMemor
     if engine is None or memory is None:
         response.message = NOT_CONFIGURED
         return response
-    reason = unit_interval_problem("min_score", request.min_score)
-    if not reason and (not math.isfinite(max_age_s) or max_age_s < 0.0):
-        reason = f"max_age_s must be 0 (all of memory) or a positive number of seconds, got {request.max_age_s}"
+    reason = unit_interval_problem("min_score", request.min_score) or max_age_problem(max_age_s)
     parsed, reason = (None, reason) if reason else request_queries(request.queries, parse)
     if parsed is None:
         response.message = reason
@@ -52,8 +64,9 @@ def answer_find(engine: Optional[TextRegionEngine], memory: Optional[ObjectMemor
     try:
         found = memory.find(lambda tokens: engine.score_tokens(tokens, parsed), max_age_s=max_age_s,
                             min_score=float(request.min_score), max_results=int(request.max_results))
-    except Exception as error:  # report, never crash the service
-        response.message = f"find failed: {type(error).__name__}: {error}"
+    except Exception:  # report, never crash the service; the details go to the log, not to a client
+        _LOG.exception("~/find failed")
+        response.message = "find failed on an internal error (the node's log has the details)"
         return response
     response.objects = [found_object(item, parsed.classes[item.class_index]) for item in found]
     response.success = True

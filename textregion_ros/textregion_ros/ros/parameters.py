@@ -12,6 +12,8 @@ from rclpy.parameter import Parameter
 from .. import params
 from ..engine import EngineConfig, EngineError
 from ..engine.devices import device_problem
+from ..engine.queries import MAX_QUERY_CHARS, background_phrases
+from ..engine.errors import QueryError
 from ..objects import FrameObjects
 
 _TYPES = {
@@ -68,6 +70,10 @@ def combination_problem(changes: dict[str, Any], current: Callable[[str], Any]) 
 
     if {"min_depth_m", "max_depth_m"} & set(changes) and value("min_depth_m") >= value("max_depth_m"):
         return f"min_depth_m ({value('min_depth_m')}) must be below max_depth_m ({value('max_depth_m')})"
+    if "background_queries" in changes:
+        reason = background_problem(changes["background_queries"], value("max_query_chars"))
+        if reason:
+            return reason
     if "device" in changes:
         reason = device_problem(changes["device"])
         if reason:
@@ -84,6 +90,19 @@ def combination_problem(changes: dict[str, Any], current: Callable[[str], Any]) 
     return None
 
 
+def background_problem(text: str, max_query_chars: int) -> Optional[str]:
+    """Why a background_queries value would fail every frame (the rules of any query), or None.
+
+    The engine reads it with its own length limit (MAX_QUERY_CHARS) and the node's queries obey
+    max_query_chars, so the smaller of the two applies.
+    """
+    try:
+        background_phrases(text, max_chars=min(int(max_query_chars), MAX_QUERY_CHARS))
+    except QueryError as error:
+        return str(error)
+    return None
+
+
 def declare_parameters(node: Any) -> None:
     """Declare every parameter of the table on `node`. A bad override (type, range, or a rule rcl
     cannot check) keeps the default and says why: the node starts rather than dying on a typo."""
@@ -96,6 +115,8 @@ def declare_parameters(node: Any) -> None:
             node.declare_parameter(parameter.name, default, descriptor(parameter), ignore_override=True)
             continue
         reason = check_value(parameter, list(value) if isinstance(value, (list, tuple)) else value)
+        if not reason and parameter.name == "background_queries":
+            reason = background_problem(value, MAX_QUERY_CHARS)
         if reason:  # same answer as a bad `param set`
             node.get_logger().error(f"parameter {reason}; using the default {default!r}")
             node.set_parameters([Parameter(parameter.name, value=default)])

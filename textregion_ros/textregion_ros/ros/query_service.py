@@ -4,6 +4,7 @@ A function of its own so the node keeps only the wiring; the answer says why whe
 """
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any, Callable, Optional, Sequence
 
@@ -12,6 +13,8 @@ from textregion_msgs.srv import Query
 from ..engine import QueryError, QuerySet, TextRegionEngine
 from . import conversions
 from .spatial_messages import detections_3d_to_msg, place
+
+_LOG = logging.getLogger(__name__)
 
 
 NOT_CONFIGURED = "the node is not configured (no models loaded)"
@@ -54,8 +57,9 @@ def answer_query(engine: Optional[TextRegionEngine], frame: Optional[Any], reque
         return response
     try:
         detections = engine.ground(frame.regions, parsed, min_score=threshold)
-    except Exception as error:  # report, never crash the service
-        response.message = f"query failed: {type(error).__name__}: {error}"
+    except Exception:  # report, never crash the service; the details go to the log, not to a client
+        _LOG.exception("~/query failed")
+        response.message = "query failed on an internal error (the node's log has the details)"
         return response
     tracks = frame.track_ids  # the ids the frame's own detections carried
     response.detections = conversions.detections_to_msg(detections, frame.header, tracks)

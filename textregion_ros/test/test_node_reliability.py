@@ -1,0 +1,39 @@
+"""What an outside client broke (issue 19), over real DDS: each bad input is refused with its reason
+and the node keeps working. One node serves the module.
+"""
+from __future__ import annotations
+
+import pytest
+
+from engine_fixtures import photo_like
+from node_session import NodeSession
+
+QUERIES = ["red mug", "chair"]
+
+
+@pytest.fixture(scope="module")
+def session():
+    with NodeSession(name="textregion_reliability", queries=QUERIES) as running:
+        running.wait_until_active()
+        yield running
+
+
+@pytest.mark.parametrize("bad, reason", [
+    ("mug; " + "x" * 400, "characters"),
+    ("mug; bell\a", "control character"),
+    ("object; things; Object", "duplicate query phrase"),
+], ids=["over_max_query_chars", "control_character", "duplicate_phrase"])
+def test_a_bad_background_queries_is_refused_when_set_and_the_one_in_force_kept(session, bad, reason):
+    in_force = session.get_parameter("background_queries")
+    result = session.set_parameter("background_queries", bad)
+    assert not result.successful
+    assert result.reason.startswith("background_queries: ") and reason in result.reason
+    assert session.get_parameter("background_queries") == in_force
+
+
+def test_frames_and_queries_still_work_after_a_refused_background_queries(session):
+    assert not session.set_parameter("background_queries", "mug; " + "x" * 400).successful
+    outputs = session.process(session.image(photo_like(48, 64, seed=3), 1900))
+    assert outputs["labels"].width == 64
+    response = session.query(["cup"])
+    assert response.success, response.message
