@@ -31,6 +31,7 @@ SAM2_MODELS = (
     "sam2_hiera_t", "sam2_hiera_s", "sam2_hiera_b+", "sam2_hiera_l",
 )
 RELIABILITIES = ("best_effort", "reliable")
+IMAGE_TRANSPORTS = ("raw", "compressed")
 _DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 Check = Callable[[Any], Optional[str]]  # extra rule: the reason a value is bad, or None
@@ -194,6 +195,10 @@ PARAMETERS: tuple[Parameter, ...] = (
               engine=False, group=_NODE, minimum=0.0, maximum=1000.0),
     Parameter("image_reliability", STRING, "best_effort", "QoS reliability of the image subscription.", ACTIVATE,
               engine=False, group=_NODE, choices=RELIABILITIES),
+    Parameter("image_transport", STRING, "raw",
+              "raw: subscribe to `image` (and `depth`); compressed: to `image/compressed` (JPEG/PNG) and "
+              "`depth/compressedDepth` (PNG), as image_transport publishes them, decoded only for processed "
+              "frames.", ACTIVATE, engine=False, group=_NODE, choices=IMAGE_TRANSPORTS),
     Parameter("publish_overlay", BOOL, True, "Publish ~/overlay (colour overlay for RViz).", engine=False,
               group=_NODE),
     Parameter("publish_region_tokens", BOOL, True, "Publish ~/region_tokens.", engine=False, group=_NODE),

@@ -78,16 +78,10 @@ def bag_qos(output: Any) -> Any:
 
 
 def decode_compressed(msg: Any) -> np.ndarray:
-    """HxWx3 RGB of a sensor_msgs/CompressedImage (JPEG/PNG, as image_transport writes it)."""
-    import io
+    """HxWx3 RGB of a sensor_msgs/CompressedImage (runtime/compressed_image.decode_colour, shared with the node)."""
+    from ..runtime.compressed_image import decode_colour
 
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(io.BytesIO(bytes(msg.data))) as image:
-            return np.array(image.convert("RGB"))
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise ValueError(f"cannot decode the compressed image (format {msg.format!r}): {error}") from None
+    return decode_colour(msg.format, bytes(msg.data))
 
 
 def _normalise_topic(prefix: str, name: str) -> str:

@@ -22,7 +22,7 @@ from ..objects import Observed3D
 from ..runtime.stamp_pairing import StampBuffer
 from ..spatial import Boxes3D, DepthSettings, Intrinsics, Located, depth_in_metres, locate, transform_boxes
 from .conversions import copy_header
-from .image_conversions import imgmsg_to_numpy
+from .compressed_input import depth_pixels, input_topic
 
 DEPTH_BUFFER = 30  # about one second of a 30 Hz depth stream
 
@@ -119,7 +119,7 @@ class DepthPairing:
                        "depth-empty")
         intrinsics = self._current_intrinsics()
         try:
-            depth_m = depth_in_metres(imgmsg_to_numpy(depth_msg), depth_msg.encoding)
+            depth_m = depth_in_metres(*depth_pixels(depth_msg))  # a compressedDepth one is decoded here
             located = locate(masks, depth_m, intrinsics, settings)
         except ValueError as error:
             raise No3D(f"unusable depth image: {error}", f"depth-{depth_msg.encoding}") from None
@@ -154,11 +154,11 @@ class DepthPairing:
 class DepthInput(DepthPairing):
     """The node's subscriptions to `depth` and `camera_info` (sensor-data QoS), feeding the pairing."""
 
-    def __init__(self, node: Any, target_frame: Optional[TargetFrame]) -> None:
+    def __init__(self, node: Any, target_frame: Optional[TargetFrame], transport: str = "raw") -> None:
         super().__init__(target_frame)
         self._node = node
         self.subscriptions = [
-            node.create_subscription(Image, "depth", self.add_depth, qos_profile_sensor_data),
+            node.create_subscription(*input_topic(node, "depth", transport), self.add_depth, qos_profile_sensor_data),
             node.create_subscription(CameraInfo, "camera_info", self.set_camera_info, qos_profile_sensor_data),
         ]
 

@@ -57,6 +57,7 @@ from .query_service import answer_query
 from .find_service import answer_find
 from ..objects import FrameObjects
 from ..outputs.class_ids import StableClassIds
+from .compressed_input import CompressedImageError, as_image, input_topic
 from .image_conversions import imgmsg_to_numpy
 from .parameters import check_value, combination_problem, declare_parameters, engine_config
 from ..runtime.worker import LatestFrameWorker, WorkerCounts
@@ -245,12 +246,13 @@ class TextRegionNode(LifecycleNode):
         self._active = True
         self._inputs = [
             self.create_subscription(
-                Image, "image", self._on_image, image_input_qos(self._value("image_reliability")),
+                *input_topic(self, "image", self._value("image_transport")), self._on_image,
+                image_input_qos(self._value("image_reliability")),
                 event_callbacks=SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_image_qos)),
             self.create_subscription(String, "queries", self._on_queries_topic, QUERIES_INPUT),
         ]
         if self._value("use_depth"):
-            self._depth_input = DepthInput(self, self._target_frame)
+            self._depth_input = DepthInput(self, self._target_frame, self._value("image_transport"))
         self._publish_label_info()
         self.get_logger().info(
             f"active: listening on {self.resolve_topic_name('image')}, {len(self._queries)} queries")
@@ -387,6 +389,10 @@ class TextRegionNode(LifecycleNode):
         engine = self._engine
         if engine is None or not self._active:
             return None
+        try:  # a CompressedImage is decoded here, on the worker: only frames processed cost a decode
+            msg = as_image(msg)
+        except CompressedImageError as error:
+            return self._reject(f"compressed: {str(error)[:60]}", f"dropped a compressed image: {error}")
         if msg.encoding not in INPUT_ENCODINGS:
             return self._reject(f"encoding {msg.encoding}",
                                 f"dropped an image with encoding {msg.encoding!r}; supported: "

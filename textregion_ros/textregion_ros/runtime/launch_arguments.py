@@ -69,6 +69,7 @@ ARGUMENTS: tuple[LaunchArgument, ...] = (
                    "layered over params_file. Empty (default): none."),
     LaunchArgument("log_level", "info", "Logger level of the node."),
     _mirror("device"),
+    _mirror("image_transport"),
     _mirror("queries", _queries),  # comma-separated here: 'red mug, table; desk'
     _mirror("backbone"),
     _mirror("model"),

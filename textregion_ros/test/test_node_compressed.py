@@ -1,0 +1,100 @@
+"""image_transport "compressed" input over real DDS: the node subscribes to `<image>/compressed`, decodes
+only the frames it processes, and rejects bad payloads with a reason while it keeps running.
+
+One node process: a raw frame first (image_transport: raw), then the node is deactivated, switched to
+compressed (an activate-time parameter) and activated again, so both transports run the same models.
+"""
+from __future__ import annotations
+
+import io
+import time
+
+import numpy as np
+import pytest
+from lifecycle_msgs.msg import Transition
+from PIL import Image as PILImage
+from sensor_msgs.msg import CompressedImage
+
+from engine_fixtures import photo_like
+from node_session import CAMERA_TOPIC, RELIABLE, NodeSession
+from textregion_ros.ros.image_conversions import imgmsg_to_numpy
+
+QUERIES = ["red mug", "table; desk"]
+KEYS = ("detections", "labels")
+
+
+def _encoded(rgb: np.ndarray, codec: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    PILImage.fromarray(rgb).save(buffer, format=codec, **options)
+    return buffer.getvalue()
+
+
+def _compressed(fmt: str, data: bytes, stamp: int) -> CompressedImage:
+    msg = CompressedImage(format=fmt, data=data)
+    msg.header.stamp.sec, msg.header.frame_id = stamp, "camera"
+    return msg
+
+
+def _results(outputs) -> list[tuple[str, float]]:
+    return sorted((d.results[0].hypothesis.class_id, round(d.results[0].hypothesis.score, 4))
+                  for d in outputs["detections"].detections)
+
+
+@pytest.fixture(scope="module")
+def session():
+    with NodeSession(name="textregion_compressed", queries=QUERIES) as running:
+        running.wait_until_active()
+        yield running
+
+
+@pytest.fixture(scope="module")
+def raw_and_compressed(session):
+    """(outputs of the raw frame, session switched to compressed input with its camera publishing there)."""
+    raw = session.process(session.image(photo_like(96, 128), 1), keys=KEYS)
+    assert session.lifecycle(Transition.TRANSITION_DEACTIVATE)
+    session.set_parameter("image_transport", "compressed")
+    assert session.lifecycle(Transition.TRANSITION_ACTIVATE)
+    session.camera = session.probe.node.create_publisher(CompressedImage, f"{CAMERA_TOPIC}/compressed", RELIABLE)
+    return raw, session
+
+
+def test_a_png_frame_gives_the_same_detections_and_labels_as_the_raw_frame(raw_and_compressed):
+    raw, session = raw_and_compressed
+    png = session.process(_compressed("rgb8; png compressed rgb8", _encoded(photo_like(96, 128), "PNG"), 2), keys=KEYS)
+    assert _results(png) == _results(raw) and _results(raw)
+    assert np.array_equal(imgmsg_to_numpy(png["labels"]), imgmsg_to_numpy(raw["labels"]))
+
+
+def test_a_jpeg_frame_is_processed_with_labels_close_to_the_raw_frame(raw_and_compressed):
+    raw, session = raw_and_compressed
+    jpeg = _encoded(photo_like(96, 128), "JPEG", quality=95)
+    outputs = session.process(_compressed("rgb8; jpeg compressed bgr8", jpeg, 3), keys=KEYS)
+    agreement = (imgmsg_to_numpy(outputs["labels"]) == imgmsg_to_numpy(raw["labels"])).mean()
+    assert outputs["labels"].height == 96 and agreement >= 0.5, agreement
+
+
+@pytest.mark.parametrize(("kind", "reason"), [
+    ("truncated jpeg", "dropped a compressed image: cannot decode the compressed image (truncated or corrupt)"),
+    ("unknown format", "dropped a compressed image: unknown compressed image format 'rgb8; tiff compressed rgb8'"),
+])
+def test_a_bad_payload_is_rejected_with_its_reason_and_a_later_good_frame_is_processed(raw_and_compressed, kind,
+                                                                                      reason):
+    _, session = raw_and_compressed
+    stamp = {"truncated jpeg": 10, "unknown format": 11}[kind]
+    jpeg = _encoded(photo_like(96, 128, seed=stamp), "JPEG")
+    bad = (_compressed("jpeg", jpeg[: len(jpeg) // 2], stamp) if kind == "truncated jpeg"
+           else _compressed("rgb8; tiff compressed rgb8", jpeg, stamp))
+    rejected_before = session.counts()["rejected"]
+    last_sent = [float("-inf")]
+
+    def reported() -> bool:  # sent until the node says why: the newest-frame rule may drop a copy unread
+        if time.monotonic() - last_sent[0] >= 0.5:
+            session.camera.publish(bad)
+            last_sent[0] = time.monotonic()
+        return reason in session.child.log_text()
+
+    session.spin_until(reported, 60, f"the node to report {reason!r}")
+    assert session.counts()["rejected"] > rejected_before
+    good = session.process(_compressed("png", _encoded(photo_like(96, 128, seed=stamp), "PNG"), stamp + 100),
+                           keys=KEYS)
+    assert good["labels"].header.stamp.sec == stamp + 100 and session.child.alive()
