@@ -1,14 +1,15 @@
 """Start textregion_node with config/textregion.yaml (or params_file), an optional preset, and
-overrides for only those parameter arguments given on the command line.
+overrides for only those parameter arguments given on the command line; rviz:=true adds rviz2.
 
     ros2 launch textregion_ros textregion.launch.py image:=/camera/color/image_raw device:=cuda
     ros2 launch textregion_ros textregion.launch.py params_file:=/path/my.yaml preset:=cpu_smoke
     ros2 launch textregion_ros textregion.launch.py namespace:=robot1 queries:="red mug, table; desk"
+    ros2 launch textregion_ros textregion.launch.py rviz:=true namespace:=robot1
 
-The arguments and what they turn into live in textregion_ros.runtime.launch_arguments (ROS-free,
-unit-tested); this file only hands them to launch_ros. The node configures and activates itself
-(parameter `autostart`); set autostart: false in a params file to drive its lifecycle from a
-lifecycle manager instead.
+The arguments and what they turn into live in textregion_ros.runtime.launch_arguments and
+textregion_ros.runtime.rviz_launch (ROS-free, unit-tested); this file only hands them to launch_ros.
+The node configures and activates itself (parameter `autostart`); set autostart: false in a params
+file to drive its lifecycle from a lifecycle manager instead.
 """
 from pathlib import Path
 
@@ -19,12 +20,14 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
 from textregion_ros.runtime.launch_arguments import ARGUMENTS, PACKAGE, node_launch
+from textregion_ros.runtime.rviz_launch import rviz_launch
 
 
 def _start_node(context: LaunchContext) -> list:
     values = {argument.name: LaunchConfiguration(argument.name).perform(context) for argument in ARGUMENTS}
-    settings = node_launch(values, Path(get_package_share_directory(PACKAGE)))
-    return [Node(
+    share = Path(get_package_share_directory(PACKAGE))
+    settings = node_launch(values, share)
+    actions = [Node(
         package=settings.package,
         executable=settings.executable,
         name=settings.name,
@@ -35,6 +38,12 @@ def _start_node(context: LaunchContext) -> list:
         output="screen",
         emulate_tty=True,
     )]
+    rviz = rviz_launch(values, share)
+    if rviz is not None:
+        actions.append(Node(package=rviz.package, executable=rviz.executable, name=rviz.name,
+                            namespace=rviz.namespace, arguments=rviz.arguments, remappings=rviz.remappings,
+                            output="screen"))
+    return actions
 
 
 def generate_launch_description() -> LaunchDescription:

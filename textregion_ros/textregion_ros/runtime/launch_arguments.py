@@ -7,7 +7,8 @@ launch file stays a thin shell around these decisions and they are unit-tested h
     (= not given): a default like device:=auto, passed as a parameter, would silently replace a
     params file's `device: cuda:1`;
   - params files are layered in order: `params_file` (default: the package's config/textregion.yaml),
-    then the preset named by `preset` (a file under config/presets/), then the overrides.
+    then the preset named by `preset` (a file under config/presets/), then the overrides;
+  - `rviz:=true` also starts rviz2 on config/textregion.rviz (runtime/rviz_launch.py).
 """
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ PACKAGE = "textregion_ros"
 NODE_EXECUTABLE = "textregion_node"
 CONFIG_FILE = Path("config") / "textregion.yaml"
 PRESETS_DIR = Path("config") / "presets"
+TRUE_WORDS = ("true", "1", "yes", "on")
+FALSE_WORDS = ("false", "0", "no", "off")
 
 
 def _queries(text: str) -> list[str]:
@@ -68,6 +71,8 @@ ARGUMENTS: tuple[LaunchArgument, ...] = (
     LaunchArgument("preset", NOT_GIVEN, "Name of a params file in the package's config/presets/ (e.g. cpu_smoke), "
                    "layered over params_file. Empty (default): none."),
     LaunchArgument("log_level", "info", "Logger level of the node."),
+    LaunchArgument("rviz", "false", "true = also start rviz2 with the package's config/textregion.rviz, its topics "
+                   "moved to this launch's namespace and node_name."),
     _mirror("device"),
     _mirror("image_transport"),
     _mirror("queries", _queries),  # comma-separated here: 'red mug, table; desk'
@@ -78,6 +83,17 @@ ARGUMENTS: tuple[LaunchArgument, ...] = (
     _mirror("sam2_weights"),
 )
 BY_NAME: dict[str, LaunchArgument] = {argument.name: argument for argument in ARGUMENTS}
+
+
+def flag(name: str, text: str) -> bool:
+    """A true/false launch argument (blank = false); ValueError naming the argument and the words it takes."""
+    word = text.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if not word or word in FALSE_WORDS:
+        return False
+    raise ValueError(f"launch argument {name}:={text!r} is neither true ({', '.join(TRUE_WORDS)}) nor false "
+                     f"({', '.join(FALSE_WORDS)})")
 
 
 def parameter_overrides(values: Mapping[str, str]) -> dict[str, Any]:

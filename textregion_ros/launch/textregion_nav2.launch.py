@@ -1,0 +1,48 @@
+"""textregion_node + the organised point cloud Nav2's semantic_segmentation_layer needs (see
+config/nav2/semantic_segmentation_layer.yaml): depth_image_proc's point_cloud_xyz_node on the depth
+registered to the colour camera, publishing the layer's pointcloud_topic.
+
+    # RealSense (realsense2_camera with align_depth.enable:=true): the defaults
+    ros2 launch textregion_ros textregion_nav2.launch.py queries:="floor; ground, person, chair"
+    # ZED
+    ros2 launch textregion_ros textregion_nav2.launch.py image:=/zed/zed_node/rgb/image_rect_color \
+        depth:=/zed/zed_node/depth/depth_registered
+
+Needs depth_image_proc (apt: ros-jazzy-depth-image-proc) and, for rviz:=true, rviz2. Every argument of
+textregion.launch.py is here too; what they turn into is textregion_ros.runtime.nav2_launch (ROS-free,
+unit-tested); this file only hands it to launch_ros.
+"""
+from pathlib import Path
+
+from ament_index_python.packages import get_package_share_directory
+from launch import LaunchContext, LaunchDescription
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+
+from textregion_ros.runtime.launch_arguments import PACKAGE
+from textregion_ros.runtime.nav2_launch import NAV2_ARGUMENTS, nav2_launch
+
+
+def _start(context: LaunchContext) -> list:
+    values = {argument.name: LaunchConfiguration(argument.name).perform(context) for argument in NAV2_ARGUMENTS}
+    launch = nav2_launch(values, Path(get_package_share_directory(PACKAGE)))
+    node, cloud, rviz = launch.node, launch.cloud, launch.rviz
+    actions = [
+        Node(package=node.package, executable=node.executable, name=node.name, namespace=node.namespace,
+             parameters=node.parameters, remappings=node.remappings, ros_arguments=node.ros_arguments,
+             output="screen", emulate_tty=True),
+        Node(package=cloud.package, executable=cloud.executable, name=cloud.name, namespace=cloud.namespace,
+             parameters=cloud.parameters, remappings=cloud.remappings, output="screen"),
+    ]
+    if rviz is not None:
+        actions.append(Node(package=rviz.package, executable=rviz.executable, name=rviz.name,
+                            namespace=rviz.namespace, arguments=rviz.arguments, remappings=rviz.remappings,
+                            output="screen"))
+    return actions
+
+
+def generate_launch_description() -> LaunchDescription:
+    declared = [DeclareLaunchArgument(a.name, default_value=a.default, description=a.description)
+                for a in NAV2_ARGUMENTS]
+    return LaunchDescription([*declared, OpaqueFunction(function=_start)])
