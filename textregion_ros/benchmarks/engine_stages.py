@@ -289,11 +289,12 @@ class FrameRun:
     peak_mib: float
 
 
-def run_frame(engine: TextRegionEngine, rgb: np.ndarray, queries: QuerySet) -> FrameRun:
-    """regions -> segment (uncached text, then cached) -> region-id image -> ground."""
+def run_frame(engine: TextRegionEngine, rgb: np.ndarray, queries: QuerySet, keep_text: bool = False) -> FrameRun:
+    """regions -> segment (uncached text unless keep_text, then cached) -> region-id image -> ground."""
     device = engine.device
     reset_peak_memory(device)
-    engine.text.clear()  # the first segment() below encodes the queries
+    if not keep_text:  # keep_text: callers that time only the steady-state frame skip re-encoding the queries
+        engine.text.clear()  # the first segment() below encodes the queries
     timer = StageTimer(device)
     with timer.stage("regions_call"):
         regions = engine.regions(rgb)

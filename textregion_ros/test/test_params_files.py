@@ -27,7 +27,7 @@ def test_a_preset_of_the_source_tree_is_found_by_name_with_or_without_the_suffix
 
 @pytest.mark.parametrize("name", ["cpu_smok", "", "../textregion", "presets/cpu_smoke"])
 def test_an_unknown_preset_name_is_answered_with_the_available_names(name):
-    with pytest.raises(params_files.UnknownPresetError, match="available presets: cpu_demo, cpu_smoke") as error:
+    with pytest.raises(params_files.UnknownPresetError, match="available presets: cpu_demo, cpu_smoke, desktop_gpu, small_gpu") as error:
         params_files.preset_file(name, environ={})
     assert str(PACKAGE / "config") in str(error.value)  # says where it looked
 
@@ -62,3 +62,30 @@ def test_every_preset_sets_only_parameters_the_node_has(name):
     known = set(params_files.read_params_files(params_files.config_file()))
     values = params_files.read_params_files(params_files.preset_file(name))
     assert values and set(values) <= known, set(values) - known
+
+
+def test_desktop_gpu_preset_is_the_parameter_table_defaults_on_cuda():
+    from textregion_ros import params
+
+    values = params_files.read_params_files(params_files.preset_file("desktop_gpu"))
+    assert values.pop("device") == "cuda"
+    assert values and all(values[name] == params.BY_NAME[name].default for name in values), values
+
+
+def test_small_gpu_preset_does_less_work_per_frame_than_the_defaults():
+    from textregion_ros import params
+
+    values = params_files.read_params_files(params_files.preset_file("small_gpu"))
+    assert values["device"] == "cuda"
+    assert 512 <= values["sam2_image_size"] <= 768
+    assert values["points_per_side"] < params.BY_NAME["points_per_side"].default
+    assert values["resize_mode"] == "resize"  # the global view only: no tiles
+
+
+@pytest.mark.parametrize("name", ["desktop_gpu", "small_gpu"])
+def test_gpu_presets_are_valid_node_settings_and_leave_precision_to_its_own_parameter(name):
+    from textregion_ros.cli.settings import resolve_settings
+
+    settings = resolve_settings([params_files.config_file(), params_files.preset_file(name)])
+    assert settings.config.device == "cuda"
+    assert "amp" not in params_files.read_params_files(params_files.preset_file(name))
