@@ -164,10 +164,19 @@ class CompiledStage:
         except Exception as error:  # any compiler failure: the frame must still be answered
             result = self.eager(*args)  # an error here is the input's, not the compiler's: it propagates
             self._compiled = None
-            self.report.failure = f"{type(error).__name__}: {error}".splitlines()[0][:300]
+            self.report.failure = _reason(error)
             log.warning("compile: %s failed to compile for %s (%s); it runs eager from now on", self.name,
                         _shapes(sig), self.report.failure)
             return result
+
+
+def _reason(error: BaseException) -> str:
+    """The compiler's error in one line, with the error that caused it (dynamo wraps backend errors)."""
+    root = error
+    while root.__cause__ is not None:
+        root = root.__cause__
+    text = type(error).__name__ + (f" from {type(root).__name__}: {root}" if root is not error else f": {error}")
+    return " ".join(text.split())[:300]
 
 
 class PaddedPointBatch:
