@@ -75,6 +75,8 @@ def main() -> None:
 
         stock = SAM2AutomaticMaskGenerator(model, points_per_side=args.points_per_side, pred_iou_thresh=0.0,
                                            stability_score_thresh=0.0, min_mask_region_area=0)
+        size = args.sam2_image_size  # the stock predictor assumes 1024's feature sizes: give it this size's
+        stock.predictor._bb_feat_sizes = [(size // 4, size // 4), (size // 8, size // 8), (size // 16, size // 16)]
 
         def run_stock():
             if device.type == "cuda" and config.amp:
