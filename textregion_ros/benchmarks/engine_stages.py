@@ -161,7 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--sweep-repeats", type=int, default=5,
                      help="timed runs per R in the region sweep (after 1 warm-up; no model forwards, so cheap)")
     run.add_argument("--compile", action="store_true",
-                     help="also time every stage eager vs compiled (compile=off vs on, same models) as ratios")
+                     help="also time every stage eager vs compiled (compile=off vs on, same models) as ratios; "
+                          "the main table then runs eager")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     run.add_argument("--json", type=Path, default=None, metavar="PATH", help="write all results here")
@@ -174,6 +175,7 @@ def engine_config(args: argparse.Namespace) -> EngineConfig:
         "sam2_model": args.sam2_model, "sam2_weights": args.sam2_weights,
         "sam2_image_size": args.sam2_image_size, "device": args.device,
         "points_per_side": args.points_per_side, "amp": not args.no_amp,
+        "compile": "off" if args.compile else "auto",  # --compile: this engine eager, the comparison compiles
     }
     optional = {"points_per_batch": args.points_per_batch, "resize_mode": args.resize_mode, "scale": args.scale,
                 "global_patch_threshold": args.global_patch_threshold}

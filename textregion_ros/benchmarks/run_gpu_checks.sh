@@ -82,7 +82,7 @@ step() {
 has_flag() { "$PY" "$1" --help 2>/dev/null | grep -q -- "$2"; }
 
 # -- 1. CUDA tests (skipped, quickly, on the CPU) ---------------------------------------------------------
-step cuda_tests 150 "$PY" -m pytest -q -p no:cacheprovider -rs -k cuda "$TESTS/test_engine_cuda.py" \
+step cuda_tests 110 "$PY" -m pytest -q -p no:cacheprovider -rs -k cuda "$TESTS/test_engine_cuda.py" \
   "$TESTS/test_compilation.py" $(ls "$TESTS"/test_hot_path_syncs.py 2>/dev/null)
 
 # -- 2. precision table (the precision helper's script; optional) -----------------------------------------
@@ -90,7 +90,7 @@ if [ -f "$BENCH/precision_table.py" ]; then
   args=(--device "$DEVICE")
   has_flag "$BENCH/precision_table.py" "--quick" && [ "$QUICK" = 1 ] && args+=(--quick)
   has_flag "$BENCH/precision_table.py" "--json" && args+=(--json "$OUT/precision_table.json")
-  step precision_table 90 "$PY" "$BENCH/precision_table.py" "${args[@]}"
+  step precision_table 60 "$PY" "$BENCH/precision_table.py" "${args[@]}"
 else
   { echo "$HEADER"; echo "== precision_table: $BENCH/precision_table.py not present: skipped"; } \
     | tee "$OUT/precision_table.txt"
@@ -111,12 +111,24 @@ if [ "$QUICK" = 0 ] || [ "$DEVICE" != cpu ] || [ "${GPU_CHECKS_COMPILE:-0}" = 1 
 else
   echo "== engine_stages: --compile left out of a CPU --quick run (GPU_CHECKS_COMPILE=1 adds it)"
 fi
+step engine_stages 210 "$PY" "$BENCH/engine_stages.py" "${stage_args[@]}"
+
+# -- 3b. R injected regions (hot2's --injected-regions), its own step so a failure there costs only it ------
 if has_flag "$BENCH/engine_stages.py" "--injected-regions"; then
-  stage_args+=(--injected-regions "$injected")
+  injected_args=()
+  for arg in "${stage_args[@]}"; do  # the same settings, eager, its own JSON
+    case "$arg" in
+      --compile) ;;
+      "$OUT/engine_stages.json") injected_args+=("$OUT/injected_regions.json") ;;
+      *) injected_args+=("$arg") ;;
+    esac
+  done
+  step injected_regions 60 "$PY" "$BENCH/engine_stages.py" "${injected_args[@]}" --repeats 3 \
+    --injected-regions "$injected"
 else
-  echo "== engine_stages: no --injected-regions in engine_stages.py yet: the region sweep stands in"
+  { echo "$HEADER"; echo "== injected_regions: engine_stages.py has no --injected-regions yet: the region sweep stands in"; } \
+    | tee "$OUT/injected_regions.txt"
 fi
-step engine_stages 240 "$PY" "$BENCH/engine_stages.py" "${stage_args[@]}"
 
 # -- 4. our mask generator vs SAM2's stock automatic mask generator ---------------------------------------
 if [ "$QUICK" = 1 ]; then
@@ -124,7 +136,7 @@ if [ "$QUICK" = 1 ]; then
 else
   amg_args=(--size 640x480 --points-per-side 16 --repeats 5)
 fi
-step amg_vs_stock 90 "$PY" "$BENCH/amg_vs_stock.py" --device "$DEVICE" "${amg_args[@]}" --json "$OUT/amg_vs_stock.json"
+step amg_vs_stock 50 "$PY" "$BENCH/amg_vs_stock.py" --device "$DEVICE" "${amg_args[@]}" --json "$OUT/amg_vs_stock.json"
 
 # -- every JSON record carries the environment --------------------------------------------------------------
 "$PY" - "$OUT" <<'EOF'
