@@ -12,7 +12,9 @@ all points at once, filters on the 256x256 logits and upsamples survivors only. 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -44,11 +46,14 @@ def main() -> None:
     parser.add_argument("--size", default="640x480")
     parser.add_argument("--points-per-side", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--sam2-image-size", type=int, default=1024, help="SAM2 input size (smaller for CPU dry runs)")
     parser.add_argument("--skip-stock", action="store_true")
+    parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the table here")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
     device = resolve_device(args.device)
     config = EngineConfig(sam2_weights="random", device=str(device), points_per_side=args.points_per_side,
+                          sam2_image_size=args.sam2_image_size,
                           pred_iou_thresh=0.0, stability_score_thresh=0.0, min_mask_area=0)
     model = load_sam2(config, device)
     rng = np.random.default_rng(0)
@@ -70,6 +75,8 @@ def main() -> None:
 
         stock = SAM2AutomaticMaskGenerator(model, points_per_side=args.points_per_side, pred_iou_thresh=0.0,
                                            stability_score_thresh=0.0, min_mask_region_area=0)
+        size = args.sam2_image_size  # the stock predictor assumes 1024's feature sizes: give it this size's
+        stock.predictor._bb_feat_sizes = [(size // 4, size // 4), (size // 8, size // 8), (size // 16, size // 16)]
 
         def run_stock():
             if device.type == "cuda" and config.amp:
@@ -80,12 +87,20 @@ def main() -> None:
         times, masks = timed(run_stock, device, args.repeats)
         rows.append(("stock SAM2AutomaticMaskGenerator", times, len(masks)))
     print(f"device: {name}   image {width}x{height}   grid {args.points_per_side}x{args.points_per_side}   "
-          f"sam2.1_hiera_t (random weights)")
+          f"sam2.1_hiera_t at {args.sam2_image_size} (random weights)")
     print(f"{'generator':<36}{'median s':>10}{'min s':>10}{'masks':>8}")
     for label, times, count in rows:
         print(f"{label:<36}{statistics.median(times):>10.3f}{min(times):>10.3f}{count:>8}")
     if len(rows) == 2:
         print(f"speed-up: {statistics.median(rows[1][1]) / statistics.median(rows[0][1]):.1f}x")
+    if args.json:
+        record = {"device": str(device), "device_name": name, "torch": torch.__version__, "cuda": torch.version.cuda,
+                  "image": [width, height], "points_per_side": args.points_per_side,
+                  "sam2_image_size": args.sam2_image_size,
+                  "rows": [{"generator": label, "samples_s": times, "p50_s": float(np.percentile(times, 50)),
+                            "p95_s": float(np.percentile(times, 95)), "masks": count} for label, times, count in rows]}
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(record, indent=2))
 
 
 if __name__ == "__main__":

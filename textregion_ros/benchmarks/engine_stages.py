@@ -28,6 +28,8 @@ What it prints:
      injected in place of SAM2's (the image features are computed once; --sweep-repeats passes
      over all R, one R after the other, so a slow spell hits every R), per stage and per region,
      with a least-squares line (slope per region, intercept, R^2) showing the cost is linear in R.
+  4. with --compile: each stage eager vs compiled (compile=off vs on on the same models, frames
+     alternating), p50 / p95 and the ratio, plus the configure-time compile per stage (compiled_stages.py).
 
 Every stage is the engine's own code, timed by the engine's StageTimer: a frame is
 engine.regions() (its Regions.timings), segment(), region_id_image() and ground(); the sweep calls
@@ -158,6 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="also time the own stages for these numbers of synthetic regions")
     run.add_argument("--sweep-repeats", type=int, default=5,
                      help="timed runs per R in the region sweep (after 1 warm-up; no model forwards, so cheap)")
+    run.add_argument("--compile", action="store_true",
+                     help="also time every stage eager vs compiled (compile=off vs on, same models) as ratios; "
+                          "the main table then runs eager")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     run.add_argument("--json", type=Path, default=None, metavar="PATH", help="write all results here")
@@ -170,6 +175,7 @@ def engine_config(args: argparse.Namespace) -> EngineConfig:
         "sam2_model": args.sam2_model, "sam2_weights": args.sam2_weights,
         "sam2_image_size": args.sam2_image_size, "device": args.device,
         "points_per_side": args.points_per_side, "amp": not args.no_amp,
+        "compile": "off" if args.compile else "auto",  # --compile: this engine eager, the comparison compiles
     }
     optional = {"points_per_batch": args.points_per_batch, "resize_mode": args.resize_mode, "scale": args.scale,
                 "global_patch_threshold": args.global_patch_threshold}
@@ -578,6 +584,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"token grid {grid[0]}x{grid[1]} = {grid[0] * grid[1]} tokens. mask_to_grid = bilinear masks -> token "
               f"grid; painting = segment painting + region_id_image")
         results["region_sweep"] = {"token_grid": list(grid), **print_sweep(rows)}
+
+    if args.compile:  # eager vs compiled per stage (benchmarks/compiled_stages.py)
+        from compiled_stages import compare_compiled
+        print(f"\n== eager vs compiled per stage (p50 / p95 over {args.repeats} alternating frames each) ==")
+        results["compiled"] = compare_compiled(engine, rgb, args.repeats, format_table)
 
     print(f"\nhost at the end: {load_line()}")
     results["load_average_end"] = list(os.getloadavg())

@@ -1,15 +1,160 @@
 #!/usr/bin/env bash
-# GPU session script (device tool): CUDA tests + engine benchmarks, results under $OUT.
-# Expects pure-Python packages missing from the GPU image (sam2, open_clip, hydra, omegaconf,
-# antlr4, iopath, ftfy, wcwidth, timm) copied from the venv into .gpu/site (carried).
+# One GPU session (device tool), under 8 minutes on an H100/H200; every record lands in $OUT:
+#   environment.json     device_name, driver, torch, CUDA, cuDNN, python, date, the arguments
+#   cuda_tests.txt       the CUDA-only tests (test_engine_cuda.py, and the `cuda` tests of the other files)
+#   precision_table.*    benchmarks/precision_table.py when present (a line saying so when not)
+#   engine_stages.*      every stage at the defaults (CLIP ViT-B-16, SAM2.1-T at 1024, 16 x 16 points,
+#                        640 x 480), eager vs compiled per stage with p50 / p95 (--compile), peak memory,
+#                        R = 32 / 64 injected regions (--injected-regions when the script has it) and the
+#                        region sweep
+#   amg_vs_stock.*       our mask generator against SAM2's stock automatic mask generator, same image and grid
+#   steps.tsv            each step's exit status and seconds; every .json above also carries environment.json
+#
+#   bash textregion_ros/benchmarks/run_gpu_checks.sh                      # on the GPU
+#   bash textregion_ros/benchmarks/run_gpu_checks.sh --device cpu --quick # dry run: tiny configs, reaches the end
+#
+# Expects pure-Python packages missing from the GPU image (sam2, open_clip, hydra, omegaconf, antlr4,
+# iopath, ftfy, wcwidth, timm) copied from the venv into .gpu/site (carried); harmless when absent.
+# --quick on the CPU leaves out the compiled comparison (minutes of compiling on a CPU) unless
+# GPU_CHECKS_COMPILE=1. Exit status: 0 when every step passed, 1 otherwise (the end is always reached).
 set -uo pipefail
-export PYTHONPATH="$PWD/.gpu/site:$PWD/textregion_ros" PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
-OUT="${OUT:-/tmp/gpu_out}"; mkdir -p "$OUT"
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
-python3 -c "import torch, open_clip, timm, sam2; print('torch', torch.__version__, 'open_clip', open_clip.__version__, 'timm', timm.__version__)" | tee -a "$OUT/gpu.txt"
-timeout 150 python3 -m pytest -q -p no:cacheprovider textregion_ros/test/test_engine_cuda.py 2>&1 | tail -15 | tee "$OUT/cuda_tests.txt"
-timeout 200 python3 textregion_ros/benchmarks/engine_stages.py --device cuda --size 640x480 --thresholds-off \
-  --repeats 5 --region-sweep 8,16,32,64,128,256 --json "$OUT/engine_stages_gpu.json" 2>&1 \
-  | grep -v "RANDOM weights" | tee "$OUT/engine_stages_gpu.txt"
-timeout 120 python3 textregion_ros/benchmarks/amg_vs_stock.py --device cuda --size 640x480 --repeats 3 2>&1 \
-  | grep -v "RANDOM weights\|FutureWarning\|warnings.warn" | tee "$OUT/amg_vs_stock_gpu.txt"
+DEVICE=cuda
+QUICK=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --device) DEVICE="$2"; shift 2 ;;
+    --quick) QUICK=1; shift ;;
+    *) echo "run_gpu_checks.sh: unknown argument $1 (use --device cuda|cpu, --quick)" >&2; exit 2 ;;
+  esac
+done
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$REPO" || exit 2
+export PYTHONPATH="$REPO/.gpu/site:$REPO/textregion_ros${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
+PY="${PYTHON:-python3}"
+BENCH=textregion_ros/benchmarks
+TESTS=textregion_ros/test
+OUT="${OUT:-/tmp/gpu_out}"
+mkdir -p "$OUT"
+: > "$OUT/steps.tsv"
+FAILED=0
+
+# -- environment: one record every other record refers to ------------------------------------------------
+"$PY" - "$OUT/environment.json" "$DEVICE" "$QUICK" <<'EOF'
+import datetime, json, platform, subprocess, sys
+import torch
+path, device, quick = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+driver = None
+try:
+    driver = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                            capture_output=True, text=True, timeout=20).stdout.strip() or None
+except (OSError, subprocess.SubprocessError):
+    pass
+if device.startswith("cuda") and torch.cuda.is_available():
+    name = torch.cuda.get_device_name(0)
+else:
+    name = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+                platform.machine())
+record = {"device": device, "device_name": name, "driver": driver, "torch": torch.__version__,
+          "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version() if torch.cuda.is_available() else None,
+          "python": platform.python_version(), "quick": quick,
+          "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+json.dump(record, open(path, "w"), indent=2)
+print(" ".join(f"{k}={v}" for k, v in record.items()))
+EOF
+HEADER="# $(tr -d '\n' < "$OUT/environment.json" | tr -s ' ')"
+
+# step NAME TIMEOUT_S COMMAND...: run it, its output (environment line first) to $OUT/NAME.txt and the
+# terminal, its exit status and seconds to steps.tsv. pytest's 5 (nothing selected) counts as passed.
+step() {
+  local name="$1" limit="$2"; shift 2
+  local start=$SECONDS rc
+  echo "== $name (limit ${limit} s)"
+  timeout "$limit" "$@" > "$OUT/.$name.log" 2>&1
+  rc=$?
+  [ "$rc" -eq 124 ] && echo "$name: stopped after its limit of $limit s" >> "$OUT/.$name.log"
+  { echo "$HEADER"; grep -v "RANDOM weights\|FutureWarning\|warnings.warn" "$OUT/.$name.log"; } > "$OUT/$name.txt"
+  rm -f "$OUT/.$name.log"
+  cat "$OUT/$name.txt"
+  [ "$rc" -eq 5 ] && [ "$1" = "$PY" ] && [ "${2:-}" = "-m" ] && rc=0
+  printf '%s\t%s\t%s\n' "$name" "$rc" "$((SECONDS - start))" >> "$OUT/steps.tsv"
+  [ "$rc" -eq 0 ] || FAILED=$((FAILED + 1))
+}
+has_flag() { "$PY" "$1" --help 2>/dev/null | grep -q -- "$2"; }
+
+# -- 1. CUDA tests (skipped, quickly, on the CPU) ---------------------------------------------------------
+step cuda_tests 110 "$PY" -m pytest -q -p no:cacheprovider -rs -k cuda "$TESTS/test_engine_cuda.py" \
+  "$TESTS/test_compilation.py" $(ls "$TESTS"/test_hot_path_syncs.py 2>/dev/null)
+
+# -- 2. precision table (the precision helper's script; optional) -----------------------------------------
+if [ -f "$BENCH/precision_table.py" ]; then
+  args=(--device "$DEVICE")
+  has_flag "$BENCH/precision_table.py" "--quick" && [ "$QUICK" = 1 ] && args+=(--quick)
+  has_flag "$BENCH/precision_table.py" "--json" && args+=(--json "$OUT/precision_table.json")
+  step precision_table 60 "$PY" "$BENCH/precision_table.py" "${args[@]}"
+else
+  { echo "$HEADER"; echo "== precision_table: $BENCH/precision_table.py not present: skipped"; } \
+    | tee "$OUT/precision_table.txt"
+fi
+
+# -- 3. engine stages: eager vs compiled, injected regions, p50/p95, peak memory --------------------------
+if [ "$QUICK" = 1 ]; then
+  stage_args=(--backbone pe --model PE-Core-T-16-384 --sam2-image-size 256 --points-per-side 2 --size 96x64
+              --scale 448,336 --repeats 1 --region-sweep 4,8 --sweep-repeats 1 --queries "mug, table")
+  injected=8
+else
+  stage_args=(--size 640x480 --repeats 20 --region-sweep 8,16,32,64,128,256)
+  injected=32,64
+fi
+stage_args+=(--device "$DEVICE" --thresholds-off --json "$OUT/engine_stages.json")
+if [ "$QUICK" = 0 ] || [ "$DEVICE" != cpu ] || [ "${GPU_CHECKS_COMPILE:-0}" = 1 ]; then
+  stage_args+=(--compile)
+else
+  echo "== engine_stages: --compile left out of a CPU --quick run (GPU_CHECKS_COMPILE=1 adds it)"
+fi
+step engine_stages 210 "$PY" "$BENCH/engine_stages.py" "${stage_args[@]}"
+
+# -- 3b. R injected regions (hot2's --injected-regions), its own step so a failure there costs only it ------
+if has_flag "$BENCH/engine_stages.py" "--injected-regions"; then
+  injected_args=()
+  for arg in "${stage_args[@]}"; do  # the same settings, eager, its own JSON
+    case "$arg" in
+      --compile) ;;
+      "$OUT/engine_stages.json") injected_args+=("$OUT/injected_regions.json") ;;
+      *) injected_args+=("$arg") ;;
+    esac
+  done
+  step injected_regions 60 "$PY" "$BENCH/engine_stages.py" "${injected_args[@]}" --repeats 3 \
+    --injected-regions "$injected"
+else
+  { echo "$HEADER"; echo "== injected_regions: engine_stages.py has no --injected-regions yet: the region sweep stands in"; } \
+    | tee "$OUT/injected_regions.txt"
+fi
+
+# -- 4. our mask generator vs SAM2's stock automatic mask generator ---------------------------------------
+if [ "$QUICK" = 1 ]; then
+  amg_args=(--size 96x64 --points-per-side 2 --sam2-image-size 256 --repeats 1)
+else
+  amg_args=(--size 640x480 --points-per-side 16 --repeats 5)
+fi
+step amg_vs_stock 50 "$PY" "$BENCH/amg_vs_stock.py" --device "$DEVICE" "${amg_args[@]}" --json "$OUT/amg_vs_stock.json"
+
+# -- every JSON record carries the environment --------------------------------------------------------------
+"$PY" - "$OUT" <<'EOF'
+import json, pathlib, sys
+out = pathlib.Path(sys.argv[1])
+environment = json.loads((out / "environment.json").read_text())
+for path in sorted(out.glob("*.json")):
+    if path.name == "environment.json":
+        continue
+    try:
+        record = json.loads(path.read_text())
+    except ValueError:
+        continue
+    if isinstance(record, dict):
+        record["environment"] = environment
+        path.write_text(json.dumps(record, indent=2, default=str))
+EOF
+echo "== steps (name, exit status, seconds)"
+cat "$OUT/steps.tsv"
+echo "run_gpu_checks: reached the end, $FAILED failed step(s); records in $OUT"
+[ "$FAILED" -eq 0 ]

@@ -32,6 +32,7 @@ SAM2_MODELS = (
 )
 RELIABILITIES = ("best_effort", "reliable")
 IMAGE_TRANSPORTS = ("raw", "compressed")
+COMPILE_SETTINGS = ("auto", "on", "off")
 _DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 Check = Callable[[Any], Optional[str]]  # extra rule: the reason a value is bad, or None
@@ -124,6 +125,12 @@ PARAMETERS: tuple[Parameter, ...] = (
               group=_MODELS, minimum=64, maximum=4096, step=32),
     Parameter("device", STRING, "auto", "Where the models run: auto = CUDA if available, else the CPU (with a warning).",
               CONFIGURE, group=_MODELS, rule="auto, cpu, cuda or cuda:N", check=_device, cli_flag=True),
+    Parameter("compile", STRING, "auto",
+              "torch.compile the SAM2 encoder, the SAM2 decoder's point batch and the image encoder's view batch "
+              "at configure (the views of a 640x480 frame; another view count compiles at its first frame); auto "
+              "= on for CUDA, off on the CPU. The first configure takes minutes, later ones read inductor's cache "
+              "(TORCHINDUCTOR_CACHE_DIR, default /tmp/torchinductor_$USER). A failed compile runs that stage eager "
+              "with a warning.", CONFIGURE, group=_MODELS, choices=COMPILE_SETTINGS),
     Parameter("crop_size", INTEGER, 0, "Encoder input size; 0 = 336 for CLIP, the native size for SigLIP2/PE.",
               CONFIGURE, group=_MODELS, minimum=0, maximum=2048, rule="0 or at least 32", check=_crop_size),
     Parameter("clip_pool_mlp", BOOL, False, "Add the last CLIP block's MLP to region tokens.", CONFIGURE,

@@ -13,7 +13,9 @@ itself (see select_masks).
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -53,6 +55,40 @@ def stability_scores(logits: torch.Tensor) -> torch.Tensor:
     return torch.where(outer > 0, inner / outer.clamp_min(1.0), torch.zeros_like(outer))
 
 
+def image_forward(model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """SAM2's image encoder on a normalised [1,3,S,S] input: (image embedding, high-res feature maps)."""
+    backbone_out = model.forward_image(x)
+    _, features, _, sizes = model._prepare_backbone_features(backbone_out)
+    if model.directly_add_no_mem_embed:
+        features[-1] = features[-1] + model.no_mem_embed
+    maps = [f.permute(1, 2, 0).reshape(1, -1, h, w) for f, (h, w) in zip(features, sizes)]
+    return maps[-1], maps[:-1]
+
+
+def prompt_decode(model: torch.nn.Module, coords: torch.Tensor, labels: torch.Tensor, image_embed: torch.Tensor,
+                  dense_pe: torch.Tensor, high_res_feats: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Prompt encoder + mask decoder for a batch of single-point prompts [B,1,2]: (low-res logits [B,3,h,w], IoU [B,3])."""
+    sparse, dense = model.sam_prompt_encoder(points=(coords, labels), boxes=None, masks=None)
+    lowres, iou, _, _ = model.sam_mask_decoder(
+        image_embeddings=image_embed, image_pe=dense_pe, sparse_prompt_embeddings=sparse,
+        dense_prompt_embeddings=dense, multimask_output=True, repeat_image=True, high_res_features=high_res_feats,
+    )
+    return lowres, iou
+
+
+@dataclass
+class Sam2Forwards:
+    """The two model forwards of the generator: eager by default, compiled ones swapped in by the engine
+    (engine/compilation.py) without the generator knowing."""
+
+    encoder: Callable[[torch.Tensor], tuple[torch.Tensor, list[torch.Tensor]]]
+    decoder: Callable[..., tuple[torch.Tensor, torch.Tensor]]
+
+    @classmethod
+    def eager(cls, model: torch.nn.Module) -> "Sam2Forwards":
+        return cls(functools.partial(image_forward, model), functools.partial(prompt_decode, model))
+
+
 class Sam2MaskGenerator:
     """Grid-prompted SAM2 masks for one image at a time."""
 
@@ -61,6 +97,7 @@ class Sam2MaskGenerator:
         self.config = config
         self.device = next(model.parameters()).device
         self.input_size = int(model.image_size)
+        self.forwards = Sam2Forwards.eager(model)
         self._mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
         self._std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
 
@@ -70,14 +107,9 @@ class Sam2MaskGenerator:
         size = self.input_size
         x = F.interpolate(image[None], size=(size, size), mode="bilinear", align_corners=False, antialias=False)
         x = (x - self._mean) / self._std
-        model = self.model
         with autocast(self.device, self.config.amp):
-            backbone_out = model.forward_image(x)
-            _, features, _, sizes = model._prepare_backbone_features(backbone_out)
-            if model.directly_add_no_mem_embed:
-                features[-1] = features[-1] + model.no_mem_embed
-        maps = [f.permute(1, 2, 0).reshape(1, -1, h, w) for f, (h, w) in zip(features, sizes)]
-        return {"image_embed": maps[-1], "high_res_feats": maps[:-1]}
+            image_embed, high_res_feats = self.forwards.encoder(x)
+        return {"image_embed": image_embed, "high_res_feats": high_res_feats}
 
     def grid_points(self) -> torch.Tensor:
         """[P,2] x,y cell centres of a points_per_side grid, in SAM2 input pixels."""
@@ -97,12 +129,8 @@ class Sam2MaskGenerator:
             coords = points[start:start + config.points_per_batch, None, :]
             labels = torch.ones(coords.shape[:2], dtype=torch.int, device=self.device)
             with autocast(self.device, config.amp):
-                sparse, dense = model.sam_prompt_encoder(points=(coords, labels), boxes=None, masks=None)
-                lowres, iou, _, _ = model.sam_mask_decoder(
-                    image_embeddings=features["image_embed"], image_pe=dense_pe,
-                    sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
-                    multimask_output=True, repeat_image=True, high_res_features=features["high_res_feats"],
-                )
+                lowres, iou = self.forwards.decoder(coords, labels, features["image_embed"], dense_pe,
+                                                    features["high_res_feats"])
             logits = lowres.float().clamp_(-LOGIT_LIMIT, LOGIT_LIMIT).flatten(0, 1)  # [B*3,h,w]
             iou = iou.float().flatten()
             granularity = torch.arange(3, device=self.device).repeat(coords.shape[0])

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 import warnings
 from dataclasses import dataclass
 from typing import Optional, Sequence, Union
@@ -28,6 +29,7 @@ from . import mask_fusion
 from .backbones import Backbone, build_backbone, load_open_clip, load_tokenizer
 from .backbones.loading import Tokenizer
 from .boxes import exclusive_boxes
+from .compilation import WARMUP_IMAGE_SIZE, StageReport, compile_forwards
 from .config import RELOAD_FIELDS, EngineConfig
 from .devices import resolve_device
 from .errors import EngineError, ImageError, QueryError
@@ -75,7 +77,24 @@ class TextRegionEngine:
         self.masks = Sam2MaskGenerator(sam2, self.config)
         self.text = TextEncoder(self.backbone)
         self._closed = False
+        self.compiled, self.masks.forwards = compile_forwards(self.config.compile, self.device, self.masks.forwards,
+                                                              self.backbone.encode_views, self._point_batch)
+        if self.compiled.enabled:
+            self.warm_up()
         log.info("TextRegion engine ready: %s + SAM2 %s on %s", self.config.model_id, self.config.sam2_model, self.device)
+
+    @torch.no_grad()
+    def warm_up(self, image_size: tuple[int, int] = WARMUP_IMAGE_SIZE) -> dict[str, StageReport]:
+        """Run the model forwards once on a grey image of image_size (height, width), so that with
+        `compile` on they compile now (at configure) rather than on the first frame; logs the time."""
+        self._check_open()
+        start = time.perf_counter()
+        frame = self.prepare_frame(np.full((*image_size, 3), 128, np.uint8))
+        self.masks.decode(self.masks.encode(frame.image))
+        self.image_features(frame)
+        log.info("warm-up (%dx%d frame) took %.1f s; %s", image_size[1], image_size[0], time.perf_counter() - start,
+                 self.compiled.summary())
+        return self.compiled.report()
 
     # -- regions -------------------------------------------------------------------------------
     @torch.no_grad()
@@ -155,7 +174,7 @@ class TextRegionEngine:
             height, width = frame.image.shape[-2:]
             layout = plan_views(height, width, backbone.crop_size, self.config.resize_mode == "multi_resolution")
             views = torch.stack([backbone.prepare_view(view) for view in cut_views(frame.image, layout)])
-            fused = fuse_views(backbone.encode_views(views), layout, backbone.global_weight)
+            fused = fuse_views(self.compiled.image_encoder(views), layout, backbone.global_weight)
         return TokenFeatures(fused.reshape(-1, fused.shape[-1]), (int(fused.shape[0]), int(fused.shape[1])))
 
     @torch.no_grad()
@@ -282,12 +301,16 @@ class TextRegionEngine:
     def close(self) -> None:
         """Drop the models and free cached GPU memory; later calls raise EngineError."""
         self._closed = True
-        for name in ("backbone", "masks", "text"):
+        for name in ("backbone", "masks", "text", "compiled"):
             self.__dict__.pop(name, None)
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
 
     # -- internals ------------------------------------------------------------------------------
+    def _point_batch(self) -> int:
+        """Grid points per SAM2 decoder call: the batch the compiled decoder is padded to."""
+        return min(self.config.points_per_batch, self.config.points_per_side ** 2)
+
     def _check_open(self) -> None:
         if self._closed:
             raise EngineError("engine closed: its models were released by close(); build a new TextRegionEngine")
