@@ -21,7 +21,7 @@ from torchvision.ops import nms
 
 from .boxes import inclusive_boxes
 from .config import EngineConfig
-from .devices import autocast
+from .precision import autocast, resolve_precision
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -56,10 +56,11 @@ def stability_scores(logits: torch.Tensor) -> torch.Tensor:
 class Sam2MaskGenerator:
     """Grid-prompted SAM2 masks for one image at a time."""
 
-    def __init__(self, model: torch.nn.Module, config: EngineConfig) -> None:
+    def __init__(self, model: torch.nn.Module, config: EngineConfig, dtype: torch.dtype | None = None) -> None:
         self.model = model
         self.config = config
         self.device = next(model.parameters()).device
+        self.dtype = resolve_precision(config.precision, config.backbone, self.device).sam2 if dtype is None else dtype
         self.input_size = int(model.image_size)
         self._mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
         self._std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
@@ -71,7 +72,7 @@ class Sam2MaskGenerator:
         x = F.interpolate(image[None], size=(size, size), mode="bilinear", align_corners=False, antialias=False)
         x = (x - self._mean) / self._std
         model = self.model
-        with autocast(self.device, self.config.amp):
+        with autocast(self.device, self.dtype):
             backbone_out = model.forward_image(x)
             _, features, _, sizes = model._prepare_backbone_features(backbone_out)
             if model.directly_add_no_mem_embed:
@@ -96,7 +97,7 @@ class Sam2MaskGenerator:
         for start in range(0, points.shape[0], config.points_per_batch):
             coords = points[start:start + config.points_per_batch, None, :]
             labels = torch.ones(coords.shape[:2], dtype=torch.int, device=self.device)
-            with autocast(self.device, config.amp):
+            with autocast(self.device, self.dtype):
                 sparse, dense = model.sam_prompt_encoder(points=(coords, labels), boxes=None, masks=None)
                 lowres, iou, _, _ = model.sam_mask_decoder(
                     image_embeddings=features["image_embed"], image_pe=dense_pe,

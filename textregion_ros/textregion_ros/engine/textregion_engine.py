@@ -36,6 +36,7 @@ from .global_patches import global_token_mask
 from .grounding import ground
 from .queries import QuerySet, background_phrases, parse_queries, with_background
 from .results import Detection, Regions, Segmentation
+from .precision import resolve_precision
 from .sam2_loading import load_sam2
 from .sam2_masks import MaskProposals, Sam2MaskGenerator
 from .segmentation import segment, token_scores
@@ -69,13 +70,16 @@ class TextRegionEngine:
                  sam2_model: Optional[torch.nn.Module] = None, tokenizer: Optional[Tokenizer] = None) -> None:
         self.config = config or EngineConfig()
         self.device = resolve_device(self.config.device)
+        self.precision = resolve_precision(self.config.precision, self.config.backbone, self.device)
         model = load_open_clip(self.config, self.device) if clip_model is None else clip_model.to(self.device).eval()
-        self.backbone: Backbone = build_backbone(self.config, model, tokenizer or load_tokenizer(self.config))
+        self.backbone: Backbone = build_backbone(self.config, model, tokenizer or load_tokenizer(self.config),
+                                                 self.precision.backbone)
         sam2 = load_sam2(self.config, self.device) if sam2_model is None else sam2_model.to(self.device).eval()
-        self.masks = Sam2MaskGenerator(sam2, self.config)
+        self.masks = Sam2MaskGenerator(sam2, self.config, self.precision.sam2)
         self.text = TextEncoder(self.backbone)
         self._closed = False
-        log.info("TextRegion engine ready: %s + SAM2 %s on %s", self.config.model_id, self.config.sam2_model, self.device)
+        log.info("TextRegion engine ready: %s + SAM2 %s on %s (%s)", self.config.model_id, self.config.sam2_model,
+                 self.device, self.precision.describe())
 
     # -- regions -------------------------------------------------------------------------------
     @torch.no_grad()
