@@ -34,15 +34,17 @@ from .errors import EngineError, ImageError, QueryError
 from .frame import Frame, ImageLike, make_frame, uint8_image
 from .global_patches import global_token_mask
 from .grounding import ground
+from .precision import resolve_precision
 from .queries import QuerySet, background_phrases, parse_queries, with_background
 from .results import Detection, Regions, Segmentation
-from .precision import resolve_precision
 from .sam2_loading import load_sam2
 from .sam2_masks import MaskProposals, Sam2MaskGenerator
 from .segmentation import segment, token_scores
+from .streams import FrameStreams
 from .text import TextEncoder
 from .tiling import TokenFeatures, cut_views, fuse_views, plan_views
 from .timing import StageTimer
+from .uploads import FrameUploader
 
 log = logging.getLogger(__name__)
 Queries = Union[Sequence[str], QuerySet]
@@ -77,6 +79,7 @@ class TextRegionEngine:
         sam2 = load_sam2(self.config, self.device) if sam2_model is None else sam2_model.to(self.device).eval()
         self.masks = Sam2MaskGenerator(sam2, self.config, self.precision.sam2)
         self.text = TextEncoder(self.backbone)
+        self.uploads, self.streams = FrameUploader(self.device), FrameStreams(self.device)
         self._closed = False
         log.info("TextRegion engine ready: %s + SAM2 %s on %s (%s)", self.config.model_id, self.config.sam2_model,
                  self.device, self.precision.describe())
@@ -87,15 +90,22 @@ class TextRegionEngine:
         """SAM2 regions of an HxWx3 uint8 RGB image and their region tokens."""
         timer = StageTimer(self.device)
         frame = self.prepare_frame(rgb, timer)
-        proposals = self.propose_masks(frame, timer)
-        fused = self.fuse_masks(proposals, frame.size, timer)
+        features = None
+        if self.streams.enabled:  # CUDA: the image encoder overlaps SAM2 (streams.py); else only if needed
+            with self.streams.branch("encoder", frame.image):
+                features = self.image_features(frame, timer)
+        with self.streams.branch("sam2", frame.image):
+            proposals = self.propose_masks(frame, timer)
+            fused = self.fuse_masks(proposals, frame.size, timer)
+        self.streams.join()
         stats = {"points": proposals.points, "candidates": proposals.candidates,
                  "proposals": len(proposals), "fused": int(fused.masks.shape[0]), "regions": 0}
         if fused.masks.shape[0] == 0:
             tokens = torch.zeros(0, self.backbone.embed_dim, device=self.device)
             kept = torch.zeros(0, dtype=torch.bool, device=self.device)
         else:
-            pooled = self.region_tokens(self.image_features(frame, timer), fused.masks, timer)
+            features = self.image_features(frame, timer) if features is None else features
+            pooled = self.region_tokens(features, fused.masks, timer)
             tokens, kept = pooled.tokens, pooled.kept
         stats["regions"] = int(kept.sum())
         regions = self.build_regions(fused.masks[kept], tokens[kept], fused.iou[kept], fused.stability[kept],
@@ -126,7 +136,7 @@ class TextRegionEngine:
         resize mode: the original.
         """
         self._check_open()
-        pixels = uint8_image(rgb, self.device)
+        pixels = self.uploads.upload(uint8_image(rgb))  # pinned, asynchronous on CUDA (uploads.py)
         scale = self.config.scale if self.config.resize_mode == "multi_resolution" else None
         with _timed(timer, self.device).stage("rescale"):
             return make_frame(pixels, scale)
@@ -286,7 +296,7 @@ class TextRegionEngine:
     def close(self) -> None:
         """Drop the models and free cached GPU memory; later calls raise EngineError."""
         self._closed = True
-        for name in ("backbone", "masks", "text"):
+        for name in ("backbone", "masks", "text", "uploads"):
             self.__dict__.pop(name, None)
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
