@@ -23,6 +23,7 @@ from textregion_ros.engine import EngineConfig
 from textregion_ros.engine.devices import resolve_device
 from textregion_ros.engine.frame import image_to_float
 from textregion_ros.engine.mask_fusion import soft_masks, working_size
+from textregion_ros.engine.precision import autocast
 from textregion_ros.engine.sam2_loading import load_sam2
 from textregion_ros.engine.sam2_masks import Sam2MaskGenerator
 from textregion_ros.engine.timing import StageTimer
@@ -79,10 +80,8 @@ def main() -> None:
         stock.predictor._bb_feat_sizes = [(size // 4, size // 4), (size // 8, size // 8), (size // 16, size // 16)]
 
         def run_stock():
-            if device.type == "cuda" and config.amp:
-                with torch.autocast("cuda", dtype=torch.bfloat16):
-                    return stock.generate(rgb)
-            return stock.generate(rgb)
+            with autocast(device, ours.dtype):  # the same SAM2 precision as ours
+                return stock.generate(rgb)
 
         times, masks = timed(run_stock, device, args.repeats)
         rows.append(("stock SAM2AutomaticMaskGenerator", times, len(masks)))

@@ -68,6 +68,7 @@ except ImportError:  # run from a source checkout without installing
 from textregion_ros.engine import EngineConfig, QuerySet, TextRegionEngine, parse_queries, split_query_text
 from textregion_ros.engine.frame import Frame
 from textregion_ros.engine.mask_fusion import working_size
+from textregion_ros.engine.precision import PRECISIONS
 from textregion_ros.engine.rescale import resize_linear_uint8
 from textregion_ros.engine.tiling import TokenFeatures
 from textregion_ros.engine.timing import StageTimer
@@ -141,7 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--sam2-weights", default=RANDOM_WEIGHTS, help="SAM2 checkpoint, hub id or 'random'")
     model.add_argument("--sam2-image-size", type=int, default=1024)
     model.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    model.add_argument("--no-amp", action="store_true", help="no bf16 autocast on CUDA")
+    model.add_argument("--precision", default="auto", choices=PRECISIONS,
+                       help="autocast of the models (the engine's precision parameter)")
     method = parser.add_argument_group("method")
     method.add_argument("--points-per-side", type=int, default=16)
     method.add_argument("--points-per-batch", type=int, default=None, help="default: the engine's")
@@ -174,7 +176,7 @@ def engine_config(args: argparse.Namespace) -> EngineConfig:
         "backbone": args.backbone, "model": args.model, "weights": args.weights,
         "sam2_model": args.sam2_model, "sam2_weights": args.sam2_weights,
         "sam2_image_size": args.sam2_image_size, "device": args.device,
-        "points_per_side": args.points_per_side, "amp": not args.no_amp,
+        "points_per_side": args.points_per_side, "precision": args.precision,
         "compile": "off" if args.compile else "auto",  # --compile: this engine eager, the comparison compiles
     }
     optional = {"points_per_batch": args.points_per_batch, "resize_mode": args.resize_mode, "scale": args.scale,
@@ -529,7 +531,7 @@ def print_header(engine: TextRegionEngine, args: argparse.Namespace, image_sourc
     print(f"torch  : {info['torch']}" + (f" (CUDA {info['cuda']})" if info["cuda"] else ""))
     print(f"image  : {args.size[0]}x{args.size[1]} {image_source}")
     print(f"models : {config.backbone} {config.model} weights={config.weights}; SAM2 {config.sam2_model} "
-          f"weights={config.sam2_weights} at {config.sam2_image_size}; amp={config.amp and engine.device.type == 'cuda'}")
+          f"weights={config.sam2_weights} at {config.sam2_image_size}; precision={config.precision}: {engine.precision.describe()}")
     print(f"method : points_per_side={config.points_per_side} points_per_batch={config.points_per_batch} "
           f"pred_iou>{config.pred_iou_thresh} stability>={config.stability_score_thresh} "
           f"min_mask_area={config.min_mask_area} resize_mode={config.resize_mode} scale={list(config.scale)} "

@@ -1,4 +1,4 @@
-"""The engine on a CUDA device (bf16 autocast) agrees with the CPU fp32 path.
+"""The engine on a CUDA device (reduced precision) agrees with the CPU fp32 path.
 
 Skipped where torch sees no GPU (CI); run on a GPU machine:
     python -m pytest textregion_ros/test/test_engine_cuda.py
@@ -35,14 +35,14 @@ def _masks(height: int, width: int) -> np.ndarray:
 
 @pytest.mark.parametrize("kind", ["clip", "pe"])
 def test_bf16_region_tokens_on_cuda_match_fp32_tokens_on_cpu(kind, open_clip_models, sam2_tiny):
-    cpu, gpu = _engines(kind, open_clip_models, sam2_tiny)
+    cpu, gpu = _engines(kind, open_clip_models, sam2_tiny, precision="bf16")
     rgb, masks = photo_like(96, 128), _masks(96, 128)
     cosine = (cpu.pool(rgb, masks) * gpu.pool(rgb, masks).float().cpu()).sum(dim=1)
     assert (cosine > 0.98).all(), cosine
 
 
 def test_fp32_on_cuda_matches_the_cpu_closely(open_clip_models, sam2_tiny):
-    cpu, gpu = _engines("pe", open_clip_models, sam2_tiny, amp=False)
+    cpu, gpu = _engines("pe", open_clip_models, sam2_tiny, precision="fp32")
     rgb, masks = photo_like(96, 128), _masks(96, 128)
     cosine = (cpu.pool(rgb, masks) * gpu.pool(rgb, masks).cpu()).sum(dim=1)
     assert (cosine > 0.9999).all(), cosine

@@ -33,6 +33,7 @@ SAM2_MODELS = (
 RELIABILITIES = ("best_effort", "reliable")
 IMAGE_TRANSPORTS = ("raw", "compressed")
 COMPILE_SETTINGS = ("auto", "on", "off")
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 _DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 Check = Callable[[Any], Optional[str]]  # extra rule: the reason a value is bad, or None
@@ -140,8 +141,11 @@ PARAMETERS: tuple[Parameter, ...] = (
               "name.", CONFIGURE, group=_MODELS),
     Parameter("cache_dir", STRING, "", "Weights cache directory; empty = the Hugging Face cache.", CONFIGURE,
               group=_MODELS, cli_flag=True),
-    Parameter("amp", BOOL, True, "bf16 autocast for the model forwards on CUDA (ignored on CPU).", CONFIGURE,
-              group=_MODELS),
+    Parameter("precision", STRING, "auto",
+              "Autocast dtype of the image-text model: auto = measured per backbone on CUDA (fp16 for CLIP, fp32 "
+              "for SigLIP2/PE), fp32 on the CPU (no fast fp16 there); fp16/bf16 must be runnable on the device "
+              "(else configure fails). SAM2 runs in bf16 on CUDA unless fp32.", CONFIGURE, group=_MODELS,
+              choices=PRECISIONS),
     # --- masks ---
     Parameter("points_per_side", INTEGER, 16, "SAM2 point grid is points_per_side x points_per_side.",
               group=_MASKS, minimum=1, maximum=128, cli_flag=True),

@@ -1,9 +1,8 @@
-"""Device choice and mixed precision, decided once per engine."""
+"""Device choice, decided once per engine (precision: precision.py)."""
 from __future__ import annotations
 
-import contextlib
 import logging
-from typing import ContextManager, Optional
+from typing import Optional
 
 import torch
 
@@ -41,13 +40,6 @@ def device_problem(name: str) -> Optional[str]:
     except (ConfigError, RuntimeError) as error:
         return str(error)
     return None
-
-
-def autocast(device: torch.device, enabled: bool) -> ContextManager:
-    """bf16 autocast on CUDA when enabled; a no-op elsewhere (CPU runs stay fp32)."""
-    if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 def synchronize(device: torch.device) -> None:

@@ -29,8 +29,8 @@ class Frame:
     image: torch.Tensor  # [3,h,w] float in [0,1] on the engine's device, seen by SAM2 and the image encoder
 
 
-def uint8_image(rgb: ImageLike, device: torch.device) -> torch.Tensor:
-    """A validated HxWx3 uint8 RGB image as a tensor on `device`.
+def uint8_image(rgb: ImageLike, device: Optional[torch.device] = None) -> torch.Tensor:
+    """A validated HxWx3 uint8 RGB image as a tensor on `device` (None: where it is; numpy: the CPU).
 
     Any numpy layout is accepted: flipped views (`rgb[..., ::-1]`, `rgb[::-1]`) have negative
     strides, which torch cannot wrap, so they are copied to a contiguous array first.
@@ -52,7 +52,7 @@ def uint8_image(rgb: ImageLike, device: torch.device) -> torch.Tensor:
         raise ImageError(f"empty image ({height}x{width})")
     if height * width > MAX_IMAGE_PIXELS:
         raise ImageError(f"image of {height}x{width} exceeds {MAX_IMAGE_PIXELS} pixels")
-    return array.to(device, non_blocking=True)
+    return array if device is None else array.to(device, non_blocking=True)
 
 
 def image_to_float(rgb: torch.Tensor) -> torch.Tensor:

@@ -23,7 +23,7 @@ from torchvision.ops import nms
 
 from .boxes import inclusive_boxes
 from .config import EngineConfig
-from .devices import autocast
+from .precision import autocast, resolve_precision
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -92,10 +92,11 @@ class Sam2Forwards:
 class Sam2MaskGenerator:
     """Grid-prompted SAM2 masks for one image at a time."""
 
-    def __init__(self, model: torch.nn.Module, config: EngineConfig) -> None:
+    def __init__(self, model: torch.nn.Module, config: EngineConfig, dtype: torch.dtype | None = None) -> None:
         self.model = model
         self.config = config
         self.device = next(model.parameters()).device
+        self.dtype = resolve_precision(config.precision, config.backbone, self.device).sam2 if dtype is None else dtype
         self.input_size = int(model.image_size)
         self.forwards = Sam2Forwards.eager(model)
         self._mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
@@ -107,7 +108,7 @@ class Sam2MaskGenerator:
         size = self.input_size
         x = F.interpolate(image[None], size=(size, size), mode="bilinear", align_corners=False, antialias=False)
         x = (x - self._mean) / self._std
-        with autocast(self.device, self.config.amp):
+        with autocast(self.device, self.dtype):
             image_embed, high_res_feats = self.forwards.encoder(x)
         return {"image_embed": image_embed, "high_res_feats": high_res_feats}
 
@@ -128,7 +129,7 @@ class Sam2MaskGenerator:
         for start in range(0, points.shape[0], config.points_per_batch):
             coords = points[start:start + config.points_per_batch, None, :]
             labels = torch.ones(coords.shape[:2], dtype=torch.int, device=self.device)
-            with autocast(self.device, config.amp):
+            with autocast(self.device, self.dtype):
                 lowres, iou = self.forwards.decoder(coords, labels, features["image_embed"], dense_pe,
                                                     features["high_res_feats"])
             logits = lowres.float().clamp_(-LOGIT_LIMIT, LOGIT_LIMIT).flatten(0, 1)  # [B*3,h,w]

@@ -36,14 +36,17 @@ from .errors import EngineError, ImageError, QueryError
 from .frame import Frame, ImageLike, make_frame, uint8_image
 from .global_patches import global_token_mask
 from .grounding import ground
+from .precision import resolve_precision
 from .queries import QuerySet, background_phrases, parse_queries, with_background
 from .results import Detection, Regions, Segmentation
 from .sam2_loading import load_sam2
 from .sam2_masks import MaskProposals, Sam2MaskGenerator
 from .segmentation import segment, token_scores
+from .streams import FrameStreams
 from .text import TextEncoder
 from .tiling import TokenFeatures, cut_views, fuse_views, plan_views
 from .timing import StageTimer
+from .uploads import FrameUploader
 
 log = logging.getLogger(__name__)
 Queries = Union[Sequence[str], QuerySet]
@@ -71,17 +74,21 @@ class TextRegionEngine:
                  sam2_model: Optional[torch.nn.Module] = None, tokenizer: Optional[Tokenizer] = None) -> None:
         self.config = config or EngineConfig()
         self.device = resolve_device(self.config.device)
+        self.precision = resolve_precision(self.config.precision, self.config.backbone, self.device)
         model = load_open_clip(self.config, self.device) if clip_model is None else clip_model.to(self.device).eval()
-        self.backbone: Backbone = build_backbone(self.config, model, tokenizer or load_tokenizer(self.config))
+        self.backbone: Backbone = build_backbone(self.config, model, tokenizer or load_tokenizer(self.config),
+                                                 self.precision.backbone)
         sam2 = load_sam2(self.config, self.device) if sam2_model is None else sam2_model.to(self.device).eval()
-        self.masks = Sam2MaskGenerator(sam2, self.config)
+        self.masks = Sam2MaskGenerator(sam2, self.config, self.precision.sam2)
         self.text = TextEncoder(self.backbone)
+        self.uploads, self.streams = FrameUploader(self.device), FrameStreams(self.device)
         self._closed = False
         self.compiled, self.masks.forwards = compile_forwards(self.config.compile, self.device, self.masks.forwards,
                                                               self.backbone.encode_views, self._point_batch)
         if self.compiled.enabled:
             self.warm_up()
-        log.info("TextRegion engine ready: %s + SAM2 %s on %s", self.config.model_id, self.config.sam2_model, self.device)
+        log.info("TextRegion engine ready: %s + SAM2 %s on %s (%s)", self.config.model_id, self.config.sam2_model,
+                 self.device, self.precision.describe())
 
     @torch.no_grad()
     def warm_up(self, image_size: tuple[int, int] = WARMUP_IMAGE_SIZE) -> dict[str, StageReport]:
@@ -102,15 +109,22 @@ class TextRegionEngine:
         """SAM2 regions of an HxWx3 uint8 RGB image and their region tokens."""
         timer = StageTimer(self.device)
         frame = self.prepare_frame(rgb, timer)
-        proposals = self.propose_masks(frame, timer)
-        fused = self.fuse_masks(proposals, frame.size, timer)
+        features = None
+        if self.streams.enabled:  # CUDA: the image encoder overlaps SAM2 (streams.py); else only if needed
+            with self.streams.branch("encoder", frame.image):
+                features = self.image_features(frame, timer)
+        with self.streams.branch("sam2", frame.image):
+            proposals = self.propose_masks(frame, timer)
+            fused = self.fuse_masks(proposals, frame.size, timer)
+        self.streams.join()
         stats = {"points": proposals.points, "candidates": proposals.candidates,
                  "proposals": len(proposals), "fused": int(fused.masks.shape[0]), "regions": 0}
         if fused.masks.shape[0] == 0:
             tokens = torch.zeros(0, self.backbone.embed_dim, device=self.device)
             kept = torch.zeros(0, dtype=torch.bool, device=self.device)
         else:
-            pooled = self.region_tokens(self.image_features(frame, timer), fused.masks, timer)
+            features = self.image_features(frame, timer) if features is None else features
+            pooled = self.region_tokens(features, fused.masks, timer)
             tokens, kept = pooled.tokens, pooled.kept
         stats["regions"] = int(kept.sum())
         regions = self.build_regions(fused.masks[kept], tokens[kept], fused.iou[kept], fused.stability[kept],
@@ -141,7 +155,7 @@ class TextRegionEngine:
         resize mode: the original.
         """
         self._check_open()
-        pixels = uint8_image(rgb, self.device)
+        pixels = self.uploads.upload(uint8_image(rgb))  # pinned, asynchronous on CUDA (uploads.py)
         scale = self.config.scale if self.config.resize_mode == "multi_resolution" else None
         with _timed(timer, self.device).stage("rescale"):
             return make_frame(pixels, scale)
@@ -301,7 +315,7 @@ class TextRegionEngine:
     def close(self) -> None:
         """Drop the models and free cached GPU memory; later calls raise EngineError."""
         self._closed = True
-        for name in ("backbone", "masks", "text", "compiled"):
+        for name in ("backbone", "masks", "text", "compiled", "uploads"):
             self.__dict__.pop(name, None)
         if self.device.type == "cuda":
             torch.cuda.empty_cache()

@@ -15,10 +15,11 @@ __all__ = [
 ]
 
 
-def build_backbone(config: EngineConfig, model: torch.nn.Module, tokenizer: Tokenizer) -> Backbone:
-    """Wrap a loaded open_clip model for the configured backbone kind."""
+def build_backbone(config: EngineConfig, model: torch.nn.Module, tokenizer: Tokenizer,
+                   dtype: torch.dtype = torch.float32) -> Backbone:
+    """Wrap a loaded open_clip model for the configured backbone kind; `dtype` = its forwards' autocast."""
     if config.backbone == "clip":
-        return ClipBackbone(model, tokenizer, config.crop_size, pool_mlp=config.clip_pool_mlp, amp=config.amp)
+        return ClipBackbone(model, tokenizer, config.crop_size, pool_mlp=config.clip_pool_mlp, dtype=dtype)
     if config.backbone == "siglip2":
-        return Siglip2Backbone(model, tokenizer, config.crop_size, amp=config.amp)
-    return PerceptionEncoderBackbone(model, tokenizer, config.crop_size, amp=config.amp)
+        return Siglip2Backbone(model, tokenizer, config.crop_size, dtype=dtype)
+    return PerceptionEncoderBackbone(model, tokenizer, config.crop_size, dtype=dtype)

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.transforms import InterpolationMode
 
-from ..devices import autocast
+from ..precision import autocast
 from ..errors import ConfigError
 from .base import Backbone
 from .loading import Tokenizer
@@ -25,7 +25,8 @@ class AttentionPoolBackbone(Backbone):
     mean = (0.5, 0.5, 0.5)
     std = (0.5, 0.5, 0.5)
 
-    def __init__(self, model: torch.nn.Module, tokenizer: Tokenizer, crop_size: int = 0, amp: bool = True) -> None:
+    def __init__(self, model: torch.nn.Module, tokenizer: Tokenizer, crop_size: int = 0,
+                 dtype: torch.dtype = torch.float32) -> None:
         trunk = getattr(getattr(model, "visual", None), "trunk", None)
         pool = getattr(trunk, "attn_pool", None)
         if pool is None or not hasattr(pool, "kv"):
@@ -37,7 +38,7 @@ class AttentionPoolBackbone(Backbone):
             raise ConfigError(f"backbone={self.kind}: attention pools with their own position embedding are not supported")
         self.visual, self.trunk, self.attn_pool = model.visual, trunk, pool
         native = int(trunk.patch_embed.img_size[0])
-        super().__init__(model, tokenizer, crop_size or native, amp)
+        super().__init__(model, tokenizer, crop_size or native, dtype)
         if self.crop_size != native:
             if not hasattr(trunk, "set_input_size"):
                 raise ConfigError(f"{type(trunk).__name__} cannot run at crop_size {self.crop_size} (native {native})")
@@ -63,7 +64,7 @@ class AttentionPoolBackbone(Backbone):
 
     @torch.no_grad()
     def encode_views(self, views: torch.Tensor) -> torch.Tensor:
-        with autocast(self.device, self.amp):
+        with autocast(self.device, self.dtype):
             tokens = self.trunk.forward_features(views)
         patches = tokens[:, self._prefix:].float()
         grid = int(math.isqrt(patches.shape[1]))

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
-from ..devices import autocast
+from ..precision import autocast
 from .loading import Tokenizer
 
 
@@ -29,10 +29,11 @@ class Backbone(ABC):
     std: tuple[float, float, float] = (0.5, 0.5, 0.5)
     interpolation: InterpolationMode = InterpolationMode.BICUBIC
 
-    def __init__(self, model: torch.nn.Module, tokenizer: Tokenizer, crop_size: int, amp: bool = True) -> None:
+    def __init__(self, model: torch.nn.Module, tokenizer: Tokenizer, crop_size: int,
+                 dtype: torch.dtype = torch.float32) -> None:
         self.model = model
         self.tokenizer = tokenizer
-        self.amp = amp
+        self.dtype = dtype  # autocast dtype of the model forwards (float32 = none): precision.py
         self.device = next(model.parameters()).device
         self.crop_size = crop_size
         self._mean = torch.tensor(self.mean, device=self.device).view(1, 3, 1, 1)
@@ -68,7 +69,7 @@ class Backbone(ABC):
     def encode_texts(self, texts: list[str]) -> torch.Tensor:
         """[T,D] L2-normalised embeddings of literal texts (no templates)."""
         tokens = self.tokenizer(texts).to(self.device)
-        with autocast(self.device, self.amp):
+        with autocast(self.device, self.dtype):
             embeddings = self.model.encode_text(tokens)
         return F.normalize(embeddings.float(), dim=-1)
 

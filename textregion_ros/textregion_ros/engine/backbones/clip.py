@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..devices import autocast
+from ..precision import autocast
 from ..errors import ConfigError
 from .base import Backbone
 from .loading import Tokenizer
@@ -27,7 +27,7 @@ class ClipBackbone(Backbone):
     std = CLIP_STD
 
     def __init__(self, model: torch.nn.Module, tokenizer: Tokenizer, crop_size: int = 0,
-                 pool_mlp: bool = False, amp: bool = True) -> None:
+                 pool_mlp: bool = False, dtype: torch.dtype = torch.float32) -> None:
         visual = getattr(model, "visual", None)
         if visual is None or not hasattr(visual, "transformer") or not hasattr(visual, "conv1"):
             raise ConfigError(
@@ -39,7 +39,7 @@ class ClipBackbone(Backbone):
         attention = self.last_block.attn
         if not hasattr(attention, "in_proj_weight") or not hasattr(attention, "out_proj"):
             raise ConfigError(f"backbone=clip: unsupported attention module {type(attention).__name__}")
-        super().__init__(model, tokenizer, crop_size or CLIP_DEFAULT_CROP, amp)
+        super().__init__(model, tokenizer, crop_size or CLIP_DEFAULT_CROP, dtype)
         self.pool_mlp = pool_mlp
         width = attention.in_proj_weight.shape[1]
         self._w_v = attention.in_proj_weight[2 * width:]
@@ -71,7 +71,7 @@ class ClipBackbone(Backbone):
     @torch.no_grad()
     def encode_views(self, views: torch.Tensor) -> torch.Tensor:
         visual, block = self.visual, self.last_block
-        with autocast(self.device, self.amp):
+        with autocast(self.device, self.dtype):
             x = visual.conv1(views)
             x = x.flatten(2).transpose(1, 2)
             cls = visual.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)
