@@ -8,7 +8,9 @@ the node configures and activates itself, so `ros2 run textregion_ros textregion
 Threads: ROS callbacks only hand frames and queries over; one worker thread runs the models on
 the newest frame (older ones are dropped and counted). ~/query is answered from the latest
 frame's cached region tokens in its own reentrant callback group, concurrently with frame
-processing and with other ~/query calls.
+processing and with other ~/query calls. New queries are encoded on a text thread; the switch itself
+(queries, label values, LabelInfo) happens on the frame worker between frames, so every label
+image and detection array agrees with the LabelInfo published before it.
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSPolicyKind, QoSProfile, ReliabilityPolicy
+from rclpy.qos import QoSPolicyKind
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header, String
 from std_srvs.srv import Trigger
@@ -55,6 +57,7 @@ from .depth_input import DepthInput, No3D, Spatial3D, TargetFrame, observed_3d, 
 from .frame_messages import FRAME_OUTPUTS, OUTPUTS, frame_messages
 from .query_service import answer_query
 from .find_service import answer_find
+from .input_qos import QUERIES_INPUT, SERVICE_QOS, image_input_qos
 from ..objects import FrameObjects
 from ..outputs.class_ids import StableClassIds
 from .compressed_input import CompressedImageError, as_image, input_topic
@@ -65,17 +68,6 @@ from ..runtime.worker import LatestFrameWorker, WorkerCounts
 NODE_NAME = "textregion"
 INPUT_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8")
 NO_QUERIES = parse_queries([])
-
-# The queries input: reliable and transient local, so a query published before the node started arrives.
-QUERIES_INPUT = OUTPUTS["label_info"].qos()
-
-
-def image_input_qos(reliability: str) -> QoSProfile:
-    """SensorDataQoS (volatile, shallow) with the configured reliability."""
-    policy = ReliabilityPolicy.RELIABLE if reliability == "reliable" else ReliabilityPolicy.BEST_EFFORT
-    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=2, reliability=policy,
-                      durability=DurabilityPolicy.VOLATILE)
-
 
 @dataclass
 class ProcessedFrame:
@@ -168,11 +160,8 @@ class TextRegionNode(LifecycleNode):
             self._worker.set_max_rate(self._value("max_rate_hz"))
         if names & FrameObjects.PARAMETERS:
             self._objects.configure(self._values())
-        if "stable_class_ids" in names:
-            with self._lock:
-                self._label_values = self._values_of(self._queries)
-            self._publish_label_info()
-            self._submit_republish()
+        if "stable_class_ids" in names and self._worker is not None:
+            self._worker.submit_job("label_values", lambda: self._put_in_force(None, ""))
         if any(BY_NAME[name].engine for name in names if name in BY_NAME) and self._worker is not None:
             config = engine_config(self._values())
             # between frames, on the worker thread: a frame never sees two configs
@@ -225,10 +214,12 @@ class TextRegionNode(LifecycleNode):
         self._outputs = {name: self.create_lifecycle_publisher(output.message_type, f"~/{name}", output.qos())
                          for name, output in OUTPUTS.items()}
         self._own_services = [
-            self.create_service(SetQueries, "~/set_queries", self._on_set_queries),
-            self.create_service(Query, "~/query", self._on_query, callback_group=self._query_group),
-            self.create_service(Find, "~/find", self._on_find, callback_group=self._query_group),
-            self.create_service(Trigger, "~/clear_memory", self._on_clear_memory),
+            self.create_service(SetQueries, "~/set_queries", self._on_set_queries, qos_profile=SERVICE_QOS),
+            self.create_service(Query, "~/query", self._on_query, qos_profile=SERVICE_QOS,
+                                callback_group=self._query_group),
+            self.create_service(Find, "~/find", self._on_find, qos_profile=SERVICE_QOS,
+                                callback_group=self._query_group),
+            self.create_service(Trigger, "~/clear_memory", self._on_clear_memory, qos_profile=SERVICE_QOS),
         ]
         self._worker = LatestFrameWorker(self._process_frame, self._on_worker_error)
         self._worker.set_max_rate(self._value("max_rate_hz"))
@@ -253,7 +244,7 @@ class TextRegionNode(LifecycleNode):
         ]
         if self._value("use_depth"):
             self._depth_input = DepthInput(self, self._target_frame, self._value("image_transport"))
-        self._publish_label_info()
+        self._worker.submit_job("label_info", self._publish_label_info)  # LabelInfo: always from the worker
         self.get_logger().info(
             f"active: listening on {self.resolve_topic_name('image')}, {len(self._queries)} queries")
         return result
@@ -372,13 +363,23 @@ class TextRegionNode(LifecycleNode):
             return
         if len(parsed):
             engine.prepare(parsed)
+        worker = self._worker
+        if worker is not None:
+            worker.submit_job("switch_queries", lambda: self._put_in_force(parsed, source))
+
+    def _put_in_force(self, parsed: Optional[QuerySet], source: str) -> None:
+        """Frame worker, between frames: new queries (None: the same, relabelled after a stable_class_ids
+        change) and their LabelInfo, then the latest frame again. Every frame published before used the
+        old LabelInfo, every one after uses the new: an output never disagrees with the LabelInfo before it."""
         with self._lock:
-            changed = parsed.classes != self._queries.classes
-            self._queries = parsed
-            self._label_values = self._values_of(parsed)
+            old = (self._queries.classes, self._label_values)
+            self._queries = self._queries if parsed is None else parsed
+            self._label_values = self._values_of(self._queries)
+            changed = old != (self._queries.classes, self._label_values)
         if changed:
             self._publish_label_info()
-            self._submit_republish()
+            self._republish()
+        if changed and parsed is not None:
             self.get_logger().info(f"queries from the {source} in force: {len(parsed)} "
                                    f"({', '.join(parsed.classes[:10])}{', ...' if len(parsed) > 10 else ''})")
 
@@ -408,10 +409,10 @@ class TextRegionNode(LifecycleNode):
         spatial = self._spatial_of(msg.header, regions)
         track_ids = self._objects.observe(stamp_ns(msg.header), msg.header.frame_id, regions, observed_3d(spatial))
         frame = ProcessedFrame(msg.header, rgb, regions, received, spatial, track_ids)
-        with self._lock:
+        with self._lock:  # the queries and label values change on this thread only (_put_in_force)
             self._latest = frame
-            queries = self._queries
-        self._publish_outputs(frame, queries)
+            queries, label_values = self._queries, self._label_values
+        self._publish_outputs(frame, queries, label_values)
         self._health.on_processed(time.monotonic() - started)
         return True
 
@@ -440,16 +441,12 @@ class TextRegionNode(LifecycleNode):
         self._problem(f"image-{reason}", message)
         return False
 
-    def _submit_republish(self) -> None:
-        if self._worker is not None:
-            self._worker.submit_job("republish", self._republish)
-
     def _republish(self) -> None:
         """Outputs of the latest frame for the queries now in force: text work only."""
         with self._lock:
-            frame, queries = self._latest, self._queries
+            frame, queries, label_values = self._latest, self._queries, self._label_values
         if frame is not None and self._active:
-            self._publish_outputs(frame, queries, republish=True)
+            self._publish_outputs(frame, queries, label_values, republish=True)
 
     def _wanted(self) -> set[str]:
         """Frame outputs someone subscribes to and whose switch is on: nothing else is computed."""
@@ -460,14 +457,13 @@ class TextRegionNode(LifecycleNode):
                 wanted.add(name)
         return wanted
 
-    def _publish_outputs(self, frame: ProcessedFrame, queries: QuerySet, republish: bool = False) -> None:
+    def _publish_outputs(self, frame: ProcessedFrame, queries: QuerySet, label_values: tuple[int, ...],
+                         republish: bool = False) -> None:
         engine = self._engine
         if engine is None:
             return
         started = time.perf_counter()
         seconds = dict(frame.regions.timings)
-        with self._lock:
-            label_values = self._label_values if queries is self._queries else self._values_of(queries)
         messages = frame_messages(engine, frame.rgb, frame.regions, queries, frame.header, self._wanted(), seconds,
                                   frame.spatial, frame.track_ids, label_values)
         for name, msg in messages.items():
