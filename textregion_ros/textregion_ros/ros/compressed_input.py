@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, Union
 
 import numpy as np
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 
 from ..runtime.compressed_image import CompressedImageError, decode_colour, decode_depth
@@ -19,8 +20,15 @@ from .image_conversions import imgmsg_to_numpy, numpy_to_imgmsg
 
 # Largest decoded frame accepted: a small PNG may declare a canvas far beyond any camera.
 MAX_DECODED_PIXELS = 8192 * 8192
-__all__ = ["CompressedImageError", "MAX_DECODED_PIXELS", "as_image", "depth_pixels", "input_topic"]
+__all__ = ["CompressedImageError", "MAX_DECODED_PIXELS", "as_image", "depth_pixels", "image_input_qos", "input_topic"]
 SUFFIX = {"image": "compressed", "depth": "compressedDepth"}
+
+
+def image_input_qos(reliability: str) -> QoSProfile:
+    """SensorDataQoS (volatile, shallow) with the configured reliability, for either transport."""
+    policy = ReliabilityPolicy.RELIABLE if reliability == "reliable" else ReliabilityPolicy.BEST_EFFORT
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=2, reliability=policy,
+                      durability=DurabilityPolicy.VOLATILE)
 
 
 def input_topic(node: Any, base: str, transport: str) -> tuple[type, str]:

@@ -19,6 +19,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
 from ..objects import Observed3D
+from ..runtime.health import EventWindow
 from ..runtime.stamp_pairing import StampBuffer
 from ..spatial import Boxes3D, DepthSettings, Intrinsics, Located, depth_in_metres, locate, transform_boxes
 from .conversions import copy_header
@@ -123,12 +124,19 @@ class DepthPairing:
             located = locate(masks, depth_m, intrinsics, settings)
         except ValueError as error:
             raise No3D(f"unusable depth image: {error}", f"depth-{depth_msg.encoding}") from None
+        optical = transform_boxes(located)
+        problem = optical.nonfinite_problem()
+        if problem:  # nothing of it is published, the region tokens' centres neither
+            raise No3D(problem, "nonfinite")
         if self._target is None:
-            return Spatial3D(located, transform_boxes(located), copy_header(header))
+            return Spatial3D(located, optical, copy_header(header))
         try:
             boxes, out_header = self._target.move(located, header, tf_timeout_s)
         except No3D as reason:  # optical-frame results are never published as target_frame ones
             return Spatial3D(located, None, copy_header(header), str(reason))
+        problem = boxes.nonfinite_problem()
+        if problem:
+            return Spatial3D(located, None, copy_header(header), problem)
         return Spatial3D(located, boxes, out_header)
 
     def clear(self) -> None:
@@ -152,15 +160,49 @@ class DepthPairing:
 
 
 class DepthInput(DepthPairing):
-    """The node's subscriptions to `depth` and `camera_info` (sensor-data QoS), feeding the pairing."""
+    """The node's subscriptions to `depth` and `camera_info` (sensor-data QoS), feeding the pairing.
 
-    def __init__(self, node: Any, target_frame: Optional[TargetFrame], transport: str = "raw") -> None:
+    A camera sends both at its frame rate, far more often than frames are processed, so a callback does
+    no more than keep the message (a depth image undecoded in the stamp buffer, the latest camera_info
+    as is: K is checked by the frame worker, once per change) and count it for /diagnostics' rates.
+    Both run in `callback_group` (reentrant, of their own), never in the image callback's group.
+    """
+
+    def __init__(self, node: Any, target_frame: Optional[TargetFrame], transport: str = "raw",
+                 callback_group: Any = None) -> None:
         super().__init__(target_frame)
         self._node = node
+        self.depth_events, self.info_events = EventWindow(), EventWindow()
         self.subscriptions = [
-            node.create_subscription(*input_topic(node, "depth", transport), self.add_depth, qos_profile_sensor_data),
-            node.create_subscription(CameraInfo, "camera_info", self.set_camera_info, qos_profile_sensor_data),
+            node.create_subscription(*input_topic(node, "depth", transport), self._on_depth, qos_profile_sensor_data,
+                                     callback_group=callback_group),
+            node.create_subscription(CameraInfo, "camera_info", self._on_camera_info, qos_profile_sensor_data,
+                                     callback_group=callback_group),
         ]
+
+    def _on_depth(self, msg: Any) -> None:
+        self.depth_events.tick()
+        self.add_depth(msg)
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        self.info_events.tick()
+        self.set_camera_info(msg)
+
+    def rates(self) -> dict[str, str]:
+        """/diagnostics values: messages per second of each side input over the last few seconds."""
+        return {"depth_rate_hz": f"{self.depth_events.rate():.1f}",
+                "camera_info_rate_hz": f"{self.info_events.rate():.1f}"}
+
+    def camera_info_for(self, header: Header) -> Optional[CameraInfo]:
+        """The latest camera_info, stamped and framed like the frame of `header` (~/camera_info: the
+        intrinsics of the label image, for pipelines that register or resize it); None before any."""
+        with self._lock:
+            info = self._info
+        if info is None:
+            return None
+        return CameraInfo(header=copy_header(header), height=info.height, width=info.width,
+                          distortion_model=info.distortion_model, d=info.d, k=info.k, r=info.r, p=info.p,
+                          binning_x=info.binning_x, binning_y=info.binning_y, roi=info.roi)
 
     def close(self) -> None:
         for subscription in self.subscriptions:

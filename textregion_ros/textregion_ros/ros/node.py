@@ -22,13 +22,13 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.event_handler import QoSRequestedIncompatibleQoSInfo, SubscriptionEventCallbacks
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSPolicyKind, QoSProfile, ReliabilityPolicy
+from rclpy.qos import QoSPolicyKind
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header, String
 from std_srvs.srv import Trigger
@@ -57,7 +57,8 @@ from .query_service import answer_query
 from .find_service import answer_find
 from ..objects import FrameObjects
 from ..outputs.class_ids import StableClassIds
-from .compressed_input import CompressedImageError, as_image, input_topic
+from .compressed_input import CompressedImageError, as_image, image_input_qos, input_topic
+from .log_bridge import route_library_logging
 from .image_conversions import imgmsg_to_numpy
 from .parameters import check_value, combination_problem, declare_parameters, engine_config
 from ..runtime.worker import LatestFrameWorker, WorkerCounts
@@ -68,13 +69,6 @@ NO_QUERIES = parse_queries([])
 
 # The queries input: reliable and transient local, so a query published before the node started arrives.
 QUERIES_INPUT = OUTPUTS["label_info"].qos()
-
-
-def image_input_qos(reliability: str) -> QoSProfile:
-    """SensorDataQoS (volatile, shallow) with the configured reliability."""
-    policy = ReliabilityPolicy.RELIABLE if reliability == "reliable" else ReliabilityPolicy.BEST_EFFORT
-    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=2, reliability=policy,
-                      durability=DurabilityPolicy.VOLATILE)
 
 
 @dataclass
@@ -116,7 +110,9 @@ class TextRegionNode(LifecycleNode):
         # Reentrant: one ~/query encoding new phrases must not hold up another whose phrases are cached
         # (the text encoder locks its model, not its cache).
         self._query_group = ReentrantCallbackGroup()
-
+        # Frames in a group of their own, depth + camera_info (camera rate, buffer appends) in another.
+        self._image_group, self._side_group = MutuallyExclusiveCallbackGroup(), ReentrantCallbackGroup()
+        route_library_logging(self)  # the tracker's and memory's warnings reach /rosout
         declare_parameters(self)
         # tracks and memory live as long as the node (track ids are never reused); cleanup empties them
         self._objects = FrameObjects.from_parameters(self._values())
@@ -247,12 +243,12 @@ class TextRegionNode(LifecycleNode):
         self._inputs = [
             self.create_subscription(
                 *input_topic(self, "image", self._value("image_transport")), self._on_image,
-                image_input_qos(self._value("image_reliability")),
+                image_input_qos(self._value("image_reliability")), callback_group=self._image_group,
                 event_callbacks=SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_image_qos)),
             self.create_subscription(String, "queries", self._on_queries_topic, QUERIES_INPUT),
         ]
         if self._value("use_depth"):
-            self._depth_input = DepthInput(self, self._target_frame, self._value("image_transport"))
+            self._depth_input = DepthInput(self, self._target_frame, self._value("image_transport"), self._side_group)
         self._publish_label_info()
         self.get_logger().info(
             f"active: listening on {self.resolve_topic_name('image')}, {len(self._queries)} queries")
@@ -412,6 +408,9 @@ class TextRegionNode(LifecycleNode):
             self._latest = frame
             queries = self._queries
         self._publish_outputs(frame, queries)
+        info = self._depth_input.camera_info_for(msg.header) if self._depth_input is not None else None
+        if info is not None:  # ~/camera_info: the colour camera's, stamped like ~/labels
+            self._outputs["camera_info"].publish(info)
         self._health.on_processed(time.monotonic() - started)
         return True
 
@@ -561,6 +560,7 @@ class TextRegionNode(LifecycleNode):
             "last_problem": self._problems.last,
             "pending_reconfigure": ", ".join(self._pending_reconfigure),
             **self._objects.diagnostics(),
+            **(self._depth_input.rates() if self._depth_input is not None else {}),
             **{f"latency_ms_{name}": f"{ms:.1f}" for name, ms in self._stage_ms.items()},
             **device_memory(device),
         }
