@@ -185,6 +185,10 @@ def main() -> int:
     parser.add_argument("--side-rate", type=float, default=0.0, metavar="HZ",
                         help="measure depth + camera_info streaming at HZ against frame throughput instead")
     parser.add_argument("--repeats", type=int, default=3, help="--side-rate: times each phase is run, alternated")
+    parser.add_argument("--before", metavar="[LABEL=]PYTHONPATH", action="append", default=[],
+                        help="--side-rate: also measure a node run from this copy of the package (e.g. the code "
+                             "before a change, `git archive <commit> textregion_ros | tar -x -C DIR`), alternated; "
+                             "repeatable")
     parser.add_argument("--node-env", action="append", default=[], metavar="NAME=VALUE",
                         help="environment variable of the node process (e.g. OMP_WAIT_POLICY=PASSIVE), repeatable")
     parser.add_argument("--json", type=Path)
@@ -277,18 +281,36 @@ def main() -> int:
 
 def side_rate_main(args: argparse.Namespace, overrides: dict[str, Any], params_files: list[Path],
                    env: dict[str, str], width: int, height: int, parameters: dict[str, Any]) -> int:
-    from side_rate import side_rate_run, side_rate_table, summary_dict
+    """--side-rate: this code's node (and with --before, the other copy's), `--repeats` rounds alternated."""
+    from side_rate import TABLE_HEADER, PhaseResult, side_rate_run, side_rate_table, summary_dict
 
     remaps = {name: f"/bench/{name}" for name in ("image", "depth", "camera_info")}
-    node = NodeProcess.textregion_node({**overrides, "use_depth": True}, params_files, "textregion", remaps, env=env)
-    totals = side_rate_run(node, args.rate, args.side_rate, args.seconds, args.repeats, width, height)
+    codes = {}
+    for index, item in enumerate(args.before):
+        label, _, path = item.rpartition("=")
+        codes[label or ("before" if len(args.before) == 1 else f"before{index + 1}")] = {**env, "PYTHONPATH": path}
+    codes["after"] = env
+    totals = {code: {"none": PhaseResult(), "side": PhaseResult()} for code in codes}
+    logs = []
+    for _ in range(args.repeats):  # a node start per code and round: load drift hits both alike
+        for code, code_env in codes.items():
+            node = NodeProcess.textregion_node({**overrides, "use_depth": True}, params_files, "textregion", remaps,
+                                               env=code_env)
+            logs.append(str(node.log_path))
+            for phase, result in side_rate_run(node, args.rate, args.side_rate, args.seconds, 1, width,
+                                               height).items():
+                totals[code][phase].add(result)
     print(f"device: {device_name(parameters['device'])}   frames {width}x{height} at {args.rate:g} Hz   preset "
-          f"{args.preset}   {args.repeats} x {args.seconds:g} s per phase   node env: {' '.join(args.node_env) or '-'}"
-          f"   node log: {node.log_path}")
-    print(side_rate_table(totals, args.side_rate))
+          f"{args.preset}   {args.repeats} x {args.seconds:g} s per phase and code   node env: "
+          f"{' '.join(args.node_env) or '-'}" + (f"   codes: {', '.join(args.before)} and this one (after)" if args.before else ""))
+    print(TABLE_HEADER)
+    for code, code_totals in totals.items():
+        print(side_rate_table(code_totals, args.side_rate, code))
+    print(f"node logs: {' '.join(logs)}")
     if args.json:
         args.json.write_text(json.dumps({"side_rate_hz": args.side_rate, "rate_hz": args.rate,
-                                         "node_env": args.node_env, **summary_dict(totals)}, indent=2))
+                                         "node_env": args.node_env, "before": args.before,
+                                         **{code: summary_dict(t) for code, t in totals.items()}}, indent=2))
     return 0
 
 

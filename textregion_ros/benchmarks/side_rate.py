@@ -10,8 +10,10 @@ phase, and the side / none ratios.
 """
 from __future__ import annotations
 
+import os
 import statistics
 import time
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -29,6 +31,7 @@ class PhaseResult:
     published: int = 0
     side_messages: int = 0
     seconds: float = 0.0
+    cpu_s: float = 0.0  # the node process's CPU time (user + system) over the phase
     latencies: list[float] = field(default_factory=list)
 
     def add(self, other: "PhaseResult") -> None:
@@ -37,11 +40,18 @@ class PhaseResult:
         self.published += other.published
         self.side_messages += other.side_messages
         self.seconds += other.seconds
+        self.cpu_s += other.cpu_s
         self.latencies += other.latencies
 
     @property
     def ratio(self) -> float:
         return self.processed / self.received if self.received else 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` (its threads included), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -115,14 +125,16 @@ class SideProbe:
         self.info.publish(self._stamped(self.info_msg, key))
         self.depth.publish(self._stamped(self.depth_msg, key))
 
-    def phase(self, rate: float, side_rate: float, seconds: float) -> PhaseResult:
+    def phase(self, rate: float, side_rate: float, seconds: float, pid: int) -> PhaseResult:
         """Frames at `rate` (each with its own depth + camera_info); with side_rate > 0, depth +
         camera_info also at side_rate. Stamps are wall-clock nanoseconds, so a side message pairs too."""
         before = self.fresh_counts()
+        cpu_before = cpu_seconds(pid)
         result = PhaseResult()
         sent: dict[int, float] = {}
         started = time.perf_counter()
-        next_frame, next_side = started, (started if side_rate > 0 else float("inf"))
+        next_frame = started if rate > 0 else float("inf")  # rate 0: side streams only (their CPU cost)
+        next_side = started if side_rate > 0 else float("inf")
         while True:
             now = time.perf_counter()
             if now - started >= seconds:
@@ -143,6 +155,7 @@ class SideProbe:
         result.seconds = time.perf_counter() - started
         self.spin_until(lambda: False, 4.0)  # the last frame finishes (and its diagnostics count it)
         after = self.fresh_counts()
+        result.cpu_s = cpu_seconds(pid) - cpu_before
         result.received, result.processed = after[0] - before[0], after[1] - before[1]
         result.latencies = [self.arrivals[key] - at for key, at in sent.items() if key in self.arrivals]
         return result
@@ -172,30 +185,37 @@ def side_rate_run(node: Any, rate: float, side_rate: float, seconds: float, repe
                         lambda: probe.spin_until(lambda: False, 0.05))
         for _ in range(repeats):
             for phase in PHASES:
-                totals[phase].add(probe.phase(rate, side_rate if phase == "side" else 0.0, seconds))
+                totals[phase].add(probe.phase(rate, side_rate if phase == "side" else 0.0, seconds, node.pid))
     finally:
         probe.close()
         node.stop()
     return totals
 
 
-def side_rate_table(totals: dict[str, PhaseResult], side_rate: float) -> str:
-    """The table side_rate_run's results print as (and docs/benchmarks/ keep)."""
-    lines = [f"{'side streams':<34}{'received':>9}{'processed':>10}{'proc/recv':>10}{'p50 s':>8}{'p95 s':>8}"]
+TABLE_HEADER = (f"{'code':<8}{'side streams':<30}{'received':>9}{'processed':>10}{'proc/recv':>10}{'p50 s':>8}"
+                f"{'p95 s':>8}{'node CPU':>9}")
+
+
+def side_rate_table(totals: dict[str, PhaseResult], side_rate: float, code: str = "") -> str:
+    """Rows of side_rate_run's results (TABLE_HEADER's columns) and the side / none ratios; node CPU is
+    the node process's CPU seconds per second of the phase (2.0 = both cores of this machine)."""
+    lines = []
     for phase, result in totals.items():
-        name = "none (own depth+info per frame)" if phase == "none" else f"depth + camera_info at {side_rate:g} Hz"
-        lines.append(f"{name:<34}{result.received:>9}{result.processed:>10}{result.ratio:>10.2f}"
-                     f"{percentile(result.latencies, 50):>8.2f}{percentile(result.latencies, 95):>8.2f}")
+        name = "none (own depth+info/frame)" if phase == "none" else f"depth + camera_info {side_rate:g} Hz"
+        lines.append(f"{code:<8}{name:<30}{result.received:>9}{result.processed:>10}{result.ratio:>10.2f}"
+                     f"{percentile(result.latencies, 50):>8.2f}{percentile(result.latencies, 95):>8.2f}"
+                     f"{result.cpu_s / result.seconds if result.seconds else 0.0:>9.2f}")
     none, side = totals["none"], totals["side"]
     p50 = percentile(side.latencies, 50) / percentile(none.latencies, 50) if none.latencies else float("nan")
-    lines.append(f"ratio side / none: processed/received {side.ratio / none.ratio if none.ratio else float('nan'):.2f}, "
-                 f"latency p50 {p50:.2f}  ({side.side_messages} side messages in {side.seconds:.0f} s)")
+    lines.append(f"{code:<8}ratio side / none: processed/received "
+                 f"{side.ratio / none.ratio if none.ratio else float('nan'):.2f}, latency p50 {p50:.2f}  "
+                 f"({side.side_messages} side messages in {side.seconds:.0f} s)")
     return "\n".join(lines)
 
 
 def summary_dict(totals: dict[str, PhaseResult]) -> dict[str, Any]:
     return {phase: {"received": r.received, "processed": r.processed, "ratio": r.ratio,
                     "latency_p50_s": percentile(r.latencies, 50), "latency_p95_s": percentile(r.latencies, 95),
-                    "side_messages": r.side_messages, "seconds": r.seconds,
+                    "side_messages": r.side_messages, "seconds": r.seconds, "node_cpu_s": r.cpu_s,
                     "latency_median_s": statistics.median(r.latencies) if r.latencies else None}
             for phase, r in totals.items()}

@@ -110,8 +110,8 @@ class TextRegionNode(LifecycleNode):
         # Reentrant: one ~/query encoding new phrases must not hold up another whose phrases are cached
         # (the text encoder locks its model, not its cache).
         self._query_group = ReentrantCallbackGroup()
-        # Frames in a group of their own, depth + camera_info (camera rate, buffer appends) in another.
-        self._image_group, self._side_group = MutuallyExclusiveCallbackGroup(), ReentrantCallbackGroup()
+        # Frames in a callback group of their own (depth + camera_info are polled: ros/polled_input.py).
+        self._image_group = MutuallyExclusiveCallbackGroup()
         route_library_logging(self)  # the tracker's and memory's warnings reach /rosout
         declare_parameters(self)
         # tracks and memory live as long as the node (track ids are never reused); cleanup empties them
@@ -248,7 +248,7 @@ class TextRegionNode(LifecycleNode):
             self.create_subscription(String, "queries", self._on_queries_topic, QUERIES_INPUT),
         ]
         if self._value("use_depth"):
-            self._depth_input = DepthInput(self, self._target_frame, self._value("image_transport"), self._side_group)
+            self._depth_input = DepthInput(self, self._target_frame, self._value("image_transport"))
         self._publish_label_info()
         self.get_logger().info(
             f"active: listening on {self.resolve_topic_name('image')}, {len(self._queries)} queries")
