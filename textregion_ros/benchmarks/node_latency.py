@@ -3,6 +3,11 @@
 
     python textregion_ros/benchmarks/node_latency.py --device cuda --size 640x480          # GPU
     python textregion_ros/benchmarks/node_latency.py --preset cpu_smoke --frames 5          # CPU
+    python textregion_ros/benchmarks/node_latency.py --preset cpu_smoke --size 320x240 --rate 2 --side-rate 30
+
+With --side-rate HZ it measures instead (benchmarks/side_rate.py) frames at --rate, each with its own
+depth + camera_info, with and without depth + camera_info also streaming at HZ (use_depth on),
+alternated --repeats times in one run: processed / received and latency p50 / p95 per phase, as ratios.
 
 It starts the node as a separate process (runtime/node_process.py; DDS confined to this machine:
 LOCALHOST discovery, a claimed domain id, 64 MB shared memory) with config/textregion.yaml and, for
@@ -171,13 +176,25 @@ def main() -> int:
     parser.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N (default: the preset's)")
     parser.add_argument("--size", default="640x480", help="WxH of the published frames")
     parser.add_argument("--frames", type=int, default=20, help="closed-loop frames")
-    parser.add_argument("--rate", type=float, default=30.0, help="open-loop publish rate (Hz)")
+    parser.add_argument("--rate", type=float, default=None,
+                        help="open-loop publish rate (Hz; default 30, with --side-rate 2)")
     parser.add_argument("--seconds", type=float, default=10.0, help="open-loop duration")
     parser.add_argument("--queries", default="person, chair, table; desk, floor; wall")
     parser.add_argument("-p", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
                         help="extra node parameter (YAML value), repeatable")
+    parser.add_argument("--side-rate", type=float, default=0.0, metavar="HZ",
+                        help="measure depth + camera_info streaming at HZ against frame throughput instead")
+    parser.add_argument("--repeats", type=int, default=3, help="--side-rate: times each phase is run, alternated")
+    parser.add_argument("--before", metavar="[LABEL=]PYTHONPATH", action="append", default=[],
+                        help="--side-rate: also measure a node run from this copy of the package (e.g. the code "
+                             "before a change, `git archive <commit> textregion_ros | tar -x -C DIR`), alternated; "
+                             "repeatable")
+    parser.add_argument("--node-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="environment variable of the node process (e.g. OMP_WAIT_POLICY=PASSIVE), repeatable")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    if args.rate is None:
+        args.rate = 2.0 if args.side_rate else 30.0
 
     from textregion_ros.engine import split_query_text
 
@@ -196,7 +213,10 @@ def main() -> int:
     frame = numpy_to_imgmsg(rgb, "rgb8")
     frame.header.frame_id = "bench_camera"
 
-    node = NodeProcess.textregion_node(overrides, params_files, "textregion", {"image": "/bench/image"})
+    env = {**os.environ, **dict(item.split("=", 1) for item in args.node_env)}
+    if args.side_rate:
+        return side_rate_main(args, overrides, params_files, env, width, height, parameters)
+    node = NodeProcess.textregion_node(overrides, params_files, "textregion", {"image": "/bench/image"}, env=env)
     log_path = node.log_path
     results: dict[str, Any] = {"device": device_name(parameters["device"]), "size": [width, height],
                                "params_files": [str(path) for path in params_files], "parameters": parameters}
@@ -256,6 +276,41 @@ def main() -> int:
                     "processed": processed})
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str))
+    return 0
+
+
+def side_rate_main(args: argparse.Namespace, overrides: dict[str, Any], params_files: list[Path],
+                   env: dict[str, str], width: int, height: int, parameters: dict[str, Any]) -> int:
+    """--side-rate: this code's node (and with --before, the other copy's), `--repeats` rounds alternated."""
+    from side_rate import TABLE_HEADER, PhaseResult, side_rate_run, side_rate_table, summary_dict
+
+    remaps = {name: f"/bench/{name}" for name in ("image", "depth", "camera_info")}
+    codes = {}
+    for index, item in enumerate(args.before):
+        label, _, path = item.rpartition("=")
+        codes[label or ("before" if len(args.before) == 1 else f"before{index + 1}")] = {**env, "PYTHONPATH": path}
+    codes["after"] = env
+    totals = {code: {"none": PhaseResult(), "side": PhaseResult()} for code in codes}
+    logs = []
+    for _ in range(args.repeats):  # a node start per code and round: load drift hits both alike
+        for code, code_env in codes.items():
+            node = NodeProcess.textregion_node({**overrides, "use_depth": True}, params_files, "textregion", remaps,
+                                               env=code_env)
+            logs.append(str(node.log_path))
+            for phase, result in side_rate_run(node, args.rate, args.side_rate, args.seconds, 1, width,
+                                               height).items():
+                totals[code][phase].add(result)
+    print(f"device: {device_name(parameters['device'])}   frames {width}x{height} at {args.rate:g} Hz   preset "
+          f"{args.preset}   {args.repeats} x {args.seconds:g} s per phase and code   node env: "
+          f"{' '.join(args.node_env) or '-'}" + (f"   codes: {', '.join(args.before)} and this one (after)" if args.before else ""))
+    print(TABLE_HEADER)
+    for code, code_totals in totals.items():
+        print(side_rate_table(code_totals, args.side_rate, code))
+    print(f"node logs: {' '.join(logs)}")
+    if args.json:
+        args.json.write_text(json.dumps({"side_rate_hz": args.side_rate, "rate_hz": args.rate,
+                                         "node_env": args.node_env, "before": args.before,
+                                         **{code: summary_dict(t) for code, t in totals.items()}}, indent=2))
     return 0
 
 

@@ -151,10 +151,12 @@ def test_find_remembers_the_last_3d_sighting_of_each_object(session):
     ("zero width", lambda s: _empty_depth(s, "32FC1", HEIGHT, 0), camera_info, "depth image is empty"),
     ("zero height", lambda s: _empty_depth(s, "16UC1", 0, WIDTH), camera_info, "depth image is empty"),
     ("0 x 0", lambda s: _empty_depth(s, "32FC1", 0, 0), camera_info, "depth image is empty"),
+    ("fx 1e-30", wall, lambda s: camera_info(s, k=[1e-30, 0.0, 63.5, 0.0, 100.0, 47.5, 0.0, 0.0, 1.0]),
+     "field of view"),
 ])
 def test_a_frame_without_usable_depth_gets_2d_only_and_says_why(session, name, depth, info, reason):
     stamp = 200 + ["unregistered", "zero K", "8UC1 depth", "rgb8 as depth", "zero width", "zero height",
-                   "0 x 0"].index(name)
+                   "0 x 0", "fx 1e-30"].index(name)
     before = int(session.fresh_status().get("frames_without_3d", "0") or 0)
     out = process_with_depth(session, stamp, depth(stamp), info(stamp), ("detections",))
     assert out["detections"].header.stamp.sec == stamp  # 2D outputs as before

@@ -352,10 +352,30 @@ def test_median_absolute_deviation_equals_numpys_per_run():
     ([600.0, 2.0, 319.5, 0.0, 600.0, 239.5, 0.0, 0.0, 1.0], "skew"),
     ([600.0, 0.0, 319.5, 0.0, 600.0, 239.5, 0.0, 0.0, 0.0], "not a pinhole camera matrix"),
     ([600.0, 0.0, 319.5, 0.0, 600.0, 239.5], "9 elements"),
+    ([1e-30, 0.0, 319.5, 0.0, 600.0, 239.5, 0.0, 0.0, 1.0], "fx=1e-30 px implies a 180 degree field of view"),
+    ([600.0, 0.0, 319.5, 0.0, 1e9, 239.5, 0.0, 0.0, 1.0], "fy=1e.09 px implies a 2.75e-05 degree field of view"),
+    ([27.0, 0.0, 319.5, 0.0, 600.0, 239.5, 0.0, 0.0, 1.0], r"outside the physical 0.1..170 degrees"),
 ])
 def test_bad_camera_matrix_is_refused_with_the_reason(k, reason):
     with pytest.raises(ValueError, match=reason):
         Intrinsics.from_k(k, 640, 480)
+
+
+def test_a_focal_length_of_a_wide_or_a_long_lens_is_accepted():
+    wide = Intrinsics.from_k([60.0, 0.0, 319.5, 0.0, 60.0, 239.5, 0.0, 0.0, 1.0], 640, 480)  # 158 degrees across
+    long = Intrinsics.from_k([2e5, 0.0, 319.5, 0.0, 2e5, 239.5, 0.0, 0.0, 1.0], 640, 480)  # 0.14 degrees high
+    assert (wide.fx, long.fx) == (60.0, 2e5)
+
+
+def test_a_3d_result_that_is_not_finite_is_refused_with_the_reason():
+    located = Located.empty(2)
+    located.centres[:] = located.box_min[:] = located.box_max[:] = located.sizes[:] = 1.0
+    located.valid[:] = True
+    located.centres[1, 0] = np.inf
+    problem = transform_boxes(located).nonfinite_problem()
+    assert "the 3D of 1 of 2 regions is not finite" in problem
+    located.centres[1, 0] = 1.0
+    assert transform_boxes(located).nonfinite_problem() == ""
 
 
 def test_a_good_camera_matrix_gives_its_intrinsics():

@@ -13,18 +13,27 @@ from typing import Any, Optional
 
 import torch
 from rclpy.duration import Duration
-from rclpy.qos import qos_profile_sensor_data
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
 from ..objects import Observed3D
+from ..runtime.arrival_rate import ArrivalRate
 from ..runtime.stamp_pairing import StampBuffer
 from ..spatial import Boxes3D, DepthSettings, Intrinsics, Located, depth_in_metres, locate, transform_boxes
 from .conversions import copy_header
 from .compressed_input import depth_pixels, input_topic
+from .polled_input import PolledSubscription, companion_node, header_stamp_ns
 
 DEPTH_BUFFER = 30  # about one second of a 30 Hz depth stream
+CAMERA_INFO_KEPT = 10  # only the newest is used; a few more give its arrival rate
+
+
+def side_input_qos(depth: int) -> QoSProfile:
+    """Sensor-data QoS (best effort, volatile) keeping the last `depth` messages: the polled buffer."""
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=ReliabilityPolicy.BEST_EFFORT,
+                      durability=DurabilityPolicy.VOLATILE)
 
 
 def stamp_ns(header: Header) -> int:
@@ -107,6 +116,8 @@ class DepthPairing:
                 tf_timeout_s: float) -> Spatial3D:
         """The 3D of each region mask [R,h,w] for the colour frame of `header`; No3D saying why not."""
         depth_msg = self._depth.nearest(stamp_ns(header), int(tolerance_s * 1e9))
+        if depth_msg is not None:
+            depth_msg = self._depth_message(depth_msg)
         if depth_msg is None:
             raise No3D(f"no depth image within {tolerance_s:g} s of the frame's stamp", "no-depth")
         if depth_msg.header.frame_id != header.frame_id:
@@ -123,16 +134,27 @@ class DepthPairing:
             located = locate(masks, depth_m, intrinsics, settings)
         except ValueError as error:
             raise No3D(f"unusable depth image: {error}", f"depth-{depth_msg.encoding}") from None
+        optical = transform_boxes(located)
+        problem = optical.nonfinite_problem()
+        if problem:  # nothing of it is published, the region tokens' centres neither
+            raise No3D(problem, "nonfinite")
         if self._target is None:
-            return Spatial3D(located, transform_boxes(located), copy_header(header))
+            return Spatial3D(located, optical, copy_header(header))
         try:
             boxes, out_header = self._target.move(located, header, tf_timeout_s)
         except No3D as reason:  # optical-frame results are never published as target_frame ones
             return Spatial3D(located, None, copy_header(header), str(reason))
+        problem = boxes.nonfinite_problem()
+        if problem:
+            return Spatial3D(located, None, copy_header(header), problem)
         return Spatial3D(located, boxes, out_header)
 
     def clear(self) -> None:
         self._depth.clear()
+
+    def _depth_message(self, kept: Any) -> Any:
+        """The depth message of a buffered item (here the message itself)."""
+        return kept
 
     def _current_intrinsics(self) -> Intrinsics:
         with self._lock:
@@ -152,18 +174,68 @@ class DepthPairing:
 
 
 class DepthInput(DepthPairing):
-    """The node's subscriptions to `depth` and `camera_info` (sensor-data QoS), feeding the pairing."""
+    """The node's `depth` and `camera_info` inputs (best effort, like sensor-data QoS), feeding the pairing.
+
+    A camera sends both at its frame rate, far more often than frames are processed, so no callback runs
+    per message: they are polled subscriptions (polled_input.py) whose DDS history is the buffer, drained
+    still serialized when a frame is processed (and by /diagnostics). Only the depth image a frame is
+    paired with is deserialized and converted; camera_info only when its bytes change (K is then checked
+    once, on the frame worker).
+    """
 
     def __init__(self, node: Any, target_frame: Optional[TargetFrame], transport: str = "raw") -> None:
         super().__init__(target_frame)
-        self._node = node
-        self.subscriptions = [
-            node.create_subscription(*input_topic(node, "depth", transport), self.add_depth, qos_profile_sensor_data),
-            node.create_subscription(CameraInfo, "camera_info", self.set_camera_info, qos_profile_sensor_data),
-        ]
+        self._companion = companion_node(node)
+        depth_type, depth_topic = input_topic(node, "depth", transport)
+        self._depth_input = PolledSubscription(self._companion, depth_type, node.resolve_topic_name(depth_topic),
+                                               side_input_qos(DEPTH_BUFFER))
+        self._info_input = PolledSubscription(self._companion, CameraInfo, node.resolve_topic_name("camera_info"),
+                                              side_input_qos(CAMERA_INFO_KEPT))
+        self._depth_rate, self._info_rate = ArrivalRate(), ArrivalRate()
+        self._info_bytes = b""
+        self._poll_lock = threading.Lock()
+
+    def poll(self) -> None:
+        """Move what arrived since the last poll into the stamp buffer (serialized) and take the newest
+        camera_info (deserialized only when it differs from the one in use)."""
+        with self._poll_lock:
+            taken = self._depth_input.take()
+            for serialized, _ in taken:
+                try:
+                    self._depth.add(header_stamp_ns(serialized), serialized)
+                except ValueError:  # too short to hold a header: not a depth image
+                    continue
+            self._depth_rate.add([received for _, received in taken])
+            infos = self._info_input.take()
+            self._info_rate.add([received for _, received in infos])
+            if infos and infos[-1][0] != self._info_bytes:
+                self._info_bytes = infos[-1][0]
+                self.set_camera_info(self._info_input.deserialize(self._info_bytes))
+
+    def spatial(self, header: Header, masks: torch.Tensor, settings: DepthSettings, tolerance_s: float,
+                tf_timeout_s: float) -> Spatial3D:
+        self.poll()
+        return super().spatial(header, masks, settings, tolerance_s, tf_timeout_s)
+
+    def _depth_message(self, kept: Any) -> Any:
+        return self._depth_input.deserialize(kept) if isinstance(kept, bytes) else kept
+
+    def rates(self) -> dict[str, str]:
+        """/diagnostics values: messages per second of each side input (from their receive times)."""
+        self.poll()
+        return {"depth_rate_hz": f"{self._depth_rate.rate():.1f}", "camera_info_rate_hz": f"{self._info_rate.rate():.1f}"}
+
+    def camera_info_for(self, header: Header) -> Optional[CameraInfo]:
+        """The latest camera_info, stamped and framed like the frame of `header` (~/camera_info: the
+        intrinsics of the label image, for pipelines that register or resize it); None before any."""
+        with self._lock:
+            info = self._info
+        if info is None:
+            return None
+        return CameraInfo(header=copy_header(header), height=info.height, width=info.width,
+                          distortion_model=info.distortion_model, d=info.d, k=info.k, r=info.r, p=info.p,
+                          binning_x=info.binning_x, binning_y=info.binning_y, roi=info.roi)
 
     def close(self) -> None:
-        for subscription in self.subscriptions:
-            self._node.destroy_subscription(subscription)
-        self.subscriptions = []
+        self._companion.destroy_node()
         self.clear()

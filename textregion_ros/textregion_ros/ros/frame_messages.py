@@ -13,7 +13,7 @@ from typing import Any, Collection, Optional, Sequence
 
 import numpy as np
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 from textregion_msgs.msg import RegionTokens
 from vision_msgs.msg import Detection2DArray, Detection3DArray, LabelInfo
@@ -50,9 +50,11 @@ OUTPUTS: dict[str, Output] = {
     "detections_3d": Output(Detection3DArray, 10),  # with use_depth only
     "markers": Output(MarkerArray, 2),  # with use_depth only
     "label_info": Output(LabelInfo, 1, latched=True),
+    "camera_info": Output(CameraInfo, 10),  # with use_depth only: the colour camera's, stamped like labels
 }
-# Outputs produced per frame (label_info is published when the queries change instead).
-FRAME_OUTPUTS = tuple(name for name in OUTPUTS if name != "label_info")
+# Outputs made from a frame's regions (label_info is published when the queries change instead, and
+# camera_info by the node, the latest one restamped, for each processed frame).
+FRAME_OUTPUTS = tuple(name for name in OUTPUTS if name not in ("label_info", "camera_info"))
 SPATIAL_OUTPUTS = ("detections_3d", "markers")
 _NEED_SEGMENTATION = {"detections", "labels", "confidence", "overlay", *SPATIAL_OUTPUTS}
 _NEED_GROUNDING = {"detections", "overlay", *SPATIAL_OUTPUTS}

@@ -24,7 +24,7 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.event_handler import QoSRequestedIncompatibleQoSInfo, SubscriptionEventCallbacks
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
@@ -61,6 +61,7 @@ from .input_qos import QUERIES_INPUT, SERVICE_QOS, image_input_qos
 from ..objects import FrameObjects
 from ..outputs.class_ids import StableClassIds
 from .compressed_input import CompressedImageError, as_image, input_topic
+from .log_bridge import route_library_logging
 from .image_conversions import imgmsg_to_numpy
 from .parameters import check_value, combination_problem, declare_parameters, engine_config
 from ..runtime.worker import LatestFrameWorker, WorkerCounts
@@ -68,6 +69,7 @@ from ..runtime.worker import LatestFrameWorker, WorkerCounts
 NODE_NAME = "textregion"
 INPUT_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8")
 NO_QUERIES = parse_queries([])
+
 
 @dataclass
 class ProcessedFrame:
@@ -108,7 +110,9 @@ class TextRegionNode(LifecycleNode):
         # Reentrant: one ~/query encoding new phrases must not hold up another whose phrases are cached
         # (the text encoder locks its model, not its cache).
         self._query_group = ReentrantCallbackGroup()
-
+        # Frames in a callback group of their own (depth + camera_info are polled: ros/polled_input.py).
+        self._image_group = MutuallyExclusiveCallbackGroup()
+        route_library_logging(self)  # the tracker's and memory's warnings reach /rosout
         declare_parameters(self)
         # tracks and memory live as long as the node (track ids are never reused); cleanup empties them
         self._objects = FrameObjects.from_parameters(self._values())
@@ -238,7 +242,7 @@ class TextRegionNode(LifecycleNode):
         self._inputs = [
             self.create_subscription(
                 *input_topic(self, "image", self._value("image_transport")), self._on_image,
-                image_input_qos(self._value("image_reliability")),
+                image_input_qos(self._value("image_reliability")), callback_group=self._image_group,
                 event_callbacks=SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_image_qos)),
             self.create_subscription(String, "queries", self._on_queries_topic, QUERIES_INPUT),
         ]
@@ -413,6 +417,9 @@ class TextRegionNode(LifecycleNode):
             self._latest = frame
             queries, label_values = self._queries, self._label_values
         self._publish_outputs(frame, queries, label_values)
+        info = self._depth_input.camera_info_for(msg.header) if self._depth_input is not None else None
+        if info is not None:  # ~/camera_info: the colour camera's, stamped like ~/labels
+            self._outputs["camera_info"].publish(info)
         self._health.on_processed(time.monotonic() - started)
         return True
 
@@ -557,6 +564,7 @@ class TextRegionNode(LifecycleNode):
             "last_problem": self._problems.last,
             "pending_reconfigure": ", ".join(self._pending_reconfigure),
             **self._objects.diagnostics(),
+            **(self._depth_input.rates() if self._depth_input is not None else {}),
             **{f"latency_ms_{name}": f"{ms:.1f}" for name, ms in self._stage_ms.items()},
             **device_memory(device),
         }

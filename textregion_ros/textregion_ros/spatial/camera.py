@@ -28,6 +28,12 @@ METRE_ENCODINGS = ("32FC1",)  # REP-118: float32 metres, NaN / +-inf (and 0) = n
 # A principal point more than this fraction of the image size outside the image is taken for a
 # broken calibration (wrong resolution, K of another camera), not for an off-centre lens.
 PRINCIPAL_POINT_MARGIN = 0.5
+# The field of view a focal length implies across the image, 2 atan(size / (2 f)), must lie in this range
+# (degrees). Below 0.1 degrees no robot camera looks (a 2000 mm telephoto on a full-frame sensor sees about
+# 1 degree); above 170 degrees a pinhole K describes no lens (the pinhole view reaches 180 degrees only as
+# f -> 0, and even a 220-degree fisheye's K implies about 125). Outside it the K is broken, and
+# back-projection x = (u - cx) z / fx turns it into nonsense such as x = 1.9e31 m for fx = 1e-30.
+FIELD_OF_VIEW_DEG = (0.1, 170.0)
 
 
 # -- intrinsics -------------------------------------------------------------------------------------
@@ -53,6 +59,14 @@ class Intrinsics:
             value = getattr(self, name)
             if not math.isfinite(value) or value <= 0.0:
                 raise ValueError(f"focal length {name} must be finite and positive, got {value}")
+        for name, value, size in (("fx", self.fx, self.width), ("fy", self.fy, self.height)):
+            fov = math.degrees(2.0 * math.atan(size / (2.0 * value)))
+            low, high = FIELD_OF_VIEW_DEG
+            if not low <= fov <= high:
+                raise ValueError(
+                    f"focal length {name}={value:g} px implies a {fov:.3g} degree field of view across the "
+                    f"{size} px image, outside the physical {low:g}..{high:g} degrees: K of another camera "
+                    f"or resolution?")
         for name, value, size in (("cx", self.cx, self.width), ("cy", self.cy, self.height)):
             low, high = -0.5 - PRINCIPAL_POINT_MARGIN * size, size - 0.5 + PRINCIPAL_POINT_MARGIN * size
             if not math.isfinite(value) or not low <= value <= high:

@@ -25,6 +25,17 @@ class Boxes3D:
     orientations: np.ndarray  # [N,4] x, y, z, w (BoundingBox3D.center.orientation)
     valid: np.ndarray  # [N] bool
 
+    def nonfinite_problem(self) -> str:
+        """Why these boxes must not be published ('' when every valid row is finite): a NaN or an
+        infinity in a pose or size is no place a robot can go to, and downstream code (costmaps, planners)
+        does not expect one."""
+        rows = np.concatenate([self.centres, self.box_centres, self.sizes, self.orientations], axis=1)
+        bad = self.valid & ~np.isfinite(rows).all(axis=1)
+        if not bad.any():
+            return ""
+        return (f"the 3D of {int(bad.sum())} of {len(bad)} regions is not finite (e.g. "
+                f"{rows[bad][0, :3].tolist()}): broken intrinsics, depth or transform; no 3D is published")
+
 
 def unit_quaternion(rotation_xyzw: Sequence[float]) -> np.ndarray:
     """The quaternion (x, y, z, w) renormalised; ValueError unless it is a unit quaternion
