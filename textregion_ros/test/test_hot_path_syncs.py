@@ -12,9 +12,10 @@ from textregion_ros.engine.mask_fusion import BOX_IOU_GATE, fuse, soft_masks
 from textregion_ros.engine.sam2_masks import MaskProposals
 from textregion_ros.engine.sync_audit import SyncAudit
 
-# Fusion's syncs: the gated pair list, the largest pair box, one convergence check per block of
-# sweeps (one block here) and one copy of the group labels.
-FUSION_SYNC_BUDGET = 4
+# Fusion's syncs: one copy of the group labels (with the sweeps' convergence flag), plus one copy
+# of the proposals' boxes here, where the proposals do not come from select_masks (which copies
+# them in its own transfer).
+FUSION_SYNC_BUDGET = 2
 
 
 def reference_groups(masks: torch.Tensor, boxes: torch.Tensor, threshold: float) -> list[list[int]]:

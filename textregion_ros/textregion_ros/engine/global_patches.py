@@ -27,12 +27,15 @@ def global_token_mask(features: torch.Tensor, weights: torch.Tensor, threshold: 
     """[N] bool, True for tokens to remove: belong - outside < threshold.
 
     features [N,C]; weights [R,N] soft region weights (a token belongs to r where weight > 0).
+    Rows with no weight are not regions: they count nowhere (so callers pass every row, with no
+    compaction and no host sync), and with no region at all nothing is removed.
     """
     inside = (weights > 0).float()
-    similarity = mean_region_similarity(features, inside)  # [N,R]
+    similarity = mean_region_similarity(features, inside)  # [N,R]; 0 in the columns of empty rows
     inside_t = inside.T  # [N,R]
+    regions = inside.amax(dim=1).sum()  # non-empty rows, on the device
     regions_in = inside_t.sum(dim=1)
-    regions_out = inside.shape[0] - regions_in
+    regions_out = regions - regions_in
     belong = (similarity * inside_t).sum(dim=1) / (regions_in + EPSILON)
     outside = (similarity * (1.0 - inside_t)).sum(dim=1) / (regions_out + EPSILON)
-    return (belong - outside) < threshold
+    return ((belong - outside) < threshold) & (regions > 0)

@@ -41,12 +41,16 @@ def ground(regions: Regions, queries: QuerySet, text: torch.Tensor, segmentation
     best, label = segmentation.region_labels()  # label -1: the hidden background wins the region
     if mode == "best":
         return _ground_best(regions, queries, text, probability, label >= 0, min_score)
-    chosen = torch.nonzero((label >= 0) & (best >= prob_threshold) & (best >= min_score)).flatten()
-    rows = zip(chosen.tolist(), label[chosen].tolist(), best[chosen].tolist(), regions.boxes[chosen].tolist())
+    chosen = (label >= 0) & (best >= prob_threshold) & (best >= min_score)
+    # one copy to the host (float64 holds the float32 scores and boxes exactly), filtered there
+    table = np.asarray(torch.cat([chosen[:, None].double(), label[:, None].double(), best[:, None].double(),
+                                  regions.boxes.double()], 1).tolist(), dtype=np.float64).reshape(-1, 7)
+    rows = np.flatnonzero(table[:, 0] > 0)
     detections = [
-        Detection(query=queries.classes[c], class_index=c, score=min(max(score, 0.0), 1.0), box=tuple(box),
-                  region_index=r, image_size=regions.image_size, region_masks=regions.masks)
-        for r, c, score, box in rows
+        Detection(query=queries.classes[int(table[r, 1])], class_index=int(table[r, 1]),
+                  score=min(max(float(table[r, 2]), 0.0), 1.0), box=tuple(float(v) for v in table[r, 3:]),
+                  region_index=int(r), image_size=regions.image_size, region_masks=regions.masks)
+        for r in rows
     ]
     return sorted(detections, key=lambda d: d.score, reverse=True)
 
@@ -59,15 +63,16 @@ def _ground_best(regions: Regions, queries: QuerySet, text: torch.Tensor, probab
     class_logits = per_class(region_logits(regions.tokens, text, regions.logit_affine).T, phrase_class, len(queries))
     best_region = class_logits.argmax(dim=1)  # [Q]
     scores = probability[best_region, torch.arange(len(queries), device=best_region.device)]
-    regions_of = best_region.tolist()
+    # one copy of the small per-query values (float64 holds the indices and float32 scores exactly)
+    table = torch.stack([best_region.double(), scores.double(), not_background[best_region].double()], 1).tolist()
     masks = (regions.masks[best_region] > 0).cpu().numpy()  # one transfer for all queries
     height, width = regions.image_size
     work_h, work_w = regions.work_size
     scale = np.array([width / work_w, height / work_h, width / work_w, height / work_h])
     detections = []
-    keep = not_background[best_region].tolist()
-    for class_index, (region, score) in enumerate(zip(regions_of, scores.tolist())):
-        if score < min_score or not keep[class_index]:
+    for class_index, (region, score, keep) in enumerate(table):
+        region = int(region)
+        if score < min_score or not keep:
             continue
         component = _largest_component_in_box(masks[class_index])
         box = exclusive_boxes(torch.from_numpy(component)[None])[0].numpy() * scale

@@ -4,18 +4,23 @@ Greedy, in proposal order (whole, part, sub-part): each unused mask i gathers th
 whose low-res box IoU with i is > 0.2 (on SAM2's inclusive boxes, as the reference) and whose
 containment sum(min(mi, mj)) / min(sum mi, sum mj) is above the threshold; the group's
 element-wise max becomes one region. The containment matrix is built once and the greedy order
-resolved with vectorised sweeps (no loop over masks, a bounded number of host syncs); containment
-is measured on the box-gated pairs only, each over the intersection of the two supports.
+resolved with vectorised sweeps (no loop over masks); containment is measured on the box-gated
+pairs only, each over the intersection of the two supports, planned on the host from the
+proposals' boxes (fusion_pairs.py). One host sync per frame: the group labels (with the sweeps'
+convergence flag; a scene whose greedy chain outlasts a block of sweeps pays one more).
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torchvision.ops import box_iou
 
-from .boxes import exclusive_boxes
+from .fusion_pairs import pair_overlaps, plan_pairs
+from .nms import Suppression
 from .sam2_masks import MaskProposals
 
 BOX_IOU_GATE = 0.2
@@ -48,91 +53,91 @@ def soft_masks(proposals: MaskProposals, size: tuple[int, int]) -> torch.Tensor:
 
 
 def fuse(proposals: MaskProposals, masks: torch.Tensor, threshold: float, enabled: bool = True) -> FusedMasks:
-    """Group nested masks; with `enabled` False every non-empty mask is its own region."""
+    """Group nested masks; with `enabled` False every non-empty mask is its own region.
+
+    One host sync (the group labels), plus one to copy the proposals' boxes when the producer did
+    not (`proposals.host_boxes` None).
+    """
     count = masks.shape[0]
     sums = masks.flatten(1).sum(1)
     nonempty = sums > 0
-    if not enabled or count == 0:
-        groups = [[i] for i in range(count) if bool(nonempty[i])]
+    if enabled and count:
+        labels = _greedy_labels(proposals, masks, sums, threshold)
     else:
-        gate = box_iou(proposals.boxes, proposals.boxes)  # SAM2's inclusive low-res boxes, as the reference
-        groups = _greedy_groups(masks, sums, nonempty, gate, threshold)
-    if not groups:
+        labels = torch.where(nonempty, torch.arange(count, device=masks.device), count).tolist()  # the sync
+    labels = np.asarray(labels, dtype=np.int64)
+    members = np.flatnonzero(labels < count)
+    leaders, group_of = np.unique(labels[members], return_inverse=True)
+    if not len(leaders):
         empty = torch.zeros(0, device=masks.device)
         return FusedMasks(masks.new_zeros((0, *masks.shape[1:])), empty, empty, [])
-    fused = torch.stack([masks[g].amax(0) if len(g) > 1 else masks[g[0]] for g in groups])
-    iou = torch.stack([proposals.iou[g].max() for g in groups])
-    stability = torch.stack([proposals.stability[g].max() for g in groups])
+    group_of = group_of.reshape(-1)
+    order = np.argsort(group_of, kind="stable")
+    groups = [part.tolist() for part in np.split(members[order], np.flatnonzero(np.diff(group_of[order])) + 1)]
+    # each group starts as its leader's mask; only the followers (few) are reduced into it
+    followers = members[labels[members] != members]
+    into = torch.from_numpy(np.searchsorted(leaders, labels[followers])).to(masks.device)
+    follower_t = torch.from_numpy(followers).to(masks.device)
+    leader_t = torch.from_numpy(leaders).to(masks.device)
+    fused, iou, stability = (values.index_select(0, leader_t) for values in
+                             (masks, proposals.iou.float(), proposals.stability.float()))
+    if len(followers):
+        with warnings.catch_warnings():  # "index_reduce() is in beta": it is the op this needs
+            warnings.filterwarnings("ignore", message="index_reduce")
+            for target, values in ((fused, masks), (iou, proposals.iou.float()),
+                                   (stability, proposals.stability.float())):
+                target.index_reduce_(0, into, values.index_select(0, follower_t), "amax")
     return FusedMasks(fused, iou, stability, groups)
 
 
-def _greedy_groups(masks: torch.Tensor, sums: torch.Tensor, nonempty: torch.Tensor,
-                   box_ious: torch.Tensor, threshold: float) -> list[list[int]]:
-    """The greedy rule, without a loop over masks.
+def _greedy_labels(proposals: MaskProposals, masks: torch.Tensor, sums: torch.Tensor,
+                   threshold: float) -> list[int]:
+    """The leader each mask joins (M for empty masks), by the greedy rule, resolved on the device.
 
     Pairs fuse when box-gated and contained (a symmetric relation A). Any still-unused j at step i
     has j > i, so i leads a group iff it is non-empty and no earlier leader is A-adjacent to it,
-    and each follower joins its first A-adjacent leader. The leader set is a fixed point of one
-    vectorised sweep; sweeps run in blocks, with one host check per block (one block for
-    realistic scenes). One batched copy brings the group labels to the host.
+    and each follower joins its first A-adjacent leader. The leader set is the fixed point of the
+    same sweep as greedy NMS (nms.Suppression, earlier = lower index); the block's convergence
+    flag comes to the host in the same copy as the labels (one sync; one more per extra block).
     """
     count = masks.shape[0]
-    adjacent = box_ious > BOX_IOU_GATE
-    adjacent &= nonempty[:, None] & nonempty[None, :]
-    adjacent.fill_diagonal_(False)
-    adjacent = _contained_pairs(masks, sums, adjacent, threshold)
-    earlier = torch.ones(count, count, dtype=torch.bool, device=masks.device).tril_(-1)  # [i, j]: j < i
-    blockers = (adjacent & earlier).float()
-    leader = nonempty.clone()
-    while True:  # the sweep's fixed point is unique (by induction over i): stop once one sweep keeps it
-        for _ in range(SWEEPS_PER_CHECK):
-            previous, leader = leader, nonempty & ((blockers @ leader.float()) == 0)
-        if bool(torch.equal(leader, previous)):
-            break
+    nonempty = sums > 0
+    adjacent = _contained_pairs(proposals, masks, sums, threshold)
     index = torch.arange(count, device=masks.device)
-    joins = (adjacent & leader[None, :] & earlier) | (torch.diag(leader))
-    owner = torch.where(joins, index[None, :], count).amin(1)  # first leader each mask joins
-    owner = torch.where(nonempty, owner, count)
-    labels = owner.tolist()
-    groups: dict[int, list[int]] = {}
-    for member, lead in enumerate(labels):
-        if lead < count:
-            groups.setdefault(lead, []).append(member)
-    return [groups[lead] for lead in sorted(groups)]
+    earlier = index[None, :] < index[:, None]  # [i, j]: j < i
+    done = torch.ones((), dtype=torch.bool, device=masks.device)
+    state = Suppression((adjacent & earlier).float(), nonempty, nonempty.clone(), done).sweep()
+    while True:
+        joins = (adjacent & state.keep[None, :] & earlier) | torch.diag(state.keep)
+        owner = torch.where(joins, index[None, :], count).amin(1)  # first leader each mask joins
+        owner = torch.where(nonempty, owner, count)
+        host = torch.cat([state.converged.long().view(1), owner]).tolist()
+        if host[0]:
+            return host[1:]
+        state.sweep()
 
 
-SWEEPS_PER_CHECK = 8
-# Elements of the [pairs, h, w] crops gathered at a time.
-CROP_CHUNK_ELEMENTS = 1 << 25
+def _contained_pairs(proposals: MaskProposals, masks: torch.Tensor, sums: torch.Tensor,
+                     threshold: float) -> torch.Tensor:
+    """[M,M] bool, symmetric: box-gated (SAM2's inclusive low-res boxes, as the reference), both
+    non-empty, and containment sum(min(mi, mj)) / min(sum mi, sum mj) > threshold.
 
-
-def _contained_pairs(masks: torch.Tensor, sums: torch.Tensor, gated: torch.Tensor, threshold: float) -> torch.Tensor:
-    """gated & (containment > threshold), containment measured on the box-gated pairs only.
-
-    min(mi, mj) vanishes outside the intersection of the two supports, so each pair sums over
-    that box; the boxes are gathered as one padded [pairs, h, w] tensor (validity-masked).
-    Two host syncs: the pair list and the largest box.
+    The pairs and their crops are planned on the host (fusion_pairs.plan_pairs) from the boxes
+    select_masks already copied; the exact float32 gate is applied here, on the device.
     """
-    count, height, width = masks.shape
-    first, second = torch.triu(gated, 1).nonzero().unbind(1)  # the relation is symmetric
-    support = exclusive_boxes(masks > 0).long()
-    box = torch.cat([torch.maximum(support[first, :2], support[second, :2]),
-                     torch.minimum(support[first, 2:], support[second, 2:])], 1)
-    extent = (box[:, 2:] - box[:, :2]).clamp_min(0)
-    crop_w, crop_h = (extent.amax(0).tolist() if first.numel() else (0, 0))
-    overlap = masks.new_zeros(first.shape[0])
-    step = max(1, CROP_CHUNK_ELEMENTS // max(1, crop_w * crop_h))
-    cols = torch.arange(crop_w, device=masks.device)
-    rows = torch.arange(crop_h, device=masks.device)
-    for a in range(0, first.shape[0], step):
-        b = box[a:a + step]
-        xs, ys = b[:, 0:1] + cols, b[:, 1:2] + rows
-        valid = (ys < b[:, 3:4])[:, :, None] & (xs < b[:, 2:3])[:, None, :]
-        ys, xs = ys.clamp(max=height - 1)[:, :, None], xs.clamp(max=width - 1)[:, None, :]
-        crop_i = masks[first[a:a + step, None, None], ys, xs]
-        crop_j = masks[second[a:a + step, None, None], ys, xs]
-        overlap[a:a + step] = (torch.minimum(crop_i, crop_j) * valid).flatten(1).sum(1)
-    containment = overlap / torch.minimum(sums[first], sums[second])
-    contained = torch.zeros_like(gated)
-    contained[first, second] = containment > threshold
+    count = masks.shape[0]
+    boxes = proposals.host_boxes
+    if boxes is None:
+        boxes = np.asarray(proposals.boxes.float().tolist(), dtype=np.float32).reshape(-1, 4)
+    plan = plan_pairs(boxes, BOX_IOU_GATE, tuple(proposals.logits.shape[-2:]), tuple(masks.shape[-2:]))
+    contained = torch.zeros(count, count, dtype=torch.bool, device=masks.device)
+    if len(plan):
+        first = torch.from_numpy(plan.first).to(masks.device)
+        second = torch.from_numpy(plan.second).to(masks.device)
+        nonempty = sums > 0
+        gate = box_iou(proposals.boxes, proposals.boxes)[first, second]
+        containment = pair_overlaps(masks, plan) / torch.minimum(sums[first], sums[second])
+        contained[first, second] = ((gate > BOX_IOU_GATE) & nonempty[first] & nonempty[second]
+                                    & (containment > threshold))
     return contained | contained.T
+

@@ -61,6 +61,12 @@ def _taps(in_size: int, out_size: int, clamp_weights: bool) -> tuple[np.ndarray,
     return tuple(np.ascontiguousarray(t) for t in taps)
 
 
+@functools.lru_cache(maxsize=32)
+def _device_taps(in_size: int, out_size: int, clamp_weights: bool, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """_taps as tensors on `device`, cached: no host-to-device copies per frame."""
+    return tuple(torch.from_numpy(t).to(device) for t in _taps(in_size, out_size, clamp_weights))
+
+
 def resize_linear_uint8(rgb: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """[H,W,C] uint8 -> [h,w,C] uint8 = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_LINEAR).
 
@@ -71,9 +77,8 @@ def resize_linear_uint8(rgb: torch.Tensor, size: tuple[int, int]) -> torch.Tenso
     out_height, out_width = int(size[0]), int(size[1])
     if (height, width) == (out_height, out_width):
         return rgb
-    device = rgb.device
-    x0, x1, a0, a1 = (torch.from_numpy(t).to(device) for t in _taps(width, out_width, True))
-    y0, y1, b0, b1 = (torch.from_numpy(t).to(device) for t in _taps(height, out_height, False))
+    x0, x1, a0, a1 = _device_taps(width, out_width, True, rgb.device)
+    y0, y1, b0, b1 = _device_taps(height, out_height, False, rgb.device)
     pixels = rgb.to(torch.int32)
     # horizontal pass, scaled by 2048; cv2 keeps S >> 4 for the vertical pass
     across = pixels.index_select(1, x0) * a0[:, None] + pixels.index_select(1, x1) * a1[:, None]

@@ -10,19 +10,24 @@ Filter order, as the reference: predicted IoU and stability per batch; then box 
 masks on SAM2's inclusive boxes; then the area filter. The area filter comes after NMS on
 purpose: a small mask with a higher predicted IoU may suppress a larger one and then be dropped
 itself (see select_masks).
+
+No host syncs until the survivors are known (issue 16): every candidate keeps its slot through
+the filters and NMS (validity masks, engine/nms.py), and one copy to the host brings the survivor
+count, NMS's convergence flag and the survivors' boxes (which mask fusion plans its work with).
 """
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Optional
 
+import numpy as np
 import torch
 import torch.nn.functional as F
-from torchvision.ops import nms
 
 from .boxes import inclusive_boxes
 from .config import EngineConfig
+from .nms import start_nms
 from .precision import autocast, resolve_precision
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -43,6 +48,9 @@ class MaskProposals:
     granularity: torch.Tensor  # [M] 0 sub-part, 1 part, 2 whole
     points: int  # grid points decoded
     candidates: int  # masks decoded: 3 per point
+    # `boxes` on the host ([M,4] float32), when the producer already copied them (select_masks does,
+    # in its one transfer): mask fusion plans its pair crops from them without another sync.
+    host_boxes: Optional[np.ndarray] = None
 
     def __len__(self) -> int:
         return int(self.iou.shape[0])
@@ -101,6 +109,7 @@ class Sam2MaskGenerator:
         self.forwards = Sam2Forwards.eager(model)
         self._mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
         self._std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
+        self._grid: dict[tuple[int, int], torch.Tensor] = {}  # grid points, made once per size on the device
 
     @torch.no_grad()
     def encode(self, image: torch.Tensor) -> dict[str, torch.Tensor | list[torch.Tensor]]:
@@ -115,9 +124,12 @@ class Sam2MaskGenerator:
     def grid_points(self) -> torch.Tensor:
         """[P,2] x,y cell centres of a points_per_side grid, in SAM2 input pixels."""
         n = self.config.points_per_side
-        centres = (torch.arange(n, device=self.device, dtype=torch.float32) + 0.5) / n * self.input_size
-        ys, xs = torch.meshgrid(centres, centres, indexing="ij")
-        return torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=1)
+        key = (n, self.input_size)
+        if key not in self._grid:
+            centres = (torch.arange(n, device=self.device, dtype=torch.float32) + 0.5) / n * self.input_size
+            ys, xs = torch.meshgrid(centres, centres, indexing="ij")
+            self._grid = {key: torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=1)}
+        return self._grid[key]
 
     @torch.no_grad()
     def decode(self, features: dict) -> MaskProposals:
@@ -125,7 +137,7 @@ class Sam2MaskGenerator:
         config, model = self.config, self.model
         points = self.grid_points()
         dense_pe = model.sam_prompt_encoder.get_dense_pe()
-        kept: list[tuple[torch.Tensor, ...]] = []
+        batches: list[tuple[torch.Tensor, ...]] = []
         for start in range(0, points.shape[0], config.points_per_batch):
             coords = points[start:start + config.points_per_batch, None, :]
             labels = torch.ones(coords.shape[:2], dtype=torch.int, device=self.device)
@@ -136,11 +148,11 @@ class Sam2MaskGenerator:
             iou = iou.float().flatten()
             granularity = torch.arange(3, device=self.device).repeat(coords.shape[0])
             stability = stability_scores(logits)
-            keep = self._filter(logits, iou, stability)
-            kept.append((logits[keep].half(), iou[keep], stability[keep], granularity[keep]))
-        logits, iou, stability, granularity = (torch.cat(parts) for parts in zip(*kept))
+            valid = self._filter(logits, iou, stability)  # a mask, not an index: no sync
+            batches.append((logits.half(), iou, stability, granularity, valid))
+        logits, iou, stability, granularity, valid = (torch.cat(parts) for parts in zip(*batches))
         return select_masks(logits, iou, stability, granularity, config.box_nms_thresh, config.min_mask_area,
-                            points=int(points.shape[0]))
+                            points=int(points.shape[0]), valid=valid)
 
     def _filter(self, logits: torch.Tensor, iou: torch.Tensor, stability: torch.Tensor) -> torch.Tensor:
         """Masks that pass predicted-IoU and stability, and are not empty (per batch, before NMS).
@@ -158,24 +170,37 @@ class Sam2MaskGenerator:
 
 
 def select_masks(logits: torch.Tensor, iou: torch.Tensor, stability: torch.Tensor, granularity: torch.Tensor,
-                 box_nms_thresh: float, min_mask_area: int, points: int) -> MaskProposals:
-    """Box NMS, then the area filter, then pipeline order, over masks that passed the per-batch filters.
+                 box_nms_thresh: float, min_mask_area: int, points: int,
+                 valid: Optional[torch.Tensor] = None) -> MaskProposals:
+    """Box NMS, then the area filter, then pipeline order, over the candidates that are `valid` (default:
+    all; the per-batch filters' verdict).
 
     NMS runs over all three granularities together, scored by predicted IoU, on SAM2's inclusive
     boxes (torchvision then measures a box one pixel smaller per axis than the mask, as in the
     reference). Masks whose area (low-res logits > 0, scaled to a 256 x 256 grid) is at or below
     min_mask_area are dropped only after NMS, so a small mask may first suppress a larger one.
+    Everything stays fixed-size until one copy to the host (count, NMS convergence, boxes); the
+    survivors are then the first `count` of one sort, gathered by index.
     """
-    boxes = inclusive_boxes(logits > 0)
-    if len(iou) and 0.0 < box_nms_thresh < 1.0:
-        survivors = nms(boxes, iou, box_nms_thresh)
-        logits, iou, stability, granularity, boxes = (
-            t[survivors] for t in (logits, iou, stability, granularity, boxes))
-    area = (logits > 0).flatten(1).sum(1)
+    count = iou.shape[0]
+    binary = logits > 0
+    boxes = inclusive_boxes(binary)
+    valid = torch.ones(count, dtype=torch.bool, device=iou.device) if valid is None else valid
     min_area = min_mask_area * logits.shape[-1] * logits.shape[-2] / REFERENCE_LOWRES**2
-    large = torch.nonzero(area > max(min_area, 0)).flatten()
-    logits, iou, stability, granularity, boxes = (t[large] for t in (logits, iou, stability, granularity, boxes))
-    order = torch.sort(iou, descending=True, stable=True).indices
-    order = order[torch.sort(granularity[order], descending=True, stable=True).indices]
+    large = binary.flatten(1).sum(1) > max(min_area, 0)
+    state = start_nms(boxes, iou, valid, box_nms_thresh) if count and 0.0 < box_nms_thresh < 1.0 else None
+    while True:
+        survivors = (valid if state is None else state.keep) & large
+        by_iou = torch.sort(iou, descending=True, stable=True).indices
+        rank_key = torch.where(survivors, granularity, torch.full_like(granularity, -1))[by_iou]
+        order = by_iou[torch.sort(rank_key, descending=True, stable=True).indices]  # survivors first
+        converged = torch.ones((), device=iou.device) if state is None else state.converged.float()
+        summary = torch.cat([survivors.sum().float().view(1), converged.view(1), boxes[order].flatten()])
+        host = summary.tolist()  # the one host sync of mask selection
+        if host[1]:
+            break
+        state.sweep()  # a longer chain of suppressions than one block: one more block, one more check
+    order = order[:int(host[0])]
+    host_boxes = np.asarray(host[2:], dtype=np.float32).reshape(-1, 4)[:int(host[0])]
     return MaskProposals(logits[order], iou[order], stability[order], boxes[order], granularity[order],
-                         points=points, candidates=3 * points)
+                         points=points, candidates=3 * points, host_boxes=host_boxes)

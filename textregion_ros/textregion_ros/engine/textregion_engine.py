@@ -5,6 +5,7 @@ Regions.timings by one StageTimer:
 
     prepare_frame    rescale                                  (validate, rescale once for both models)
     propose_masks    sam2_encode, sam2_decode_filter          (DESIGN.md 1.1)
+    finish_regions   (the rest, after SAM2; injected proposals enter here)
     fuse_masks       mask_fusion
     image_features   image_encoder                            (1.2)
     region_tokens    mask_to_grid, global_patch_removal, pooling   (1.3-1.5)
@@ -117,18 +118,33 @@ class TextRegionEngine:
             proposals = self.propose_masks(frame, timer)
             fused = self.fuse_masks(proposals, frame.size, timer)
         self.streams.join()
+        return self.finish_regions(frame, proposals, timer, features=features, fused=fused)
+
+    @torch.no_grad()
+    def finish_regions(self, frame: Frame, proposals: MaskProposals, timer: Optional[StageTimer] = None,
+                       features: Optional[TokenFeatures] = None,
+                       fused: Optional[mask_fusion.FusedMasks] = None) -> Regions:
+        """The stages of regions() after SAM2: fusion, image features, region tokens, the Regions.
+
+        Public so benchmarks and tests can feed injected proposals (sam2_masks.select_masks of
+        synthetic candidates) through the same code; regions() passes the features and fused masks
+        it already made on its two streams. One host sync: the final compaction.
+        """
+        timer = timer if timer is not None else StageTimer(self.device, enabled=False)
+        fused = self.fuse_masks(proposals, frame.size, timer) if fused is None else fused
         stats = {"points": proposals.points, "candidates": proposals.candidates,
                  "proposals": len(proposals), "fused": int(fused.masks.shape[0]), "regions": 0}
         if fused.masks.shape[0] == 0:
-            tokens = torch.zeros(0, self.backbone.embed_dim, device=self.device)
             kept = torch.zeros(0, dtype=torch.bool, device=self.device)
+            tokens = torch.zeros(0, self.backbone.embed_dim, device=self.device)
         else:
             features = self.image_features(frame, timer) if features is None else features
             pooled = self.region_tokens(features, fused.masks, timer)
             tokens, kept = pooled.tokens, pooled.kept
-        stats["regions"] = int(kept.sum())
-        regions = self.build_regions(fused.masks[kept], tokens[kept], fused.iou[kept], fused.stability[kept],
-                                     frame.size)
+        index = kept.nonzero().flatten()  # the one compaction of the regions: one host sync
+        stats["regions"] = int(index.shape[0])
+        regions = self.build_regions(*(t.index_select(0, index) for t in (fused.masks, tokens, fused.iou,
+                                                                          fused.stability)), frame.size)
         regions.timings, regions.stats = timer.seconds, stats
         return regions
 
@@ -201,16 +217,15 @@ class TextRegionEngine:
             weights = F.interpolate(masks[:, None].float(), size=features.grid, mode="bilinear", align_corners=False)
             weights = weights[:, 0].clamp_(0.0, 1.0).flatten(1)  # [R,N]
             kept = weights.sum(dim=1) > 0
-        with timer.stage("global_patch_removal"):
+        with timer.stage("global_patch_removal"):  # masked, never branched on: no host sync
             removed = torch.zeros(weights.shape[1], dtype=torch.bool, device=weights.device)
-            if self.config.remove_global_patches and bool(kept.any()):
-                removed = global_token_mask(features.features, weights[kept], self.config.global_patch_threshold)
-                weights[:, removed] = 0.0
+            if self.config.remove_global_patches:
+                removed = global_token_mask(features.features, weights, self.config.global_patch_threshold)
+                weights = weights.masked_fill(removed[None, :], 0.0)
                 kept = weights.sum(dim=1) > 0
-        with timer.stage("pooling"):
-            tokens = torch.zeros(masks.shape[0], self.backbone.embed_dim, device=weights.device)
-            if bool(kept.any()):
-                tokens[kept] = self.backbone.pool(weights[kept], features.features)
+        with timer.stage("pooling"):  # every row pooled; rows with no token left are zeroed
+            tokens = self.backbone.pool(weights, features.features)
+            tokens = torch.where(kept[:, None], tokens, torch.zeros_like(tokens))
         return PooledTokens(tokens, kept, removed)
 
     @torch.no_grad()
@@ -341,5 +356,5 @@ class TextRegionEngine:
 
 
 def _timed(timer: Optional[StageTimer], device: torch.device) -> StageTimer:
-    """The caller's timer, or a throwaway one when the caller does not ask for timings."""
-    return timer if timer is not None else StageTimer(device)
+    """The caller's timer, or one that does nothing (no events, no syncs) when nobody asked for timings."""
+    return timer if timer is not None else StageTimer(device, enabled=False)
