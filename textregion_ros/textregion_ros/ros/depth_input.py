@@ -169,7 +169,9 @@ class DepthPairing:
             try:
                 self._intrinsics = (key, Intrinsics.from_k(list(info.k), int(info.width), int(info.height)))
             except ValueError as error:
-                raise No3D(f"camera_info has an unusable K: {error}", "bad-k") from None
+                # One log line per kind of fault (its first words), so a K that goes from one fault to
+                # another (zero K, then an impossible focal length) is said again, a repeat is not.
+                raise No3D(f"camera_info has an unusable K: {error}", f"bad-k-{str(error)[:24]}") from None
         return self._intrinsics[1]
 
 
