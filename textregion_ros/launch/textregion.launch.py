@@ -19,31 +19,15 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from textregion_ros.runtime.launch_arguments import ARGUMENTS, PACKAGE, node_launch
+from textregion_ros.runtime.launch_arguments import ARGUMENTS, PACKAGE, node_action_arguments, node_launch
 from textregion_ros.runtime.rviz_launch import rviz_launch
 
 
 def _start_node(context: LaunchContext) -> list:
     values = {argument.name: LaunchConfiguration(argument.name).perform(context) for argument in ARGUMENTS}
     share = Path(get_package_share_directory(PACKAGE))
-    settings = node_launch(values, share)
-    actions = [Node(
-        package=settings.package,
-        executable=settings.executable,
-        name=settings.name,
-        namespace=settings.namespace,
-        parameters=settings.parameters,
-        remappings=settings.remappings,
-        ros_arguments=settings.ros_arguments,
-        output="screen",
-        emulate_tty=True,
-    )]
-    rviz = rviz_launch(values, share)
-    if rviz is not None:
-        actions.append(Node(package=rviz.package, executable=rviz.executable, name=rviz.name,
-                            namespace=rviz.namespace, arguments=rviz.arguments, remappings=rviz.remappings,
-                            output="screen"))
-    return actions
+    specs = [node_launch(values, share), rviz_launch(values, share)]
+    return [Node(**node_action_arguments(spec)) for spec in specs if spec is not None]
 
 
 def generate_launch_description() -> LaunchDescription:

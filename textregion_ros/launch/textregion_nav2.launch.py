@@ -20,26 +20,15 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from textregion_ros.runtime.launch_arguments import PACKAGE
+from textregion_ros.runtime.launch_arguments import PACKAGE, node_action_arguments
 from textregion_ros.runtime.nav2_launch import NAV2_ARGUMENTS, nav2_launch
 
 
 def _start(context: LaunchContext) -> list:
     values = {argument.name: LaunchConfiguration(argument.name).perform(context) for argument in NAV2_ARGUMENTS}
     launch = nav2_launch(values, Path(get_package_share_directory(PACKAGE)))
-    node, cloud, rviz = launch.node, launch.cloud, launch.rviz
-    actions = [
-        Node(package=node.package, executable=node.executable, name=node.name, namespace=node.namespace,
-             parameters=node.parameters, remappings=node.remappings, ros_arguments=node.ros_arguments,
-             output="screen", emulate_tty=True),
-        Node(package=cloud.package, executable=cloud.executable, name=cloud.name, namespace=cloud.namespace,
-             parameters=cloud.parameters, remappings=cloud.remappings, output="screen"),
-    ]
-    if rviz is not None:
-        actions.append(Node(package=rviz.package, executable=rviz.executable, name=rviz.name,
-                            namespace=rviz.namespace, arguments=rviz.arguments, remappings=rviz.remappings,
-                            output="screen"))
-    return actions
+    specs = [launch.node, launch.cloud, launch.rviz]
+    return [Node(**node_action_arguments(spec)) for spec in specs if spec is not None]
 
 
 def generate_launch_description() -> LaunchDescription:

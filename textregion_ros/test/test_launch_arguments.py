@@ -8,13 +8,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import dataclasses
+
 import pytest
 import yaml
 
 from textregion_ros.runtime.launch_arguments import (
     ARGUMENTS,
     BY_NAME,
+    NODE_ACTION_FIELDS,
     NOT_GIVEN,
+    node_action_arguments,
     node_launch,
     parameter_files,
     parameter_overrides,
@@ -131,3 +135,22 @@ def test_without_a_depth_argument_use_depth_stays_the_params_files_choice(tmp_pa
     launch = node_launch({"image": "/cam/color/image_raw"}, tmp_path)
     assert all(not isinstance(item, dict) or "use_depth" not in item for item in launch.parameters)
     assert [name for name, _ in launch.remappings] == ["image", "queries"]
+
+
+def test_every_launch_spec_field_reaches_launch_ros():
+    from textregion_ros.runtime.nav2_launch import CloudLaunch
+    from textregion_ros.runtime.rviz_launch import RvizLaunch
+    for spec in (node_launch({}, PACKAGE).__class__, RvizLaunch, CloudLaunch):
+        dropped = {f.name for f in dataclasses.fields(spec)} - set(NODE_ACTION_FIELDS)
+        assert not dropped, f"{spec.__name__} fields the launch files would not pass to Node(): {dropped}"
+
+
+def test_the_node_action_arguments_carry_the_node_s_settings_with_its_output_on_the_screen():
+    spec = node_launch({"node_name": "finder", "namespace": "robot1", "log_level": "debug"}, PACKAGE)
+    arguments = node_action_arguments(spec)
+    assert (arguments["name"], arguments["namespace"], arguments["executable"]) == ("finder", "robot1",
+                                                                                   spec.executable)
+    assert arguments["ros_arguments"] == ["--log-level", "debug"] and arguments["parameters"] == spec.parameters
+    assert (arguments["output"], arguments["emulate_tty"]) == ("screen", True)
+    assert "arguments" not in arguments  # only the fields the spec has
+

@@ -12,6 +12,7 @@ launch file stays a thin shell around these decisions and they are unit-tested h
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
@@ -163,3 +164,18 @@ def node_launch(values: Mapping[str, str], share_dir: Path) -> NodeLaunch:
         remappings=remappings,
         ros_arguments=["--log-level", value["log_level"]],
     )
+
+
+# The keyword arguments of launch_ros's Node action that a launch spec (NodeLaunch, rviz_launch's
+# RvizLaunch, nav2_launch's CloudLaunch) may carry; every other field is not for launch_ros.
+NODE_ACTION_FIELDS = ("package", "executable", "name", "namespace", "parameters", "remappings", "ros_arguments",
+                      "arguments")
+
+
+def node_action_arguments(spec: Any) -> dict[str, Any]:
+    """launch_ros Node(...) keyword arguments of a launch spec: the one place the package's launch files
+    say how a process is started (its output on the screen, with a terminal's line buffering and
+    colours, so the node's log lines appear as they are written)."""
+    values = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec) if f.name in NODE_ACTION_FIELDS}
+    return {**values, "output": "screen", "emulate_tty": True}
+
