@@ -20,7 +20,7 @@ import logging
 import time
 import warnings
 from dataclasses import dataclass
-from typing import Optional, Sequence, Union
+from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -292,20 +292,30 @@ class TextRegionEngine:
         tokens of remembered objects), scored like the segmentation scores a pixel: softmax over the
         queries' phrases plus the background's, max-pooled per class; class -1 = the background wins.
         Text encoder only (cached phrases: no model work)."""
+        return self.token_scorer(queries)(tokens)
+
+    def token_scorer(self, queries: Queries) -> Callable[[Union[torch.Tensor, np.ndarray]], tuple[np.ndarray, np.ndarray]]:
+        """score_tokens for these queries, with their phrases encoded now: the scorer itself runs no text
+        model. ~/find makes it before it locks the object memory, so new phrases (a text-model forward
+        each) never hold the lock that the frame thread's observe() waits on."""
         self._check_open()
         query_set = self._query_set(queries)
         scored = self._with_background(query_set)
         text = self.text.encode(scored.phrases)
-        if isinstance(tokens, np.ndarray) and not tokens.flags.writeable:
-            with warnings.catch_warnings():  # a read-only view (the object memory's): only read here
-                warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-                tokens = torch.from_numpy(tokens)
-        tokens = torch.as_tensor(tokens, device=text.device)
-        if tokens.dim() != 2 or (tokens.shape[0] and tokens.shape[1] != text.shape[1]):
-            raise QueryError(f"tokens must be [N,{text.shape[1]}], got {tuple(tokens.shape)}")
-        label, best = token_scores(tokens, scored, text, self.backbone.logit_affine(), self.config.logit_scale,
-                                   background=len(scored) > len(query_set))
-        return label.cpu().numpy().astype(np.int64), best.float().cpu().numpy()
+        affine, scale, background = self.backbone.logit_affine(), self.config.logit_scale, len(scored) > len(query_set)
+
+        def score(tokens: Union[torch.Tensor, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+            if isinstance(tokens, np.ndarray) and not tokens.flags.writeable:
+                with warnings.catch_warnings():  # a read-only view (the object memory's): only read here
+                    warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+                    tokens = torch.from_numpy(tokens)
+            tokens = torch.as_tensor(tokens, device=text.device)
+            if tokens.dim() != 2 or (tokens.shape[0] and tokens.shape[1] != text.shape[1]):
+                raise QueryError(f"tokens must be [N,{text.shape[1]}], got {tuple(tokens.shape)}")
+            label, best = token_scores(tokens, scored, text, affine, scale, background=background)
+            return label.cpu().numpy().astype(np.int64), best.float().cpu().numpy()
+
+        return score
 
     def prepare(self, queries: Queries) -> QuerySet:
         """Validate `queries` and encode their phrases now (cached), so later frames run no text model.

@@ -61,8 +61,8 @@ def answer_find(engine: Optional[TextRegionEngine], memory: Optional[ObjectMemor
     if memory.latest_stamp_ns is None:
         response.message = "no processed frame yet: nothing is remembered (publish an image first)"
         return response
-    try:
-        found = memory.find(lambda tokens: engine.score_tokens(tokens, parsed), max_age_s=max_age_s,
+    try:  # the phrases are encoded before the memory is locked: frames never wait on a text forward
+        found = memory.find(engine.token_scorer(parsed), max_age_s=max_age_s,
                             min_score=float(request.min_score), max_results=int(request.max_results))
     except Exception:  # report, never crash the service; the details go to the log, not to a client
         _LOG.exception("~/find failed")
