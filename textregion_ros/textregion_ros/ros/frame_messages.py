@@ -101,7 +101,8 @@ def frame_messages(engine: TextRegionEngine, rgb: np.ndarray, regions: Regions, 
         messages["labels"] = conversions.labels_to_image(segmentation.labels, len(queries), header, label_values)
     if "confidence" in wanted:
         messages["confidence"] = conversions.confidence_to_image(segmentation.confidence, header)
-    placed = place(detections, spatial.boxes) if spatial is not None and spatial.boxes is not None else None
+    placed = (place(detections, spatial.boxes, spatial.located.centres)
+              if spatial is not None and spatial.boxes is not None else None)
     if "overlay" in wanted:
         distances = {p.detection.region_index: p.distance_m for p in placed} if placed else None
         overlay = draw_overlay(rgb, segmentation.labels, queries.classes, detections, distances=distances,

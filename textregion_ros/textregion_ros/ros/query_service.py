@@ -64,7 +64,7 @@ def answer_query(engine: Optional[TextRegionEngine], frame: Optional[Any], reque
     tracks = frame.track_ids  # the ids the frame's own detections carried
     response.detections = conversions.detections_to_msg(detections, frame.header, tracks)
     if frame.spatial is not None and frame.spatial.boxes is not None:
-        response.detections_3d = detections_3d_to_msg(place(detections, frame.spatial.boxes), frame.spatial.header,
+        response.detections_3d = detections_3d_to_msg(place(detections, frame.spatial.boxes, frame.spatial.located.centres), frame.spatial.header,
                                                       tracks)
     response.success = True
     stamp = frame.header.stamp

@@ -6,7 +6,6 @@ the 2D and 3D answers by `id`.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -29,27 +28,33 @@ TEXT_HEIGHT_M = 0.08
 @dataclass(frozen=True)
 class Placed:
     """One detection with its 3D in the output frame (metres): the object's centre (median of its
-    points), and its box: midpoint, size along the box's axes, orientation (x, y, z, w)."""
+    points), and its box: midpoint, size along the box's axes, orientation (x, y, z, w); and its
+    distance from the camera, which is what a person reading "red mug · 1.42 m" means whatever frame
+    the boxes are published in (with target_frame: map, |centre| would be the distance from the map's
+    origin)."""
 
     detection: Detection
     centre: tuple[float, float, float]
     box_centre: tuple[float, float, float]
     size: tuple[float, float, float]
     orientation: tuple[float, float, float, float]
-
-    @property
-    def distance_m(self) -> float:
-        return math.sqrt(sum(c * c for c in self.centre))
+    distance_m: float  # from the camera: |centre| in the optical frame
 
 
-def place(detections: Sequence[Detection], boxes: Boxes3D) -> list[Placed]:
-    """The detections whose region has 3D (per-region rows indexed by Detection.region_index)."""
+def place(detections: Sequence[Detection], boxes: Boxes3D, camera_centres: Optional[np.ndarray] = None) -> list[Placed]:
+    """The detections whose region has 3D (per-region rows indexed by Detection.region_index).
+
+    camera_centres [N,3]: the same regions' centres in the camera's optical frame (Located.centres),
+    for the distance from the camera; without them the boxes are taken to be in the optical frame.
+    """
+    optical = boxes.centres if camera_centres is None else np.asarray(camera_centres, dtype=np.float64)
     placed = []
     for detection in detections:
         index = detection.region_index
         if 0 <= index < len(boxes.valid) and bool(boxes.valid[index]):
             placed.append(Placed(detection, _triple(boxes.centres[index]), _triple(boxes.box_centres[index]),
-                                 _triple(boxes.sizes[index]), tuple(float(v) for v in boxes.orientations[index])))
+                                 _triple(boxes.sizes[index]), tuple(float(v) for v in boxes.orientations[index]),
+                                 float(np.linalg.norm(optical[index]))))
     return placed
 
 
