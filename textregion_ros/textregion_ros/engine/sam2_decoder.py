@@ -81,6 +81,16 @@ def decode_masks(decoder: torch.nn.Module, image: ImageInputs, sparse: torch.Ten
     return masks, iou[:, 1:]
 
 
+def sam2_decode(decoder: torch.nn.Module, image: ImageInputs, sparse: torch.Tensor,
+                dense: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """SAM2's own MaskDecoder.forward, as the engine called it before the levers: the reference
+    decode_masks is tested (test_sam2_decoder.py) and benchmarked (benchmarks/decoder_traffic.py) against."""
+    masks, iou, _, _ = decoder(image_embeddings=image.embedding, image_pe=image.positional,
+                               sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
+                               multimask_output=True, repeat_image=True, high_res_features=list(image.high_res))
+    return masks, iou
+
+
 def _upscale(decoder: torch.nn.Module, src: torch.Tensor, high_res: Sequence[torch.Tensor]) -> torch.Tensor:
     """SAM2's output upscaling, with the high-resolution features added (broadcast over prompts)."""
     if not decoder.use_high_res_features:
