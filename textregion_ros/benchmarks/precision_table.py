@@ -63,7 +63,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     parser.add_argument("--txt", type=Path, default=None, help="also write the printed table here")
+    parser.add_argument("--queries", default=", ".join(QUERIES), help="comma-separated queries (80 templates each)")
+    parser.add_argument("--quick", action="store_true", help="a dry run (run_gpu_checks.sh --quick): PE only, "
+                        "a 96-pixel photograph, 2 x 2 points, 1 repeat, 1 query, bf16 only (fp16 is emulated, slowly, on a CPU)")
     return parser
+
+
+def quick(args: argparse.Namespace) -> argparse.Namespace:
+    """The smallest settings that still run every measurement once (the CPU dry run of the GPU script)."""
+    if args.quick:
+        args.backbones, args.size, args.points_per_side, args.repeats = "pe", 96, 2, 1
+        args.queries, args.precisions = QUERIES[0], "bf16"
+    return args
 
 
 def photograph(long_side: int) -> np.ndarray:
@@ -115,12 +126,13 @@ def measure_backbone(backbone: str, args: argparse.Namespace, device: torch.devi
         return TextRegionEngine(EngineConfig(**config, precision=precision), clip_model=model, sam2_model=sam2,
                                 tokenizer=tokenizer)
 
+    queries = [query.strip() for query in args.queries.split(",") if query.strip()]
     reference = engine("fp32")
     regions = reference.regions(rgb)
     frame = reference.prepare_frame(rgb)
     features = reference.image_features(frame).features
-    text = reference.encode_text(QUERIES)
-    labels = reference.segment(regions, QUERIES).labels
+    text = reference.encode_text(queries)
+    labels = reference.segment(regions, queries).labels
     row: dict[str, Any] = {"backbone": backbone, "model": MODELS[backbone], "regions": len(regions),
                            "fp32_ms": median_ms(reference, frame, args.repeats), "precisions": {}}
     measured: dict[str, Measurement] = {}
@@ -133,8 +145,8 @@ def measure_backbone(backbone: str, args: argparse.Namespace, device: torch.devi
         reduced_image = reduced.image_features(frame)
         reduced_features = reduced_image.features
         tokens = reduced.region_tokens(reduced_image, regions.masks).tokens  # the same regions, this precision
-        reduced_text = reduced.encode_text(QUERIES)
-        reduced_labels = reduced.segment(dataclasses.replace(regions, tokens=tokens), QUERIES).labels
+        reduced_text = reduced.encode_text(queries)
+        reduced_labels = reduced.segment(dataclasses.replace(regions, tokens=tokens), queries).labels
         token_cos, text_cos = cosines(tokens, regions.tokens), cosines(reduced_text, text)
         finite = bool(torch.isfinite(reduced_features).all() and torch.isfinite(tokens).all()
                       and torch.isfinite(reduced_text).all())
@@ -176,7 +188,7 @@ def table(rows: list[dict], header: str) -> str:
 
 
 def main() -> None:
-    args = build_parser().parse_args()
+    args = quick(build_parser().parse_args())
     device = benchmark_device(args.device, args.threads)
     torch.manual_seed(0)
     rgb = photograph(args.size)
@@ -184,7 +196,7 @@ def main() -> None:
     header = (f"benchmarks/precision_table.py --device {args.device} --size {args.size} "
               f"--points-per-side {args.points_per_side}\n"
               f"machine: {device_name(device)}, torch {torch.__version__}; image {PHOTO.name} "
-              f"{rgb.shape[1]}x{rgb.shape[0]}; random weights (cpu_smoke preset), queries: {', '.join(QUERIES)}")
+              f"{rgb.shape[1]}x{rgb.shape[0]}; random weights (cpu_smoke preset), queries: {args.queries}")
     text = table(rows, header)
     print(text)
     if args.txt:
