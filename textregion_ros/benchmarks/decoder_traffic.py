@@ -197,7 +197,7 @@ def report(results: list[dict], args: argparse.Namespace, device: torch.device) 
     lines = [f"benchmarks/decoder_traffic.py --sizes {','.join(map(str, args.sizes))} --batches "
              f"{','.join(map(str, args.batches))} --points {args.points} --time-batch {args.time_batch} "
              f"--repeats {args.repeats}",
-             f"machine: {device_name(device)}, torch {torch.__version__}, {torch.get_num_threads()} thread(s); "
+             f"machine: {device_name(device)}, torch {torch.__version__}; "
              f"SAM2.1-T random weights; op-level estimate (engine/op_traffic.py), extrapolated to "
              f"{args.points} prompts x 3 masks"]
     for result in results:
