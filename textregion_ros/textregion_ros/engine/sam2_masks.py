@@ -2,8 +2,8 @@
 
 SAM2's own automatic generator upsamples every mask of every grid point to the image size
 before filtering (about a minute per frame on a CPU). Here the image encoder runs once, all
-grid points go through the prompt encoder and mask decoder in batches of points_per_batch,
-and every filter runs on the 256 x 256 low-resolution logits, vectorised over masks. Only
+grid points go through the prompt encoder and mask decoder in batches of points_per_batch
+(the decoder without its per-prompt image traffic: engine/sam2_decoder.py), and every filter runs on the 256 x 256 low-resolution logits, vectorised over masks. Only
 survivors are ever upsampled (by the caller).
 
 Filter order, as the reference: predicted IoU and stability per batch; then box NMS over all
