@@ -196,3 +196,30 @@ def test_all_levers_give_sam2s_outputs_on_cuda(sam2_tiny, dtype):
         assert_close(reference, lean, 1e-3, 1e-3)
     else:
         assert_close(reference, lean, bf16_mask_tolerance(reference), BF16_IOU_ATOL)
+
+
+def test_the_compiled_decoder_stage_traces_the_levers_not_sam2s_per_prompt_copy(sam2_tiny, frame):
+    """What torch.compile captures for the decoder stage (the graph, via a recording backend) has no
+    repeat_interleave of the image: the levers are inside what gets compiled, not only in eager."""
+    from textregion_ros.engine.compilation import CompiledStage
+    from textregion_ros.engine.sam2_masks import Sam2Forwards
+
+    graphs: list[torch.fx.GraphModule] = []
+
+    def record(graph: torch.fx.GraphModule, _inputs):
+        graphs.append(graph)
+        return graph.forward
+
+    torch._dynamo.reset()
+    stage = CompiledStage("sam2_decoder", Sam2Forwards.eager(sam2_tiny).decoder, True, backend=record)
+    image = frame[1]
+    coords = torch.tensor([[[10.0, 20.0]], [[100.0, 50.0]], [[200.0, 220.0]]])
+    labels = torch.ones(coords.shape[:2], dtype=torch.int)
+    with torch.no_grad():
+        masks, iou = stage(coords, labels, image.embedding, image.positional, list(image.high_res))
+        sparse, dense = sam2_tiny.sam_prompt_encoder(points=(coords, labels), boxes=None, masks=None)
+        reference = sam2_decode(sam2_tiny.sam_mask_decoder, image, sparse, dense)
+    assert stage.report.failure is None and graphs
+    targets = " ".join(str(node.target) for graph in graphs for node in graph.graph.nodes)
+    assert "repeat_interleave" not in targets
+    assert_close(reference, (masks, iou), FP32_ATOL, FP32_ATOL)
