@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# One GPU session (device tool), under 8 minutes on an H100/H200; every record lands in $OUT:
+# One GPU session (device tool), under 8 minutes on an H100/H200 (the steps' limits add up to 480 s);
+# every record lands in $OUT:
 #   environment.json     device_name, driver, torch, CUDA, cuDNN, python, date, the arguments
-#   cuda_tests.txt       the CUDA-only tests (test_engine_cuda.py, and the `cuda` tests of the other files)
-#   precision_table.*    benchmarks/precision_table.py when present (a line saying so when not)
+#   cuda_tests.txt       the CUDA-only tests (test_engine_cuda.py, and the `cuda` tests of test_compilation,
+#                        test_hot_path_syncs, test_precision and test_sam2_decoder)
+#   precision_table.*    benchmarks/precision_table.py: per backbone, fp16 / bf16 against fp32, and `auto`'s pick
 #   engine_stages.*      every stage at the defaults (CLIP ViT-B-16, SAM2.1-T at 1024, 16 x 16 points,
 #                        640 x 480), eager vs compiled per stage with p50 / p95 (--compile), peak memory,
 #                        R = 32 / 64 injected regions (--injected-regions when the script has it) and the
@@ -81,20 +83,17 @@ step() {
 }
 has_flag() { "$PY" "$1" --help 2>/dev/null | grep -q -- "$2"; }
 
-# -- 1. CUDA tests (skipped, quickly, on the CPU) ---------------------------------------------------------
-step cuda_tests 110 "$PY" -m pytest -q -p no:cacheprovider -rs -k cuda "$TESTS/test_engine_cuda.py" \
-  "$TESTS/test_compilation.py" $(ls "$TESTS"/test_hot_path_syncs.py 2>/dev/null)
+# -- 1. CUDA tests (skipped, quickly, on the CPU; 18 s on an H100 before the precision and decoder files) ------
+step cuda_tests 90 "$PY" -m pytest -q -p no:cacheprovider -rs -k cuda "$TESTS/test_engine_cuda.py" \
+  "$TESTS/test_compilation.py" $(ls "$TESTS"/test_hot_path_syncs.py "$TESTS"/test_precision.py \
+  "$TESTS"/test_sam2_decoder.py 2>/dev/null)
 
-# -- 2. precision table (the precision helper's script; optional) -----------------------------------------
-if [ -f "$BENCH/precision_table.py" ]; then
-  args=(--device "$DEVICE")
-  has_flag "$BENCH/precision_table.py" "--quick" && [ "$QUICK" = 1 ] && args+=(--quick)
-  has_flag "$BENCH/precision_table.py" "--json" && args+=(--json "$OUT/precision_table.json")
-  step precision_table 60 "$PY" "$BENCH/precision_table.py" "${args[@]}"
-else
-  { echo "$HEADER"; echo "== precision_table: $BENCH/precision_table.py not present: skipped"; } \
-    | tee "$OUT/precision_table.txt"
-fi
+# -- 2. precision table: every backbone, fp16 / bf16 against fp32 (what `auto` would pick on this GPU) ------
+args=(--device "$DEVICE" --json "$OUT/precision_table.json")
+[ "$QUICK" = 1 ] && args+=(--quick)
+limit=70  # on a GPU; the CPU dry run (PE only, bf16 only) takes 35-50 s on a loaded 2-core guest, so more there
+[ "$DEVICE" = cpu ] && limit=150
+step precision_table "$limit" "$PY" "$BENCH/precision_table.py" "${args[@]}"
 
 # -- 3. engine stages: eager vs compiled, injected regions, p50/p95, peak memory --------------------------
 if [ "$QUICK" = 1 ]; then

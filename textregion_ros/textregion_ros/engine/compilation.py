@@ -4,7 +4,8 @@ Three forwards run at shapes the configuration fixes, so each compiles once into
 static shapes (dynamic=False) and then runs without Python between its kernels:
 
     sam2_encoder   SAM2's image encoder on [1,3,S,S], S = sam2_image_size
-    sam2_decoder   prompt encoder + mask decoder for one batch of grid points; a shorter last
+    sam2_decoder   prompt encoder + mask decoder for one batch of grid points (sam2_masks.prompt_decode,
+                   with engine/sam2_decoder.py's traffic levers inside the graph); a shorter last
                    batch is padded (with copies of its last point) to the same size and the padding
                    dropped again, so one graph serves every batch (prompts never see each other)
     image_encoder  the image-text encoder on a frame's view batch [V,3,crop,crop]; V follows the

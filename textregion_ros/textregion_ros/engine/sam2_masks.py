@@ -2,8 +2,8 @@
 
 SAM2's own automatic generator upsamples every mask of every grid point to the image size
 before filtering (about a minute per frame on a CPU). Here the image encoder runs once, all
-grid points go through the prompt encoder and mask decoder in batches of points_per_batch,
-and every filter runs on the 256 x 256 low-resolution logits, vectorised over masks. Only
+grid points go through the prompt encoder and mask decoder in batches of points_per_batch
+(the decoder without its per-prompt image traffic: engine/sam2_decoder.py), and every filter runs on the 256 x 256 low-resolution logits, vectorised over masks. Only
 survivors are ever upsampled (by the caller).
 
 Filter order, as the reference: predicted IoU and stability per batch; then box NMS over all
@@ -29,6 +29,7 @@ from .boxes import inclusive_boxes
 from .config import EngineConfig
 from .nms import start_nms
 from .precision import autocast, resolve_precision
+from .sam2_decoder import ImageInputs, cast_inputs, decode_masks
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -75,13 +76,15 @@ def image_forward(model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor
 
 def prompt_decode(model: torch.nn.Module, coords: torch.Tensor, labels: torch.Tensor, image_embed: torch.Tensor,
                   dense_pe: torch.Tensor, high_res_feats: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Prompt encoder + mask decoder for a batch of single-point prompts [B,1,2]: (low-res logits [B,3,h,w], IoU [B,3])."""
+    """Prompt encoder + mask decoder for a batch of single-point prompts [B,1,2]: (low-res logits [B,3,h,w], IoU [B,3]).
+
+    The image inputs come cast once per frame (Sam2MaskGenerator.decode, sam2_decoder.cast_inputs);
+    the decoder runs with every traffic lever of engine/sam2_decoder.py (its outputs equal SAM2's
+    own MaskDecoder.forward, test_sam2_decoder.py). This is the function the compiled stage traces,
+    so the levers are inside the compiled graph too.
+    """
     sparse, dense = model.sam_prompt_encoder(points=(coords, labels), boxes=None, masks=None)
-    lowres, iou, _, _ = model.sam_mask_decoder(
-        image_embeddings=image_embed, image_pe=dense_pe, sparse_prompt_embeddings=sparse,
-        dense_prompt_embeddings=dense, multimask_output=True, repeat_image=True, high_res_features=high_res_feats,
-    )
-    return lowres, iou
+    return decode_masks(model.sam_mask_decoder, ImageInputs(image_embed, dense_pe, tuple(high_res_feats)), sparse, dense)
 
 
 @dataclass
@@ -136,14 +139,15 @@ class Sam2MaskGenerator:
         """Decode every grid point (3 masks each), filter, NMS and order the survivors."""
         config, model = self.config, self.model
         points = self.grid_points()
-        dense_pe = model.sam_prompt_encoder.get_dense_pe()
+        image = cast_inputs(features["image_embed"], model.sam_prompt_encoder.get_dense_pe(),
+                            features["high_res_feats"], self.dtype)  # once per frame, not per batch
         batches: list[tuple[torch.Tensor, ...]] = []
         for start in range(0, points.shape[0], config.points_per_batch):
             coords = points[start:start + config.points_per_batch, None, :]
             labels = torch.ones(coords.shape[:2], dtype=torch.int, device=self.device)
             with autocast(self.device, self.dtype):
-                lowres, iou = self.forwards.decoder(coords, labels, features["image_embed"], dense_pe,
-                                                    features["high_res_feats"])
+                lowres, iou = self.forwards.decoder(coords, labels, image.embedding, image.positional,
+                                                    list(image.high_res))
             logits = lowres.float().clamp_(-LOGIT_LIMIT, LOGIT_LIMIT).flatten(0, 1)  # [B*3,h,w]
             iou = iou.float().flatten()
             granularity = torch.arange(3, device=self.device).repeat(coords.shape[0])
