@@ -76,14 +76,19 @@ def test_a_jpeg_frame_is_processed_with_labels_close_to_the_raw_frame(raw_and_co
 @pytest.mark.parametrize(("kind", "reason"), [
     ("truncated jpeg", "dropped a compressed image: cannot decode the compressed image (truncated or corrupt)"),
     ("unknown format", "dropped a compressed image: unknown compressed image format 'rgb8; tiff compressed rgb8'"),
+    # decodes (under the decoder's bomb limit) but is more pixels than the engine takes: the engine's
+    # ImageError makes it a rejected frame, like any bad input, not a failed one
+    ("over the engine's size", "dropped an image: image of 8000x8100 exceeds 64000000 pixels"),
 ])
 def test_a_bad_payload_is_rejected_with_its_reason_and_a_later_good_frame_is_processed(raw_and_compressed, kind,
                                                                                       reason):
     _, session = raw_and_compressed
-    stamp = {"truncated jpeg": 10, "unknown format": 11}[kind]
+    stamp = {"truncated jpeg": 10, "unknown format": 11, "over the engine's size": 12}[kind]
     jpeg = _encoded(photo_like(96, 128, seed=stamp), "JPEG")
-    bad = (_compressed("jpeg", jpeg[: len(jpeg) // 2], stamp) if kind == "truncated jpeg"
-           else _compressed("rgb8; tiff compressed rgb8", jpeg, stamp))
+    bad = {"truncated jpeg": lambda: _compressed("jpeg", jpeg[: len(jpeg) // 2], stamp),
+           "unknown format": lambda: _compressed("rgb8; tiff compressed rgb8", jpeg, stamp),
+           "over the engine's size": lambda: _compressed("png", _encoded(np.zeros((8000, 8100, 3), np.uint8), "PNG"),
+                                                         stamp)}[kind]()
     rejected_before = session.counts()["rejected"]
     last_sent = [float("-inf")]
 

@@ -40,6 +40,7 @@ from ..params import BY_NAME, PARAMETERS
 from ..engine import (
     EngineConfig,
     EngineError,
+    ImageError,
     QueryError,
     QuerySet,
     Regions,
@@ -404,12 +405,13 @@ class TextRegionNode(LifecycleNode):
                                 f"{', '.join(INPUT_ENCODINGS)}")
         try:
             rgb = imgmsg_to_numpy(msg, "rgb8")
-            if rgb.size == 0:
-                raise ValueError(f"empty image ({msg.height}x{msg.width})")
         except ValueError as error:
             return self._reject(str(error)[:80], f"dropped an image: {error}")
         started = time.monotonic()
-        regions = engine.regions(rgb)
+        try:
+            regions = engine.regions(rgb)
+        except ImageError as error:  # the engine's verdict on the pixels (empty, too large): bad input
+            return self._reject(str(error)[:80], f"dropped an image: {error}")
         spatial = self._spatial_of(msg.header, regions)
         track_ids = self._objects.observe(stamp_ns(msg.header), msg.header.frame_id, regions, observed_3d(spatial))
         frame = ProcessedFrame(msg.header, rgb, regions, received, spatial, track_ids)
