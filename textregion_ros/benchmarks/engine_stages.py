@@ -65,6 +65,7 @@ except ImportError:  # run from a source checkout without installing
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_common import format_table, ms, peak_memory_mib, reset_peak_memory  # noqa: E402,F401 (re-exported)
+from injected_regions import BEFORE_COMMIT, run_injected  # noqa: E402
 from region_sweep import print_sweep, run_sweep  # noqa: E402
 from textregion_ros.engine import EngineConfig, QuerySet, TextRegionEngine, parse_queries, split_query_text
 from textregion_ros.engine.precision import PRECISIONS
@@ -159,6 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="also time the own stages for these numbers of synthetic regions")
     run.add_argument("--sweep-repeats", type=int, default=5,
                      help="timed runs per R in the region sweep (after 1 warm-up; no model forwards, so cheap)")
+    run.add_argument("--injected-regions", type=parse_int_list, default=None, metavar="R1,R2,...",
+                     help="R synthetic SAM2 proposals through selection, fusion and the rest of the frame, "
+                          "per stage and syncs per frame, before (--before-commit) vs after (injected_regions.py)")
+    run.add_argument("--before-commit", default=BEFORE_COMMIT,
+                     help="git commit of the 'before' engine for --injected-regions ('' = after only)")
     run.add_argument("--compile", action="store_true",
                      help="also time every stage eager vs compiled (compile=off vs on, same models) as ratios; "
                           "the main table then runs eager")
@@ -437,6 +443,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"token grid {grid[0]}x{grid[1]} = {grid[0] * grid[1]} tokens. mask_to_grid = bilinear masks -> token "
               f"grid; painting = segment painting + region_id_image")
         results["region_sweep"] = {"token_grid": list(grid), **print_sweep(rows)}
+
+    if args.injected_regions:
+        print(f"\n== injected regions: R synthetic proposals from mask selection on (median over {args.repeats} "
+              f"frames per R and side, alternating) ==")
+        results["injected_regions"] = run_injected(engine, rgb, split_query_text(args.queries), args.injected_regions,
+                                                   args.repeats, args.before_commit, args.seed, format_table)
 
     if args.compile:  # eager vs compiled per stage (benchmarks/compiled_stages.py)
         from compiled_stages import compare_compiled
