@@ -1,4 +1,5 @@
-"""Helpers every benchmark script shares: argument parsing, the machine's name, device syncs.
+"""Helpers every benchmark script shares: argument parsing, the machine's name, device syncs, peak
+memory, plain-text tables and the least-squares line of a cost against a count.
 
 Imported by the scripts of this folder (run as `python textregion_ros/benchmarks/<script>.py`, which
 puts this folder on sys.path); not part of the installed package.
@@ -8,9 +9,13 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
+import numpy as np
 import torch
 
 
@@ -59,3 +64,52 @@ def benchmark_device(name: str, threads: int = 0) -> torch.device:
         print(f"--device {name}: torch sees no CUDA device", file=sys.stderr)
         raise SystemExit(2)
     return device
+
+
+def reset_peak_memory(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def peak_memory_mib(device: torch.device) -> float:
+    """CUDA: max_memory_allocated since the last reset. CPU: the process's lifetime peak RSS."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    return kib / 1024.0
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Aligned plain text: first column left-aligned, the others right-aligned."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(cells, widths))]
+        return "  ".join(parts).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(headers), rule, *(line(r) for r in rows)])
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.2f}"
+
+
+@dataclass
+class LinearFit:
+    """time = per_region_s * count + fixed_s (least squares), with its coefficient of determination."""
+
+    per_region_s: float  # seconds per unit of the count (region, point, ...)
+    fixed_s: float
+    r_squared: float
+
+
+def linear_fit(xs: Sequence[float], ys: Sequence[float]) -> LinearFit:
+    """Least-squares y = per_region * x + fixed; NaN slope for fewer than two distinct x."""
+    x, y = np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64)
+    if len(x) < 2 or np.ptp(x) == 0:
+        return LinearFit(float("nan"), float(y.mean()) if len(y) else float("nan"), float("nan"))
+    (slope, intercept), *_ = np.linalg.lstsq(np.stack([x, np.ones_like(x)], axis=1), y, rcond=None)
+    residual = float(((y - (slope * x + intercept)) ** 2).sum())
+    total = float(((y - y.mean()) ** 2).sum())
+    return LinearFit(float(slope), float(intercept), 1.0 - residual / total if total > 0 else 1.0)

@@ -50,10 +50,9 @@ import datetime
 import json
 import os
 import platform
-import resource
 import statistics
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -65,12 +64,12 @@ try:
 except ImportError:  # run from a source checkout without installing
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench_common import format_table, ms, peak_memory_mib, reset_peak_memory  # noqa: E402,F401 (re-exported)
+from injected_regions import BEFORE_COMMIT, run_injected  # noqa: E402
+from region_sweep import print_sweep, run_sweep  # noqa: E402
 from textregion_ros.engine import EngineConfig, QuerySet, TextRegionEngine, parse_queries, split_query_text
-from textregion_ros.engine.frame import Frame
-from textregion_ros.engine.mask_fusion import working_size
 from textregion_ros.engine.precision import PRECISIONS
 from textregion_ros.engine.rescale import resize_linear_uint8
-from textregion_ros.engine.tiling import TokenFeatures
 from textregion_ros.engine.timing import StageTimer
 
 MODEL = "model"
@@ -93,7 +92,6 @@ FRAME_STAGES: tuple[tuple[str, str], ...] = (
     ("untimed_glue", GLUE),  # frame wall time minus the stages: transfers, boxes, small steps
 )
 UNCACHED_TEXT = "text_uncached"  # first encoding of the queries; paid once per query change
-SWEEP_STAGES = ("mask_to_grid", "global_patch_removal", "pooling", "painting", "grounding")
 DEFAULT_QUERIES = "mug, table; desk, chair, laptop; computer, floor; ground, background; wall; sky"
 RANDOM_WEIGHTS = "random"
 
@@ -162,6 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="also time the own stages for these numbers of synthetic regions")
     run.add_argument("--sweep-repeats", type=int, default=5,
                      help="timed runs per R in the region sweep (after 1 warm-up; no model forwards, so cheap)")
+    run.add_argument("--injected-regions", type=parse_int_list, default=None, metavar="R1,R2,...",
+                     help="R synthetic SAM2 proposals through selection, fusion and the rest of the frame, "
+                          "per stage and syncs per frame, before (--before-commit) vs after (injected_regions.py)")
+    run.add_argument("--before-commit", default=BEFORE_COMMIT,
+                     help="git commit of the 'before' engine for --injected-regions ('' = after only)")
     run.add_argument("--compile", action="store_true",
                      help="also time every stage eager vs compiled (compile=off vs on, same models) as ratios; "
                           "the main table then runs eager")
@@ -200,19 +203,6 @@ def device_name(device: torch.device) -> str:
     except OSError:
         pass
     return (platform.processor() or platform.machine()) + f" ({torch.get_num_threads()} torch threads)"
-
-
-def reset_peak_memory(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-
-
-def peak_memory_mib(device: torch.device) -> float:
-    """CUDA: max_memory_allocated since the last reset. CPU: the process's lifetime peak RSS."""
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    return kib / 1024.0
 
 
 def load_line() -> str:
@@ -324,115 +314,7 @@ def run_frame(engine: TextRegionEngine, rgb: np.ndarray, queries: QuerySet, keep
     return FrameRun(seconds, stats, len(detections), peak_memory_mib(device))
 
 
-# -- region sweep ------------------------------------------------------------------------------------
-def synthetic_masks(count: int, height: int, width: int, device: torch.device, generator: torch.Generator) -> torch.Tensor:
-    """[R,H,W] soft masks in [0,1]: discs (even rows) and rectangles (odd rows), soft-edged, vectorised."""
-    def uniform(low: float, high: float) -> torch.Tensor:
-        return (low + (high - low) * torch.rand(count, generator=generator)).to(device)[:, None, None]
-
-    cx, cy = uniform(0.1, 0.9) * width, uniform(0.1, 0.9) * height
-    rx, ry = uniform(0.05, 0.3) * width, uniform(0.05, 0.3) * height
-    ys = torch.arange(height, device=device, dtype=torch.float32)[None, :, None] + 0.5
-    xs = torch.arange(width, device=device, dtype=torch.float32)[None, None, :] + 0.5
-    dx, dy = (xs - cx) / rx, (ys - cy) / ry  # [R,1,W], [R,H,1]
-    disc = 1.0 - torch.sqrt(dx * dx + dy * dy)
-    rectangle = 1.0 - torch.maximum(dx.abs(), dy.abs())
-    is_disc = (torch.arange(count, device=device) % 2 == 0)[:, None, None]
-    inside = torch.where(is_disc, disc, rectangle)  # > 0 inside; ~0.1 of the radius is a soft edge
-    return (inside * 10.0).clamp(0.0, 1.0)
-
-
-@dataclass
-class SweepRow:
-    regions: int  # synthetic regions injected in place of SAM2's
-    seconds: dict[str, list[float]] = field(default_factory=dict)
-    tokens_removed: int = 0
-    peak_mib: Optional[float] = None
-
-    def median(self, stage: str) -> float:
-        return statistics.median(self.seconds[stage])
-
-    def own_total(self) -> float:
-        return sum(self.median(stage) for stage in SWEEP_STAGES)
-
-
-def time_case(engine: TextRegionEngine, features: TokenFeatures, image_size: tuple[int, int], row: SweepRow,
-              queries: QuerySet, seed: int, record: bool) -> None:
-    """One pass of the own stages for row.regions synthetic masks at working resolution (recorded unless a warm-up)."""
-    device = engine.device
-    work_h, work_w = working_size(image_size)
-    masks = synthetic_masks(row.regions, work_h, work_w, device, torch.Generator().manual_seed(seed + row.regions))
-    reset_peak_memory(device)
-    timer = StageTimer(device)
-    pooled = engine.region_tokens(features, masks, timer)
-    kept = pooled.kept
-    ones = torch.ones(int(kept.sum()), device=device)
-    regions = engine.build_regions(masks[kept], pooled.tokens[kept], ones, ones, image_size)
-    segmentation = engine.segment(regions, queries)
-    with timer.stage("region_id_image"):
-        regions.region_id_image()
-    with timer.stage("grounding"):
-        engine.ground(regions, queries, segmentation=segmentation)
-    if not record:
-        return
-    timer.seconds["painting"] = segmentation.timings["painting"] + timer.seconds["region_id_image"]
-    for stage in SWEEP_STAGES:
-        row.seconds.setdefault(stage, []).append(timer.seconds[stage])
-    row.tokens_removed = int(pooled.removed.sum())
-    if device.type == "cuda":
-        row.peak_mib = max(row.peak_mib or 0.0, peak_memory_mib(device))
-
-
-def run_sweep(engine: TextRegionEngine, frame: Frame, counts: Sequence[int], queries: QuerySet, repeats: int,
-              seed: int) -> tuple[list[SweepRow], tuple[int, int]]:
-    """Warm-up pass, then `repeats` passes; each pass times every R in turn, so slow spells of a
-    shared machine spread over all R instead of bending the line. Returns the rows and the token grid."""
-    features = engine.image_features(frame)  # once for every R
-    engine.text.encode(queries.phrases)  # text cached before anything is timed
-    rows = [SweepRow(count) for count in counts]
-    for attempt in range(repeats + 1):
-        for row in rows:
-            time_case(engine, features, frame.size, row, queries, seed, record=attempt > 0)
-    return rows, features.grid
-
-
-@dataclass
-class LinearFit:
-    slope: float  # seconds per region
-    intercept: float  # seconds
-    r_squared: float
-
-
-def linear_fit(xs: Sequence[float], ys: Sequence[float]) -> LinearFit:
-    """Least-squares y = slope * x + intercept and its coefficient of determination."""
-    x, y = np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64)
-    if len(x) < 2 or np.ptp(x) == 0:
-        return LinearFit(float("nan"), float(y.mean()) if len(y) else float("nan"), float("nan"))
-    design = np.stack([x, np.ones_like(x)], axis=1)
-    (slope, intercept), *_ = np.linalg.lstsq(design, y, rcond=None)
-    residual = float(((y - (slope * x + intercept)) ** 2).sum())
-    total = float(((y - y.mean()) ** 2).sum())
-    r_squared = 1.0 - residual / total if total > 0 else 1.0
-    return LinearFit(float(slope), float(intercept), r_squared)
-
-
 # -- tables --------------------------------------------------------------------------------------------
-def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """Aligned plain text: first column left-aligned, the others right-aligned."""
-    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
-
-    def line(cells: Sequence[str]) -> str:
-        parts = [str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(cells, widths))]
-        return "  ".join(parts).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([line(headers), rule, *(line(r) for r in rows)])
-
-
-def ms(seconds: float) -> str:
-    return f"{seconds * 1e3:.2f}"
-
-
 def kind_label(kind: str) -> str:
     return {MODEL: "model fwd", OWN: "TextRegion", INPUT: "input prep", GLUE: "-"}[kind]
 
@@ -483,31 +365,6 @@ def print_counts(run: FrameRun) -> dict[str, int]:
     names = ("points", "candidates", "proposals", "fused", "regions", "detections")
     print(format_table(["count", "value"], [[name, str(counts.get(name, 0))] for name in names]))
     return counts
-
-
-def print_sweep(rows: Sequence[SweepRow]) -> dict[str, Any]:
-    stages = list(SWEEP_STAGES)
-    has_peak = any(row.peak_mib is not None for row in rows)
-    headers = ["R", *[f"{s} ms" for s in stages], "own total ms", "own us/region", "removed tok"]
-    headers += ["peak MiB"] if has_peak else []
-    table = []
-    for row in rows:
-        cells = [str(row.regions), *[ms(row.median(s)) for s in stages], ms(row.own_total()),
-                 f"{row.own_total() / row.regions * 1e6:.1f}", str(row.tokens_removed)]
-        table.append(cells + ([f"{row.peak_mib:.1f}"] if has_peak else []))
-    print(format_table(headers, table))
-    counts = [row.regions for row in rows]
-    fits = {stage: linear_fit(counts, [row.median(stage) for row in rows]) for stage in stages}
-    fits["own total"] = linear_fit(counts, [row.own_total() for row in rows])
-    print("\nleast-squares fit  time = slope * R + intercept  (medians)")
-    fit_rows = [[name, f"{fit.slope * 1e6:.2f}", ms(fit.intercept), f"{fit.r_squared:.4f}"] for name, fit in fits.items()]
-    print(format_table(["stage", "slope us/region", "intercept ms", "R^2"], fit_rows))
-    return {
-        "rows": [{"regions": row.regions, "samples_s": row.seconds,
-                  "median_s": {s: row.median(s) for s in stages}, "own_total_median_s": row.own_total(),
-                  "tokens_removed": row.tokens_removed, "peak_memory_mib": row.peak_mib} for row in rows],
-        "fits": {name: dataclasses.asdict(fit) for name, fit in fits.items()},
-    }
 
 
 # -- main ----------------------------------------------------------------------------------------------
@@ -586,6 +443,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"token grid {grid[0]}x{grid[1]} = {grid[0] * grid[1]} tokens. mask_to_grid = bilinear masks -> token "
               f"grid; painting = segment painting + region_id_image")
         results["region_sweep"] = {"token_grid": list(grid), **print_sweep(rows)}
+
+    if args.injected_regions:
+        print(f"\n== injected regions: R synthetic proposals from mask selection on (median over {args.repeats} "
+              f"frames per R and side, alternating) ==")
+        results["injected_regions"] = run_injected(engine, rgb, split_query_text(args.queries), args.injected_regions,
+                                                   args.repeats, args.before_commit, args.seed, format_table)
 
     if args.compile:  # eager vs compiled per stage (benchmarks/compiled_stages.py)
         from compiled_stages import compare_compiled

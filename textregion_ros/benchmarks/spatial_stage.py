@@ -44,7 +44,7 @@ try:
 except ImportError:  # run from a source checkout without installing
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_common import benchmark_device, cpu_model, positive_ints, synchronize  # noqa: E402
+from bench_common import LinearFit, benchmark_device, cpu_model, linear_fit, positive_ints, synchronize  # noqa: E402
 from textregion_ros.engine.mask_fusion import working_size
 from textregion_ros.spatial import DepthSettings, Intrinsics, locate
 
@@ -155,24 +155,6 @@ class Row:
     median_s: float
     min_s: float
     times_s: list[float]
-
-
-@dataclass
-class LinearFit:
-    per_region_s: float
-    fixed_s: float
-    r_squared: float
-
-
-def linear_fit(xs: Sequence[float], ys: Sequence[float]) -> LinearFit:
-    """Least-squares y = per_region * x + fixed, and its coefficient of determination."""
-    x, y = np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64)
-    if len(x) < 2 or np.ptp(x) == 0:
-        return LinearFit(float("nan"), float(y.mean()) if len(y) else float("nan"), float("nan"))
-    (slope, intercept), *_ = np.linalg.lstsq(np.stack([x, np.ones_like(x)], axis=1), y, rcond=None)
-    residual = float(((y - (slope * x + intercept)) ** 2).sum())
-    total = float(((y - y.mean()) ** 2).sum())
-    return LinearFit(float(slope), float(intercept), 1.0 - residual / total if total > 0 else 1.0)
 
 
 def time_size(width: int, height: int, counts: Sequence[int], args: argparse.Namespace,

@@ -1,21 +1,34 @@
-"""Host syncs in the hot path (issue 16, item 1): nested-mask fusion resolves its greedy order
-on the device, with a small number of host syncs that does not grow with the number of masks,
-and forms the same groups as the plain greedy rule."""
+"""Host syncs in the hot path (issue 16, item 1): one steady-state frame stays within a stated
+budget of host syncs whatever the number of masks; nested-mask fusion resolves its greedy order
+on the device and forms the same groups as the plain greedy rule; on CUDA the frame runs under
+torch.cuda.set_sync_debug_mode("error") apart from its budgeted copies."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
+from engine_fixtures import photo_like, small_config
 from torchvision.ops import box_iou
 
+from textregion_ros.engine import TextRegionEngine
 from textregion_ros.engine.boxes import inclusive_boxes
 from textregion_ros.engine.mask_fusion import BOX_IOU_GATE, fuse, soft_masks
-from textregion_ros.engine.sam2_masks import MaskProposals
+from textregion_ros.engine.sam2_masks import MaskProposals, select_masks
 from textregion_ros.engine.sync_audit import SyncAudit
 
 # Fusion's syncs: one copy of the group labels (with the sweeps' convergence flag), plus one copy
 # of the proposals' boxes here, where the proposals do not come from select_masks (which copies
 # them in its own transfer).
 FUSION_SYNC_BUDGET = 2
+# One steady-state frame (regions + segment + ground), each a copy the next step needs on the host:
+#   1. select_masks: survivor count + NMS convergence flag + survivors' boxes (fusion plans from them)
+#   2. fusion: group labels + the sweeps' convergence flag
+#   3. finish_regions: the compaction of the regions that kept a token (one nonzero)
+#   4. segment: the label map and confidence, one copy (per band of rows; one band up to 1024 px)
+#   5. ground: the detection table (chosen, class, score, box per region)
+# The audit counts `.cpu()` too: on the CPU it is a no-op, on CUDA a blocking copy.
+FRAME_SYNC_BUDGET = 5
+QUERIES = ["mug", "table", "floor"]
 
 
 def reference_groups(masks: torch.Tensor, boxes: torch.Tensor, threshold: float) -> list[list[int]]:
@@ -118,6 +131,64 @@ def test_the_old_fusion_loop_exceeds_the_sync_budget():
     with SyncAudit() as audit:
         reference_groups(masks, proposals.boxes, 0.8)
     assert audit.count.total > 10 * FUSION_SYNC_BUDGET
+    assert audit.count.total > 10 * FRAME_SYNC_BUDGET  # alone, far above a whole frame's budget
+
+
+def _frame(engine: TextRegionEngine, image: np.ndarray):
+    regions = engine.regions(image)
+    return regions, engine.ground(regions, QUERIES, segmentation=engine.segment(regions, QUERIES))
+
+
+def _candidates(engine: TextRegionEngine, count: int) -> tuple[torch.Tensor, ...]:
+    """`count` synthetic SAM2 candidates at its low-res size: (logits, iou, stability, granularity)."""
+    lowres = engine.config.sam2_image_size // 4
+    logits = random_scene(count, seed=count, size=lowres).to(engine.device)
+    iou = torch.rand(count, generator=torch.Generator().manual_seed(count)).to(engine.device)
+    return logits, iou, torch.ones_like(iou), torch.arange(count).remainder(3).to(engine.device)
+
+
+def _injected_frame(engine: TextRegionEngine, image: np.ndarray, candidates: tuple[torch.Tensor, ...]):
+    """A frame whose proposals are synthetic candidates run through the engine's own selection (NMS,
+    area, order) and finish_regions, then segment and ground."""
+    frame = engine.prepare_frame(image)
+    proposals = select_masks(*candidates, engine.config.box_nms_thresh, engine.config.min_mask_area,
+                             points=candidates[1].shape[0])
+    regions = engine.finish_regions(frame, proposals)
+    return regions, engine.ground(regions, QUERIES, segmentation=engine.segment(regions, QUERIES))
+
+
+def test_a_steady_state_frame_stays_within_the_sync_budget(pe_engine):
+    image = photo_like()
+    _frame(pe_engine, image)  # the first frame encodes the queries' text
+    with SyncAudit() as audit:
+        regions, _ = _frame(pe_engine, image)
+    assert len(regions) > 0  # a frame with regions: every stage ran
+    assert audit.count.total <= FRAME_SYNC_BUDGET, audit.count.by_op
+
+
+@pytest.fixture(scope="module")
+def injected_syncs(pe_engine):
+    """Syncs (by op) and region count of one injected-proposal frame at 8 and at 64 candidates."""
+    image = photo_like()
+    _frame(pe_engine, image)
+    counts = {}
+    for count in (8, 64):
+        candidates = _candidates(pe_engine, count)
+        with SyncAudit() as audit:
+            regions, _ = _injected_frame(pe_engine, image, candidates)
+        counts[count] = (dict(audit.count.by_op), len(regions))
+    return counts
+
+
+def test_a_frame_of_injected_regions_stays_within_the_sync_budget(injected_syncs):
+    for by_op, regions in injected_syncs.values():
+        assert regions > 0
+        assert sum(by_op.values()) <= FRAME_SYNC_BUDGET, by_op
+
+
+def test_a_frame_has_the_same_syncs_at_8_and_at_64_injected_masks(injected_syncs):
+    assert injected_syncs[64][1] > injected_syncs[8][1]  # more masks did reach the regions
+    assert injected_syncs[8][0] == injected_syncs[64][0]
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -135,3 +206,24 @@ def test_fusion_syncs_only_where_budgeted_on_cuda():
         finally:
             torch.cuda.set_sync_debug_mode("default")
     assert audit.count.total <= FUSION_SYNC_BUDGET, audit.count.by_op
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_the_frame_runs_under_sync_debug_error_on_cuda_apart_from_its_budgeted_copies():
+    """Every sync outside sync_audit.budgeted_sync (a stray .item(), a blocking upload, a nonzero)
+    raises here. Eager (compile off): the hot path's own code, not inductor's."""
+    engine = TextRegionEngine(small_config("pe", device="cuda", compile="off"))
+    image = photo_like()
+    _frame(engine, image)  # warm-up: text cache, lazy CUDA state, pinned upload buffer
+    candidates = _candidates(engine, 64)
+    _injected_frame(engine, image, candidates)
+    torch.cuda.synchronize()
+    with SyncAudit() as audit:
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            regions, _ = _frame(engine, image)
+            _injected_frame(engine, image, candidates)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    assert len(regions) > 0
+    assert audit.count.total <= 2 * FRAME_SYNC_BUDGET, audit.count.by_op

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .uploads import to_device
+
 # Host-side gate slack: the device applies the exact float32 `box_iou > gate`; the host plan keeps
 # every pair whose float64 IoU is within this of it, a superset.
 GATE_SLACK = 1e-6
@@ -90,23 +92,32 @@ def plan_pairs(boxes: np.ndarray, gate: float, lowres: tuple[int, int], work: tu
 
 
 def pair_overlaps(masks: torch.Tensor, plan: PairPlan) -> torch.Tensor:
-    """[P] sum over each planned crop of min(m_first, m_second), in plan order (no host sync)."""
+    """[P] sum over each planned crop of min(m_first, m_second), in plan order (no host sync).
+
+    The plan goes to the device in one non-blocking copy, its pairs in bucket order, so every chunk
+    of a bucket is a slice of it; the chunks' sums come back to plan order in one scatter.
+    """
     device = masks.device
     _, height, width = masks.shape
     flat = masks.reshape(-1)
-    overlaps = masks.new_zeros(len(plan))
+    if not len(plan):
+        return masks.new_zeros(0)
+    order = np.concatenate(plan.buckets)
+    table = to_device(np.concatenate([plan.origin[order], plan.extent[order], plan.first[order, None],
+                                      plan.second[order, None]], axis=1), device)  # [P,6]
+    sums = []
+    start = 0
     for bucket in plan.buckets:
         crop_h, crop_w = (int(v) for v in plan.extent[bucket].max(axis=0))
         rows = torch.arange(crop_h, device=device)
         cols = torch.arange(crop_w, device=device)
         step = max(1, CROP_CHUNK_ELEMENTS // (crop_h * crop_w))
-        for part in (bucket[a:a + step] for a in range(0, len(bucket), step)):
-            origin = torch.from_numpy(plan.origin[part]).to(device)
-            extent = torch.from_numpy(plan.extent[part]).to(device)
+        for a in range(start, start + len(bucket), step):
+            part = table[a:min(a + step, start + len(bucket))]
+            origin, extent, pairs = part[:, 0:2], part[:, 2:4], part[:, 4:6].T
             # padding rows / columns are clamped into the mask (valid indices) and weighted 0 below
             y = (origin[:, :1] + rows).clamp_(max=height - 1)
             x = (origin[:, 1:] + cols).clamp_(max=width - 1)[:, None, :]
-            pairs = torch.from_numpy(np.stack([plan.first[part], plan.second[part]])).to(device)
             row_start = ((pairs[:, :, None] * height + y) * width)[:, :, :, None]  # [2,P,h,1]
             index = row_start + x  # [2,P,h,w]: one gather for both masks of every pair
             crops = flat.index_select(0, index.reshape(-1)).view(index.shape)  # (a 1-D index_select is the fast gather)
@@ -114,5 +125,8 @@ def pair_overlaps(masks: torch.Tensor, plan: PairPlan) -> torch.Tensor:
             row_ok = (rows < extent[:, :1]).to(masks.dtype)
             col_ok = (cols < extent[:, 1:]).to(masks.dtype)
             per_row = torch.bmm(smaller, col_ok[:, :, None])[:, :, 0]  # [P,h]
-            overlaps[torch.from_numpy(part).to(device)] = (per_row * row_ok).sum(1)
+            sums.append((per_row * row_ok).sum(1))
+        start += len(bucket)
+    overlaps = masks.new_empty(len(plan))
+    overlaps[to_device(order, device)] = torch.cat(sums)
     return overlaps

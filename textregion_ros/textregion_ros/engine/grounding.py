@@ -9,6 +9,7 @@ from .boxes import exclusive_boxes
 from .queries import QuerySet
 from .results import Detection, Regions, Segmentation
 from .segmentation import per_class, region_logits
+from .sync_audit import budgeted_sync
 
 EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
 
@@ -43,8 +44,9 @@ def ground(regions: Regions, queries: QuerySet, text: torch.Tensor, segmentation
         return _ground_best(regions, queries, text, probability, label >= 0, min_score)
     chosen = (label >= 0) & (best >= prob_threshold) & (best >= min_score)
     # one copy to the host (float64 holds the float32 scores and boxes exactly), filtered there
-    table = np.asarray(torch.cat([chosen[:, None].double(), label[:, None].double(), best[:, None].double(),
-                                  regions.boxes.double()], 1).tolist(), dtype=np.float64).reshape(-1, 7)
+    with budgeted_sync(regions.boxes.device):
+        table = np.asarray(torch.cat([chosen[:, None].double(), label[:, None].double(), best[:, None].double(),
+                                      regions.boxes.double()], 1).tolist(), dtype=np.float64).reshape(-1, 7)
     rows = np.flatnonzero(table[:, 0] > 0)
     detections = [
         Detection(query=queries.classes[int(table[r, 1])], class_index=int(table[r, 1]),

@@ -20,8 +20,10 @@ import torch.nn.functional as F
 from torchvision.ops import box_iou
 
 from .fusion_pairs import pair_overlaps, plan_pairs
-from .nms import Suppression
+from .greedy_sweeps import start_sweeps
 from .sam2_masks import MaskProposals
+from .sync_audit import budgeted_sync
+from .uploads import to_device
 
 BOX_IOU_GATE = 0.2
 SOFT_MASK_MAX = 3.0
@@ -64,7 +66,8 @@ def fuse(proposals: MaskProposals, masks: torch.Tensor, threshold: float, enable
     if enabled and count:
         labels = _greedy_labels(proposals, masks, sums, threshold)
     else:
-        labels = torch.where(nonempty, torch.arange(count, device=masks.device), count).tolist()  # the sync
+        with budgeted_sync(masks.device):  # the sync
+            labels = torch.where(nonempty, torch.arange(count, device=masks.device), count).tolist()
     labels = np.asarray(labels, dtype=np.int64)
     members = np.flatnonzero(labels < count)
     leaders, group_of = np.unique(labels[members], return_inverse=True)
@@ -76,9 +79,8 @@ def fuse(proposals: MaskProposals, masks: torch.Tensor, threshold: float, enable
     groups = [part.tolist() for part in np.split(members[order], np.flatnonzero(np.diff(group_of[order])) + 1)]
     # each group starts as its leader's mask; only the followers (few) are reduced into it
     followers = members[labels[members] != members]
-    into = torch.from_numpy(np.searchsorted(leaders, labels[followers])).to(masks.device)
-    follower_t = torch.from_numpy(followers).to(masks.device)
-    leader_t = torch.from_numpy(leaders).to(masks.device)
+    plan = to_device(np.concatenate([np.searchsorted(leaders, labels[followers]), followers, leaders]), masks.device)
+    into, follower_t, leader_t = plan.split([len(followers), len(followers), len(leaders)])
     fused, iou, stability = (values.index_select(0, leader_t) for values in
                              (masks, proposals.iou.float(), proposals.stability.float()))
     if len(followers):
@@ -97,7 +99,7 @@ def _greedy_labels(proposals: MaskProposals, masks: torch.Tensor, sums: torch.Te
     Pairs fuse when box-gated and contained (a symmetric relation A). Any still-unused j at step i
     has j > i, so i leads a group iff it is non-empty and no earlier leader is A-adjacent to it,
     and each follower joins its first A-adjacent leader. The leader set is the fixed point of the
-    same sweep as greedy NMS (nms.Suppression, earlier = lower index); the block's convergence
+    same sweeps as greedy NMS (greedy_sweeps.py, earlier = lower index); the block's convergence
     flag comes to the host in the same copy as the labels (one sync; one more per extra block).
     """
     count = masks.shape[0]
@@ -105,13 +107,13 @@ def _greedy_labels(proposals: MaskProposals, masks: torch.Tensor, sums: torch.Te
     adjacent = _contained_pairs(proposals, masks, sums, threshold)
     index = torch.arange(count, device=masks.device)
     earlier = index[None, :] < index[:, None]  # [i, j]: j < i
-    done = torch.ones((), dtype=torch.bool, device=masks.device)
-    state = Suppression((adjacent & earlier).float(), nonempty, nonempty.clone(), done).sweep()
+    state = start_sweeps(adjacent & earlier, nonempty)
     while True:
         joins = (adjacent & state.keep[None, :] & earlier) | torch.diag(state.keep)
         owner = torch.where(joins, index[None, :], count).amin(1)  # first leader each mask joins
         owner = torch.where(nonempty, owner, count)
-        host = torch.cat([state.converged.long().view(1), owner]).tolist()
+        with budgeted_sync(masks.device):
+            host = torch.cat([state.converged.long().view(1), owner]).tolist()
         if host[0]:
             return host[1:]
         state.sweep()
@@ -128,12 +130,12 @@ def _contained_pairs(proposals: MaskProposals, masks: torch.Tensor, sums: torch.
     count = masks.shape[0]
     boxes = proposals.host_boxes
     if boxes is None:
-        boxes = np.asarray(proposals.boxes.float().tolist(), dtype=np.float32).reshape(-1, 4)
+        with budgeted_sync(masks.device):
+            boxes = np.asarray(proposals.boxes.float().tolist(), dtype=np.float32).reshape(-1, 4)
     plan = plan_pairs(boxes, BOX_IOU_GATE, tuple(proposals.logits.shape[-2:]), tuple(masks.shape[-2:]))
     contained = torch.zeros(count, count, dtype=torch.bool, device=masks.device)
     if len(plan):
-        first = torch.from_numpy(plan.first).to(masks.device)
-        second = torch.from_numpy(plan.second).to(masks.device)
+        first, second = to_device(np.stack([plan.first, plan.second]), masks.device)
         nonempty = sums > 0
         gate = box_iou(proposals.boxes, proposals.boxes)[first, second]
         containment = pair_overlaps(masks, plan) / torch.minimum(sums[first], sums[second])

@@ -30,6 +30,7 @@ from .config import EngineConfig
 from .nms import start_nms
 from .precision import autocast, resolve_precision
 from .sam2_decoder import ImageInputs, cast_inputs, decode_masks
+from .sync_audit import budgeted_sync
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -200,7 +201,8 @@ def select_masks(logits: torch.Tensor, iou: torch.Tensor, stability: torch.Tenso
         order = by_iou[torch.sort(rank_key, descending=True, stable=True).indices]  # survivors first
         converged = torch.ones((), device=iou.device) if state is None else state.converged.float()
         summary = torch.cat([survivors.sum().float().view(1), converged.view(1), boxes[order].flatten()])
-        host = summary.tolist()  # the one host sync of mask selection
+        with budgeted_sync(iou.device):
+            host = summary.tolist()  # the one host sync of mask selection
         if host[1]:
             break
         state.sweep()  # a longer chain of suppressions than one block: one more block, one more check

@@ -8,6 +8,8 @@ import torch
 
 from .queries import QuerySet
 from .results import Regions, Segmentation
+from .sync_audit import budgeted_sync
+from .uploads import to_device
 from .upsample import bilinear_bands
 
 
@@ -49,7 +51,7 @@ def segment(regions: Regions, queries: QuerySet, text: torch.Tensor, temperature
     if len(regions) == 0:
         return Segmentation(labels, confidence, queries.classes[:visible], torch.zeros(0, visible),
                             torch.zeros(0) if background else None)
-    phrase_class = torch.tensor(queries.phrase_class, device=regions.tokens.device)
+    phrase_class = to_device(np.asarray(queries.phrase_class, dtype=np.int64), regions.tokens.device)
     logits = region_logits(regions.tokens, text, regions.logit_affine)  # [R,P]
     soft = regions.masks.float().clamp(0.0, 1.0)
     work_h, work_w = regions.work_size
@@ -68,8 +70,12 @@ def segment(regions: Regions, queries: QuerySet, text: torch.Tensor, temperature
             covered = covered & (label < visible)  # the background's pixels: unlabeled, confidence 0
         label = torch.where(covered & (best >= prob_threshold), label, torch.full_like(label, -1))
         rows = slice(y0, y0 + probability.shape[1])
-        labels[rows] = label.to(torch.int32).cpu().numpy()
-        confidence[rows] = torch.where(covered, best, torch.zeros_like(best)).cpu().numpy()
+        # one copy per band (float32 holds the class indices exactly)
+        band = torch.stack([label.float(), torch.where(covered, best, torch.zeros_like(best)).float()])
+        with budgeted_sync(band.device):
+            band = band.cpu().numpy()
+        labels[rows] = band[0].astype(np.int32)
+        confidence[rows] = band[1]
     inside = (regions.masks > 0).float().flatten(1)  # [R,hw]
     region_probability = (inside @ work_probability.flatten(1).T) / inside.sum(dim=1, keepdim=True).clamp_min(1.0)
     if background:

@@ -44,10 +44,11 @@ from .sam2_loading import load_sam2
 from .sam2_masks import MaskProposals, Sam2MaskGenerator
 from .segmentation import segment, token_scores
 from .streams import FrameStreams
+from .sync_audit import budgeted_sync
 from .text import TextEncoder
 from .tiling import TokenFeatures, cut_views, fuse_views, plan_views
 from .timing import StageTimer
-from .uploads import FrameUploader
+from .uploads import FrameUploader, to_device
 
 log = logging.getLogger(__name__)
 Queries = Union[Sequence[str], QuerySet]
@@ -141,7 +142,8 @@ class TextRegionEngine:
             features = self.image_features(frame, timer) if features is None else features
             pooled = self.region_tokens(features, fused.masks, timer)
             tokens, kept = pooled.tokens, pooled.kept
-        index = kept.nonzero().flatten()  # the one compaction of the regions: one host sync
+        with budgeted_sync(self.device):
+            index = kept.nonzero().flatten()  # the one compaction of the regions: one host sync
         stats["regions"] = int(index.shape[0])
         regions = self.build_regions(*(t.index_select(0, index) for t in (fused.masks, tokens, fused.iou,
                                                                           fused.stability)), frame.size)
@@ -239,7 +241,7 @@ class TextRegionEngine:
         height, width = image_size
         work_h, work_w = masks.shape[-2:]
         binary = masks > 0
-        scale = torch.tensor([width / work_w, height / work_h] * 2, device=masks.device)
+        scale = to_device(np.array([width / work_w, height / work_h] * 2, dtype=np.float32), masks.device)
         areas = torch.round(binary.flatten(1).sum(1).float() * (height * width) / (work_h * work_w)).long()
         return Regions(tokens=tokens, masks=masks, boxes=exclusive_boxes(binary) * scale, areas=areas,
                        predicted_iou=predicted_iou.float(), stability=stability.float(), image_size=(height, width),

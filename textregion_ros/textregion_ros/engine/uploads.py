@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+import numpy as np
 import torch
 
 
@@ -39,3 +40,14 @@ class FrameUploader:
         self._copied = torch.cuda.Event()
         self._copied.record(torch.cuda.current_stream(self.device))
         return uploaded
+
+
+def to_device(array: np.ndarray, device: torch.device) -> torch.Tensor:
+    """A small host array (an index plan, a few constants) on `device`, without a host sync.
+
+    Why non_blocking from pageable memory is safe and sync-free: CUDA copies a pageable source into
+    its own staging buffer before cudaMemcpyAsync returns, so the array may be freed at once, and no
+    device synchronisation is performed (a blocking copy would wait for the queue; the CUDA sync
+    test catches those). On the CPU the array's memory is used as it is.
+    """
+    return torch.from_numpy(np.ascontiguousarray(array)).to(device, non_blocking=True)
