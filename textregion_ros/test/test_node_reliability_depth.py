@@ -34,8 +34,9 @@ def session():
         running.depth = running.probe.node.create_publisher(Image, "/depth", qos_profile_sensor_data)
         running.info = running.probe.node.create_publisher(CameraInfo, "/camera_info", qos_profile_sensor_data)
         running.wait_until_active()
-        running.probe.spin_until(lambda: running.depth.get_subscription_count() and running.info.get_subscription_count(),
-                                 30, "the node's depth and camera_info subscriptions")
+        running.probe.spin_until(
+            lambda: running.depth.get_subscription_count() and running.info.get_subscription_count(), 30,
+            "the node's depth and camera_info subscriptions")
         yield running
 
 
