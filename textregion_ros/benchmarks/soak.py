@@ -5,7 +5,7 @@
         --json docs/benchmarks/soak_cpu.json                                   # CPU, 10,000 frames
     python textregion_ros/benchmarks/soak.py --preset default --device cuda --size 640x480   # GPU
     python textregion_ros/benchmarks/soak.py --preset cpu_smoke ... --frames 2000 --depth --find-every 20 \\
-        --stamp-period-s 0.1 -p memory_s=10        # 3D, tracks closing, the memory full and ~/find calls
+        --stamp-period-s 0.1 -p memory_s=10.0      # 3D, tracks closing, the memory full and ~/find calls
 
 A node that leaks a little per frame runs fine in every test and dies on the robot after a day, so
 this pushes --frames frames (default 10,000) through textregion_node, started like every other
