@@ -4,6 +4,8 @@
     python textregion_ros/benchmarks/soak.py --preset cpu_smoke -p points_per_side=2 --size 64x48 \\
         --json docs/benchmarks/soak_cpu.json                                   # CPU, 10,000 frames
     python textregion_ros/benchmarks/soak.py --preset default --device cuda --size 640x480   # GPU
+    python textregion_ros/benchmarks/soak.py --preset cpu_smoke ... --frames 2000 --depth --find-every 20 \\
+        --stamp-period-s 0.1 -p memory_s=10.0      # 3D, tracks closing, the memory full and ~/find calls
 
 A node that leaks a little per frame runs fine in every test and dies on the robot after a day, so
 this pushes --frames frames (default 10,000) through textregion_node, started like every other
@@ -14,6 +16,12 @@ reserved memory the node reports in /diagnostics (up to 1 s old: it publishes on
 Meanwhile it does what a robot does: every --query-change-every frames new queries (cycling
 through a few sets, alternately through ~/set_queries and the `queries` topic), every
 --query-every frames a ~/query call, and it subscribes to every frame output so each is computed.
+With --depth each frame comes with its own registered 32FC1 depth image (a tilted plane, 1-2 m) and
+CameraInfo of the same stamp (use_depth on: 3D, markers, 3D in the tracks and the memory); every
+--find-every frames a ~/find call searches the object memory. Every frame goes through the tracker
+and the memory; --stamp-period-s spaces the stamps like a camera (default 0: stamps 1 ns apart, as
+the first soaks ran, so no track ever ages out), which with a short memory_s lets tracks close and
+the memory reach its steady size within the warm-up.
 
 Pacing: closed loop by default (the next frame goes out when the previous frame's detections
 arrived, i.e. as fast as the node takes them; a frame without detections after --frame-timeout
@@ -47,6 +55,7 @@ from textregion_ros.runtime.node_process import NodeProcess, NodeProcessError
 from textregion_ros.runtime.params_files import preset_names
 
 NODE_NAME = "textregion"  # Probe's topics and services are the ones of a node of this name
+DEPTH_TOPIC, CAMERA_INFO_TOPIC = "/bench/depth", "/bench/camera_info"  # the node's depth and camera_info, remapped
 # Query sets cycled through (the `queries` topic's text form); the text cache holds them all after
 # one round, so any growth past the warm-up is not new embeddings being cached. The node's text
 # thread encodes only the newest set it was given: changes must be far enough apart (the default
@@ -58,6 +67,7 @@ QUERY_SETS = (
     "car; truck, road, tree, sky",
 )
 ASK_SETS = (["chair"], ["red mug", "laptop"], ["something to sit on", "floor"])  # ~/query phrases, cycled
+FIND_SETS = (["chair", "table"], ["cup"], ["something to sit on", "floor; ground"])  # ~/find phrases, cycled
 DISTINCT_FRAMES = 8  # frames differ, so region counts (and allocation sizes) vary frame to frame
 SERIES = {  # sample key -> (printed name, unit of its slope per 1,000 frames)
     "rss_kb": ("RSS", "kB"),
@@ -69,7 +79,9 @@ SERIES = {  # sample key -> (printed name, unit of its slope per 1,000 frames)
 }
 DIAGNOSTICS_KEYS = {"cuda_allocated_mib": "gpu_memory_allocated_mib", "cuda_reserved_mib": "gpu_memory_reserved_mib",
                     "node_received": "frames_received", "node_processed": "frames_processed",
-                    "node_dropped": "frames_dropped", "node_failed": "frames_failed", "node_problems": "problems"}
+                    "node_dropped": "frames_dropped", "node_failed": "frames_failed", "node_problems": "problems",
+                    "node_without_3d": "frames_without_3d", "tracks_open": "tracks_open",
+                    "objects_remembered": "objects_remembered"}
 CALL_TIMEOUT_S = 120.0
 READY_TIMEOUT_S = 600.0  # model loading on a busy 2-core CPU
 WARMUP_REPEAT_S = 10.0  # the warm-up frame is published again after this long without its detections
@@ -84,7 +96,7 @@ class SoakProbe(Probe):
         super().__init__()
         from diagnostic_msgs.msg import DiagnosticArray
         from std_msgs.msg import String
-        from textregion_msgs.srv import SetQueries
+        from textregion_msgs.srv import Find, SetQueries
 
         from textregion_ros.ros.frame_messages import OUTPUTS
 
@@ -98,9 +110,29 @@ class SoakProbe(Probe):
         self.statuses = 0  # diagnostics messages of the node received so far
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
         self.set_queries_client = self.node.create_client(SetQueries, f"/{NODE_NAME}/set_queries")
+        self.find_client = self.node.create_client(Find, f"/{NODE_NAME}/find")
+        self.Find = Find
+        self.side = self._side_publishers()
         self.queries_topic = self.node.create_publisher(String, "queries", OUTPUTS["label_info"].qos())
         self.in_flight: list[tuple[str, Any]] = []
         self.calls: dict[str, dict[str, int]] = {}
+
+    def _side_publishers(self) -> dict[str, Any]:
+        """Depth and camera_info publishers (sensor-data QoS, as a camera driver's)."""
+        from rclpy.qos import qos_profile_sensor_data
+        from sensor_msgs.msg import CameraInfo, Image
+
+        return {"depth": self.node.create_publisher(Image, DEPTH_TOPIC, qos_profile_sensor_data),
+                "camera_info": self.node.create_publisher(CameraInfo, CAMERA_INFO_TOPIC, qos_profile_sensor_data)}
+
+    def publish_side(self, depth: Any, info: Any, key: int) -> None:
+        """A frame's depth and camera_info, stamped like it (sent just before it: the node polls them)."""
+        for message, name in ((info, "camera_info"), (depth, "depth")):
+            message.header.stamp.sec, message.header.stamp.nanosec = divmod(key, 1_000_000_000)
+            self.side[name].publish(message)
+
+    def find(self, phrases: list[str]) -> None:
+        self.call("find", self.find_client, self.Find.Request(queries=phrases))
 
     def _counter(self, name: str) -> Callable[[Any], None]:
         def count(msg: Any) -> None:
@@ -167,6 +199,32 @@ def make_frames(width: int, height: int, count: int) -> list[Any]:
     return frames
 
 
+def make_depth(width: int, height: int, count: int) -> list[Any]:
+    """`count` registered 32FC1 depth images: planes tilted differently, 1-2 m (every region gets 3D)."""
+    from textregion_ros.ros.image_conversions import numpy_to_imgmsg
+
+    xx = np.linspace(0.0, 1.0, width, dtype=np.float32)[None, :]
+    yy = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None]
+    images = []
+    for k in range(count):
+        tilt = k / max(count - 1, 1)
+        plane = (1.0 + tilt * xx + (1.0 - tilt) * 0.5 * yy).astype(np.float32)  # [H,W] by broadcasting
+        msg = numpy_to_imgmsg(np.ascontiguousarray(plane), "32FC1")
+        msg.header.frame_id = "soak_camera"
+        images.append(msg)
+    return images
+
+
+def camera_info(width: int, height: int) -> Any:
+    """Pinhole intrinsics of the frames: fx = fy = width (a 53 degree horizontal field of view)."""
+    from sensor_msgs.msg import CameraInfo
+
+    info = CameraInfo(width=width, height=height, k=[float(width), 0.0, (width - 1) / 2.0, 0.0, float(width),
+                                                      (height - 1) / 2.0, 0.0, 0.0, 1.0])
+    info.header.frame_id = "soak_camera"
+    return info
+
+
 def wait_for(node: NodeProcess, probe: SoakProbe, condition: Callable[[], bool], timeout: float, what: str) -> bool:
     """Spin the probe until `condition()`: False after `timeout` s; NodeProcessError if the node died."""
     try:
@@ -179,7 +237,8 @@ def wait_for(node: NodeProcess, probe: SoakProbe, condition: Callable[[], bool],
 
 
 def diagnostics_value(status: dict[str, str], key: str) -> Optional[float]:
-    value = status.get(DIAGNOSTICS_KEYS[key], "")
+    # frames_without_3d is left out of /diagnostics until the first such frame
+    value = status.get(DIAGNOSTICS_KEYS[key], "0" if key == "node_without_3d" and status else "")
     try:
         return float(value)
     except ValueError:
@@ -208,12 +267,13 @@ def format_table(samples: list[dict[str, Any]], slope: dict[str, Optional[float]
         return f"{'-':>{width}}" if value is None else f"{value:>{width}.{digits}f}"
 
     lines = [f"{'frame':>7}{'wall s':>9}{'RSS kB':>10}{'anon kB':>10}{'threads':>9}{'fds':>6}{'CUDA alloc MiB':>16}"
-             f"{'CUDA res MiB':>14}{'detections':>12}{'node dropped':>14}"]
+             f"{'CUDA res MiB':>14}{'detections':>12}{'node dropped':>14}{'no 3D':>7}{'tracks':>8}{'objects':>9}"]
     for row in samples:
         lines.append(f"{row['frame']:>7}{row['wall_s']:>9.1f}{row['rss_kb']:>10}{row['rss_anon_kb']:>10}{row['threads']:>9}"
                      f"{row['open_files']:>6}{cell(row['cuda_allocated_mib'], 16, 1)}"
                      f"{cell(row['cuda_reserved_mib'], 14, 1)}{row['detections_received']:>12}"
-                     f"{cell(row['node_dropped'], 14)}")
+                     f"{cell(row['node_dropped'], 14)}{cell(row['node_without_3d'], 7)}{cell(row['tracks_open'], 8)}"
+                     f"{cell(row['objects_remembered'], 9)}")
     after = [row for row in samples if row["frame"] >= warmup]
     lines.append(f"\nleast-squares slope per 1,000 frames over the {len(after)} samples from frame {warmup} on "
                  f"(warm-up discarded), and the spread (max - min) there:")
@@ -261,6 +321,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=None, help="frames left out of the slopes (default 10 %%)")
     parser.add_argument("--query-change-every", type=int, default=250, help="frames between query changes (0: none)")
     parser.add_argument("--query-every", type=int, default=50, help="frames between ~/query calls (0: none)")
+    parser.add_argument("--depth", action="store_true",
+                        help="use_depth on; each frame comes with its own depth image and camera_info")
+    parser.add_argument("--find-every", type=int, default=0, help="frames between ~/find calls (0: none)")
+    parser.add_argument("--stamp-period-s", type=float, default=0.0,
+                        help="stamp spacing of the frames in s (0: 1 ns apart, as the first soaks)")
     parser.add_argument("--detections-only", action="store_true",
                         help="subscribe to ~/detections only (the node then skips the other outputs)")
     parser.add_argument("--frame-timeout", type=float, default=30.0, help="closed loop: s before a frame counts as lost")
@@ -270,6 +335,10 @@ def parse_args() -> argparse.Namespace:
         parser.error("--frames and --sample-every must be at least 1")
     if args.warmup is None:
         args.warmup = args.frames // 10
+    if args.stamp_period_s < 0.0 or args.find_every < 0:
+        parser.error("--stamp-period-s and --find-every must be >= 0")
+    if args.depth:
+        args.overrides.append("use_depth=true")
     return args
 
 
@@ -286,6 +355,8 @@ def main() -> int:
         "settings": {"frames": args.frames, "rate_hz": args.rate or "closed loop", "size": [width, height],
                      "sample_every": args.sample_every, "warmup_frames": args.warmup,
                      "query_change_every": args.query_change_every, "query_every": args.query_every,
+                     "depth": args.depth, "find_every": args.find_every, "find_sets": list(FIND_SETS),
+                     "stamp_period_s": args.stamp_period_s,
                      "outputs_subscribed": list(outputs), "frame_timeout_s": args.frame_timeout,
                      "query_sets": list(QUERY_SETS), "ask_sets": list(ASK_SETS),
                      "params_files": [str(path) for path in params_files], "parameters": parameters},
@@ -293,7 +364,10 @@ def main() -> int:
     claim = local_dds.claim()
     claim.apply()
     frames = make_frames(width, height, DISTINCT_FRAMES)
-    node = NodeProcess.textregion_node(overrides, params_files, NODE_NAME, {"image": "/bench/image"})
+    depths, info = make_depth(width, height, DISTINCT_FRAMES), camera_info(width, height)
+    period_ns = int(round(args.stamp_period_s * 1e9)) or 1
+    remaps = {"image": "/bench/image", "depth": DEPTH_TOPIC, "camera_info": CAMERA_INFO_TOPIC}
+    node = NodeProcess.textregion_node(overrides, params_files, NODE_NAME, remaps)
     record["node_log"] = str(node.log_path)
     samples: list[dict[str, Any]] = []
     probe: Optional[SoakProbe] = None
@@ -310,11 +384,15 @@ def main() -> int:
         node.wait_until(lambda: probe.camera.get_subscription_count() > 0, READY_TIMEOUT_S,
                         "the node's image subscription", probe.spin_once)
         deadline = time.monotonic() + READY_TIMEOUT_S
-        probe.publish(frames[0], 1)
-        while not wait_for(node, probe, lambda: 1 in probe.arrivals, WARMUP_REPEAT_S, "the warm-up frame"):
+        if args.depth:
+            node.wait_until(lambda: all(p.get_subscription_count() for p in probe.side.values()), READY_TIMEOUT_S,
+                            "the node's depth and camera_info subscriptions", probe.spin_once)
+            probe.publish_side(depths[0], info, period_ns)
+        probe.publish(frames[0], period_ns)
+        while not wait_for(node, probe, lambda: period_ns in probe.arrivals, WARMUP_REPEAT_S, "the warm-up frame"):
             if time.monotonic() > deadline:
                 raise NodeProcessError("no detections for the warm-up frame", node.log_path, node.log_tail())
-            probe.publish(frames[0], 1)
+            probe.publish(frames[0], period_ns)
         wait_for(node, probe, lambda: bool(probe.status), 5.0, "the node's /diagnostics")
         record["startup_s"] = round(time.monotonic() - started, 1)
         progress(f"node up in {record['startup_s']} s (pid {node.pid}); {args.frames} frames, "
@@ -322,9 +400,12 @@ def main() -> int:
         started = time.monotonic()
         samples.append(take_sample(0, started, node.pid, probe))
         query_cycle, ask_cycle = itertools.cycle(QUERY_SETS[1:] + QUERY_SETS[:1]), itertools.cycle(ASK_SETS)
+        find_cycle = itertools.cycle(FIND_SETS)
         changes = 0
         for index in range(1, args.frames + 1):
-            key = index + 1
+            key = (index + 1) * period_ns
+            if args.depth:
+                probe.publish_side(depths[index % DISTINCT_FRAMES], info, key)
             probe.publish(frames[index % DISTINCT_FRAMES], key)
             published += 1
             if not args.rate:
@@ -339,6 +420,8 @@ def main() -> int:
                 changes += 1
             if args.query_every and index % args.query_every == 0:
                 probe.ask(next(ask_cycle))
+            if args.find_every and index % args.find_every == 0:
+                probe.find(next(find_cycle))
             if index % args.sample_every == 0 or index == args.frames:
                 row = take_sample(index, started, node.pid, probe)
                 row["lost"] = lost
@@ -346,7 +429,8 @@ def main() -> int:
                 progress(f"frame {index}: {row['wall_s']:.0f} s, RSS {row['rss_kb']} kB, threads {row['threads']}, "
                          f"fds {row['open_files']}, lost {lost}")
         if args.rate:  # the last frames may still be in the node
-            wait_for(node, probe, lambda: args.frames + 1 in probe.arrivals, args.frame_timeout, "the last frame")
+            last = (args.frames + 1) * period_ns
+            wait_for(node, probe, lambda: last in probe.arrivals, args.frame_timeout, "the last frame")
         record["wall_s"] = round(time.monotonic() - started, 1)
         wait_for(node, probe, probe.answered, CALL_TIMEOUT_S, "the service answers")
         statuses = probe.statuses  # a fresh diagnostics status (1 Hz) for the node's final counters
@@ -365,7 +449,7 @@ def main() -> int:
         record["machine"]["load_average_at_end"] = list(os.getloadavg())  # the CPU is shared: how busy it was
         claim.release()
 
-    processed = sum(1 for key in (probe.arrivals if probe else {}) if key >= 2)
+    processed = sum(1 for key in (probe.arrivals if probe else {}) if key >= 2 * period_ns)  # not the warm-up frame
     slope = slopes(samples, args.warmup)
     record.update({"frames_published": published, "frames_processed": processed,
                    "frames_dropped": published - processed, "frames_lost_closed_loop": lost,
@@ -374,7 +458,9 @@ def main() -> int:
     fps = processed / record["wall_s"] if record.get("wall_s") else 0.0
     print(f"soak: {record['machine'].get('gpu') or record['machine']['cpu']}; preset {args.preset}, "
           f"{width}x{height} frames, {'closed loop' if not args.rate else f'{args.rate} Hz open loop'}, "
-          f"points_per_side {parameters['points_per_side']}, device {parameters['device']}")
+          f"points_per_side {parameters['points_per_side']}, device {parameters['device']}; "
+          f"depth {'on' if args.depth else 'off'}, ~/find every {args.find_every or '-'} frames, "
+          f"stamps {args.stamp_period_s or 1e-9:g} s apart, memory_s {parameters['memory_s']:g}")
     print(f"{published} frames published, {processed} processed ({published - processed} dropped), "
           f"{record.get('wall_s', 0):.0f} s ({fps:.1f} frames/s); node exit status after SIGINT: "
           f"{record['node_exit_status']}; service calls: {record.get('calls', {})}; ~/label_info messages "

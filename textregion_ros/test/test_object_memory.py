@@ -262,6 +262,25 @@ def test_clear_forgets_every_record() -> None:
     assert [(found.track_id, found.sightings) for found in find_all(memory)] == [(2, 1)]
 
 
+def test_stamps_stepping_back_a_little_keep_first_seen_before_last_seen() -> None:
+    """Issue 21: a step back of 0.1 s (well inside memory_s) gave first_seen 1800000000.0 > last_seen."""
+    memory = ObjectMemory(memory_s=10.0)
+    observe(memory, 1_800_000_000.0, [7])
+    observe(memory, 1_799_999_999.9, [7], shift=3.0)
+    [found] = find_all(memory)
+    assert found.first_seen_ns == round(1_799_999_999.9 * SECOND) and found.last_seen_ns == 1_800_000_000 * SECOND
+    assert found.sightings == 2 and found.box == (73.0, 0.0, 78.0, 5.0)  # the latest frame's box
+
+
+def test_first_and_last_seen_stay_ordered_through_stamps_that_jitter_back_and_forth() -> None:
+    memory = ObjectMemory(memory_s=10.0)
+    for stamp in (50.0, 49.8, 50.3, 50.1, 49.7, 50.5):
+        observe(memory, stamp, [3])
+        [found] = find_all(memory)
+        assert found.first_seen_ns <= found.last_seen_ns
+    assert (found.first_seen_ns, found.last_seen_ns) == (round(49.7 * SECOND), round(50.5 * SECOND))
+
+
 def test_stamps_going_back_beyond_memory_s_forget_everything() -> None:
     memory = ObjectMemory(memory_s=10.0)
     observe(memory, 100.0, [1])

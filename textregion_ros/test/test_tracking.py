@@ -146,6 +146,14 @@ def test_stamps_going_back_a_little_keep_tracks() -> None:
     assert tracker.update(frame(99.5, [(50, 50, RED)])).tolist() == [1]
 
 
+def test_stamps_going_back_a_little_keep_first_seen_before_last_seen() -> None:
+    tracker = Tracker(TrackingSettings(max_age_s=0.5))
+    tracker.update(frame(100.0, [(50, 50, RED)]))
+    tracker.update(frame(99.9, [(50, 50, RED)]))
+    [track] = tracker.open_tracks.values()
+    assert (track.first_seen_ns, track.last_seen_ns) == (99_900_000_000, 100 * SECOND)
+
+
 def test_new_token_size_closes_all_tracks() -> None:
     tracker = Tracker()
     tracker.update(frame(0.0, [(50, 50, RED)]))

@@ -6,6 +6,14 @@ plus one array per field) kept densely packed in rows 0..n-1: a removed record's
 by the last record, so find() hands the scorer a view of the token matrix and never rebuilds an
 [N,D] matrix per call. Ages are measured on observation stamps, relative to the latest frame, so a
 replayed bag forgets at the same pace as the live robot.
+
+Stamps that step back: further than memory_s is a new timeline (bag restart, sim reset), and the
+memory forgets everything with a warning. A smaller step back is ordinary disorder (two cameras on
+one topic, a re-sent frame, clock jitter) and keeps the records: first_seen and last_seen are then
+the earliest and the latest stamp the object was seen at (min/max), so first_seen <= last_seen
+always holds and a record's age is measured from its latest stamp. Resetting on every backward step
+instead would forget the whole memory on a few milliseconds of jitter. The box, its stamp and the
+token are the latest *processed* frame's, whatever its stamp.
 """
 from __future__ import annotations
 
@@ -205,12 +213,15 @@ class ObjectMemory:
         if new:
             a["ids"][slots] = ids[rows]
             a["first_seen"][slots] = stamp
+            a["last_seen"][slots] = stamp
             a["sightings"][slots] = 0
             a["has_3d"][slots] = False
         self._tokens[slots] = tokens[rows]
         # a sighting is an image stamp: the same image delivered again (a re-sent or replayed frame) is not another
-        a["sightings"][slots] += 1 if new else (a["last_seen"][slots] < stamp)
-        a["last_seen"][slots] = stamp
+        a["sightings"][slots] += 1 if new else (a["box_stamp"][slots] != stamp)
+        # first/last seen span the stamps the object was seen at (min/max: see the module docstring)
+        a["first_seen"][slots] = np.minimum(a["first_seen"][slots], stamp)
+        a["last_seen"][slots] = np.maximum(a["last_seen"][slots], stamp)
         a["frame_seq"][slots] = self._seq
         a["boxes"][slots] = boxes[rows]
         a["box_frame"][slots] = frame_id

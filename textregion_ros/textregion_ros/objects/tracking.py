@@ -11,6 +11,9 @@ Each frame's regions are matched one-to-one to the open tracks by a single optim
 Pairs are only scored when they are plausible at all (box IoU gate, or the 3D gate), so the cost
 grows with the overlap in the scene rather than with R x T. Tracks close when unseen for longer than
 max_age_s, measured on the observation stamps (a replayed bag behaves like the live robot).
+Stamps that step back further than max_age_s close every track (a new timeline); a smaller step
+back keeps them, and a track's first/last seen are then the earliest/latest stamp it was seen at
+(min/max), so first_seen <= last_seen holds whatever order the frames come in.
 """
 from __future__ import annotations
 
@@ -177,7 +180,9 @@ class _TrackTable:
         self.token_sums[rows] += tokens[regions]
         self.tokens[rows] = normalise_rows(self.token_sums[rows])
         self.sightings[rows] += 1
-        self.last_seen[rows] = stamp_ns
+        # the span of the stamps seen (a small step back keeps the track: see the module docstring)
+        self.first_seen[rows] = np.minimum(self.first_seen[rows], stamp_ns)
+        self.last_seen[rows] = np.maximum(self.last_seen[rows], stamp_ns)
         self.boxes[rows] = boxes[regions]
         new_centres = centres[regions]
         known = np.isfinite(new_centres).all(axis=1)
