@@ -28,7 +28,10 @@ What it prints:
      injected in place of SAM2's (the image features are computed once; --sweep-repeats passes
      over all R, one R after the other, so a slow spell hits every R), per stage and per region,
      with a least-squares line (slope per region, intercept, R^2) showing the cost is linear in R.
-  4. with --compile: each stage eager vs compiled (compile=off vs on on the same models, frames
+  4. with --injected-regions R1,R2,...: R synthetic SAM2 candidates through mask selection (NMS),
+     fusion and the rest of the frame, per stage and host syncs per frame, before (the engine at
+     --before-commit, from git) vs after (this checkout), frames alternating (injected_regions.py);
+  5. with --compile: each stage eager vs compiled (compile=off vs on on the same models, frames
      alternating), p50 / p95 and the ratio, plus the configure-time compile per stage (compiled_stages.py).
 
 Every stage is the engine's own code, timed by the engine's StageTimer: a frame is
@@ -40,7 +43,8 @@ average is printed at the start and the end); --threads 1 gives steadier CPU num
 
 --json PATH writes every number, the config, the device (device, device_name), the torch version
 and the date; frame.total_median_s is the steady-state frame, counts.regions its final regions,
-region_sweep.rows[].regions the injected region counts.
+region_sweep.rows[].regions the injected region counts; injected_regions.rows[] one per R and side
+(before / after) with syncs, syncs_by_op, median_s per stage and fusion_nms_median_s.
 """
 from __future__ import annotations
 

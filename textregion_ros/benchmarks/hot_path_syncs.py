@@ -28,7 +28,8 @@ try:
 except ImportError:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from torchvision.ops import box_iou
+from injected_regions import synthetic_logits  # noqa: E402
+from torchvision.ops import box_iou  # noqa: E402
 
 from textregion_ros.engine.boxes import exclusive_boxes, inclusive_boxes
 from textregion_ros.engine.mask_fusion import BOX_IOU_GATE, fuse, soft_masks
@@ -61,24 +62,8 @@ def old_greedy_groups(masks: torch.Tensor, proposals: MaskProposals, threshold: 
 
 
 def injected(count: int, size: int, seed: int) -> MaskProposals:
-    """R low-res logit masks: rectangles, nested parts of earlier ones, exact ties, a few empty."""
-    rng = np.random.default_rng(seed)
-    logits = np.full((count, size, size), -10.0, np.float32)
-    for k in range(count):
-        kind = rng.integers(0, 4)
-        if kind == 0 and k:
-            parent = np.argwhere(logits[rng.integers(0, k)] > 0)
-            if len(parent):
-                (y1, x1), (y2, x2) = parent.min(0), parent.max(0)
-                dy, dx = (y2 - y1) // 4, (x2 - x1) // 4
-                logits[k, y1 + dy:y2 - dy + 1, x1 + dx:x2 - dx + 1] = 3.0
-        elif kind == 1 and k:
-            logits[k] = logits[rng.integers(0, k)]
-        elif kind != 2 or k % 7 != 3:
-            y, x = rng.integers(0, size - 2, 2)
-            h, w = rng.integers(2, size // 2, 2)
-            logits[k, y:y + h, x:x + w] = rng.uniform(0.5, 3.5)
-    tensor = torch.from_numpy(logits)
+    """R low-res logit masks (injected_regions.synthetic_logits: rectangles, nested parts, ties, a few empty)."""
+    tensor = torch.from_numpy(synthetic_logits(count, size, seed))
     return MaskProposals(tensor.half(), torch.linspace(0.9, 0.8, count), torch.ones(count),
                          inclusive_boxes(tensor > 0), torch.full((count,), 2), points=count, candidates=3 * count)
 

@@ -115,14 +115,20 @@ step engine_stages 210 "$PY" "$BENCH/engine_stages.py" "${stage_args[@]}"
 # -- 3b. R injected regions (hot2's --injected-regions), its own step so a failure there costs only it ------
 if has_flag "$BENCH/engine_stages.py" "--injected-regions"; then
   injected_args=()
-  for arg in "${stage_args[@]}"; do  # the same settings, eager, its own JSON
+  skip_next=0
+  for arg in "${stage_args[@]}"; do  # the same settings, eager, no region sweep (step 3 has it), its own JSON
+    if [ "$skip_next" = 1 ]; then skip_next=0; continue; fi
     case "$arg" in
       --compile) ;;
+      --region-sweep|--sweep-repeats) skip_next=1 ;;
       "$OUT/engine_stages.json") injected_args+=("$OUT/injected_regions.json") ;;
       *) injected_args+=("$arg") ;;
     esac
   done
-  step injected_regions 60 "$PY" "$BENCH/engine_stages.py" "${injected_args[@]}" --repeats 3 \
+  injected_repeats=3 injected_limit=60
+  # the CPU dry run: one frame per R and side (before and after); a loaded 2-core CPU needs the time
+  [ "$QUICK" = 1 ] && injected_repeats=1 injected_limit=150
+  step injected_regions "$injected_limit" "$PY" "$BENCH/engine_stages.py" "${injected_args[@]}" --repeats "$injected_repeats" \
     --injected-regions "$injected"
 else
   { echo "$HEADER"; echo "== injected_regions: engine_stages.py has no --injected-regions yet: the region sweep stands in"; } \
