@@ -35,9 +35,24 @@ class RosLogHandler(logging.Handler):
             text = record.getMessage()
             if record.exc_info:
                 text += "\n" + logging.Formatter().formatException(record.exc_info)
-            getattr(self.ros_logger, method)(f"[{record.name}] {text}")
+            self._log(method, f"[{record.name}] {text}")
         except Exception:  # a log line must never take the caller down
             self.handleError(record)
+
+    def _log(self, method: str, text: str) -> None:
+        # One call site per severity: rclpy keys a logger's context on its caller's line and refuses
+        # ("Logger severity cannot be changed between calls") a second severity from the same line.
+        logger = self.ros_logger
+        if method == "debug":
+            logger.debug(text)
+        elif method == "info":
+            logger.info(text)
+        elif method == "warning":
+            logger.warning(text)
+        elif method == "error":
+            logger.error(text)
+        else:
+            logger.fatal(text)
 
 
 def route_library_logging(node: Any) -> RosLogHandler:
