@@ -13,7 +13,9 @@ drops the replies itself.
 """
 from __future__ import annotations
 
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from typing import Any
+
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSPolicyKind, QoSProfile, ReliabilityPolicy
 
 from .frame_messages import OUTPUTS
 
@@ -30,3 +32,14 @@ def image_input_qos(reliability: str) -> QoSProfile:
     policy = ReliabilityPolicy.RELIABLE if reliability == "reliable" else ReliabilityPolicy.BEST_EFFORT
     return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=2, reliability=policy,
                       durability=DurabilityPolicy.VOLATILE)
+
+
+def incompatible_image_qos(info: Any, reliability: str) -> tuple[str, str]:
+    """(policy name, the problem to report) for a publisher on `image` this subscription can never hear
+    (rclpy's QoSRequestedIncompatibleQoSInfo), with `reliability` the image_reliability in force."""
+    policy = QoSPolicyKind(info.last_policy_kind).name
+    return policy, (f"image subscription ({reliability}) is incompatible with a publisher's {policy} policy "
+                    f"({info.total_count} publisher(s)); its frames never arrive"
+                    + ("; a best-effort camera needs image_reliability: best_effort" if policy == "RELIABILITY"
+                       else ""))
+

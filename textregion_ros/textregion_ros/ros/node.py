@@ -30,7 +30,6 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions
-from rclpy.qos import QoSPolicyKind
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header, String
 from std_srvs.srv import Trigger
@@ -52,13 +51,13 @@ from ..engine import (
 from . import conversions
 from ..runtime.health import FrameHealth, ProblemLog, device_memory
 from ..runtime.memory import release_freed_memory
-from .diagnostics import status_message
+from .diagnostics import frame_count_values, status_message
 from ..spatial import DepthSettings
 from .depth_input import DepthInput, No3D, Spatial3D, TargetFrame, observed_3d, stamp_ns
 from .frame_messages import FRAME_OUTPUTS, OUTPUTS, frame_messages
 from .query_service import answer_query
 from .find_service import answer_find
-from .input_qos import QUERIES_INPUT, SERVICE_QOS, image_input_qos
+from .input_qos import QUERIES_INPUT, SERVICE_QOS, image_input_qos, incompatible_image_qos
 from ..objects import FrameObjects
 from ..outputs.class_ids import StableClassIds
 from .compressed_input import CompressedImageError, as_image, input_topic
@@ -540,12 +539,8 @@ class TextRegionNode(LifecycleNode):
 
     def _on_incompatible_image_qos(self, info: QoSRequestedIncompatibleQoSInfo) -> None:
         """A publisher on `image` that this subscription can never hear: say so instead of waiting silently."""
-        policy = QoSPolicyKind(info.last_policy_kind).name
-        self._health.qos_problem = problem = (
-            f"image subscription ({self._value('image_reliability')}) is incompatible with a publisher's "
-            f"{policy} policy ({info.total_count} publisher(s)); its frames never arrive"
-            + ("; a best-effort camera needs image_reliability: best_effort" if policy == "RELIABILITY" else ""))
-        self._problem(f"qos-{policy}", problem)
+        policy, self._health.qos_problem = incompatible_image_qos(info, self._value("image_reliability"))
+        self._problem(f"qos-{policy}", self._health.qos_problem)
 
     def _publish_diagnostics(self) -> None:
         state = self.state_label()
@@ -557,11 +552,7 @@ class TextRegionNode(LifecycleNode):
             "model": self._engine.config.model_id if self._engine is not None else "",
             "queries": str(len(self._queries)),
             **self._health.values(),
-            "frames_received": str(counts.received),
-            "frames_processed": str(counts.processed),
-            "frames_rejected": str(counts.rejected),
-            "frames_dropped": str(counts.dropped),
-            "frames_failed": str(counts.failed),
+            **frame_count_values(counts),
             "problems": str(self._problems.total),
             "last_problem": self._problems.last,
             "pending_reconfigure": ", ".join(self._pending_reconfigure),
