@@ -224,7 +224,7 @@ def main() -> int:
     try:
         check_imports(workspace)
         params = share_files(workspace)
-        from textregion_ros.runtime import local_dds  # the installed copy (checked above)
+        from textregion_ros.tooling import local_dds  # the installed copy (checked above)
 
         claim = local_dds.claim()
         claim.apply()

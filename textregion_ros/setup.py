@@ -23,7 +23,7 @@ setup(
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz")),
-        (f"share/{PACKAGE}/config/presets", glob("config/presets/*.yaml")),  # runtime/presets.py finds them here
+        (f"share/{PACKAGE}/config/presets", glob("config/presets/*.yaml")),  # tooling/params_files.py finds them here
         (f"share/{PACKAGE}/config/nav2", glob("config/nav2/*.yaml")),  # example params for Nav2
     ],
     package_data={f"{PACKAGE}.data": ["*.jpg", "*.md"]},

@@ -40,7 +40,7 @@ from engine_stages import FRAME_STAGES, benchmark_image, format_table, load_line
 
 from textregion_ros.cli.settings import resolve_settings  # noqa: E402
 from textregion_ros.engine import TextRegionEngine, parse_queries, split_query_text  # noqa: E402
-from textregion_ros.runtime.params_files import config_file, preset_file, preset_names  # noqa: E402
+from textregion_ros.tooling.params_files import config_file, preset_file, preset_names  # noqa: E402
 
 GPU_RECORD = Path(__file__).resolve().parents[2] / "docs" / "benchmarks" / "engine_stages_h200.json"
 RANDOM = {"weights": "random", "sam2_weights": "random", "pred_iou_thresh": 0.0, "stability_score_thresh": 0.0,

@@ -37,7 +37,7 @@ from textregion_ros.cli.settings import resolve_settings  # noqa: E402
 from textregion_ros.engine import EngineConfig, TextRegionEngine, parse_queries, split_query_text  # noqa: E402
 from textregion_ros.engine.rescale import rescaled_size  # noqa: E402
 from textregion_ros.engine.tiling import plan_views  # noqa: E402
-from textregion_ros.runtime.params_files import config_file, preset_file  # noqa: E402
+from textregion_ros.tooling.params_files import config_file, preset_file  # noqa: E402
 
 DEFAULT = "default"
 RANDOM = {"weights": "random", "sam2_weights": "random", "pred_iou_thresh": 0.0, "stability_score_thresh": 0.0,

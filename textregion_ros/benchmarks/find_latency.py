@@ -42,7 +42,7 @@ from textregion_ros import params
 from textregion_ros.cli.settings import resolve_settings
 from textregion_ros.engine import TextRegionEngine, parse_queries
 from textregion_ros.objects import ObjectMemory
-from textregion_ros.runtime.params_files import config_file, preset_file
+from textregion_ros.tooling.params_files import config_file, preset_file
 
 QUERIES = ["red mug", "chair", "coffee table; desk", "person", "laptop"]
 DEFAULT_MEMORIES = "100,1000,10000"

@@ -9,7 +9,7 @@ With --side-rate HZ it measures instead (benchmarks/side_rate.py) frames at --ra
 depth + camera_info, with and without depth + camera_info also streaming at HZ (use_depth on),
 alternated --repeats times in one run: processed / received and latency p50 / p95 per phase, as ratios.
 
-It starts the node as a separate process (runtime/node_process.py; DDS confined to this machine:
+It starts the node as a separate process (tooling/node_process.py; DDS confined to this machine:
 LOCALHOST discovery, a claimed domain id, 64 MB shared memory) with config/textregion.yaml and, for
 --preset NAME, config/presets/NAME.yaml on top, then measures in one run:
   - closed loop: publish a frame, wait for its Detection2DArray -> per-frame latency;
@@ -35,10 +35,10 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from textregion_ros.cli.settings import Settings, parse_assignment, resolve_settings
-from textregion_ros.runtime import local_dds
-from textregion_ros.runtime.params_files import config_file, preset_file, preset_names
-from textregion_ros.runtime.node_command import CONFIGURE_FAILED
-from textregion_ros.runtime.node_process import NodeProcess
+from textregion_ros.tooling import local_dds
+from textregion_ros.tooling.params_files import config_file, preset_file, preset_names
+from textregion_ros.tooling.node_command import CONFIGURE_FAILED
+from textregion_ros.tooling.node_process import NodeProcess
 
 # --preset default: the main file's (real) architectures with random weights; filters off so random
 # weights leave regions. Any other --preset is a params file in config/presets/ (e.g. cpu_smoke).

@@ -44,7 +44,7 @@ from textregion_ros.engine import EngineConfig, TextRegionEngine  # noqa: E402
 from textregion_ros.engine.precision import (COSINE_BAR, DTYPES, Measurement, dtype_problem,  # noqa: E402
                                              pick_precision)
 from textregion_ros.engine.sam2_loading import load_sam2  # noqa: E402
-from textregion_ros.runtime.params_files import preset_file, read_params_file  # noqa: E402
+from textregion_ros.tooling.params_files import preset_file, read_params_file  # noqa: E402
 
 MODELS = {"clip": "ViT-B-16", "siglip2": "ViT-B-16-SigLIP2-256", "pe": "PE-Core-T-16-384"}
 QUERIES = ["a person", "a red mug", "a wooden table", "the sky", "a cat", "a rocket", "grass", "a wall"]

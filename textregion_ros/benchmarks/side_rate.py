@@ -168,7 +168,7 @@ class SideProbe:
 def side_rate_run(node: Any, rate: float, side_rate: float, seconds: float, repeats: int,
                   width: int, height: int) -> dict[str, PhaseResult]:
     """Both phases, alternated `repeats` times against the running node process `node`."""
-    from textregion_ros.runtime.node_command import CONFIGURE_FAILED
+    from textregion_ros.tooling.node_command import CONFIGURE_FAILED
 
     node.start()
     probe = SideProbe(width, height)

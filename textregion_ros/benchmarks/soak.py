@@ -9,9 +9,9 @@
 
 A node that leaks a little per frame runs fine in every test and dies on the robot after a day, so
 this pushes --frames frames (default 10,000) through textregion_node, started like every other
-benchmark (runtime/node_process.py: DDS confined to this machine, config/textregion.yaml plus
+benchmark (tooling/node_process.py: DDS confined to this machine, config/textregion.yaml plus
 --preset), and every --sample-every frames reads from /proc the node's resident memory (VmRSS),
-threads and open file descriptors (runtime/process_stats.py) and, on CUDA, the torch allocated /
+threads and open file descriptors (tooling/process_stats.py) and, on CUDA, the torch allocated /
 reserved memory the node reports in /diagnostics (up to 1 s old: it publishes once a second).
 Meanwhile it does what a robot does: every --query-change-every frames new queries (cycling
 through a few sets, alternately through ~/set_queries and the `queries` topic), every
@@ -49,10 +49,10 @@ import numpy as np
 
 from node_latency import DEFAULT_PRESET, Probe, benchmark_settings, device_name
 from textregion_ros.engine import split_query_text
-from textregion_ros.runtime import local_dds, process_stats
-from textregion_ros.runtime.node_command import CONFIGURE_FAILED
-from textregion_ros.runtime.node_process import NodeProcess, NodeProcessError
-from textregion_ros.runtime.params_files import preset_names
+from textregion_ros.tooling import local_dds, process_stats
+from textregion_ros.tooling.node_command import CONFIGURE_FAILED
+from textregion_ros.tooling.node_process import NodeProcess, NodeProcessError
+from textregion_ros.tooling.params_files import preset_names
 
 NODE_NAME = "textregion"  # Probe's topics and services are the ones of a node of this name
 DEPTH_TOPIC, CAMERA_INFO_TOPIC = "/bench/depth", "/bench/camera_info"  # the node's depth and camera_info, remapped

@@ -6,8 +6,8 @@ overrides for only those parameter arguments given on the command line; rviz:=tr
     ros2 launch textregion_ros textregion.launch.py namespace:=robot1 queries:="red mug, table; desk"
     ros2 launch textregion_ros textregion.launch.py rviz:=true namespace:=robot1
 
-The arguments and what they turn into live in textregion_ros.runtime.launch_arguments and
-textregion_ros.runtime.rviz_launch (ROS-free, unit-tested); this file only hands them to launch_ros.
+The arguments and what they turn into live in textregion_ros.tooling.launch_arguments and
+textregion_ros.tooling.rviz_launch (ROS-free, unit-tested); this file only hands them to launch_ros.
 The node configures and activates itself (parameter `autostart`); set autostart: false in a params
 file to drive its lifecycle from a lifecycle manager instead.
 """
@@ -19,8 +19,8 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from textregion_ros.runtime.launch_arguments import ARGUMENTS, PACKAGE, node_action_arguments, node_launch
-from textregion_ros.runtime.rviz_launch import rviz_launch
+from textregion_ros.tooling.launch_arguments import ARGUMENTS, PACKAGE, node_action_arguments, node_launch
+from textregion_ros.tooling.rviz_launch import rviz_launch
 
 
 def _start_node(context: LaunchContext) -> list:

@@ -9,7 +9,7 @@ registered to the colour camera, publishing the layer's pointcloud_topic.
         depth:=/zed/zed_node/depth/depth_registered
 
 Needs depth_image_proc (apt: ros-jazzy-depth-image-proc) and, for rviz:=true, rviz2. Every argument of
-textregion.launch.py is here too; what they turn into is textregion_ros.runtime.nav2_launch (ROS-free,
+textregion.launch.py is here too; what they turn into is textregion_ros.tooling.nav2_launch (ROS-free,
 unit-tested); this file only hands it to launch_ros.
 """
 from pathlib import Path
@@ -20,8 +20,8 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from textregion_ros.runtime.launch_arguments import PACKAGE, node_action_arguments
-from textregion_ros.runtime.nav2_launch import NAV2_ARGUMENTS, nav2_launch
+from textregion_ros.tooling.launch_arguments import PACKAGE, node_action_arguments
+from textregion_ros.tooling.nav2_launch import NAV2_ARGUMENTS, nav2_launch
 
 
 def _start(context: LaunchContext) -> list:

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import pytest
 
-from textregion_ros.runtime import local_dds
+from textregion_ros.tooling import local_dds
 
 _ROS_WORDS = ("rclpy", "ros_harness")
 _claim: local_dds.LocalDds | None = None

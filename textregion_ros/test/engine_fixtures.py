@@ -15,7 +15,7 @@ import torch
 
 from textregion_ros.engine import EngineConfig, TextRegionEngine
 from textregion_ros.engine.sam2_loading import load_sam2
-from textregion_ros.runtime.params_files import preset_file, read_params_file
+from textregion_ros.tooling.params_files import preset_file, read_params_file
 
 MODELS = {"clip": "ViT-B-16", "siglip2": "ViT-B-16-SigLIP2-256", "pe": "PE-Core-T-16-384"}
 # The cpu_smoke preset without its model choice (tests pick the backbone), plus the engine tests'

@@ -20,7 +20,7 @@ from textregion_msgs.srv import Query, SetQueries
 from vision_msgs.msg import Detection2DArray, LabelInfo
 
 from ros_harness import TestNode, node_process
-from textregion_ros.runtime.node_command import CONFIGURE_FAILED
+from textregion_ros.tooling.node_command import CONFIGURE_FAILED
 from textregion_ros.ros.image_conversions import numpy_to_imgmsg
 
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)

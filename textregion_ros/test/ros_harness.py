@@ -2,7 +2,7 @@
 
 Both entry points re-check that DDS is confined to this machine (conftest.py sets it up) before
 anything ROS starts, so a test that edits the environment cannot leak traffic: TestNode here, and
-NodeProcess (runtime/node_process.py) for the child processes.
+NodeProcess (tooling/node_process.py) for the child processes.
 """
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 
-from textregion_ros.runtime import local_dds, params_files
-from textregion_ros.runtime.node_process import NodeProcess
+from textregion_ros.tooling import local_dds, params_files
+from textregion_ros.tooling.node_process import NodeProcess
 
 TEST_DIR = Path(__file__).resolve().parent
 PACKAGE_DIR = TEST_DIR.parent

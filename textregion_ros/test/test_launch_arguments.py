@@ -1,4 +1,4 @@
-"""textregion.launch.py's decisions (runtime/launch_arguments.py), without launch or launch_ros.
+"""textregion.launch.py's decisions (tooling/launch_arguments.py), without launch or launch_ros.
 
 The launch file itself needs a ROS install to run; these tests pin what it hands to launch_ros:
 which params files in which order, and which parameters the command line overrides.
@@ -13,7 +13,7 @@ import dataclasses
 import pytest
 import yaml
 
-from textregion_ros.runtime.launch_arguments import (
+from textregion_ros.tooling.launch_arguments import (
     ARGUMENTS,
     BY_NAME,
     NODE_ACTION_FIELDS,
@@ -138,8 +138,8 @@ def test_without_a_depth_argument_use_depth_stays_the_params_files_choice(tmp_pa
 
 
 def test_every_launch_spec_field_reaches_launch_ros():
-    from textregion_ros.runtime.nav2_launch import CloudLaunch
-    from textregion_ros.runtime.rviz_launch import RvizLaunch
+    from textregion_ros.tooling.nav2_launch import CloudLaunch
+    from textregion_ros.tooling.rviz_launch import RvizLaunch
     for spec in (node_launch({}, PACKAGE).__class__, RvizLaunch, CloudLaunch):
         dropped = {f.name for f in dataclasses.fields(spec)} - set(NODE_ACTION_FIELDS)
         assert not dropped, f"{spec.__name__} fields the launch files would not pass to Node(): {dropped}"

@@ -1,5 +1,5 @@
 """The Nav2 recipe: config/nav2/semantic_segmentation_layer.yaml uses only keys the layer declares, with the
-declared types, and launch/textregion_nav2.launch.py's decisions (runtime/nav2_launch.py) start the node
+declared types, and launch/textregion_nav2.launch.py's decisions (tooling/nav2_launch.py) start the node
 and the organised cloud the layer needs. Nav2 and depth_image_proc are not installable here, so the
 layer's declarations are data in this file, copied from its source.
 """
@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from textregion_ros.runtime.launch_arguments import ARGUMENTS
-from textregion_ros.runtime.nav2_launch import DEFAULT_POINTS, NAV2_ARGUMENTS, NAV2_BY_NAME, nav2_launch
+from textregion_ros.tooling.launch_arguments import ARGUMENTS
+from textregion_ros.tooling.nav2_launch import DEFAULT_POINTS, NAV2_ARGUMENTS, NAV2_BY_NAME, nav2_launch
 
 PACKAGE = Path(__file__).resolve().parents[1]
 RECIPE = PACKAGE / "config" / "nav2" / "semantic_segmentation_layer.yaml"
@@ -158,6 +158,6 @@ def test_nav2_launch_file_hands_the_ros_free_decisions_to_launch_ros():
 
     tree = ast.parse((PACKAGE / "launch" / "textregion_nav2.launch.py").read_text())
     imported = {(n.module, a.name) for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
-    assert {("textregion_ros.runtime.nav2_launch", "NAV2_ARGUMENTS"), ("textregion_ros.runtime.nav2_launch", "nav2_launch"),
+    assert {("textregion_ros.tooling.nav2_launch", "NAV2_ARGUMENTS"), ("textregion_ros.tooling.nav2_launch", "nav2_launch"),
             ("launch.actions", "OpaqueFunction"), ("launch_ros.actions", "Node")} <= imported
     assert "generate_launch_description" in {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}

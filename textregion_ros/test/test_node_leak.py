@@ -18,8 +18,8 @@ import numpy as np
 from std_msgs.msg import String
 
 from node_session import NodeSession
-from textregion_ros.runtime import process_stats
-from textregion_ros.runtime.process_stats import ProcessSample
+from textregion_ros.tooling import process_stats
+from textregion_ros.tooling.process_stats import ProcessSample
 
 FRAMES = 300
 # Every query set and ~/query phrase is first used before the warm-up ends, so text embeddings are

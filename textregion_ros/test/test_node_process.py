@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
-from textregion_ros.runtime import local_dds, node_command
-from textregion_ros.runtime.node_process import NodeProcess, NodeProcessError
+from textregion_ros.tooling import local_dds, node_command
+from textregion_ros.tooling.node_process import NodeProcess, NodeProcessError
 
 
 def child(body: str, setup: str = "") -> list[str]:

@@ -105,13 +105,13 @@ def _launch_tree() -> ast.Module:
 
 def test_launch_file_declares_the_ros_free_arguments_and_starts_the_node_through_them():
     """launch/launch_ros are not installable here: check the file's structure, and the arguments
-    it declares (runtime/launch_arguments.py, unit-tested in test_launch_arguments.py)."""
-    from textregion_ros.runtime.launch_arguments import ARGUMENTS
+    it declares (tooling/launch_arguments.py, unit-tested in test_launch_arguments.py)."""
+    from textregion_ros.tooling.launch_arguments import ARGUMENTS
 
     tree = _launch_tree()
     imported = {(n.module, a.name) for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
-    assert {("textregion_ros.runtime.launch_arguments", "ARGUMENTS"),
-            ("textregion_ros.runtime.launch_arguments", "node_launch"),
+    assert {("textregion_ros.tooling.launch_arguments", "ARGUMENTS"),
+            ("textregion_ros.tooling.launch_arguments", "node_launch"),
             ("launch.actions", "OpaqueFunction"), ("launch.actions", "DeclareLaunchArgument"),
             ("launch_ros.actions", "Node")} <= imported
     assert "generate_launch_description" in {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
@@ -120,7 +120,7 @@ def test_launch_file_declares_the_ros_free_arguments_and_starts_the_node_through
 
 
 def test_launch_file_starts_the_installed_console_script_with_the_packaged_config():
-    from textregion_ros.runtime.launch_arguments import CONFIG_FILE, NODE_EXECUTABLE, PRESETS_DIR
+    from textregion_ros.tooling.launch_arguments import CONFIG_FILE, NODE_EXECUTABLE, PRESETS_DIR
 
     setup = (PACKAGE / "setup.py").read_text()
     assert NODE_EXECUTABLE == "textregion_node" and '"textregion_node = textregion_ros.ros.node:main"' in setup

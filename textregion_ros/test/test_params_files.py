@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from textregion_ros.runtime import params_files
+from textregion_ros.tooling import params_files
 
 PACKAGE = Path(__file__).resolve().parents[1]
 SOURCE_PRESETS = PACKAGE / "config" / "presets"

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from textregion_ros.runtime import process_stats
+from textregion_ros.tooling import process_stats
 
 STATUS_TEXT = """Name:\tpython
 Umask:\t0022

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from textregion_ros.runtime import local_dds
+from textregion_ros.tooling import local_dds
 
 CONFTEST = Path(__file__).with_name("conftest.py")
 ENGINE_FIXTURES = Path(__file__).with_name("engine_fixtures.py")

@@ -1,4 +1,4 @@
-"""`rviz:=true` on textregion.launch.py (runtime/rviz_launch.py): rviz2 with the packaged config, its topics
+"""`rviz:=true` on textregion.launch.py (tooling/rviz_launch.py): rviz2 with the packaged config, its topics
 moved to the launched node's namespace and name; off by default."""
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from textregion_ros.runtime.launch_arguments import BY_NAME, flag
-from textregion_ros.runtime.rviz_launch import display_topics, node_path, rviz_launch
+from textregion_ros.tooling.launch_arguments import BY_NAME, flag
+from textregion_ros.tooling.rviz_launch import display_topics, node_path, rviz_launch
 
 PACKAGE = Path(__file__).resolve().parents[1]
 RVIZ_FILE = PACKAGE / "config" / "textregion.rviz"

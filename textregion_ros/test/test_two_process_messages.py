@@ -16,7 +16,7 @@ from children.sample_messages import (
     sample_rgb,
 )
 from ros_harness import REPO_ROOT, TEST_DIR, TestNode
-from textregion_ros.runtime.node_process import NodeProcess
+from textregion_ros.tooling.node_process import NodeProcess
 from textregion_ros.ros.image_conversions import imgmsg_to_numpy
 
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)

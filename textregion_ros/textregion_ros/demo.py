@@ -1,10 +1,10 @@
 """`textregion-demo`: the real node on a replayed camera stream of bundled photographs.
 
 What it does, with no manual step and no network traffic leaving this machine:
-  1. claims an isolated DDS domain (runtime/local_dds.py) for itself and the node;
+  1. claims an isolated DDS domain (tooling/local_dds.py) for itself and the node;
   2. picks the weights: the configured real ones when they are cached or downloadable, else
      random weights with small CPU-friendly settings under a banner (labels then meaningless);
-  3. starts `python -m textregion_ros.ros.node` as a child (runtime/node_process.py) with
+  3. starts `python -m textregion_ros.ros.node` as a child (tooling/node_process.py) with
      config/textregion.yaml, for random weights a preset on top (config/presets/cpu_demo.yaml, or
      cpu_smoke.yaml with --short), and overrides (queries that fit the photos, reliable image QoS),
      remapped to /demo/camera/image;
@@ -28,9 +28,9 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from .outputs import result_files
-from .runtime.params_files import UnknownPresetError, config_file, preset_file
-from .runtime.node_command import CONFIGURE_FAILED
-from .runtime.node_process import NodeProcess, NodeProcessError
+from .tooling.params_files import UnknownPresetError, config_file, preset_file
+from .tooling.node_command import CONFIGURE_FAILED
+from .tooling.node_process import NodeProcess, NodeProcessError
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 PHOTOS = ("astronaut.jpg", "coffee.jpg", "chelsea.jpg", "rocket.jpg")
@@ -313,7 +313,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         log.error(f"{error}; reinstall the package")
         return 2
 
-    from .runtime import local_dds
+    from .tooling import local_dds
 
     dds = local_dds.claim()
     dds.apply()  # this process and the node child: DDS stays on this machine, on a domain of our own

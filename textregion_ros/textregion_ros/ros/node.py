@@ -50,7 +50,7 @@ from ..engine import (
 )
 from . import conversions
 from ..runtime.health import FrameHealth, ProblemLog, device_memory
-from ..runtime.memory import release_freed_memory
+from ..runtime.heap_trim import release_freed_memory
 from .diagnostics import frame_count_values, status_message
 from ..spatial import DepthSettings
 from .depth_input import DepthInput, No3D, Spatial3D, TargetFrame, observed_3d, stamp_ns

@@ -27,7 +27,7 @@ PROFILE_VARIABLES = ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES
 DOMAIN_IDS = range(1, 102)
 
 _PROFILE_XML = f"""<?xml version="1.0" encoding="UTF-8" ?>
-<!-- Written by textregion_ros.runtime.local_dds: large shared-memory segment, UDP on loopback only. -->
+<!-- Written by textregion_ros.tooling.local_dds: large shared-memory segment, UDP on loopback only. -->
 <profiles xmlns="http://www.eprosima.com/XMLSchemas/fastRTPS_Profiles">
   <transport_descriptors>
     <transport_descriptor>

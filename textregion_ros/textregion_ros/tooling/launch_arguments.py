@@ -8,7 +8,7 @@ launch file stays a thin shell around these decisions and they are unit-tested h
     params file's `device: cuda:1`;
   - params files are layered in order: `params_file` (default: the package's config/textregion.yaml),
     then the preset named by `preset` (a file under config/presets/), then the overrides;
-  - `rviz:=true` also starts rviz2 on config/textregion.rviz (runtime/rviz_launch.py).
+  - `rviz:=true` also starts rviz2 on config/textregion.rviz (tooling/rviz_launch.py).
 """
 from __future__ import annotations
 
