@@ -10,7 +10,7 @@ Run it on the machine you care about and read the tables; nothing here asserts a
     of R elliptic blobs that drift and bounce at the working resolution (640x480 by default), as a
     torch tensor on --device; tokens D = 512 (a fixed token per blob plus a little noise each frame);
     3D centres for 80 % of the regions. Timed separately: Tracker.update and ObjectMemory.observe
-    (with the tracks' tokens and an Observed3D, as the node calls them). Mean and median over
+    (with the tracks' tokens and an Boxes3D, as the node calls them). Mean and median over
     --frames frames after --warmup untimed ones. "mask grid" times, on its own, the part of update
     that subsamples and thresholds the masks (memory-bound on the CPU: it touches every grid row).
 (b) ObjectMemory.find over memories of N objects, with a numpy scorer standing in for the text
@@ -42,7 +42,8 @@ except ImportError:  # run from a source checkout without installing
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_common import benchmark_device, cpu_model, positive_ints, synchronize  # noqa: E402
-from textregion_ros.objects import FrameObservation, ObjectMemory, Observed3D, Tracker, TrackingSettings
+from textregion_ros.objects import FrameObservation, ObjectMemory, Tracker, TrackingSettings
+from textregion_ros.spatial import Boxes3D
 from textregion_ros.objects.association import grid_stride, masks_on_grid, pack_masks
 
 DEFAULT_REGIONS = "8,32,64,128,256"
@@ -95,7 +96,7 @@ class BlobScene:
         self.masks = torch.zeros((count, height, width), dtype=torch.float32, device=device)
         self.windows: list[Optional[tuple[int, int, int, int]]] = [None] * count
 
-    def step(self, frame: int, stamp_ns: int) -> tuple[FrameObservation, Observed3D]:
+    def step(self, frame: int, stamp_ns: int) -> tuple[FrameObservation, Boxes3D]:
         self.centres += self.velocity
         size = np.array([self.width, self.height], dtype=float)
         bounce = (self.centres < 0) | (self.centres >= size)
@@ -108,7 +109,7 @@ class BlobScene:
         centres = np.where(valid[:, None], self.points, np.nan)
         observation = FrameObservation(stamp_ns=stamp_ns, tokens=torch.from_numpy(tokens), masks=self.masks,
                                        boxes=boxes, centres_3d=centres)
-        spatial = Observed3D(centres=centres, box_centres=centres, sizes=np.full((self.count, 3), 0.2),
+        spatial = Boxes3D(centres=centres, box_centres=centres, sizes=np.full((self.count, 3), 0.2),
                              orientations=np.tile([0.0, 0.0, 0.0, 1.0], (self.count, 1)), valid=valid,
                              frame_id="map", stamp_ns=stamp_ns)
         return observation, spatial

@@ -8,7 +8,8 @@ import torch.nn.functional as F
 from textregion_ros import params
 from textregion_ros.engine.boxes import exclusive_boxes
 from textregion_ros.engine.results import Regions
-from textregion_ros.objects import FrameObjects, Observed3D
+from textregion_ros.objects import FrameObjects
+from textregion_ros.spatial import Boxes3D
 
 SECOND = 1_000_000_000
 DEFAULTS = {p.name: p.default for p in params.PARAMETERS}
@@ -25,9 +26,9 @@ def regions(columns: list[int], axes: list[int]) -> Regions:
                    image_size=(60, 200))
 
 
-def spatial(centres: list[list[float]], valid: list[bool], stamp_s: float) -> Observed3D:
+def spatial(centres: list[list[float]], valid: list[bool], stamp_s: float) -> Boxes3D:
     count = len(centres)
-    return Observed3D(centres=np.asarray(centres, float), box_centres=np.asarray(centres, float),
+    return Boxes3D(centres=np.asarray(centres, float), box_centres=np.asarray(centres, float),
                       sizes=np.full((count, 3), 0.1), orientations=np.tile([0.0, 0.0, 0.0, 1.0], (count, 1)),
                       valid=np.asarray(valid), frame_id="map", stamp_ns=int(stamp_s * SECOND))
 

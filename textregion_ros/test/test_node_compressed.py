@@ -76,9 +76,10 @@ def test_a_jpeg_frame_is_processed_with_labels_close_to_the_raw_frame(raw_and_co
 @pytest.mark.parametrize(("kind", "reason"), [
     ("truncated jpeg", "dropped a compressed image: cannot decode the compressed image (truncated or corrupt)"),
     ("unknown format", "dropped a compressed image: unknown compressed image format 'rgb8; tiff compressed rgb8'"),
-    # decodes (under the decoder's bomb limit) but is more pixels than the engine takes: the engine's
-    # ImageError makes it a rejected frame, like any bad input, not a failed one
-    ("over the engine's size", "dropped an image: image of 8000x8100 exceeds 64000000 pixels"),
+    # more pixels than the engine takes: refused before the decode, by the engine's own limit (one limit
+    # for one fact), and a rejected frame like any bad input, not a failed one
+    ("over the engine's size", "dropped a compressed image: decoded size 8100x8000 is over the image limit of "
+                               "64000000 pixels"),
 ])
 def test_a_bad_payload_is_rejected_with_its_reason_and_a_later_good_frame_is_processed(raw_and_compressed, kind,
                                                                                       reason):

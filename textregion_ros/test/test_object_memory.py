@@ -8,7 +8,8 @@ from typing import Optional, Sequence
 import numpy as np
 import pytest
 
-from textregion_ros.objects import ObjectMemory, Observed3D, RememberedObject
+from textregion_ros.objects import ObjectMemory, RememberedObject
+from textregion_ros.spatial import Boxes3D
 
 DIM = 4
 SECOND = 1_000_000_000
@@ -31,17 +32,17 @@ def boxes_for(ids: Sequence[int], shift: float = 0.0) -> np.ndarray:
     return np.array([[i * 10.0 + shift, 0.0, i * 10.0 + 5.0 + shift, 5.0] for i in ids])
 
 
-def observe(memory: ObjectMemory, stamp_s: float, ids: Sequence[int], spatial: Optional[Observed3D] = None,
+def observe(memory: ObjectMemory, stamp_s: float, ids: Sequence[int], spatial: Optional[Boxes3D] = None,
             shift: float = 0.0) -> None:
     memory.observe(int(round(stamp_s * SECOND)), "camera", np.asarray(ids, dtype=np.uint32), tokens_for(ids),
                    boxes_for(ids, shift), spatial)
 
 
 def spatial_for(ids: Sequence[int], valid: Sequence[bool], x: float, frame_id: str = "map",
-                stamp_s: float = 0.0) -> Observed3D:
+                stamp_s: float = 0.0) -> Boxes3D:
     count = len(ids)
     centres = np.tile([x, 0.0, 1.0], (count, 1))
-    return Observed3D(centres=centres, box_centres=centres + 0.01, sizes=np.full((count, 3), 0.2),
+    return Boxes3D(centres=centres, box_centres=centres + 0.01, sizes=np.full((count, 3), 0.2),
                       orientations=np.tile([0.0, 0.0, 0.0, 1.0], (count, 1)), valid=np.asarray(valid),
                       frame_id=frame_id, stamp_ns=int(round(stamp_s * SECOND)))
 

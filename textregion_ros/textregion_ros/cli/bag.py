@@ -1,6 +1,7 @@
 """`textregion bag`: a rosbag2 (MCAP or sqlite3) in, a new MCAP bag with the node's topics out.
 
-The messages are the node's own (ros/frame_messages.py builds them for both), offered with the
+Each frame goes through the node's own pipeline (perception/) and message conversion
+(ros/bag_frames.py -> ros/frame_messages.py), one set of tracks for the whole bag; offered with the
 node's QoS, stamped with the source image's header at the source message's bag time, plus a copy
 of the image topic, so the output replays alone in RViz or Foxglove.
 """
@@ -14,17 +15,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..engine import EngineError
-from .frames import build_engine, print_summary
+from .frames import build_engine, build_pipeline, print_summary
 from .settings import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK, UsageError, query_set, settings_from_args
 
 log = logging.getLogger("textregion")
 
-IMAGE_TYPE = "sensor_msgs/msg/Image"
-COMPRESSED_TYPE = "sensor_msgs/msg/CompressedImage"
-CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
 # A colour frame waits until the bag is this much past it (plus the sync tolerance) for a depth
 # image recorded after it (aligned depth is computed, so it usually arrives later).
 PAIRING_SLACK_S = 0.5
@@ -77,39 +73,19 @@ def bag_qos(output: Any) -> Any:
                infinite, infinite, QosLiveliness.AUTOMATIC, infinite, False)
 
 
-def decode_compressed(msg: Any) -> np.ndarray:
-    """HxWx3 RGB of a sensor_msgs/CompressedImage (runtime/compressed_image.decode_colour, shared with the node)."""
-    from ..runtime.compressed_image import decode_colour
-
-    return decode_colour(msg.format, bytes(msg.data))
-
-
 def _normalise_topic(prefix: str, name: str) -> str:
     return "/" + "/".join(part for part in (prefix.strip("/"), name) if part)
 
 
-def message_type_name(message_type: type) -> str:
-    """'vision_msgs/msg/Detection2DArray' for the rclpy class, as bags name types."""
-    return f"{message_type.__module__.split('.')[0]}/msg/{message_type.__name__}"
-
-
 def run_bag(args: argparse.Namespace) -> int:
     """Process every `--every`-th image of the topic and write the node's outputs for it."""
-    from rclpy.serialization import deserialize_message, serialize_message
     from rosbags.rosbag2 import Reader, StoragePlugin, Writer
-    from sensor_msgs.msg import CompressedImage, Image
-    from std_msgs.msg import Header
     from tqdm import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
-    from sensor_msgs.msg import CameraInfo
-
-    from ..ros import conversions
-    from ..ros.depth_input import DepthPairing, No3D, observed_3d, stamp_ns
-    from ..ros.frame_messages import FRAME_OUTPUTS, OUTPUTS, SPATIAL_OUTPUTS, frame_messages
-    from ..ros.image_conversions import imgmsg_to_numpy
     from ..objects import FrameObjects
-    from ..spatial import DepthSettings
+    from ..ros.bag_frames import CAMERA_INFO_TYPE, COMPRESSED_TYPE, IMAGE_TYPE, OUTPUT_TYPES, BagFrames
+    from ..ros.frame_messages import FRAME_OUTPUTS, OUTPUTS, SPATIAL_OUTPUTS
 
     if args.every < 1:
         raise UsageError(f"--every must be >= 1, got {args.every}")
@@ -124,12 +100,7 @@ def run_bag(args: argparse.Namespace) -> int:
         raise UsageError(f"{out} exists already; rosbag2 bags are never overwritten: choose a new --out")
     # the node's switches (publish_overlay, ...) decide which outputs are written
     wanted = [name for name in FRAME_OUTPUTS if not OUTPUTS[name].switch or settings.node[OUTPUTS[name].switch]]
-    try:
-        depth_settings = DepthSettings.from_parameters(settings.node)
-    except ValueError as error:
-        raise UsageError(f"depth settings: {error}") from None
-    tolerance_s = settings.node["depth_sync_tolerance_s"]
-    wait_ns = int((tolerance_s + PAIRING_SLACK_S) * 1e9)
+    wait_ns = int((settings.node["depth_sync_tolerance_s"] + PAIRING_SLACK_S) * 1e9)
 
     try:
         reader = Reader(source)
@@ -149,13 +120,13 @@ def run_bag(args: argparse.Namespace) -> int:
         input_type = types.pop()
         if any(getattr(c.ext, "serialization_format", "cdr") != "cdr" for c in connections):
             raise UsageError(f"{args.image_topic} is not CDR-serialised")
-        message_class = Image if input_type == IMAGE_TYPE else CompressedImage
+        bag_frames = BagFrames(input_type, with_depth=bool(args.depth_topic))
         total = sum(c.msgcount for c in connections)
         to_process = len(range(0, total, args.every))
 
         typestore = bag_typestore()
-        engine = build_engine(settings.config)
-        objects = FrameObjects.from_parameters(settings.node)  # one set of tracks for the whole bag
+        # one set of tracks for the whole bag, as the live node keeps them
+        pipeline = build_pipeline(build_engine(settings.config), settings.node, FrameObjects.from_parameters(settings.node))
         writer = Writer(out, version=Writer.VERSION_LATEST, storage_plugin=StoragePlugin.MCAP)
         try:
             writer.open()
@@ -171,12 +142,10 @@ def run_bag(args: argparse.Namespace) -> int:
             source_qos = list(connections[0].ext.offered_qos_profiles) if connections[0].ext else []
             image_out = writer.add_connection(args.image_topic, input_type, typestore=typestore,
                                               offered_qos_profiles=source_qos)
-            extra, copies, feed, feed_types, pairing = [], {}, {}, {}, None
+            extra, copies, feed = [], {}, {}
             if args.depth_topic:
-                pairing = DepthPairing()
-                for topic, kind, msg_type, add in ((args.depth_topic, IMAGE_TYPE, Image, pairing.add_depth),
-                                                  (args.camera_info_topic, CAMERA_INFO_TYPE, CameraInfo,
-                                                   pairing.set_camera_info)):
+                for topic, kind, add in ((args.depth_topic, IMAGE_TYPE, bag_frames.add_depth),
+                                         (args.camera_info_topic, CAMERA_INFO_TYPE, bag_frames.set_camera_info)):
                     found = [c for c in reader.connections if c.topic == topic and c.msgtype == kind]
                     if not found:
                         raise UsageError(f"the bag has no {kind} topic {topic!r}")
@@ -184,16 +153,16 @@ def run_bag(args: argparse.Namespace) -> int:
                     copies[topic] = writer.add_connection(topic, kind, typestore=typestore,
                                                           offered_qos_profiles=list(found[0].ext.offered_qos_profiles)
                                                           if found[0].ext else [])
-                    feed[topic], feed_types[topic] = add, msg_type
+                    feed[topic] = add
             else:
                 wanted = [name for name in wanted if name not in SPATIAL_OUTPUTS]
             topics = {name: _normalise_topic(args.topic_prefix, name) for name in [*wanted, "label_info"]}
-            outs = {name: writer.add_connection(topics[name], message_type_name(OUTPUTS[name].message_type),
-                                                typestore=typestore, offered_qos_profiles=[bag_qos(OUTPUTS[name])])
+            outs = {name: writer.add_connection(topics[name], OUTPUT_TYPES[name], typestore=typestore,
+                                                offered_qos_profiles=[bag_qos(OUTPUTS[name])])
                     for name in topics}
 
-            def put(name: str, timestamp: int, msg: Any) -> None:
-                writer.write(outs[name], timestamp, serialize_message(msg))
+            def put(name: str, timestamp: int, data: bytes) -> None:
+                writer.write(outs[name], timestamp, data)
                 written[topics[name]] += 1
 
             label_info_sent = False
@@ -205,21 +174,12 @@ def run_bag(args: argparse.Namespace) -> int:
                 where = f"message {index} (t={timestamp} ns)"
                 try:
                     frame_started = time.perf_counter()
-                    msg = deserialize_message(bytes(raw), message_class)
-                    rgb = imgmsg_to_numpy(msg, "rgb8") if input_type == IMAGE_TYPE else decode_compressed(msg)
-                    if rgb.size == 0:
-                        raise ValueError(f"empty image ({rgb.shape[0]}x{rgb.shape[1]})")
-                    header = conversions.copy_header(msg.header)
-                    regions = engine.regions(rgb)
-                    spatial = None
-                    if pairing is not None:
-                        try:
-                            spatial = pairing.spatial(header, regions.masks > 0, depth_settings, tolerance_s, 0.0)
-                        except No3D as reason:
-                            failures.append((where, f"no 3D: {reason}"))
-                    track_ids = objects.observe(stamp_ns(header), header.frame_id, regions, observed_3d(spatial))
-                    messages = frame_messages(engine, rgb, regions, queries, header, wanted, spatial=spatial,
-                                              track_ids=track_ids)
+                    header, frame = bag_frames.frame(raw)
+                    observed = pipeline.observe(frame)
+                    if observed.problem_3d is not None:
+                        failures.append((where, f"no 3D: {observed.problem_3d}"))
+                    result = pipeline.describe(observed, queries, wanted)
+                    messages = bag_frames.messages(result, header, wanted)
                 except (ValueError, EngineError, RuntimeError) as error:
                     failures.append((where, str(error)))
                     tqdm.write(f"skipped {where}: {error}", file=sys.stderr)
@@ -227,14 +187,13 @@ def run_bag(args: argparse.Namespace) -> int:
                     return
                 seconds.append(time.perf_counter() - frame_started)
                 if not label_info_sent:
-                    put("label_info", timestamp, conversions.label_info(
-                        queries.classes, Header(stamp=header.stamp, frame_id=header.frame_id),
-                        settings.config.prob_threshold))
+                    put("label_info", timestamp, bag_frames.label_info(queries.classes, header,
+                                                                       settings.config.prob_threshold))
                     label_info_sent = True
-                for name, output in messages.items():
-                    put(name, timestamp, output)
+                for name, data in messages.items():
+                    put(name, timestamp, data)
                 if "detections" in messages:
-                    per_class.update(d.results[0].hypothesis.class_id for d in messages["detections"].detections)
+                    per_class.update(d.query for d in result.detections)
                 bar.update(1)
 
             with logging_redirect_tqdm(), tqdm(total=to_process, unit="frame", desc="bag", disable=None,
@@ -244,7 +203,7 @@ def run_bag(args: argparse.Namespace) -> int:
                     if copy is not None:  # depth and camera_info: copied, and fed to the pairing
                         writer.write(copy, timestamp, raw)
                         written[connection.topic] += 1
-                        feed[connection.topic](deserialize_message(bytes(raw), feed_types[connection.topic]))
+                        feed[connection.topic](raw)
                     else:
                         writer.write(image_out, timestamp, raw)  # replays alone: the camera stream is in the bag
                         written[args.image_topic] += 1
@@ -252,7 +211,7 @@ def run_bag(args: argparse.Namespace) -> int:
                             pending.append((image_index, timestamp, raw))
                         image_index += 1
                     # a colour frame is processed once the bag is past the depth that may still pair with it
-                    while pending and (pairing is None or timestamp - pending[0][1] > wait_ns):
+                    while pending and (bag_frames.pairing is None or timestamp - pending[0][1] > wait_ns):
                         process(*pending.pop(0))
                 for item in pending:
                     process(*item)

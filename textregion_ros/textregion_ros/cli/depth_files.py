@@ -13,9 +13,9 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from ..engine.results import Detection, Regions
 from ..outputs.result_files import load_png
-from ..spatial import DepthSettings, Intrinsics, Located, depth_in_metres, locate
+from ..perception import DepthView
+from ..spatial import Boxes3D, Intrinsics, depth_in_metres
 from .settings import UsageError
 
 DEPTH_SUFFIXES = (".png", ".npy")
@@ -55,26 +55,29 @@ def read_depth(path: Path) -> np.ndarray:
     return depth_in_metres(array, "16UC1")
 
 
-def locate_regions(regions: Regions, depth_m: np.ndarray, intrinsics: Sequence[float], size: tuple[int, int],
-                   settings: DepthSettings) -> Located:
-    """The regions' 3D in the colour camera's optical frame (a region = its mask's logit > 0)."""
-    fx, fy, cx, cy = intrinsics
-    height, width = size
-    camera = Intrinsics(fx=fx, fy=fy, cx=cx, cy=cy, width=width, height=height)
-    return locate(regions.masks > 0, depth_m, camera, settings)
+class DepthFile:
+    """A depth file as the pipeline's DepthSource: the one image it holds serves its colour image."""
+
+    def __init__(self, depth_m: np.ndarray, intrinsics: Sequence[float], size: tuple[int, int]) -> None:
+        fx, fy, cx, cy = intrinsics
+        height, width = size
+        self._view = DepthView(depth_m, Intrinsics(fx=fx, fy=fy, cx=cx, cy=cy, width=width, height=height), "file")
+
+    def depth_for(self, stamp_ns: int, frame_id: str, tolerance_s: float) -> DepthView:
+        return self._view
 
 
-def records_3d(detections: Sequence[Detection], located: Located) -> list[dict[str, Any]]:
-    """Per detection: position_m (centre, the median of its points) and box_3d (centre and size of
-    the 2nd-98th percentile box), both in metres in the optical frame; null where unknown."""
+def records_3d(boxes: Optional[Boxes3D], count: int) -> list[dict[str, Any]]:
+    """Per detection (rows of `boxes` follow the detections): position_m (centre, the median of its
+    points) and box_3d (centre and size of the 2nd-98th percentile box), both in metres in the optical
+    frame; null where unknown."""
     records = []
-    for detection in detections:
-        index = detection.region_index
-        if 0 <= index < len(located) and located.valid[index]:
+    for row in range(count):
+        if boxes is not None and boxes.valid[row]:
             records.append({
-                "position_m": [round(float(v), 4) for v in located.centres[index]],
-                "box_3d": {"centre_m": [round(float(v), 4) for v in located.box_centres[index]],
-                           "size_m": [round(float(v), 4) for v in located.sizes[index]]},
+                "position_m": [round(float(v), 4) for v in boxes.centres[row]],
+                "box_3d": {"centre_m": [round(float(v), 4) for v in boxes.box_centres[row]],
+                           "size_m": [round(float(v), 4) for v in boxes.sizes[row]]},
             })
         else:
             records.append({"position_m": None, "box_3d": None})

@@ -1,19 +1,18 @@
-"""One image through the engine for the offline tools, and the end-of-run report."""
+"""The offline tools' engine and pipeline (the node's own, perception/), their detection records, and
+the end-of-run report."""
 from __future__ import annotations
 
 import logging
 import time
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
-import numpy as np
-
-from ..engine import EngineConfig, EngineError, QuerySet, Regions, Segmentation, TextRegionEngine
+from ..engine import EngineConfig, EngineError, TextRegionEngine
 from ..engine.errors import ConfigError, WeightsUnavailableError
-from ..engine.results import Detection
+from ..objects import FrameObjects
 from ..outputs import result_files
+from ..perception import FramePipeline, FrameResult, PipelineSettings
 from .settings import UsageError
 
 log = logging.getLogger("textregion")
@@ -35,25 +34,13 @@ def build_engine(config: EngineConfig) -> TextRegionEngine:
     return engine
 
 
-@dataclass
-class FrameResult:
-    """Everything one image produced (segmentation is None without queries)."""
-
-    regions: Regions
-    segmentation: Optional[Segmentation]
-    detections: list[Detection]
-    seconds: float
-
-
-def analyse(engine: TextRegionEngine, rgb: np.ndarray, queries: QuerySet) -> FrameResult:
-    """Regions, segmentation and grounding of one HxWx3 uint8 image, as the node computes them."""
-    started = time.perf_counter()
-    regions = engine.regions(rgb)
-    segmentation, detections = None, []
-    if len(queries):
-        segmentation = engine.segment(regions, queries)
-        detections = engine.ground(regions, queries, segmentation=segmentation)
-    return FrameResult(regions, segmentation, detections, time.perf_counter() - started)
+def build_pipeline(engine: TextRegionEngine, node_values: Mapping[str, Any],
+                   objects: Optional[FrameObjects] = None) -> FramePipeline:
+    """The node's pipeline over `engine` with the settings' parameter values; UsageError on a bad rule."""
+    try:
+        return FramePipeline(engine, PipelineSettings.from_parameters(node_values), objects)
+    except ValueError as error:
+        raise UsageError(f"depth settings: {error}") from None
 
 
 def detection_records(result: FrameResult) -> list[dict[str, Any]]:

@@ -13,10 +13,9 @@ import numpy as np
 
 from ..engine import EngineConfig, EngineError
 from ..outputs import encodings, result_files
-from ..outputs.overlay import draw_overlay
-from ..spatial import DepthSettings, Located
-from .depth_files import depth_file, locate_regions, parse_intrinsics, read_depth, records_3d
-from .frames import analyse, build_engine, detection_records, print_summary
+from ..perception import FrameInput
+from .depth_files import DepthFile, depth_file, parse_intrinsics, read_depth, records_3d
+from .frames import build_engine, build_pipeline, detection_records, print_summary
 from .settings import EXIT_FAILURES, EXIT_OK, UsageError, query_set, settings_from_args
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm", ".gif")
@@ -92,11 +91,6 @@ def run_segment(args: argparse.Namespace) -> int:
         raise UsageError("--depth and --intrinsics go together (the depth folder and the colour camera's fx,fy,cx,cy)")
     if depth_folder is not None and not depth_folder.is_dir():
         raise UsageError(f"--depth {str(depth_folder)!r} is not a folder")
-    try:
-        depth_settings = DepthSettings.from_parameters(settings.node)
-    except ValueError as error:
-        raise UsageError(f"depth settings: {error}") from None
-
     files, problems = collect_images(args.inputs, args.recursive)
     out = Path(args.out).expanduser()
     try:
@@ -109,7 +103,8 @@ def run_segment(args: argparse.Namespace) -> int:
     if not files:
         raise UsageError("no images to segment" + (f" ({len(problems)} input(s) unusable)" if problems else ""))
 
-    engine = build_engine(settings.config)
+    pipeline = build_pipeline(build_engine(settings.config), settings.node)  # no tracks: independent images
+    products = {"labels", "confidence", "overlay", "detections", *(("detections_3d",) if depth_folder else ())}
     result_files.write_json(out / "labels.json", result_files.class_map(queries.classes))
     per_class: Counter[str] = Counter()
     seconds: list[float] = []
@@ -120,8 +115,12 @@ def run_segment(args: argparse.Namespace) -> int:
         for path in bar:
             bar.set_postfix_str(path.name[-30:], refresh=False)
             try:
+                image_started = time.perf_counter()
                 rgb = read_image(path)
-                result = analyse(engine, rgb, queries)
+                depth = _depth_of(depth_folder, path, intrinsics, rgb.shape[:2], failures)
+                observed = pipeline.observe(FrameInput(rgb, depth=depth))
+                result = pipeline.describe(observed, queries, products)
+                image_seconds = time.perf_counter() - image_started
             except (ValueError, EngineError) as error:
                 failures.append((str(path), str(error)))
                 tqdm.write(f"skipped {path}: {error}", file=sys.stderr)
@@ -132,37 +131,30 @@ def run_segment(args: argparse.Namespace) -> int:
                 continue
             stem = _unique_stem(path, used)
             detections = detection_records(result)
-            distances = None
-            if depth_folder is not None:
-                try:
-                    located = _located(depth_folder, path, result, intrinsics, rgb.shape[:2], depth_settings)
-                except ValueError as error:  # a depth file that cannot be used: 2D only, reported
-                    failures.append((str(path), f"depth: {error}"))
-                    tqdm.write(f"no 3D for {path}: {error}", file=sys.stderr)
-                    located = None
-                if located is not None:
-                    for record, spatial in zip(detections, records_3d(result.detections, located)):
-                        record.update(spatial)
-                    distances = {i: float(np.linalg.norm(located.centres[i])) for i in np.flatnonzero(located.valid)}
+            if observed.problem_3d is not None:  # a depth file that cannot be used: 2D only, reported
+                failures.append((str(path), f"depth: {observed.problem_3d}"))
+                tqdm.write(f"no 3D for {path}: {observed.problem_3d}", file=sys.stderr)
+            if depth is not None:
+                for record, spatial in zip(detections, records_3d(result.detections_camera_3d, len(detections))):
+                    record.update(spatial)
             try:
                 result_files.save_png(encodings.label_array(result.segmentation.labels, len(queries)),
                                  out / f"{stem}_labels.png")
                 result_files.save_png(encodings.confidence_array(result.segmentation.confidence),
                                  out / f"{stem}_confidence.png")
-                result_files.save_png(draw_overlay(rgb, result.segmentation.labels, queries.classes, result.detections,
-                                                   distances=distances), out / f"{stem}_overlay.png")
+                result_files.save_png(result.overlay, out / f"{stem}_overlay.png")
                 result_files.write_json(out / f"{stem}_detections.json", result_files.detections_document(
                     str(path), rgb.shape[:2], queries.classes, detections,
-                    {"regions": len(result.regions), "seconds": round(result.seconds, 3),
+                    {"regions": len(result.regions), "seconds": round(image_seconds, 3),
                      "model": settings.config.model_id}))
             except OSError as error:
                 failures.append((str(path), f"cannot write outputs: {error}"))
                 tqdm.write(f"failed to write the outputs of {path}: {error}", file=sys.stderr)
                 continue
-            seconds.append(result.seconds)
+            seconds.append(image_seconds)
             per_class.update(d["query"] for d in detections)
             records.append({"image": str(path), "stem": stem, "detections": len(detections),
-                            "seconds": round(result.seconds, 3)})
+                            "seconds": round(image_seconds, 3)})
 
     result_files.write_json(out / "summary.json", {
         "config": config_record(settings.config), "queries": list(queries.classes),
@@ -173,13 +165,25 @@ def run_segment(args: argparse.Namespace) -> int:
     return EXIT_FAILURES if failures else EXIT_OK
 
 
-def _located(folder: Path, image: Path, result: Any, intrinsics: Any, size: tuple[int, int],
-             settings: DepthSettings) -> Optional[Located]:
-    """The regions' 3D from the depth file of `image` (None when the folder has none for it)."""
-    path = depth_file(folder, image.stem)
+def _depth_of(folder: Optional[Path], image: Path, intrinsics: Any, size: tuple[int, int],
+              failures: list[tuple[str, str]]) -> Optional[DepthFile]:
+    """The depth file of `image` as the pipeline's depth source (None without a folder or a file for it).
+    An unreadable one is reported and the image keeps its 2D outputs."""
+    path = depth_file(folder, image.stem) if folder is not None else None
     if path is None:
         return None
-    return locate_regions(result.regions, read_depth(path), intrinsics, size, settings)
+    try:
+        return DepthFile(read_depth(path), intrinsics, size)
+    except ValueError as error:
+        failures.append((str(image), f"depth: {error}"))
+        tqdm_write(f"no 3D for {image}: {error}")
+        return None
+
+
+def tqdm_write(message: str) -> None:
+    from tqdm import tqdm
+
+    tqdm.write(message, file=sys.stderr)
 
 
 def config_record(config: EngineConfig) -> dict[str, Any]:

@@ -10,7 +10,8 @@ from typing import Any, Mapping, Optional
 import numpy as np
 
 from ..engine.results import Regions
-from .memory import ObjectMemory, Observed3D
+from ..spatial.transform import Boxes3D
+from .memory import ObjectMemory
 from .tracking import PARAMETER_FIELDS, FrameObservation, Tracker, TrackingSettings
 
 MEMORY_PARAMETERS = ("memory_s", "memory_size")
@@ -46,7 +47,7 @@ class FrameObjects:
         self.memory.configure(float(values["memory_s"]), int(values["memory_size"]))
 
     def observe(self, stamp_ns: int, frame_id: str, regions: Regions,
-                spatial: Optional[Observed3D] = None) -> np.ndarray:
+                spatial: Optional[Boxes3D] = None) -> np.ndarray:
         """Track ids [R] uint32 of the frame's regions; the memory learns the tracks' new sightings.
 
         `spatial`: the regions' 3D in one output frame (target_frame or the optical frame); its valid

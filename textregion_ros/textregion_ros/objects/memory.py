@@ -25,6 +25,8 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from ..spatial.transform import Boxes3D
+
 logger = logging.getLogger(__name__)
 
 NS_PER_S = 1_000_000_000
@@ -50,29 +52,6 @@ _FIELDS: dict[str, tuple[tuple[int, ...], Any, Any]] = {
     "frame_3d": ((), object, ""),
     "stamp_3d": ((), np.int64, 0),
 }
-
-
-@dataclass
-class Observed3D:
-    """One frame's 3D per region (rows in region order), all in frame_id at stamp_ns.
-
-    Shaped like spatial.Boxes3D plus where and when: the 3D may live in another frame than the
-    image (e.g. `map` via tf2). Rows with valid False carry no 3D; the record keeps its old one.
-    """
-
-    centres: np.ndarray  # [R,3] the object's position (median of its points)
-    box_centres: np.ndarray  # [R,3] midpoints of the boxes
-    sizes: np.ndarray  # [R,3]
-    orientations: np.ndarray  # [R,4] x, y, z, w
-    valid: np.ndarray  # [R] bool
-    frame_id: str
-    stamp_ns: int
-
-    @classmethod
-    def from_boxes(cls, boxes: Any, frame_id: str, stamp_ns: int) -> "Observed3D":
-        """From anything shaped like spatial.Boxes3D (centres, box_centres, sizes, orientations, valid)."""
-        return cls(np.asarray(boxes.centres), np.asarray(boxes.box_centres), np.asarray(boxes.sizes),
-                   np.asarray(boxes.orientations), np.asarray(boxes.valid, dtype=bool), frame_id, int(stamp_ns))
 
 
 @dataclass(frozen=True)
@@ -166,7 +145,7 @@ class ObjectMemory:
 
     # -- writing ------------------------------------------------------------------------------------
     def observe(self, stamp_ns: int, frame_id: str, track_ids: np.ndarray, tokens: np.ndarray,
-                boxes: np.ndarray, spatial: Optional[Observed3D] = None) -> None:
+                boxes: np.ndarray, spatial: Optional[Boxes3D] = None) -> None:
         """Take in one frame: track_ids [R] with their tracks' averaged tokens [R,D] and boxes [R,4].
 
         The record keeps the latest token given, which is the track's average over all its
@@ -205,7 +184,7 @@ class ObjectMemory:
                 self._slot_of.update(zip(ids[fresh].tolist(), new_slots.tolist()))
 
     def _write(self, slots: np.ndarray, rows: np.ndarray, ids: np.ndarray, tokens: np.ndarray, boxes: np.ndarray,
-               spatial: Optional[Observed3D], frame_id: str, stamp: int, new: bool) -> None:
+               spatial: Optional[Boxes3D], frame_id: str, stamp: int, new: bool) -> None:
         """Regions `rows` (bool mask over the frame) go into `slots` (same order)."""
         if slots.shape[0] == 0:
             return
@@ -363,7 +342,7 @@ class ObjectMemory:
 
 
 def _frame_arrays(track_ids: np.ndarray, tokens: np.ndarray, boxes: np.ndarray,
-                  spatial: Optional[Observed3D]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                  spatial: Optional[Boxes3D]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The frame's arrays as numpy with their shapes checked (before taking the lock)."""
     ids = np.asarray(track_ids).reshape(-1).astype(np.uint32)
     count = ids.shape[0]

@@ -14,12 +14,25 @@ from typing import Any, Union
 import numpy as np
 from sensor_msgs.msg import CompressedImage, Image
 
+from ..engine.errors import ImageError
+from ..engine.frame import MAX_IMAGE_PIXELS
 from ..runtime.compressed_image import CompressedImageError, decode_colour, decode_depth
 from .image_conversions import imgmsg_to_numpy, numpy_to_imgmsg
 
-# Largest decoded frame accepted: a small PNG may declare a canvas far beyond any camera.
-MAX_DECODED_PIXELS = 8192 * 8192
-__all__ = ["CompressedImageError", "MAX_DECODED_PIXELS", "as_image", "depth_pixels", "input_topic"]
+# Largest decoded frame accepted: a small PNG may declare a canvas far beyond any camera, and one
+# larger than the engine takes would only be refused after the decode.
+MAX_DECODED_PIXELS = MAX_IMAGE_PIXELS
+INPUT_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8")
+__all__ = ["CompressedImageError", "INPUT_ENCODINGS", "InputImageError", "MAX_DECODED_PIXELS", "as_image",
+           "depth_pixels", "frame_rgb", "input_topic"]
+
+
+class InputImageError(ImageError):
+    """A colour message the node cannot read; str() completes "dropped ...", `key` groups repeats."""
+
+    def __init__(self, message: str, key: str) -> None:
+        super().__init__(message)
+        self.key = key
 SUFFIX = {"image": "compressed", "depth": "compressedDepth"}
 
 
@@ -37,6 +50,22 @@ def as_image(msg: Union[Image, CompressedImage]) -> Image:
     image = numpy_to_imgmsg(decode_colour(msg.format, msg.data, MAX_DECODED_PIXELS), "rgb8")
     image.header = msg.header
     return image
+
+
+def frame_rgb(msg: Union[Image, CompressedImage]) -> tuple[Image, np.ndarray]:
+    """(the frame as an Image, its HxWx3 RGB pixels); InputImageError saying why not. The engine's own
+    ImageError then covers the pixels it refuses (empty, too large)."""
+    try:  # a CompressedImage is decoded here, on the worker: only frames processed cost a decode
+        msg = as_image(msg)
+    except CompressedImageError as error:
+        raise InputImageError(f"a compressed image: {error}", f"compressed: {str(error)[:60]}") from None
+    if msg.encoding not in INPUT_ENCODINGS:
+        raise InputImageError(f"an image with encoding {msg.encoding!r}; supported: {', '.join(INPUT_ENCODINGS)}",
+                              f"encoding {msg.encoding}")
+    try:
+        return msg, imgmsg_to_numpy(msg, "rgb8")
+    except ValueError as error:
+        raise InputImageError(f"an image: {error}", str(error)[:80]) from None
 
 
 def depth_pixels(msg: Union[Image, CompressedImage]) -> tuple[np.ndarray, str]:

@@ -48,6 +48,17 @@ if array.array(_FLOAT32_CODE).itemsize != 4 or array.array(_UINT32_CODE).itemsiz
                       "ROS float32 / uint32 arrays cannot be built")
 
 
+def stamp(nanoseconds: int) -> Time:
+    """builtin_interfaces/Time of a stamp in integer nanoseconds."""
+    seconds, rest = divmod(int(nanoseconds), 1_000_000_000)
+    return Time(sec=seconds, nanosec=rest)
+
+
+def stamp_ns(header: Header) -> int:
+    """A header's stamp in integer nanoseconds (what the pipeline and the object memory count in)."""
+    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
+
+
 def copy_header(header: Optional[Header]) -> Header:
     """An independent copy of `header` (an empty Header for None).
 

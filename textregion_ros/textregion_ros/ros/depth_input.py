@@ -1,28 +1,27 @@
-"""The optional depth + camera_info inputs: buffered (by the node's callbacks, or from a bag), paired
-with a colour frame and turned into 3D (spatial.locate), optionally moved into `target_frame` (tf2).
+"""The optional depth + camera_info inputs, buffered (by the node's polled subscriptions, or from a
+bag) and paired with a colour frame, and the tf2 lookups into `target_frame`: the ROS side of the
+pipeline's DepthSource and OutputFrame (perception/depth_source.py).
 
-Why here and not in the node: the pairing rules (nearest stamp within a tolerance, same optical
-frame, a valid K) and the tf2 plumbing are a concern of their own; the node only asks "the 3D of
-these regions for this colour frame", and gets the 3D or the reason there is none.
+Why here: the pairing rules (nearest stamp within a tolerance, same optical frame, a valid K), the
+message decoding and the tf2 plumbing are ROS; what the 3D is (perception/frame_3d.py) is not.
 """
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from typing import Any, Optional
 
-import torch
 from rclpy.duration import Duration
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.clock import ClockType
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
-from ..objects import Observed3D
+from ..perception import DepthView, No3D
 from ..runtime.arrival_rate import ArrivalRate
 from ..runtime.stamp_pairing import StampBuffer
-from ..spatial import Boxes3D, DepthSettings, Intrinsics, Located, depth_in_metres, locate, transform_boxes
-from .conversions import copy_header
+from ..spatial import Intrinsics, RigidTransform, depth_in_metres
+from .conversions import copy_header, stamp_ns
 from .compressed_input import depth_pixels, input_topic
 from .polled_input import PolledSubscription, companion_node, header_stamp_ns
 
@@ -36,34 +35,9 @@ def side_input_qos(depth: int) -> QoSProfile:
                       durability=DurabilityPolicy.VOLATILE)
 
 
-def stamp_ns(header: Header) -> int:
-    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
-
-
-@dataclass
-class Spatial3D:
-    """One frame's 3D: per region in the optical frame (RegionTokens.centres_3d), and the boxes in
-    the output frame (`header.frame_id`: target_frame or the optical frame); boxes None = no 3D
-    published for this frame (e.g. the tf2 lookup failed)."""
-
-    located: Located
-    boxes: Optional[Boxes3D]
-    header: Header
-    problem: str = ""  # why `boxes` is None
-
-def observed_3d(spatial: Optional[Spatial3D]) -> Optional[Observed3D]:
-    """A frame's 3D as the object memory and tracks take it (None without published 3D)."""
-    if spatial is None or spatial.boxes is None:
-        return None
-    return Observed3D.from_boxes(spatial.boxes, spatial.header.frame_id, stamp_ns(spatial.header))
-
-
-class No3D(Exception):
-    """This frame gets no 3D; the message says why (counted in /diagnostics, logged once per reason)."""
-
-    def __init__(self, message: str, key: str) -> None:
-        super().__init__(message)
-        self.key = key  # groups repeats of the same cause for the once-only log
+def time_of(stamp_ns: int) -> Time:
+    """The ROS time of an image stamp (what Time.from_msg(header.stamp) gives)."""
+    return Time(nanoseconds=int(stamp_ns), clock_type=ClockType.ROS_TIME)
 
 
 class TargetFrame:
@@ -79,31 +53,29 @@ class TargetFrame:
         self._buffer = tf2_ros.Buffer()
         self._listener = tf2_ros.TransformListener(self._buffer, node)
 
-    def move(self, located: Located, header: Header, timeout_s: float) -> tuple[Boxes3D, Header]:
-        """The boxes in the target frame at the image stamp; No3D when tf2 cannot say where that is."""
+    def transform_at(self, source_frame: str, stamp_ns: int, timeout_s: float) -> RigidTransform:
+        """The transform source_frame -> the target frame at the image stamp; No3D when tf2 cannot say."""
         try:
-            stamped = self._buffer.lookup_transform(self.frame, header.frame_id, Time.from_msg(header.stamp),
+            stamped = self._buffer.lookup_transform(self.frame, source_frame, time_of(stamp_ns),
                                                     timeout=Duration(seconds=timeout_s))
         except Exception as error:  # tf2's LookupException, ExtrapolationException, ConnectivityException, ...
-            raise No3D(f"no transform {header.frame_id} -> {self.frame} at the image stamp: {error}",
-                       f"tf-{header.frame_id}") from None
+            raise No3D(f"no transform {source_frame} -> {self.frame} at the image stamp: {error}",
+                       f"tf-{source_frame}") from None
         t, r = stamped.transform.translation, stamped.transform.rotation
-        moved = transform_boxes(located, (t.x, t.y, t.z), (r.x, r.y, r.z, r.w))
-        return moved, Header(stamp=header.stamp, frame_id=self.frame)
+        return RigidTransform((t.x, t.y, t.z), (r.x, r.y, r.z, r.w), self.frame)
 
 
 class DepthPairing:
-    """Buffered depth images and the latest CameraInfo; `spatial()` gives a colour frame its 3D.
+    """Buffered depth images and the latest CameraInfo; `depth_for()` pairs a colour frame with its depth.
 
     Used by the node (fed by its subscriptions) and by `textregion bag` (fed from the bag).
     """
 
-    def __init__(self, target_frame: Optional[TargetFrame] = None) -> None:
+    def __init__(self) -> None:
         self._depth: StampBuffer[Image] = StampBuffer(DEPTH_BUFFER)
         self._info: Optional[CameraInfo] = None
         self._intrinsics: Optional[tuple[tuple[float, ...], Intrinsics]] = None
         self._lock = threading.Lock()
-        self._target = target_frame
 
     def add_depth(self, msg: Image) -> None:
         self._depth.add(stamp_ns(msg.header), msg)
@@ -112,17 +84,16 @@ class DepthPairing:
         with self._lock:
             self._info = msg
 
-    def spatial(self, header: Header, masks: torch.Tensor, settings: DepthSettings, tolerance_s: float,
-                tf_timeout_s: float) -> Spatial3D:
-        """The 3D of each region mask [R,h,w] for the colour frame of `header`; No3D saying why not."""
-        depth_msg = self._depth.nearest(stamp_ns(header), int(tolerance_s * 1e9))
+    def depth_for(self, frame_stamp_ns: int, frame_id: str, tolerance_s: float) -> DepthView:
+        """The depth image (metres) and intrinsics for the colour frame of this stamp; No3D saying why not."""
+        depth_msg = self._depth.nearest(frame_stamp_ns, int(tolerance_s * 1e9))
         if depth_msg is not None:
             depth_msg = self._depth_message(depth_msg)
         if depth_msg is None:
             raise No3D(f"no depth image within {tolerance_s:g} s of the frame's stamp", "no-depth")
-        if depth_msg.header.frame_id != header.frame_id:
+        if depth_msg.header.frame_id != frame_id:
             raise No3D(f"the depth image's frame {depth_msg.header.frame_id!r} is not the colour image's "
-                       f"{header.frame_id!r}: the depth is not registered to the colour image (use the "
+                       f"{frame_id!r}: the depth is not registered to the colour image (use the "
                        "camera's aligned depth, e.g. aligned_depth_to_color); no 3D is published",
                        "unregistered")
         if not depth_msg.width or not depth_msg.height:  # nothing to scale to the colour frame
@@ -131,23 +102,9 @@ class DepthPairing:
         intrinsics = self._current_intrinsics()
         try:
             depth_m = depth_in_metres(*depth_pixels(depth_msg))  # a compressedDepth one is decoded here
-            located = locate(masks, depth_m, intrinsics, settings)
         except ValueError as error:
             raise No3D(f"unusable depth image: {error}", f"depth-{depth_msg.encoding}") from None
-        optical = transform_boxes(located)
-        problem = optical.nonfinite_problem()
-        if problem:  # nothing of it is published, the region tokens' centres neither
-            raise No3D(problem, "nonfinite")
-        if self._target is None:
-            return Spatial3D(located, optical, copy_header(header))
-        try:
-            boxes, out_header = self._target.move(located, header, tf_timeout_s)
-        except No3D as reason:  # optical-frame results are never published as target_frame ones
-            return Spatial3D(located, None, copy_header(header), str(reason))
-        problem = boxes.nonfinite_problem()
-        if problem:
-            return Spatial3D(located, None, copy_header(header), problem)
-        return Spatial3D(located, boxes, out_header)
+        return DepthView(depth_m, intrinsics, depth_msg.encoding)
 
     def clear(self) -> None:
         self._depth.clear()
@@ -185,8 +142,8 @@ class DepthInput(DepthPairing):
     once, on the frame worker).
     """
 
-    def __init__(self, node: Any, target_frame: Optional[TargetFrame], transport: str = "raw") -> None:
-        super().__init__(target_frame)
+    def __init__(self, node: Any, transport: str = "raw") -> None:
+        super().__init__()
         self._companion = companion_node(node)
         depth_type, depth_topic = input_topic(node, "depth", transport)
         self._depth_input = PolledSubscription(self._companion, depth_type, node.resolve_topic_name(depth_topic),
@@ -214,10 +171,9 @@ class DepthInput(DepthPairing):
                 self._info_bytes = infos[-1][0]
                 self.set_camera_info(self._info_input.deserialize(self._info_bytes))
 
-    def spatial(self, header: Header, masks: torch.Tensor, settings: DepthSettings, tolerance_s: float,
-                tf_timeout_s: float) -> Spatial3D:
+    def depth_for(self, frame_stamp_ns: int, frame_id: str, tolerance_s: float) -> DepthView:
         self.poll()
-        return super().spatial(header, masks, settings, tolerance_s, tf_timeout_s)
+        return super().depth_for(frame_stamp_ns, frame_id, tolerance_s)
 
     def _depth_message(self, kept: Any) -> Any:
         return self._depth_input.deserialize(kept) if isinstance(kept, bytes) else kept

@@ -1,8 +1,6 @@
 """/diagnostics messages from the node's health verdict (runtime/health.py holds the logic)."""
 from __future__ import annotations
 
-from typing import Any
-
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
 from ..runtime import health
@@ -18,10 +16,3 @@ def status_message(name: str, hardware_id: str, level: int, message: str, values
     array = DiagnosticArray(status=[status])
     array.header.stamp = stamp
     return array
-
-
-def frame_count_values(counts: Any) -> dict[str, str]:
-    """/diagnostics' frame counters (frames_received, ...) from the frame worker's WorkerCounts."""
-    return {f"frames_{name}": str(getattr(counts, name))
-            for name in ("received", "processed", "rejected", "dropped", "failed")}
-

@@ -10,14 +10,13 @@ import logging
 import math
 from typing import Callable, Optional
 
-from builtin_interfaces.msg import Time
 from std_msgs.msg import Header
 from textregion_msgs.msg import FoundObject
 from textregion_msgs.srv import Find
 
 from ..engine import QuerySet, TextRegionEngine
 from ..objects import ObjectMemory, RememberedObject
-from .conversions import bounding_boxes, detection_2d, unit_score
+from .conversions import bounding_boxes, detection_2d, stamp, unit_score
 from .query_service import NOT_CONFIGURED, request_queries, unit_interval_problem
 from .spatial_messages import detection_3d
 
@@ -33,12 +32,6 @@ def max_age_problem(value: float) -> str:
         return (f"max_age_s must be 0 (all of memory) or a positive number of seconds up to {MAX_AGE_S:.0f} "
                 f"(100 years), got {value}")
     return ""
-
-
-def stamp(nanoseconds: int) -> Time:
-    """builtin_interfaces/Time of a stamp in integer nanoseconds."""
-    seconds, rest = divmod(int(nanoseconds), 1_000_000_000)
-    return Time(sec=seconds, nanosec=rest)
 
 
 def answer_find(engine: Optional[TextRegionEngine], memory: Optional[ObjectMemory], request: Find.Request,

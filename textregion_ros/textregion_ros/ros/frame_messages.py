@@ -1,17 +1,14 @@
-"""One processed frame -> the node's output messages; used by the node and by `textregion bag`.
+"""A FrameResult -> the node's output messages; used by the node and by `textregion bag`.
 
 The outputs table (names, message types, QoS) lives here once: the node creates its publishers
 from it and the bag writer offers the same QoS, so a recorded bag replays like the live node.
-Work is lazy: the segmentation runs only when an output that needs it is wanted, grounding only
-for detections or the overlay.
+Pure conversion: which work runs for which output is the pipeline's rule (perception/products.py).
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
-from typing import Any, Collection, Optional, Sequence
+from typing import Any, Collection
 
-import numpy as np
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
@@ -19,12 +16,11 @@ from textregion_msgs.msg import RegionTokens
 from vision_msgs.msg import Detection2DArray, Detection3DArray, LabelInfo
 from visualization_msgs.msg import MarkerArray
 
-from ..engine import QuerySet, Regions, TextRegionEngine
-from ..outputs.overlay import draw_overlay
+from ..perception import FrameResult
+from ..perception.products import SPATIAL_PRODUCTS
 from . import conversions
-from .depth_input import Spatial3D
 from .image_conversions import numpy_to_imgmsg
-from .spatial_messages import detections_3d_to_msg, markers_to_msg, place
+from .spatial_messages import detections_3d_to_msg, markers_to_msg
 
 
 @dataclass(frozen=True)
@@ -55,61 +51,36 @@ OUTPUTS: dict[str, Output] = {
 # Outputs made from a frame's regions (label_info is published when the queries change instead, and
 # camera_info by the node, the latest one restamped, for each processed frame).
 FRAME_OUTPUTS = tuple(name for name in OUTPUTS if name not in ("label_info", "camera_info"))
-SPATIAL_OUTPUTS = ("detections_3d", "markers")
-_NEED_SEGMENTATION = {"detections", "labels", "confidence", "overlay", *SPATIAL_OUTPUTS}
-_NEED_GROUNDING = {"detections", "overlay", *SPATIAL_OUTPUTS}
+SPATIAL_OUTPUTS = tuple(name for name in FRAME_OUTPUTS if name in SPATIAL_PRODUCTS)
 
 
-def frame_messages(engine: TextRegionEngine, rgb: np.ndarray, regions: Regions, queries: QuerySet,
-                   header: Header, wanted: Collection[str],
-                   stage_seconds: Optional[dict[str, float]] = None,
-                   spatial: Optional[Spatial3D] = None, track_ids: Optional[np.ndarray] = None,
-                   label_values: Optional[Sequence[int]] = None) -> dict[str, Any]:
-    """The messages of the `wanted` frame outputs for this frame and query set.
+def frame_messages(result: FrameResult, header: Header, wanted: Collection[str]) -> dict[str, Any]:
+    """The messages of the `wanted` frame outputs that `result` holds (pipeline.describe was asked for
+    the same `wanted`), all stamped with the image's `header`; the 3D ones in the output frame.
 
-    Without queries there is nothing to segment: the overlay is the plain image and detections,
-    labels and confidence are not produced. `stage_seconds`, when given, receives the text,
-    segmentation and grounding times. With `spatial` (the frame's 3D), region tokens carry the
-    regions' 3D centres, the overlay the distances, and ~/detections_3d and ~/markers are made
-    (in spatial.header's frame) unless spatial.boxes is None. `track_ids` (one per region) become
-    the detections' ids and RegionTokens.track_ids; `label_values` (one per query: the stable class
-    ids) the pixel values of ~/labels, else the class index.
+    Region tokens carry the regions' 3D centres in the optical frame, ~/detections and the 3D outputs
+    the track ids, ~/labels the label values (stable class ids) of the result.
     """
     messages: dict[str, Any] = {}
+    frame, tracks = result.frame, result.track_ids
     if "region_tokens" in wanted:
-        centres = spatial.located.centres if spatial is not None else None
-        messages["region_tokens"] = conversions.region_tokens_to_msg(regions, header, centres_3d=centres,
-                                                                     track_ids=track_ids)
-    if not len(queries):
-        if "overlay" in wanted:
-            messages["overlay"] = numpy_to_imgmsg(rgb, "rgb8", header)
+        centres = frame.camera_3d.centres if frame.camera_3d is not None else None
+        messages["region_tokens"] = conversions.region_tokens_to_msg(frame.regions, header, centres_3d=centres,
+                                                                     track_ids=tracks)
+    if "overlay" in wanted and result.overlay is not None:
+        messages["overlay"] = numpy_to_imgmsg(result.overlay, "rgb8", header)
+    if result.segmentation is None:
         return messages
-    if not _NEED_SEGMENTATION & set(wanted):
-        return messages
-    segmentation = engine.segment(regions, queries)
-    if stage_seconds is not None:
-        stage_seconds.update(segmentation.timings)
-    detections = []
-    if _NEED_GROUNDING & set(wanted):
-        started = time.perf_counter()
-        detections = engine.ground(regions, queries, segmentation=segmentation)
-        if stage_seconds is not None:
-            stage_seconds["grounding"] = time.perf_counter() - started
     if "detections" in wanted:
-        messages["detections"] = conversions.detections_to_msg(detections, header, track_ids)
+        messages["detections"] = conversions.detections_to_msg(result.detections, header, tracks)
     if "labels" in wanted:
-        messages["labels"] = conversions.labels_to_image(segmentation.labels, len(queries), header, label_values)
+        messages["labels"] = conversions.labels_to_image(result.segmentation.labels, len(result.queries), header,
+                                                         result.label_values)
     if "confidence" in wanted:
-        messages["confidence"] = conversions.confidence_to_image(segmentation.confidence, header)
-    placed = (place(detections, spatial.boxes, spatial.located.centres)
-              if spatial is not None and spatial.boxes is not None else None)
-    if "overlay" in wanted:
-        distances = {p.detection.region_index: p.distance_m for p in placed} if placed else None
-        overlay = draw_overlay(rgb, segmentation.labels, queries.classes, detections, distances=distances,
-                               track_ids=track_ids)
-        messages["overlay"] = numpy_to_imgmsg(overlay, "rgb8", header)
-    if placed is not None and "detections_3d" in wanted:
-        messages["detections_3d"] = detections_3d_to_msg(placed, spatial.header, track_ids)
-    if placed is not None and "markers" in wanted:
-        messages["markers"] = markers_to_msg(placed, spatial.header, len(queries), track_ids)
+        messages["confidence"] = conversions.confidence_to_image(result.segmentation.confidence, header)
+    boxes, distances = result.detections_output_3d, result.distances_m()
+    if boxes is not None and "detections_3d" in wanted:
+        messages["detections_3d"] = detections_3d_to_msg(result.detections, boxes, tracks)
+    if boxes is not None and "markers" in wanted:
+        messages["markers"] = markers_to_msg(result.detections, boxes, distances, len(result.queries), tracks)
     return messages

@@ -20,7 +20,6 @@ import time
 from dataclasses import dataclass
 from typing import Any, Optional
 
-import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
@@ -42,7 +41,6 @@ from ..engine import (
     ImageError,
     QueryError,
     QuerySet,
-    Regions,
     TextRegionEngine,
     parse_queries,
     queries_from_parameter,
@@ -51,36 +49,31 @@ from ..engine import (
 from . import conversions
 from ..runtime.health import FrameHealth, ProblemLog, device_memory
 from ..runtime.heap_trim import release_freed_memory
-from .diagnostics import frame_count_values, status_message
-from ..spatial import DepthSettings
-from .depth_input import DepthInput, No3D, Spatial3D, TargetFrame, observed_3d, stamp_ns
+from .diagnostics import status_message
+from ..perception import FrameInput, FramePipeline, ObservedFrame, PipelineSettings
+from .depth_input import DepthInput, TargetFrame
 from .frame_messages import FRAME_OUTPUTS, OUTPUTS, frame_messages
 from .query_service import answer_query
 from .find_service import answer_find
 from .input_qos import QUERIES_INPUT, SERVICE_QOS, image_input_qos, incompatible_image_qos
 from ..objects import FrameObjects
 from ..outputs.class_ids import StableClassIds
-from .compressed_input import CompressedImageError, as_image, input_topic
+from .compressed_input import InputImageError, frame_rgb, input_topic
 from .log_bridge import route_library_logging
-from .image_conversions import imgmsg_to_numpy
 from .parameters import check_value, combination_problem, declare_parameters, engine_config
-from ..runtime.worker import LatestFrameWorker, WorkerCounts
+from ..runtime.worker import DROPPED, LatestFrameWorker, Rejected
 
 NODE_NAME = "textregion"
-INPUT_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8")
 NO_QUERIES = parse_queries([])
 
 
 @dataclass
-class ProcessedFrame:
-    """The latest frame's regions, kept for re-publishing and for ~/query."""
+class LatestFrame:
+    """The latest observed frame with its header, kept for re-publishing and for ~/query."""
 
     header: Header
-    rgb: np.ndarray
-    regions: Regions
     received: float  # monotonic time the frame was handed to the worker
-    spatial: Optional[Spatial3D] = None  # its 3D, with use_depth and a paired depth image
-    track_ids: Optional[np.ndarray] = None  # [R] uint32: each region's track
+    observed: ObservedFrame
 
 
 class TextRegionNode(LifecycleNode):
@@ -88,21 +81,22 @@ class TextRegionNode(LifecycleNode):
         super().__init__(node_name, **kwargs)
         self._lock = threading.Lock()
         self._engine: Optional[TextRegionEngine] = None
+        self._pipeline: Optional[FramePipeline] = None
         self._worker: Optional[LatestFrameWorker] = None  # frames (and republish / config jobs)
         self._text_worker: Optional[LatestFrameWorker] = None  # query switches (text encoding)
-        self._latest: Optional[ProcessedFrame] = None
+        self._latest: Optional[LatestFrame] = None
         self._queries: QuerySet = NO_QUERIES
         # label value per query in force (stable_class_ids); the table lives as long as the node
         self._class_ids = StableClassIds()
         self._label_values: tuple[int, ...] = ()
         self._active = False
-        self._syncing_queries_parameter = False
+        self._validated_queries: dict[tuple[str, ...], QuerySet] = {}  # parsed by validation, for the post-set
         self._pending_reconfigure: list[str] = []  # configure-time parameters changed since configure
         self._outputs: dict[str, Any] = {}
         self._inputs: list[Any] = []
         self._own_services: list[Any] = []
         self._stage_ms: dict[str, float] = {}
-        # health: every received frame, rejected (bad input) and failed frames, processed frames
+        # the one set of frame counters (the frame worker ticks it) and the verdict on them
         self._health = FrameHealth()
         self._problems = ProblemLog()
         self._depth_input: Optional[DepthInput] = None
@@ -116,6 +110,7 @@ class TextRegionNode(LifecycleNode):
         declare_parameters(self)
         # tracks and memory live as long as the node (track ids are never reused); cleanup empties them
         self._objects = FrameObjects.from_parameters(self._values())
+        self._settings = PipelineSettings.from_parameters(self._values())  # rebuilt when one of its parameters changes
         self.add_on_set_parameters_callback(self._validate_parameters)
         self.add_post_set_parameters_callback(self._apply_parameters)
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
@@ -137,17 +132,20 @@ class TextRegionNode(LifecycleNode):
         return values
 
     def _validate_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
+        """Every change, from any route (param set, the queries topic and ~/set_queries), is validated here once."""
         changes = {p.name: (list(p.value) if isinstance(p.value, (list, tuple)) else p.value) for p in parameters}
         for name, value in changes.items():
             parameter = BY_NAME.get(name)
             reason = check_value(parameter, value) if parameter else None
             if reason:
                 return SetParametersResult(successful=False, reason=reason)
-        limits = {name: changes.get(name, self._value(name)) for name in ("max_queries", "max_query_chars")}
         if "queries" in changes:
-            reason = self._query_problem(queries_from_parameter(changes["queries"]), **limits)
-            if reason:
-                return SetParametersResult(successful=False, reason=f"queries: {reason}")
+            limits = {name: changes.get(name, self._value(name)) for name in ("max_queries", "max_query_chars")}
+            raw = queries_from_parameter(changes["queries"])
+            try:
+                self._validated_queries = {tuple(raw): self._parse_queries(raw, **limits)}
+            except QueryError as error:
+                return SetParametersResult(successful=False, reason=f"queries: {error}")
         in_force = len(self._queries)
         if "max_queries" in changes and changes["max_queries"] < in_force:
             return SetParametersResult(successful=False, reason=(
@@ -157,19 +155,29 @@ class TextRegionNode(LifecycleNode):
         return SetParametersResult(successful=reason is None, reason=reason or "")
 
     def _apply_parameters(self, parameters: list[Parameter]) -> None:
+        """After a successful set: each settings object is rebuilt only when one of its parameters changed."""
         names = {p.name for p in parameters}
-        if "queries" in names and not self._syncing_queries_parameter:
-            self._set_queries(self._value("queries"), source="parameter")
+        if "queries" in names:
+            raw = self._value("queries")
+            parsed = self._validated_queries.pop(tuple(raw), None) or self._parse_queries(raw)
+            self._switch_to(parsed)
         if "max_rate_hz" in names and self._worker is not None:
             self._worker.set_max_rate(self._value("max_rate_hz"))
         if names & FrameObjects.PARAMETERS:
             self._objects.configure(self._values())
-        if "stable_class_ids" in names and self._worker is not None:
-            self._worker.submit_job("label_values", lambda: self._put_in_force(None, ""))
-        if any(BY_NAME[name].engine for name in names if name in BY_NAME) and self._worker is not None:
+        if names & PipelineSettings.PARAMETERS:
+            self._settings = PipelineSettings.from_parameters(self._values())
+            self._between_frames("pipeline_settings", lambda: self._pipeline and self._pipeline.configure(self._settings))
+        if "stable_class_ids" in names:
+            self._between_frames("label_values", lambda: self._put_in_force(None))
+        if any(BY_NAME[name].engine for name in names if name in BY_NAME):
             config = engine_config(self._values())
-            # between frames, on the worker thread: a frame never sees two configs
-            self._worker.submit_job("apply_config", lambda: self._apply_engine_config(config))
+            self._between_frames("apply_config", lambda: self._apply_engine_config(config))
+
+    def _between_frames(self, key: str, job: Any) -> None:
+        """On the worker thread, between frames: a frame never sees two settings."""
+        if self._worker is not None:
+            self._worker.submit_job(key, job)
 
     def _apply_engine_config(self, config: EngineConfig) -> None:
         """Run-time fields apply now; configure-time ones stay pending (said once per change)."""
@@ -214,6 +222,7 @@ class TextRegionNode(LifecycleNode):
             self.get_logger().error(f"configure failed while building the models: {type(error).__name__}: {error}")
             return TransitionCallbackReturn.FAILURE
         self.get_logger().info(f"models ready in {time.monotonic() - started:.1f} s on {self._engine.device}")
+        self._pipeline = FramePipeline(self._engine, self._settings, self._objects)
         self._pending_reconfigure = []
         self._outputs = {name: self.create_lifecycle_publisher(output.message_type, f"~/{name}", output.qos())
                          for name, output in OUTPUTS.items()}
@@ -225,15 +234,16 @@ class TextRegionNode(LifecycleNode):
                                 callback_group=self._query_group),
             self.create_service(Trigger, "~/clear_memory", self._on_clear_memory, qos_profile=SERVICE_QOS),
         ]
-        self._worker = LatestFrameWorker(self._process_frame, self._on_worker_error)
+        self._worker = LatestFrameWorker(self._process_frame, self._on_worker_error, health=self._health)
         self._worker.set_max_rate(self._value("max_rate_hz"))
         self._worker.start()
         # query changes: encoded here, never on the frame worker; the newest request wins
-        self._text_worker = LatestFrameWorker(self._switch_queries, self._on_worker_error)
+        self._text_worker = LatestFrameWorker(self._encode_queries, self._on_worker_error, name="textregion_text")
         self._text_worker.start()
-        ok, message = self._set_queries(self._value("queries"), source="parameter")
-        if not ok:
-            self.get_logger().warning(f"starting without queries: {message}")
+        try:
+            self._switch_to(self._parse_queries(self._value("queries")))
+        except QueryError as error:
+            self.get_logger().warning(f"starting without queries: {error}")
         return super().on_configure(state)
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -247,7 +257,7 @@ class TextRegionNode(LifecycleNode):
             self.create_subscription(String, "queries", self._on_queries_topic, QUERIES_INPUT),
         ]
         if self._value("use_depth"):
-            self._depth_input = DepthInput(self, self._target_frame, self._value("image_transport"))
+            self._depth_input = DepthInput(self, self._value("image_transport"))
         self._worker.submit_job("label_info", self._publish_label_info)  # LabelInfo: always from the worker
         self.get_logger().info(
             f"active: listening on {self.resolve_topic_name('image')}, {len(self._queries)} queries")
@@ -286,6 +296,7 @@ class TextRegionNode(LifecycleNode):
             if worker is not None:
                 worker.stop()
         self._worker = self._text_worker = None
+        self._pipeline = None
         with self._lock:
             self._queries, self._label_values = NO_QUERIES, ()
         self._target_frame = None
@@ -303,9 +314,8 @@ class TextRegionNode(LifecycleNode):
             release_freed_memory()  # else glibc keeps the models' memory in its arenas
             self.get_logger().info("models freed")  # cleanup and shutdown both end here: say it happened
 
-    # -- inputs ---------------------------------------------------------------------------------
+    # -- inputs and queries ---------------------------------------------------------------------
     def _on_image(self, msg: Image) -> None:
-        self._health.on_received()
         if self._worker is not None:
             self._worker.submit_frame((msg, time.monotonic()))
 
@@ -313,10 +323,10 @@ class TextRegionNode(LifecycleNode):
         if not msg.data.strip():
             self._problem("queries-empty", "rejected queries from the topic: the string is empty")
             return
-        self._set_queries(split_query_text(msg.data), source="topic")
+        self._request_queries(split_query_text(msg.data), source="topic")
 
     def _on_set_queries(self, request: SetQueries.Request, response: SetQueries.Response) -> SetQueries.Response:
-        response.success, response.message = self._set_queries(list(request.queries), source="service")
+        response.success, response.message = self._request_queries(list(request.queries), source="service")
         return response
 
     def _parse_queries(self, queries: list[str], max_queries: Optional[int] = None,
@@ -328,50 +338,34 @@ class TextRegionNode(LifecycleNode):
             raise QueryError(f"{len(parsed)} queries exceed max_queries = {limit}")
         return parsed
 
-    def _query_problem(self, queries: list[str], **limits: Any) -> Optional[str]:
-        try:
-            self._parse_queries(queries, **limits)
-        except QueryError as error:
-            return str(error)
-        return None
-
-    def _set_queries(self, queries: list[str], source: str) -> tuple[bool, str]:
-        """Validate now; encode on the text thread; switch atomically once the embeddings are ready.
-
-        Frames keep using the queries in force meanwhile, so new phrases never hold up a frame.
-        """
-        try:
-            parsed = self._parse_queries(queries)
-        except QueryError as error:
-            problem = str(error)
+    def _request_queries(self, queries: list[str], source: str) -> tuple[bool, str]:
+        """Topic and service set the `queries` parameter: one route, validated once (_validate_parameters)
+        and applied by the post-set callback, so the parameter always says what is in force."""
+        result = self.set_parameters([Parameter("queries", Parameter.Type.STRING_ARRAY, list(queries))])[0]
+        if not result.successful:
+            problem = result.reason.removeprefix("queries: ")
             self._problem(f"queries-{source}-{problem}", f"rejected queries from the {source}: {problem}")
             return False, problem
-        if source != "parameter" and list(parsed.classes) != self._value("queries"):
-            self._syncing_queries_parameter = True
-            try:
-                self.set_parameters([Parameter("queries", Parameter.Type.STRING_ARRAY, list(parsed.classes))])
-            finally:
-                self._syncing_queries_parameter = False
-        summary = ", ".join(parsed.classes) if len(parsed) <= 10 else f"{', '.join(parsed.classes[:10])}, ..."
-        message = f"{len(parsed)} queries" + (f": {summary}" if len(parsed) else "")
-        if self._text_worker is None:  # not configured: the parameter is read at configure
-            return True, message + " (in force after configure)"
-        self._text_worker.submit_frame((parsed, source))
-        return True, message
+        classes = queries_from_parameter(list(queries))
+        summary = ", ".join(classes) if len(classes) <= 10 else f"{', '.join(classes[:10])}, ..."
+        message = f"{len(classes)} queries" + (f": {summary}" if classes else "")
+        return True, message + ("" if self._text_worker is not None else " (in force after configure)")
 
-    def _switch_queries(self, item: tuple[QuerySet, str]) -> None:
+    def _switch_to(self, parsed: QuerySet) -> None:
+        """Encode on the text thread, then switch between frames: new phrases never hold up a frame."""
+        if self._text_worker is not None:  # not configured: the parameter is read at configure
+            self._text_worker.submit_frame(parsed)
+
+    def _encode_queries(self, parsed: QuerySet) -> None:
         """Text thread: encode the new phrases, then make them the queries in force."""
-        parsed, source = item
         engine = self._engine
         if engine is None:
             return
         if len(parsed):
             engine.prepare(parsed)
-        worker = self._worker
-        if worker is not None:
-            worker.submit_job("switch_queries", lambda: self._put_in_force(parsed, source))
+        self._between_frames("switch_queries", lambda: self._put_in_force(parsed))
 
-    def _put_in_force(self, parsed: Optional[QuerySet], source: str) -> None:
+    def _put_in_force(self, parsed: Optional[QuerySet]) -> None:
         """Frame worker, between frames: new queries (None: the same, relabelled after a stable_class_ids
         change) and their LabelInfo, then the latest frame again. Every frame published before used the
         old LabelInfo, every one after uses the new: an output never disagrees with the LabelInfo before it."""
@@ -384,36 +378,29 @@ class TextRegionNode(LifecycleNode):
             self._publish_label_info()
             self._republish()
         if changed and parsed is not None:
-            self.get_logger().info(f"queries from the {source} in force: {len(parsed)} "
+            self.get_logger().info(f"queries in force: {len(parsed)} "
                                    f"({', '.join(parsed.classes[:10])}{', ...' if len(parsed) > 10 else ''})")
 
     # -- frame processing (worker thread) -------------------------------------------------------
-    def _process_frame(self, item: tuple[Image, float]) -> Optional[bool]:
-        """Worker thread: one frame through the engine; False = rejected (counted apart from failures)."""
+    def _process_frame(self, item: tuple[Any, float]) -> Any:
+        """Worker thread: one frame through the pipeline, then its messages; the verdict counts it."""
         msg, received = item
-        engine = self._engine
-        if engine is None or not self._active:
-            return None
-        try:  # a CompressedImage is decoded here, on the worker: only frames processed cost a decode
-            msg = as_image(msg)
-        except CompressedImageError as error:
-            return self._reject(f"compressed: {str(error)[:60]}", f"dropped a compressed image: {error}")
-        if msg.encoding not in INPUT_ENCODINGS:
-            return self._reject(f"encoding {msg.encoding}",
-                                f"dropped an image with encoding {msg.encoding!r}; supported: "
-                                f"{', '.join(INPUT_ENCODINGS)}")
+        pipeline = self._pipeline
+        if pipeline is None or not self._active:
+            return DROPPED  # deactivated (or cleaned up) while the frame waited
         try:
-            rgb = imgmsg_to_numpy(msg, "rgb8")
-        except ValueError as error:
-            return self._reject(str(error)[:80], f"dropped an image: {error}")
-        started = time.monotonic()
-        try:
-            regions = engine.regions(rgb)
+            msg, rgb = frame_rgb(msg)
+            observed = pipeline.observe(FrameInput(rgb, conversions.stamp_ns(msg.header), msg.header.frame_id,
+                                                   self._depth_input, self._target_frame))
+        except InputImageError as error:
+            return self._reject(error.key, f"dropped {error}")
         except ImageError as error:  # the engine's verdict on the pixels (empty, too large): bad input
             return self._reject(str(error)[:80], f"dropped an image: {error}")
-        spatial = self._spatial_of(msg.header, regions)
-        track_ids = self._objects.observe(stamp_ns(msg.header), msg.header.frame_id, regions, observed_3d(spatial))
-        frame = ProcessedFrame(msg.header, rgb, regions, received, spatial, track_ids)
+        if observed.problem_3d is not None:
+            reason = observed.problem_3d
+            self._health.without_3d.tick(str(reason))
+            self._problem(f"3d-{reason.key}", f"no 3D for a frame: {reason}")
+        frame = LatestFrame(msg.header, received, observed)
         with self._lock:  # the queries and label values change on this thread only (_put_in_force)
             self._latest = frame
             queries, label_values = self._queries, self._label_values
@@ -421,33 +408,11 @@ class TextRegionNode(LifecycleNode):
         info = self._depth_input.camera_info_for(msg.header) if self._depth_input is not None else None
         if info is not None:  # ~/camera_info: the colour camera's, stamped like ~/labels
             self._outputs["camera_info"].publish(info)
-        self._health.on_processed(time.monotonic() - started)
         return True
 
-    def _spatial_of(self, header: Header, regions: Regions) -> Optional[Spatial3D]:
-        """The frame's 3D (with use_depth), or None with the reason counted and logged once."""
-        depth = self._depth_input
-        if depth is None:
-            return None
-        settings = DepthSettings.from_parameters(self._values())
-        try:
-            # The soft masks hold clamped SAM2 logits: a pixel is in the region where the logit is > 0
-            # (mask probability > 0.5), the rule of the region's own area and box.
-            spatial = depth.spatial(header, regions.masks > 0, settings, self._value("depth_sync_tolerance_s"),
-                                    self._value("tf_timeout_s"))
-        except No3D as reason:
-            self._health.without_3d.tick(str(reason))
-            self._problem(f"3d-{reason.key}", f"no 3D for a frame: {reason}")
-            return None
-        if spatial.boxes is None:
-            self._health.without_3d.tick(spatial.problem)
-            self._problem(f"3d-{spatial.problem[:60]}", f"no 3D published for a frame: {spatial.problem}")
-        return spatial
-
-    def _reject(self, reason: str, message: str) -> bool:
-        self._health.rejected.tick(reason)
+    def _reject(self, reason: str, message: str) -> Rejected:
         self._problem(f"image-{reason}", message)
-        return False
+        return Rejected(reason)
 
     def _republish(self) -> None:
         """Outputs of the latest frame for the queries now in force: text work only."""
@@ -465,18 +430,17 @@ class TextRegionNode(LifecycleNode):
                 wanted.add(name)
         return wanted
 
-    def _publish_outputs(self, frame: ProcessedFrame, queries: QuerySet, label_values: tuple[int, ...],
+    def _publish_outputs(self, frame: LatestFrame, queries: QuerySet, label_values: tuple[int, ...],
                          republish: bool = False) -> None:
-        engine = self._engine
-        if engine is None:
+        pipeline = self._pipeline
+        if pipeline is None:
             return
         started = time.perf_counter()
-        seconds = dict(frame.regions.timings)
-        messages = frame_messages(engine, frame.rgb, frame.regions, queries, frame.header, self._wanted(), seconds,
-                                  frame.spatial, frame.track_ids, label_values)
-        for name, msg in messages.items():
+        wanted = self._wanted()
+        result = pipeline.describe(frame.observed, queries, wanted, label_values)
+        for name, msg in frame_messages(result, frame.header, wanted).items():
             self._outputs[name].publish(msg)
-        stage_ms = {name: 1000.0 * s for name, s in seconds.items()}
+        stage_ms = {name: 1000.0 * s for name, s in result.seconds.items()}
         stage_ms["outputs"] = 1000.0 * (time.perf_counter() - started)  # text + painting + messages
         if republish:  # new queries on the same frame: its receipt-to-output latency stays the frame's own
             stage_ms["total_since_receipt"] = self._stage_ms.get("total_since_receipt", 0.0)
@@ -501,16 +465,15 @@ class TextRegionNode(LifecycleNode):
             return self._class_ids.assign(queries.classes)
         return tuple(range(len(queries)))
 
-    # -- ~/query ----------------------------------------------------------------------------------
+    # -- ~/query, ~/find and ~/clear_memory -------------------------------------------------------
     def _on_query(self, request: Query.Request, response: Query.Response) -> Query.Response:
         with self._lock:
             frame = self._latest
-        answer_query(self._engine, frame, request, response, self._parse_queries)
+        answer_query(self._pipeline, frame, request, response, self._parse_queries)
         if not response.success:
             self._problem(f"query-{response.message[:60]}", f"~/query failed: {response.message}")
         return response
 
-    # -- ~/find and ~/clear_memory ---------------------------------------------------------------
     def _on_find(self, request: Find.Request, response: Find.Response) -> Find.Response:
         answer_find(self._engine, self._objects.memory if self._engine is not None else None, request, response,
                     self._parse_queries)
@@ -531,8 +494,6 @@ class TextRegionNode(LifecycleNode):
             self.get_logger().warning(message + " (further repeats are counted in /diagnostics, not logged)")
 
     def _on_worker_error(self, error: BaseException, kind: str) -> None:
-        if kind == "frame":
-            self._health.failed.tick()
         reason = f"{type(error).__name__}: {error}"
         self._problem(f"worker-{kind}-{type(error).__name__}-{str(error)[:60]}",
                       f"processing failed ({kind}): {reason}; continuing with the next frame")
@@ -544,7 +505,6 @@ class TextRegionNode(LifecycleNode):
 
     def _publish_diagnostics(self) -> None:
         state = self.state_label()
-        counts = self._worker.counts if self._worker is not None else WorkerCounts()
         device = str(self._engine.device) if self._engine is not None else "none"
         values = {
             "state": state,
@@ -552,7 +512,6 @@ class TextRegionNode(LifecycleNode):
             "model": self._engine.config.model_id if self._engine is not None else "",
             "queries": str(len(self._queries)),
             **self._health.values(),
-            **frame_count_values(counts),
             "problems": str(self._problems.total),
             "last_problem": self._problems.last,
             "pending_reconfigure": ", ".join(self._pending_reconfigure),

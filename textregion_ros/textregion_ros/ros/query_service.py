@@ -10,9 +10,10 @@ from typing import Any, Callable, Optional, Sequence
 
 from textregion_msgs.srv import Query
 
-from ..engine import QueryError, QuerySet, TextRegionEngine
+from ..engine import QueryError, QuerySet
+from ..perception import FramePipeline
 from . import conversions
-from .spatial_messages import detections_3d_to_msg, place
+from .spatial_messages import detections_3d_to_msg
 
 _LOG = logging.getLogger(__name__)
 
@@ -38,13 +39,16 @@ def request_queries(queries: Sequence[str], parse: Callable[[list[str]], QuerySe
     return parsed, ""
 
 
-def answer_query(engine: Optional[TextRegionEngine], frame: Optional[Any], request: Query.Request,
+QUERY_PRODUCTS = frozenset({"detections", "detections_3d"})
+
+
+def answer_query(pipeline: Optional[FramePipeline], frame: Optional[Any], request: Query.Request,
                  response: Query.Response, parse: Callable[[list[str]], QuerySet]) -> Query.Response:
-    """Fill `response` for `request` on `frame` (the node's ProcessedFrame): detections, and their
-    3D when the frame had depth; success=false with the reason otherwise. Never raises."""
+    """Fill `response` for `request` on `frame` (the node's latest frame: .header, .observed): detections,
+    and their 3D when the frame had depth; success=false with the reason otherwise. Never raises."""
     response.success = False
     threshold = float(request.threshold)
-    if engine is None:
+    if pipeline is None:
         response.message = NOT_CONFIGURED
         return response
     if frame is None:
@@ -56,16 +60,15 @@ def answer_query(engine: Optional[TextRegionEngine], frame: Optional[Any], reque
         response.message = reason
         return response
     try:
-        detections = engine.ground(frame.regions, parsed, min_score=threshold)
+        result = pipeline.describe(frame.observed, parsed, QUERY_PRODUCTS, min_score=threshold)
     except Exception:  # report, never crash the service; the details go to the log, not to a client
         _LOG.exception("~/query failed")
         response.message = "query failed on an internal error (the node's log has the details)"
         return response
-    tracks = frame.track_ids  # the ids the frame's own detections carried
+    tracks, detections = result.track_ids, result.detections  # the ids the frame's own detections carried
     response.detections = conversions.detections_to_msg(detections, frame.header, tracks)
-    if frame.spatial is not None and frame.spatial.boxes is not None:
-        response.detections_3d = detections_3d_to_msg(place(detections, frame.spatial.boxes, frame.spatial.located.centres), frame.spatial.header,
-                                                      tracks)
+    if result.detections_output_3d is not None:
+        response.detections_3d = detections_3d_to_msg(detections, result.detections_output_3d, tracks)
     response.success = True
     stamp = frame.header.stamp
     response.message = (f"{len(detections)} detections for {len(request.queries)} queries on the frame stamped "

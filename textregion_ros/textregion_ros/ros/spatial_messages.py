@@ -1,12 +1,11 @@
 """3D results -> vision_msgs/Detection3DArray and visualization_msgs/MarkerArray (for RViz).
 
-The detections' 3D comes from spatial.locate per region (the detection's region); these
-functions only shape messages. Ids and classes are those of ~/detections, so a consumer can join
-the 2D and 3D answers by `id`.
+The detections' 3D comes from the pipeline (perception/frame_3d.py: rows following the detections,
+in the output frame); these functions only shape messages. Ids and classes are those of
+~/detections, so a consumer can join the 2D and 3D answers by `id`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import numpy as np
@@ -18,60 +17,34 @@ from visualization_msgs.msg import Marker, MarkerArray
 from ..engine.results import Detection
 from ..outputs.overlay import class_colors
 from ..spatial import Boxes3D
-from .conversions import copy_header, detection_id, hypothesis
+from .conversions import copy_header, detection_id, hypothesis, stamp
 
 MARKER_NAMESPACE = "textregion"
 BOX_ALPHA = 0.35
 TEXT_HEIGHT_M = 0.08
 
 
-@dataclass(frozen=True)
-class Placed:
-    """One detection with its 3D in the output frame (metres): the object's centre (median of its
-    points), and its box: midpoint, size along the box's axes, orientation (x, y, z, w); and its
-    distance from the camera, which is what a person reading "red mug · 1.42 m" means whatever frame
-    the boxes are published in (with target_frame: map, |centre| would be the distance from the map's
-    origin)."""
-
-    detection: Detection
-    centre: tuple[float, float, float]
-    box_centre: tuple[float, float, float]
-    size: tuple[float, float, float]
-    orientation: tuple[float, float, float, float]
-    distance_m: float  # from the camera: |centre| in the optical frame
-
-
-def place(detections: Sequence[Detection], boxes: Boxes3D, camera_centres: Optional[np.ndarray] = None) -> list[Placed]:
-    """The detections whose region has 3D (per-region rows indexed by Detection.region_index).
-
-    camera_centres [N,3]: the same regions' centres in the camera's optical frame (Located.centres),
-    for the distance from the camera; without them the boxes are taken to be in the optical frame.
-    """
-    optical = boxes.centres if camera_centres is None else np.asarray(camera_centres, dtype=np.float64)
-    placed = []
-    for detection in detections:
-        index = detection.region_index
-        if 0 <= index < len(boxes.valid) and bool(boxes.valid[index]):
-            placed.append(Placed(detection, _triple(boxes.centres[index]), _triple(boxes.box_centres[index]),
-                                 _triple(boxes.sizes[index]), tuple(float(v) for v in boxes.orientations[index]),
-                                 float(np.linalg.norm(optical[index]))))
-    return placed
+def boxes_header(boxes: Boxes3D) -> Header:
+    """The header of 3D in `boxes`' frame at its stamp (the image's stamp, the output frame)."""
+    return Header(stamp=stamp(boxes.stamp_ns), frame_id=boxes.frame_id)
 
 
 def _triple(row: np.ndarray) -> tuple[float, float, float]:
     return float(row[0]), float(row[1]), float(row[2])
 
 
-def detections_3d_to_msg(placed: Sequence[Placed], header: Optional[Header],
+def detections_3d_to_msg(detections: Sequence[Detection], boxes: Boxes3D,
                          track_ids: Optional[Sequence[int]] = None) -> Detection3DArray:
-    """`~/detections_3d`: one Detection3D per placed detection, same id (the track id with
-    `track_ids`) / class_id / score as its 2D one."""
+    """`~/detections_3d`: one Detection3D per detection with 3D (rows of `boxes` follow `detections`),
+    same id (the track id with `track_ids`) / class_id / score as its 2D one."""
     msg = Detection3DArray()
-    msg.header = copy_header(header)
+    msg.header = boxes_header(boxes)
     items = []
-    for item in placed:
-        items.append(detection_3d(copy_header(header), detection_id(item.detection, track_ids), item.detection.query,
-                                  item.detection.score, item.centre, item.box_centre, item.size, item.orientation))
+    for row in np.flatnonzero(boxes.valid):
+        detection = detections[row]
+        items.append(detection_3d(boxes_header(boxes), detection_id(detection, track_ids), detection.query,
+                                  detection.score, _triple(boxes.centres[row]), _triple(boxes.box_centres[row]),
+                                  _triple(boxes.sizes[row]), tuple(float(v) for v in boxes.orientations[row])))
     msg.detections = items
     return msg
 
@@ -96,41 +69,49 @@ def detection_3d(header: Header, detection_id: str, query: str, score: float, ce
     return detection
 
 
-def markers_to_msg(placed: Sequence[Placed], header: Optional[Header], class_count: int,
-                   track_ids: Optional[Sequence[int]] = None) -> MarkerArray:
+def markers_to_msg(detections: Sequence[Detection], boxes: Boxes3D, distances_m: Optional[np.ndarray],
+                   class_count: int, track_ids: Optional[Sequence[int]] = None) -> MarkerArray:
     """`~/markers`: DELETEALL (the previous frame's markers go), then a translucent box and a text
-    label ("red mug 0.71 · 1.42 m", "#7 red mug ..." with `track_ids`; at the box's centre: no up
-    direction is assumed, since the frame may be the optical one or any target_frame) per placed
-    detection, in its class colour."""
+    label ("red mug 0.71 · 1.42 m": the distance from the camera, whatever frame the boxes are in;
+    "#7 red mug ..." with `track_ids`; at the box's centre: no up direction is assumed, since the frame
+    may be the optical one or any target_frame) per detection with 3D, in its class colour."""
+    header = boxes_header(boxes)
     palette = class_colors(max(class_count, 1))
     clear = Marker()
     clear.header = copy_header(header)
     clear.ns = MARKER_NAMESPACE
     clear.action = Marker.DELETEALL
     markers = [clear]
-    for number, item in enumerate(placed):
-        red, green, blue = (float(c) / 255.0 for c in palette[item.detection.class_index % len(palette)])
-        box = _marker(header, 2 * number, Marker.CUBE, item, ColorRGBA(r=red, g=green, b=blue, a=BOX_ALPHA))
-        box.scale.x, box.scale.y, box.scale.z = (max(s, 1e-3) for s in item.size)
-        label = _marker(header, 2 * number + 1, Marker.TEXT_VIEW_FACING, item, ColorRGBA(r=red, g=green, b=blue, a=1.0))
+    for number, row in enumerate(np.flatnonzero(boxes.valid)):
+        detection = detections[row]
+        red, green, blue = (float(c) / 255.0 for c in palette[detection.class_index % len(palette)])
+        box_centre, orientation = _triple(boxes.box_centres[row]), tuple(float(v) for v in boxes.orientations[row])
+        box = _marker(header, 2 * number, Marker.CUBE, box_centre, orientation,
+                      ColorRGBA(r=red, g=green, b=blue, a=BOX_ALPHA))
+        box.scale.x, box.scale.y, box.scale.z = (max(float(s), 1e-3) for s in boxes.sizes[row])
+        label = _marker(header, 2 * number + 1, Marker.TEXT_VIEW_FACING, box_centre, orientation,
+                        ColorRGBA(r=red, g=green, b=blue, a=1.0))
         label.scale.z = TEXT_HEIGHT_M
-        label.text = f"{item.detection.query} {item.detection.score:.2f} · {item.distance_m:.2f} m"
+        label.text = f"{detection.query} {detection.score:.2f}"
+        if distances_m is not None and np.isfinite(distances_m[row]):
+            label.text += f" · {float(distances_m[row]):.2f} m"
         if track_ids is not None:
-            label.text = f"#{detection_id(item.detection, track_ids)} {label.text}"
+            label.text = f"#{detection_id(detection, track_ids)} {label.text}"
         markers += [box, label]
     return MarkerArray(markers=markers)
 
 
-def _marker(header: Optional[Header], marker_id: int, kind: int, item: Placed, colour: ColorRGBA) -> Marker:
+def _marker(header: Header, marker_id: int, kind: int, position: tuple[float, float, float],
+            orientation: tuple[float, ...], colour: ColorRGBA) -> Marker:
     marker = Marker()
     marker.header = copy_header(header)
     marker.ns = MARKER_NAMESPACE
     marker.id = marker_id
     marker.type = kind
     marker.action = Marker.ADD
-    marker.pose.position.x, marker.pose.position.y, marker.pose.position.z = item.box_centre
-    orientation = marker.pose.orientation
-    orientation.x, orientation.y, orientation.z, orientation.w = item.orientation
+    marker.pose.position.x, marker.pose.position.y, marker.pose.position.z = position
+    turn = marker.pose.orientation
+    turn.x, turn.y, turn.z, turn.w = orientation
     marker.color = colour
     marker.lifetime = Duration()  # until the next frame's DELETEALL
     return marker

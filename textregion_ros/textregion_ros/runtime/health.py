@@ -125,14 +125,26 @@ def assess(inputs: HealthInputs) -> tuple[int, str]:
     return max(level for level, _ in findings), "; ".join(text for _, text in findings)
 
 
+@dataclass(frozen=True)
+class FrameCounts:
+    """Totals since start: every received frame ends as exactly one of the other four (or still waits)."""
+
+    received: int = 0
+    processed: int = 0
+    dropped: int = 0
+    failed: int = 0
+    rejected: int = 0  # bad input: not a failure and not processed
+
+
 class FrameHealth:
-    """The counters a node keeps about its frames, and its verdict (thread-safe: the ROS callbacks
-    and the worker tick; the diagnostics timer reads)."""
+    """The one set of frame counters (the frame worker ticks them) and the node's verdict on them
+    (thread-safe: the worker and the callbacks tick; the diagnostics timer reads)."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self.received, self.rejected, self.failed = EventWindow(clock), EventWindow(clock), EventWindow(clock)
         self.processed, self.without_3d = EventWindow(clock), EventWindow(clock)
+        self.dropped = EventWindow(clock)
         self._stream_start: Optional[float] = None  # when frames started arriving after a pause
         self._last_frame_s = 0.0
         self.qos_problem = ""
@@ -147,9 +159,17 @@ class FrameHealth:
         self._last_frame_s = seconds
         self.processed.tick()
 
+    def counts(self) -> FrameCounts:
+        return FrameCounts(self.received.total, self.processed.total, self.dropped.total, self.failed.total,
+                           self.rejected.total)
+
     def values(self) -> dict[str, str]:
-        """Rates and 3D counts for /diagnostics (the worker's totals come from its own counts)."""
-        values = {"input_rate_hz": f"{self.received.rate():.2f}", "processed_rate_hz": f"{self.processed.rate():.2f}"}
+        """Totals, rates and 3D counts for /diagnostics."""
+        counts = self.counts()
+        values = {f"frames_{name}": str(getattr(counts, name))
+                  for name in ("received", "processed", "rejected", "dropped", "failed")}
+        values.update({"input_rate_hz": f"{self.received.rate():.2f}",
+                       "processed_rate_hz": f"{self.processed.rate():.2f}"})
         if self.without_3d.total:
             values["frames_without_3d"] = str(self.without_3d.total)
         return values

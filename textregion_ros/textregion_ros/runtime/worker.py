@@ -3,33 +3,41 @@
 ROS callbacks hand frames over and return at once: a frame that arrives while another waits
 replaces it (the older one is counted as dropped), so latency never builds up behind a slow
 model. Other jobs (re-publishing after a query change) run between frames.
+
+Every frame's fate is counted once, in the FrameHealth the worker is given (the node's: /diagnostics
+reads its totals and rates): received on hand-over; then exactly one of dropped (replaced by a newer
+one, discarded at stop, or the handler said DROPPED: e.g. the node was deactivated meanwhile),
+rejected (the handler returned Rejected: bad input), failed (it raised) or processed.
 """
 from __future__ import annotations
 
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
-FrameHandler = Callable[[Any], Optional[bool]]  # False = rejected (bad input)
+from .health import FrameCounts, FrameHealth
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A handler's verdict on bad input: counted as rejected (with the reason), not as a failure."""
+
+    reason: str = ""
+
+
+DROPPED = object()  # a handler's verdict: the frame was not worked on (counted as dropped)
+FrameHandler = Callable[[Any], Union[None, bool, Rejected, object]]  # False = Rejected("")
 ErrorHandler = Callable[[BaseException, str], None]
-
-
-@dataclass
-class WorkerCounts:
-    received: int = 0
-    processed: int = 0
-    dropped: int = 0
-    failed: int = 0
-    rejected: int = 0  # the handler returned False: bad input, not a failure and not processed
 
 
 class LatestFrameWorker:
     """Runs `handle_frame(frame)` on the newest submitted frame, at most `max_rate_hz` per second."""
 
     def __init__(self, handle_frame: FrameHandler, on_error: ErrorHandler, name: str = "textregion_worker",
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        """`clock` (seconds, monotonic) paces `max_rate_hz`; tests pass a clock they advance by hand."""
+                 clock: Callable[[], float] = time.monotonic, health: Optional[FrameHealth] = None) -> None:
+        """`clock` (seconds, monotonic) paces `max_rate_hz`; tests pass a clock they advance by hand.
+        `health` receives the frame counts (a new one on `clock` by default)."""
         self._handle_frame = handle_frame
         self._on_error = on_error
         self._clock = clock
@@ -40,7 +48,7 @@ class LatestFrameWorker:
         self._busy = False
         self._next_start = 0.0
         self.min_interval = 0.0
-        self.counts = WorkerCounts()
+        self.health = health if health is not None else FrameHealth(clock)
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> None:
@@ -54,10 +62,16 @@ class LatestFrameWorker:
             self._thread.join(timeout)
         return not self._thread.is_alive()
 
+    @property
+    def counts(self) -> FrameCounts:
+        return self.health.counts()
+
     def request_stop(self) -> None:
         """Discard waiting work and let the thread end after the current job, without waiting for it."""
         with self._condition:
             self._running = False
+            if self._frame is not None:
+                self.health.dropped.tick()
             self._frame = None
             self._jobs.clear()
             self._condition.notify_all()
@@ -70,9 +84,9 @@ class LatestFrameWorker:
     def submit_frame(self, frame: Any) -> None:
         """Hand over a frame; never blocks on processing."""
         with self._condition:
-            self.counts.received += 1
+            self.health.on_received()
             if self._frame is not None:
-                self.counts.dropped += 1
+                self.health.dropped.tick()
             self._frame = frame
             self._condition.notify_all()
 
@@ -111,6 +125,14 @@ class LatestFrameWorker:
                 self._condition.wait(timeout=wait if self._frame is not None else None)
             return None
 
+    def _count(self, verdict: Any, started: float) -> None:
+        if verdict is DROPPED:
+            self.health.dropped.tick()
+        elif verdict is False or isinstance(verdict, Rejected):
+            self.health.rejected.tick(verdict.reason if isinstance(verdict, Rejected) else "")
+        else:
+            self.health.on_processed(max(self._clock() - started, 0.0))
+
     def _run(self) -> None:
         while True:
             work = self._next_work()
@@ -119,15 +141,13 @@ class LatestFrameWorker:
             kind, item = work
             try:
                 if kind == "frame":
-                    if self._handle_frame(item) is False:
-                        self.counts.rejected += 1
-                    else:
-                        self.counts.processed += 1
+                    started = self._clock()
+                    self._count(self._handle_frame(item), started)
                 else:
                     item()
             except Exception as error:  # keep the node alive after any failure, report it
                 if kind == "frame":
-                    self.counts.failed += 1
+                    self.health.failed.tick()
                 self._on_error(error, kind)
             finally:
                 with self._condition:

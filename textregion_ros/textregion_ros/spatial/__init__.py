@@ -13,10 +13,10 @@ from .camera import (
     METRE_ENCODINGS, MILLIMETRE_ENCODINGS, Intrinsics, depth_in_metres, nearest_indices, resample_nearest,
 )
 from .locate import BOX_QUANTILES, MAD_TO_SIGMA, MASK_THRESHOLD, DepthSettings, Located, locate
-from .transform import Boxes3D, rotation_matrix, transform_boxes, unit_quaternion
+from .transform import Boxes3D, RigidTransform, move_located, rotation_matrix, transform_boxes, unit_quaternion
 
 __all__ = [
     "BOX_QUANTILES", "MAD_TO_SIGMA", "MASK_THRESHOLD", "METRE_ENCODINGS", "MILLIMETRE_ENCODINGS", "Boxes3D",
-    "DepthSettings", "Intrinsics", "Located", "depth_in_metres", "locate", "nearest_indices", "resample_nearest",
-    "rotation_matrix", "transform_boxes", "unit_quaternion",
+    "DepthSettings", "Intrinsics", "Located", "RigidTransform", "depth_in_metres", "locate", "move_located",
+    "nearest_indices", "resample_nearest", "rotation_matrix", "transform_boxes", "unit_quaternion",
 ]
