@@ -338,10 +338,20 @@ class TextRegionNode(LifecycleNode):
             raise QueryError(f"{len(parsed)} queries exceed max_queries = {limit}")
         return parsed
 
+    def _query_problem(self, queries: list[str]) -> str:
+        try:
+            self._parse_queries(queries)
+        except QueryError as error:
+            return str(error)
+        return ""
+
     def _request_queries(self, queries: list[str], source: str) -> tuple[bool, str]:
         """Topic and service set the `queries` parameter: one route, validated once (_validate_parameters)
         and applied by the post-set callback, so the parameter always says what is in force."""
-        result = self.set_parameters([Parameter("queries", Parameter.Type.STRING_ARRAY, list(queries))])[0]
+        if queries_from_parameter(queries) != list(queries):  # [""]: "none" for a parameter, a blank query here
+            result = SetParametersResult(successful=False, reason=self._query_problem(queries))
+        else:
+            result = self.set_parameters([Parameter("queries", Parameter.Type.STRING_ARRAY, list(queries))])[0]
         if not result.successful:
             problem = result.reason.removeprefix("queries: ")
             self._problem(f"queries-{source}-{problem}", f"rejected queries from the {source}: {problem}")
