@@ -1,5 +1,5 @@
 """TextRegionNode: camera images + text queries in; labels, confidence, LabelInfo, detections,
-overlay and region tokens out. A thin lifecycle adapter over textregion_ros.engine.
+overlay and region tokens out. A thin lifecycle adapter over textregion_ros.perception (the frame pipeline).
 
 Lifecycle: configure loads the models, activate subscribes and enables the publishers,
 deactivate unsubscribes, cleanup frees the models (and GPU memory). With `autostart` (default)
@@ -42,9 +42,7 @@ from ..engine import (
     QueryError,
     QuerySet,
     TextRegionEngine,
-    parse_queries,
     queries_from_parameter,
-    split_query_text,
 )
 from . import conversions
 from ..runtime.health import FrameHealth, ProblemLog, device_memory
@@ -57,14 +55,14 @@ from .query_service import answer_query
 from .find_service import answer_find
 from .input_qos import QUERIES_INPUT, SERVICE_QOS, image_input_qos, incompatible_image_qos
 from ..objects import FrameObjects
-from ..outputs.class_ids import StableClassIds
 from .compressed_input import InputImageError, frame_rgb, input_topic
 from .log_bridge import route_library_logging
-from .parameters import check_value, combination_problem, declare_parameters, engine_config
+from .parameters import changes_problem, declare_parameters, engine_config
+from ..runtime.queries_in_force import QueriesInForce
+from .node_queries import QueryRoute
 from ..runtime.worker import DROPPED, LatestFrameWorker, Rejected
 
 NODE_NAME = "textregion"
-NO_QUERIES = parse_queries([])
 
 
 @dataclass
@@ -76,7 +74,7 @@ class LatestFrame:
     observed: ObservedFrame
 
 
-class TextRegionNode(LifecycleNode):
+class TextRegionNode(QueryRoute, LifecycleNode):
     def __init__(self, node_name: str = NODE_NAME, **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
         self._lock = threading.Lock()
@@ -85,10 +83,7 @@ class TextRegionNode(LifecycleNode):
         self._worker: Optional[LatestFrameWorker] = None  # frames (and republish / config jobs)
         self._text_worker: Optional[LatestFrameWorker] = None  # query switches (text encoding)
         self._latest: Optional[LatestFrame] = None
-        self._queries: QuerySet = NO_QUERIES
-        # label value per query in force (stable_class_ids); the table lives as long as the node
-        self._class_ids = StableClassIds()
-        self._label_values: tuple[int, ...] = ()
+        self._in_force = QueriesInForce()  # the queries and their label values, switched between frames
         self._active = False
         self._validated_queries: dict[tuple[str, ...], QuerySet] = {}  # parsed by validation, for the post-set
         self._pending_reconfigure: list[str] = []  # configure-time parameters changed since configure
@@ -134,24 +129,9 @@ class TextRegionNode(LifecycleNode):
     def _validate_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
         """Every change, from any route (param set, the queries topic and ~/set_queries), is validated here once."""
         changes = {p.name: (list(p.value) if isinstance(p.value, (list, tuple)) else p.value) for p in parameters}
-        for name, value in changes.items():
-            parameter = BY_NAME.get(name)
-            reason = check_value(parameter, value) if parameter else None
-            if reason:
-                return SetParametersResult(successful=False, reason=reason)
-        if "queries" in changes:
-            limits = {name: changes.get(name, self._value(name)) for name in ("max_queries", "max_query_chars")}
-            raw = queries_from_parameter(changes["queries"])
-            try:
-                self._validated_queries = {tuple(raw): self._parse_queries(raw, **limits)}
-            except QueryError as error:
-                return SetParametersResult(successful=False, reason=f"queries: {error}")
-        in_force = len(self._queries)
-        if "max_queries" in changes and changes["max_queries"] < in_force:
-            return SetParametersResult(successful=False, reason=(
-                f"max_queries = {changes['max_queries']} is below the {in_force} queries in force; set fewer "
-                f"queries first"))
-        reason = combination_problem(changes, self._value)
+        reason, parsed = changes_problem(changes, self._value, len(self._in_force), self._parse_queries)
+        if parsed is not None:
+            self._validated_queries = {tuple(queries_from_parameter(changes["queries"])): parsed}
         return SetParametersResult(successful=reason is None, reason=reason or "")
 
     def _apply_parameters(self, parameters: list[Parameter]) -> None:
@@ -260,7 +240,7 @@ class TextRegionNode(LifecycleNode):
             self._depth_input = DepthInput(self, self._value("image_transport"))
         self._worker.submit_job("label_info", self._publish_label_info)  # LabelInfo: always from the worker
         self.get_logger().info(
-            f"active: listening on {self.resolve_topic_name('image')}, {len(self._queries)} queries")
+            f"active: listening on {self.resolve_topic_name('image')}, {len(self._in_force)} queries")
         return result
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -297,8 +277,7 @@ class TextRegionNode(LifecycleNode):
                 worker.stop()
         self._worker = self._text_worker = None
         self._pipeline = None
-        with self._lock:
-            self._queries, self._label_values = NO_QUERIES, ()
+        self._in_force.clear()
         self._target_frame = None
         for service in self._own_services:
             self.destroy_service(service)
@@ -318,78 +297,6 @@ class TextRegionNode(LifecycleNode):
     def _on_image(self, msg: Image) -> None:
         if self._worker is not None:
             self._worker.submit_frame((msg, time.monotonic()))
-
-    def _on_queries_topic(self, msg: String) -> None:
-        if not msg.data.strip():
-            self._problem("queries-empty", "rejected queries from the topic: the string is empty")
-            return
-        self._request_queries(split_query_text(msg.data), source="topic")
-
-    def _on_set_queries(self, request: SetQueries.Request, response: SetQueries.Response) -> SetQueries.Response:
-        response.success, response.message = self._request_queries(list(request.queries), source="service")
-        return response
-
-    def _parse_queries(self, queries: list[str], max_queries: Optional[int] = None,
-                       max_query_chars: Optional[int] = None) -> QuerySet:
-        """The one validation of every query path (topic, service, parameter, ~/query): QueryError if bad."""
-        parsed = parse_queries(queries, max_chars=max_query_chars or self._value("max_query_chars"))
-        limit = max_queries or self._value("max_queries")
-        if len(parsed) > limit:
-            raise QueryError(f"{len(parsed)} queries exceed max_queries = {limit}")
-        return parsed
-
-    def _query_problem(self, queries: list[str]) -> str:
-        try:
-            self._parse_queries(queries)
-        except QueryError as error:
-            return str(error)
-        return ""
-
-    def _request_queries(self, queries: list[str], source: str) -> tuple[bool, str]:
-        """Topic and service set the `queries` parameter: one route, validated once (_validate_parameters)
-        and applied by the post-set callback, so the parameter always says what is in force."""
-        if queries_from_parameter(queries) != list(queries):  # [""]: "none" for a parameter, a blank query here
-            result = SetParametersResult(successful=False, reason=self._query_problem(queries))
-        else:
-            result = self.set_parameters([Parameter("queries", Parameter.Type.STRING_ARRAY, list(queries))])[0]
-        if not result.successful:
-            problem = result.reason.removeprefix("queries: ")
-            self._problem(f"queries-{source}-{problem}", f"rejected queries from the {source}: {problem}")
-            return False, problem
-        classes = queries_from_parameter(list(queries))
-        summary = ", ".join(classes) if len(classes) <= 10 else f"{', '.join(classes[:10])}, ..."
-        message = f"{len(classes)} queries" + (f": {summary}" if classes else "")
-        return True, message + ("" if self._text_worker is not None else " (in force after configure)")
-
-    def _switch_to(self, parsed: QuerySet) -> None:
-        """Encode on the text thread, then switch between frames: new phrases never hold up a frame."""
-        if self._text_worker is not None:  # not configured: the parameter is read at configure
-            self._text_worker.submit_frame(parsed)
-
-    def _encode_queries(self, parsed: QuerySet) -> None:
-        """Text thread: encode the new phrases, then make them the queries in force."""
-        engine = self._engine
-        if engine is None:
-            return
-        if len(parsed):
-            engine.prepare(parsed)
-        self._between_frames("switch_queries", lambda: self._put_in_force(parsed))
-
-    def _put_in_force(self, parsed: Optional[QuerySet]) -> None:
-        """Frame worker, between frames: new queries (None: the same, relabelled after a stable_class_ids
-        change) and their LabelInfo, then the latest frame again. Every frame published before used the
-        old LabelInfo, every one after uses the new: an output never disagrees with the LabelInfo before it."""
-        with self._lock:
-            old = (self._queries.classes, self._label_values)
-            self._queries = self._queries if parsed is None else parsed
-            self._label_values = self._values_of(self._queries)
-            changed = old != (self._queries.classes, self._label_values)
-        if changed:
-            self._publish_label_info()
-            self._republish()
-        if changed and parsed is not None:
-            self.get_logger().info(f"queries in force: {len(parsed)} "
-                                   f"({', '.join(parsed.classes[:10])}{', ...' if len(parsed) > 10 else ''})")
 
     # -- frame processing (worker thread) -------------------------------------------------------
     def _process_frame(self, item: tuple[Any, float]) -> Any:
@@ -411,10 +318,9 @@ class TextRegionNode(LifecycleNode):
             self._health.without_3d.tick(str(reason))
             self._problem(f"3d-{reason.key}", f"no 3D for a frame: {reason}")
         frame = LatestFrame(msg.header, received, observed)
-        with self._lock:  # the queries and label values change on this thread only (_put_in_force)
+        with self._lock:
             self._latest = frame
-            queries, label_values = self._queries, self._label_values
-        self._publish_outputs(frame, queries, label_values)
+        self._publish_outputs(frame, *self._in_force.snapshot())  # they change on this thread only
         info = self._depth_input.camera_info_for(msg.header) if self._depth_input is not None else None
         if info is not None:  # ~/camera_info: the colour camera's, stamped like ~/labels
             self._outputs["camera_info"].publish(info)
@@ -427,9 +333,9 @@ class TextRegionNode(LifecycleNode):
     def _republish(self) -> None:
         """Outputs of the latest frame for the queries now in force: text work only."""
         with self._lock:
-            frame, queries, label_values = self._latest, self._queries, self._label_values
+            frame = self._latest
         if frame is not None and self._active:
-            self._publish_outputs(frame, queries, label_values, republish=True)
+            self._publish_outputs(frame, *self._in_force.snapshot(), republish=True)
 
     def _wanted(self) -> set[str]:
         """Frame outputs someone subscribes to and whose switch is on: nothing else is computed."""
@@ -457,23 +363,6 @@ class TextRegionNode(LifecycleNode):
         else:
             stage_ms["total_since_receipt"] = 1000.0 * (time.monotonic() - frame.received)
         self._stage_ms = stage_ms
-
-    def _publish_label_info(self) -> None:
-        publisher = self._outputs.get("label_info")
-        if publisher is None or not self._active:
-            return
-        with self._lock:
-            classes, values = self._queries.classes, self._label_values
-            frame_id = self._latest.header.frame_id if self._latest else ""
-        header = Header(stamp=self.get_clock().now().to_msg(), frame_id=frame_id)
-        publisher.publish(conversions.label_info(classes, header, float(self._value("prob_threshold")), values))
-
-    def _values_of(self, queries: QuerySet) -> tuple[int, ...]:
-        """Label values of the queries: stable ones (assigned on first sight, kept for the node's
-        lifetime) or, with stable_class_ids false, the class index. Call under self._lock."""
-        if self._value("stable_class_ids"):
-            return self._class_ids.assign(queries.classes)
-        return tuple(range(len(queries)))
 
     # -- ~/query, ~/find and ~/clear_memory -------------------------------------------------------
     def _on_query(self, request: Query.Request, response: Query.Response) -> Query.Response:
@@ -520,7 +409,7 @@ class TextRegionNode(LifecycleNode):
             "state": state,
             "device": device,
             "model": self._engine.config.model_id if self._engine is not None else "",
-            "queries": str(len(self._queries)),
+            "queries": str(len(self._in_force)),
             **self._health.values(),
             "problems": str(self._problems.total),
             "last_problem": self._problems.last,

@@ -7,12 +7,27 @@ reader (the frame worker, ~/query, the LabelInfo publisher) takes both in one sn
 from __future__ import annotations
 
 import threading
-from typing import Optional
+from typing import Optional, Sequence
 
-from ..engine import QuerySet, parse_queries
+from ..engine import QueryError, QuerySet, parse_queries
 from ..outputs.class_ids import StableClassIds
 
 NO_QUERIES = parse_queries([])
+
+
+def parse_within(queries: Sequence[str], max_queries: int, max_query_chars: int) -> QuerySet:
+    """The node's query rule: the engine's (non-empty, distinct phrases, no hidden characters, at most
+    max_query_chars each) and at most max_queries classes; QueryError saying which is broken."""
+    parsed = parse_queries(list(queries), max_chars=max_query_chars)
+    if len(parsed) > max_queries:
+        raise QueryError(f"{len(parsed)} queries exceed max_queries = {max_queries}")
+    return parsed
+
+
+def summary(classes: Sequence[str]) -> str:
+    """'2 queries: red mug, floor' (the first ten named), for service answers and the log."""
+    shown = ", ".join(classes[:10]) + (", ..." if len(classes) > 10 else "")
+    return f"{len(classes)} queries" + (f": {shown}" if len(classes) else "")
 
 
 class QueriesInForce:
