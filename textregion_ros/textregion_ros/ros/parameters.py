@@ -135,7 +135,8 @@ def declare_parameters(node: Any) -> None:
     for parameter in params.PARAMETERS:
         default = ros_default(parameter)
         try:
-            value = node.declare_parameter(parameter.name, default, descriptor(parameter)).value
+            value = node.declare_parameter(parameter.name, _widened(node, parameter, default),
+                                           descriptor(parameter)).value
         except Exception as error:
             node.get_logger().error(f"parameter {parameter.name}: {error}; using the default {default!r}")
             node.declare_parameter(parameter.name, default, descriptor(parameter), ignore_override=True)
@@ -146,3 +147,14 @@ def declare_parameters(node: Any) -> None:
         if reason:  # same answer as a bad `param set`
             node.get_logger().error(f"parameter {reason}; using the default {default!r}")
             node.set_parameters([Parameter(parameter.name, value=default)])
+
+
+def _widened(node: Any, parameter: params.Parameter, default: Any) -> Any:
+    """The default, or for a double given as a whole number (`-p memory_s:=10`, `memory_s: 10` in a
+    params file) that number as a double: rclpy's typed declare would refuse the integer and the node
+    would start on the default, although the value is exact and in range. Read from rclpy's overrides
+    (no public accessor); anything else is left to the declare, which then says what is wrong."""
+    override = getattr(node, "_parameter_overrides", {}).get(parameter.name)
+    if parameter.kind == params.DOUBLE and override is not None and override.type_ == Parameter.Type.INTEGER:
+        node._parameter_overrides[parameter.name] = Parameter(parameter.name, value=float(override.value))
+    return default
