@@ -40,3 +40,18 @@ def test_a_string_for_a_double_parameter_still_keeps_the_default():
         context = node.context
         node.destroy_node()
         rclpy.shutdown(context=context)
+
+
+def test_start_up_values_that_break_a_rule_between_them_fall_back_to_the_defaults():
+    from textregion_ros.ros.node import TextRegionNode
+
+    context = Context()
+    rclpy.init(context=context, args=node_ros_args())
+    overrides = [Parameter("autostart", value=False), Parameter("min_depth_m", value=20.0)]  # above max_depth_m
+    node = TextRegionNode("textregion_rules", context=context, parameter_overrides=overrides)
+    try:
+        assert node.get_parameter("min_depth_m").value == 0.1 and node.get_parameter("max_depth_m").value == 10.0
+        assert node.state_label() == "unconfigured"
+    finally:
+        node.destroy_node()
+        rclpy.shutdown(context=context)

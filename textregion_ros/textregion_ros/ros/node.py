@@ -57,7 +57,7 @@ from .input_qos import QUERIES_INPUT, SERVICE_QOS, image_input_qos, incompatible
 from ..objects import FrameObjects
 from .compressed_input import InputImageError, frame_rgb, input_topic
 from .log_bridge import route_library_logging
-from .parameters import changes_problem, declare_parameters, engine_config
+from .parameters import changes_problem, declare_parameters, engine_config, ros_default
 from ..runtime.queries_in_force import QueriesInForce
 from .node_queries import QueryRoute
 from ..runtime.worker import DROPPED, LatestFrameWorker, Rejected
@@ -104,8 +104,9 @@ class TextRegionNode(QueryRoute, LifecycleNode):
         route_library_logging(self)  # the tracker's and memory's warnings reach /rosout
         declare_parameters(self)
         # tracks and memory live as long as the node (track ids are never reused); cleanup empties them
-        self._objects = FrameObjects.from_parameters(self._values())
-        self._settings = PipelineSettings.from_parameters(self._values())  # rebuilt when one of its parameters changes
+        self._objects = self._built(FrameObjects.from_parameters, FrameObjects.PARAMETERS, "tracking and memory")
+        # rebuilt only when one of its parameters changes
+        self._settings = self._built(PipelineSettings.from_parameters, PipelineSettings.PARAMETERS, "depth")
         self.add_on_set_parameters_callback(self._validate_parameters)
         self.add_post_set_parameters_callback(self._apply_parameters)
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
@@ -125,6 +126,16 @@ class TextRegionNode(QueryRoute, LifecycleNode):
         values = {parameter.name: self._value(parameter.name) for parameter in PARAMETERS}
         values.update(overrides or {})
         return values
+
+    def _built(self, build: Any, names: frozenset[str], what: str) -> Any:
+        """Settings from the start-up values; values that break a rule between them (min_depth_m above
+        max_depth_m) go back to their defaults, said once, so the node starts rather than dying."""
+        try:
+            return build(self._values())
+        except ValueError as error:
+            self.get_logger().error(f"{what} parameters: {error}; using the defaults of {', '.join(sorted(names))}")
+            self.set_parameters([Parameter(name, value=ros_default(BY_NAME[name])) for name in sorted(names)])
+            return build(self._values())
 
     def _validate_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
         """Every change, from any route (param set, the queries topic and ~/set_queries), is validated here once."""
