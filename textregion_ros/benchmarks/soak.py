@@ -52,9 +52,8 @@ from textregion_ros.engine import split_query_text
 from textregion_ros.tooling import local_dds, process_stats
 from textregion_ros.tooling.node_command import CONFIGURE_FAILED
 from textregion_ros.tooling.node_process import NodeProcess, NodeProcessError
-from textregion_ros.tooling.params_files import preset_names
+from textregion_ros.tooling.params_files import NODE_NAME, preset_names  # Probe talks to a node of this name
 
-NODE_NAME = "textregion"  # Probe's topics and services are the ones of a node of this name
 DEPTH_TOPIC, CAMERA_INFO_TOPIC = "/bench/depth", "/bench/camera_info"  # the node's depth and camera_info, remapped
 # Query sets cycled through (the `queries` topic's text form); the text cache holds them all after
 # one round, so any growth past the warm-up is not new embeddings being cached. The node's text

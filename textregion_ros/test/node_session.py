@@ -20,6 +20,7 @@ from textregion_msgs.srv import Query, SetQueries
 from vision_msgs.msg import Detection2DArray, LabelInfo
 
 from ros_harness import TestNode, node_process
+from textregion_ros.tooling.params_files import NODE_NAME
 from textregion_ros.tooling.node_command import CONFIGURE_FAILED
 from textregion_ros.ros.image_conversions import numpy_to_imgmsg
 
@@ -35,7 +36,7 @@ CAMERA_TOPIC = "/camera/image"
 class NodeSession:
     """The node under test plus subscriptions to everything it publishes."""
 
-    def __init__(self, name: str = "textregion", subscribe_outputs: bool = True,
+    def __init__(self, name: str = NODE_NAME, subscribe_outputs: bool = True,
                  ignored_signals: tuple[int, ...] = (), **parameters: Any) -> None:
         self.name = name
         self.child = node_process(name, remaps={"image": CAMERA_TOPIC}, ignored_signals=ignored_signals, **parameters)

@@ -89,7 +89,7 @@ NODE_PARAMS_FILES = (params_files.config_file(), params_files.preset_file("cpu_s
 NODE_TEST_OVERRIDES: dict[str, Any] = {"points_per_side": 3}
 
 
-def node_process(name: str = "textregion", remaps: Optional[dict[str, str]] = None,
+def node_process(name: str = params_files.NODE_NAME, remaps: Optional[dict[str, str]] = None,
                  ignored_signals: tuple[int, ...] = (), **parameters: Any) -> NodeProcess:
     """The node as a child process (not started): params files, the test overrides, then `parameters`.
 

@@ -28,7 +28,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from .outputs import result_files
-from .tooling.params_files import UnknownPresetError, config_file, preset_file
+from .tooling.params_files import NODE_NAME, UnknownPresetError, config_file, preset_file
 from .tooling.node_command import CONFIGURE_FAILED
 from .tooling.node_process import NodeProcess, NodeProcessError
 
@@ -36,7 +36,6 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 PHOTOS = ("astronaut.jpg", "coffee.jpg", "chelsea.jpg", "rocket.jpg")
 QUERIES = ["person", "cat", "coffee cup", "rocket", "sky"]
 SHORT_QUERIES = ["person", "cat"]
-NODE_NAME = "textregion"
 IMAGE_TOPIC = "/demo/camera/image"
 FRAME_ID = "demo_camera"
 OUTPUTS = ("detections", "labels", "confidence", "overlay", "region_tokens")

@@ -66,7 +66,7 @@ from .image_conversions import imgmsg_to_numpy
 from .parameters import check_value, combination_problem, declare_parameters, engine_config
 from ..runtime.worker import LatestFrameWorker, WorkerCounts
 
-NODE_NAME = "textregion"
+from ..tooling.params_files import NODE_NAME
 INPUT_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8")
 NO_QUERIES = parse_queries([])
 
