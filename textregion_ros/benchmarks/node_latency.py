@@ -34,7 +34,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from textregion_ros.cli.settings import Settings, parse_assignment, resolve_settings
+from textregion_ros.cli.settings import Settings, parse_assignment, resolve_settings, typed_value
 from textregion_ros.tooling import local_dds
 from textregion_ros.tooling.params_files import config_file, preset_file, preset_names
 from textregion_ros.tooling.node_command import CONFIGURE_FAILED
@@ -68,13 +68,18 @@ def node_settings(preset: str, overrides: dict[str, Any]) -> tuple[list[Path], d
 def benchmark_settings(preset: str, queries: list[str], device: Optional[str],
                        assignments: list[str]) -> tuple[list[Path], dict[str, Any], Settings, dict[str, Any]]:
     """What a benchmark starts the node with: (params files, its -p overrides, the validated settings,
-    every parameter value for the record), from --preset, the queries, --device and -p NAME=VALUE."""
-    overrides: dict[str, Any] = {"queries": queries}
+    every parameter value for the record), from --preset, the queries, --device and -p NAME=VALUE.
+
+    The node is given each override as validated (typed_value): `-p nms_iou=1` reaches it as the
+    double 1.0 its parameter is declared as, not the YAML integer 1 that the node would refuse.
+    UsageError for a value the node would reject, before any node starts."""
+    requested: dict[str, Any] = {"queries": queries}
     if device:
-        overrides["device"] = device
-    overrides.update(parse_assignment(text) for text in assignments)
-    params_files, overrides = node_settings(preset, overrides)
-    settings = resolve_settings(params_files, overrides=overrides)  # what the node will run with, validated
+        requested["device"] = device
+    requested.update(parse_assignment(text) for text in assignments)
+    params_files, raw = node_settings(preset, requested)
+    overrides = {name: typed_value(name, value, f"-p {name}") for name, value in raw.items()}
+    settings = resolve_settings(params_files, overrides=overrides)  # what the node will run with
     parameters = {**dataclasses.asdict(settings.config), **settings.node, "queries": settings.queries}
     return params_files, overrides, settings, parameters
 
@@ -103,13 +108,18 @@ class Probe:
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         self.camera = self.node.create_publisher(Image, "/bench/image", reliable)
         self.arrivals: dict[int, float] = {}
-        self.node.create_subscription(Detection2DArray, "/textregion/detections", self._on_detections, reliable)
+        self.detections = self.node.create_subscription(Detection2DArray, "/textregion/detections",
+                                                        self._on_detections, reliable)
         self.query_client = self.node.create_client(Query, "/textregion/query")
         self.Query = Query
 
     def _on_detections(self, msg: Any) -> None:
         key = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
         self.arrivals.setdefault(key, time.perf_counter())
+
+    def matched(self) -> bool:
+        """Whether the node's image subscription and its detections publisher have matched ours."""
+        return self.camera.get_subscription_count() > 0 and self.detections.get_publisher_count() > 0
 
     def spin_once(self) -> None:
         self.rclpy.spin_once(self.node, timeout_sec=0.01)
@@ -228,6 +238,10 @@ def main() -> int:
         # warm-up: first frame (text encoding, allocator), once the node is up
         node.wait_until(lambda: probe.query_client.service_is_ready(), 600, "the node's ~/query service",
                         probe.spin_once, failure_markers=(CONFIGURE_FAILED,))
+        # the service being up does not mean the node's image subscription has matched our camera, nor
+        # its detections publisher our subscription: a frame sent before then is lost
+        node.wait_until(probe.matched, 600, "the node's image subscription and detections publisher",
+                        probe.spin_once)
         probe.publish(frame, key)
         node.wait_until(lambda: key in probe.arrivals, 600, "detections for the warm-up frame", probe.spin_once)
 
