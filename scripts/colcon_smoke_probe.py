@@ -27,7 +27,6 @@ import traceback
 from pathlib import Path
 from typing import Callable, Optional
 
-NODE_NAME = "textregion"
 CAMERA_TOPIC = "/camera/image"
 QUERIES = ["red square", "blue disc"]
 FRAME_STAMP_SEC = 4242
@@ -83,6 +82,8 @@ class Node:
     def __init__(self, executable: Path, params: tuple[Path, Path], env: dict[str, str], log_path: Path) -> None:
         if not os.access(executable, os.X_OK):
             raise SmokeFailure(f"{executable} (what `ros2 run textregion_ros textregion_node` starts) is missing")
+        from textregion_ros.tooling.params_files import NODE_NAME  # the installed copy (checked first)
+
         self.log_path = log_path
         args = [str(executable), "--ros-args", "--params-file", str(params[0]), "--params-file", str(params[1]),
                 "-r", f"__node:={NODE_NAME}", "-r", f"image:={CAMERA_TOPIC}"]
@@ -160,6 +161,8 @@ def exchange(node: Node, timeouts: argparse.Namespace) -> None:
     from sensor_msgs.msg import Image
     from std_msgs.msg import String
     from vision_msgs.msg import Detection2DArray, LabelInfo
+
+    from textregion_ros.tooling.params_files import NODE_NAME  # the installed copy (checked first)
 
     latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
     reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)

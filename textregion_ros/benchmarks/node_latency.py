@@ -30,13 +30,14 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import numpy as np
 
-from textregion_ros.cli.settings import Settings, parse_assignment, resolve_settings
+from textregion_ros.cli.settings import Settings, parse_assignment, resolve_settings, typed_value
+from textregion_ros.ros.client import NodeClient, set_stamp, stamp_key
 from textregion_ros.tooling import local_dds
-from textregion_ros.tooling.params_files import config_file, preset_file, preset_names
+from textregion_ros.tooling.params_files import NODE_NAME, config_file, preset_file, preset_names
 from textregion_ros.tooling.node_command import CONFIGURE_FAILED
 from textregion_ros.tooling.node_process import NodeProcess
 
@@ -68,13 +69,18 @@ def node_settings(preset: str, overrides: dict[str, Any]) -> tuple[list[Path], d
 def benchmark_settings(preset: str, queries: list[str], device: Optional[str],
                        assignments: list[str]) -> tuple[list[Path], dict[str, Any], Settings, dict[str, Any]]:
     """What a benchmark starts the node with: (params files, its -p overrides, the validated settings,
-    every parameter value for the record), from --preset, the queries, --device and -p NAME=VALUE."""
-    overrides: dict[str, Any] = {"queries": queries}
+    every parameter value for the record), from --preset, the queries, --device and -p NAME=VALUE.
+
+    The node is given each override as validated (typed_value): `-p nms_iou=1` reaches it as the
+    double 1.0 its parameter is declared as, not the YAML integer 1 that the node would refuse.
+    UsageError for a value the node would reject, before any node starts."""
+    requested: dict[str, Any] = {"queries": queries}
     if device:
-        overrides["device"] = device
-    overrides.update(parse_assignment(text) for text in assignments)
-    params_files, overrides = node_settings(preset, overrides)
-    settings = resolve_settings(params_files, overrides=overrides)  # what the node will run with, validated
+        requested["device"] = device
+    requested.update(parse_assignment(text) for text in assignments)
+    params_files, raw = node_settings(preset, requested)
+    overrides = {name: typed_value(name, value, f"-p {name}") for name, value in raw.items()}
+    settings = resolve_settings(params_files, overrides=overrides)  # what the node will run with
     parameters = {**dataclasses.asdict(settings.config), **settings.node, "queries": settings.queries}
     return params_files, overrides, settings, parameters
 
@@ -87,43 +93,33 @@ def summary(values: list[float]) -> dict[str, float]:
     }
 
 
-class Probe:
-    """Publisher of frames and subscriber of detections, plus a ~/query client."""
+CAMERA_TOPIC = "/bench/image"  # the node's `image`, remapped
 
-    def __init__(self) -> None:
-        import rclpy
-        from rclpy.qos import QoSProfile, ReliabilityPolicy
-        from sensor_msgs.msg import Image
+
+class Probe(NodeClient):
+    """The client harness (ros/client.py) as the benchmarks' camera: frames out, the first arrival
+    of each frame's detections in (by stamp), and a ~/query client."""
+
+    def __init__(self, name: str = "latency_probe") -> None:
+        super().__init__(name)
         from textregion_msgs.srv import Query
-        from vision_msgs.msg import Detection2DArray
 
-        rclpy.init()
-        self.rclpy = rclpy
-        self.node = rclpy.create_node("latency_probe")
-        reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-        self.camera = self.node.create_publisher(Image, "/bench/image", reliable)
-        self.arrivals: dict[int, float] = {}
-        self.node.create_subscription(Detection2DArray, "/textregion/detections", self._on_detections, reliable)
-        self.query_client = self.node.create_client(Query, "/textregion/query")
+        self.camera = self.camera_publisher(CAMERA_TOPIC)
+        self.arrivals: dict[int, float] = {}  # stamp (ns) -> when its detections arrived (perf_counter)
+        self.detections = self.subscribe_output("detections", self._on_detections)
+        self.query_client = self.service(Query, self.topic("query"))
         self.Query = Query
 
     def _on_detections(self, msg: Any) -> None:
-        key = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
-        self.arrivals.setdefault(key, time.perf_counter())
+        self.arrivals.setdefault(stamp_key(msg.header), time.perf_counter())
 
-    def spin_once(self) -> None:
-        self.rclpy.spin_once(self.node, timeout_sec=0.01)
-
-    def spin_until(self, condition: Callable[[], bool], timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if time.monotonic() > deadline:
-                return False
-            self.rclpy.spin_once(self.node, timeout_sec=0.01)
-        return True
+    def frames_matched(self) -> bool:
+        """Whether the node's image subscription and its detections publisher have matched ours."""
+        return self.matched(self.camera, self.detections)
 
     def publish(self, message: Any, key: int) -> float:
-        message.header.stamp.sec, message.header.stamp.nanosec = divmod(key, 1_000_000_000)
+        """Publish `message` stamped `key` (ns); when it was sent (perf_counter)."""
+        set_stamp(message, key)
         sent = time.perf_counter()
         self.camera.publish(message)
         return sent
@@ -132,14 +128,10 @@ class Probe:
         request = self.Query.Request(queries=phrases, threshold=0.0)
         started = time.perf_counter()
         future = self.query_client.call_async(request)
-        self.spin_until(future.done, 300)
+        self.spin_until(future.done, 300, "the ~/query answer", step=0.01)
         if not future.result().success:
             raise RuntimeError(f"~/query failed: {future.result().message}")
         return time.perf_counter() - started
-
-    def close(self) -> None:
-        self.node.destroy_node()
-        self.rclpy.try_shutdown()
 
 
 def engine_direct(settings: Settings, rgb: np.ndarray, queries: list[str], repeats: int) -> list[float]:
@@ -216,7 +208,7 @@ def main() -> int:
     env = {**os.environ, **dict(item.split("=", 1) for item in args.node_env)}
     if args.side_rate:
         return side_rate_main(args, overrides, params_files, env, width, height, parameters)
-    node = NodeProcess.textregion_node(overrides, params_files, "textregion", {"image": "/bench/image"}, env=env)
+    node = NodeProcess.textregion_node(overrides, params_files, NODE_NAME, {"image": CAMERA_TOPIC}, env=env)
     log_path = node.log_path
     results: dict[str, Any] = {"device": device_name(parameters["device"]), "size": [width, height],
                                "params_files": [str(path) for path in params_files], "parameters": parameters}
@@ -228,6 +220,10 @@ def main() -> int:
         # warm-up: first frame (text encoding, allocator), once the node is up
         node.wait_until(lambda: probe.query_client.service_is_ready(), 600, "the node's ~/query service",
                         probe.spin_once, failure_markers=(CONFIGURE_FAILED,))
+        # the service being up does not mean the node's image subscription has matched our camera, nor
+        # its detections publisher our subscription: a frame sent before then is lost
+        node.wait_until(probe.frames_matched, 600, "the node's image subscription and detections publisher",
+                        probe.spin_once)
         probe.publish(frame, key)
         node.wait_until(lambda: key in probe.arrivals, 600, "detections for the warm-up frame", probe.spin_once)
 
@@ -235,7 +231,7 @@ def main() -> int:
         for _ in range(args.frames):
             key += 1
             sent = probe.publish(frame, key)
-            if probe.spin_until(lambda: key in probe.arrivals, 300):
+            if probe.poll_until(lambda: key in probe.arrivals, 300, step=0.01):
                 latencies.append(probe.arrivals[key] - sent)
 
         first_open = key + 1
@@ -245,8 +241,8 @@ def main() -> int:
             key += 1
             probe.publish(frame, key)
             sent_count += 1
-            probe.spin_until(lambda: time.perf_counter() - started >= sent_count * period, period + 1)
-        probe.spin_until(lambda: False, 3.0)  # let the last frame finish
+            probe.poll_until(lambda: time.perf_counter() - started >= sent_count * period, period + 1, step=0.01)
+        probe.spin_for(3.0)  # let the last frame finish
         processed = sum(1 for k in probe.arrivals if k >= first_open)
 
         query_new = [probe.query([f"new phrase {i}"]) for i in range(3)]
@@ -294,7 +290,7 @@ def side_rate_main(args: argparse.Namespace, overrides: dict[str, Any], params_f
     logs = []
     for _ in range(args.repeats):  # a node start per code and round: load drift hits both alike
         for code, code_env in codes.items():
-            node = NodeProcess.textregion_node({**overrides, "use_depth": True}, params_files, "textregion", remaps,
+            node = NodeProcess.textregion_node({**overrides, "use_depth": True}, params_files, NODE_NAME, remaps,
                                                env=code_env)
             logs.append(str(node.log_path))
             for phase, result in side_rate_run(node, args.rate, args.side_rate, args.seconds, 1, width,

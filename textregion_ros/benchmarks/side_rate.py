@@ -15,9 +15,11 @@ import statistics
 import time
 from pathlib import Path
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
+
+from textregion_ros.ros.client import NodeClient, set_stamp, stamp_key
 
 PHASES = ("none", "side")
 
@@ -58,30 +60,22 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
-class SideProbe:
-    """The camera: colour, depth and camera_info publishers; detections and /diagnostics subscribers."""
+class SideProbe(NodeClient):
+    """The camera (the client harness, ros/client.py): colour, depth and camera_info publishers;
+    detections and /diagnostics subscribers."""
 
     def __init__(self, width: int, height: int, namespace: str = "/bench") -> None:
-        import rclpy
-        from diagnostic_msgs.msg import DiagnosticArray
-        from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+        super().__init__("side_rate_probe")
         from sensor_msgs.msg import CameraInfo, Image
-        from vision_msgs.msg import Detection2DArray
 
         from textregion_ros.ros.image_conversions import numpy_to_imgmsg
 
-        rclpy.init()
-        self.rclpy = rclpy
-        self.node = rclpy.create_node("side_rate_probe")
-        reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-        self.camera = self.node.create_publisher(Image, f"{namespace}/image", reliable)
-        self.depth = self.node.create_publisher(Image, f"{namespace}/depth", qos_profile_sensor_data)
-        self.info = self.node.create_publisher(CameraInfo, f"{namespace}/camera_info", qos_profile_sensor_data)
+        self.camera = self.camera_publisher(f"{namespace}/image")
+        self.depth = self.sensor_publisher(Image, f"{namespace}/depth")
+        self.info = self.sensor_publisher(CameraInfo, f"{namespace}/camera_info")
         self.arrivals: dict[int, float] = {}
-        self.status: dict[str, str] = {}
-        self.status_seen = 0
-        self.node.create_subscription(Detection2DArray, "/textregion/detections", self._on_detections, reliable)
-        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
+        self.detections = self.subscribe_output("detections", self._on_detections)
+        self.watch_diagnostics()  # self.status, self.statuses
         yy, xx = np.mgrid[0:height, 0:width]
         rgb = np.stack([xx * 255 // max(width - 1, 1), yy * 255 // max(height - 1, 1),
                         np.random.default_rng(0).integers(0, 256, (height, width))], axis=-1).astype(np.uint8)
@@ -94,36 +88,16 @@ class SideProbe:
             msg.header.frame_id = "bench_camera"
 
     def _on_detections(self, msg: Any) -> None:
-        self.arrivals.setdefault(msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec, time.perf_counter())
-
-    def _on_diagnostics(self, msg: Any) -> None:
-        for status in msg.status:
-            if status.name.startswith("textregion"):
-                self.status = {kv.key: kv.value for kv in status.values}
-                self.status_seen += 1
-
-    def spin_until(self, condition: Callable[[], bool], timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if time.monotonic() > deadline:
-                return False
-            self.rclpy.spin_once(self.node, timeout_sec=0.005)
-        return True
+        self.arrivals.setdefault(stamp_key(msg.header), time.perf_counter())
 
     def fresh_counts(self) -> tuple[int, int]:
         """(frames_received, frames_processed) from a /diagnostics message newer than this call."""
-        seen = self.status_seen
-        if not self.spin_until(lambda: self.status_seen > seen, 5.0):
-            raise RuntimeError("no /diagnostics from the node within 5 s")
-        return int(self.status["frames_received"]), int(self.status["frames_processed"])
-
-    def _stamped(self, msg: Any, key: int) -> Any:
-        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(key, 1_000_000_000)
-        return msg
+        status = self.fresh_status(5.0)
+        return int(status["frames_received"]), int(status["frames_processed"])
 
     def publish_side(self, key: int) -> None:
-        self.info.publish(self._stamped(self.info_msg, key))
-        self.depth.publish(self._stamped(self.depth_msg, key))
+        self.info.publish(set_stamp(self.info_msg, key))
+        self.depth.publish(set_stamp(self.depth_msg, key))
 
     def phase(self, rate: float, side_rate: float, seconds: float, pid: int) -> PhaseResult:
         """Frames at `rate` (each with its own depth + camera_info); with side_rate > 0, depth +
@@ -143,7 +117,7 @@ class SideProbe:
                 key = time.time_ns()
                 self.publish_side(key)  # the frame's own depth + camera_info, as a camera sends them
                 sent[key] = time.perf_counter()
-                self.camera.publish(self._stamped(self.frame, key))
+                self.camera.publish(set_stamp(self.frame, key))
                 result.published += 1
                 next_frame += 1.0 / rate
             if now >= next_side:
@@ -151,19 +125,14 @@ class SideProbe:
                 result.side_messages += 2
                 next_side += 1.0 / side_rate
             wait = max(0.0, min(next_frame, next_side) - time.perf_counter())
-            self.rclpy.spin_once(self.node, timeout_sec=min(wait, 0.01))
+            self.spin_once(min(wait, 0.01))
         result.seconds = time.perf_counter() - started
-        self.spin_until(lambda: False, 4.0)  # the last frame finishes (and its diagnostics count it)
+        self.spin_for(4.0)  # the last frame finishes (and its diagnostics count it)
         after = self.fresh_counts()
         result.cpu_s = cpu_seconds(pid) - cpu_before
         result.received, result.processed = after[0] - before[0], after[1] - before[1]
         result.latencies = [self.arrivals[key] - at for key, at in sent.items() if key in self.arrivals]
         return result
-
-    def close(self) -> None:
-        self.node.destroy_node()
-        self.rclpy.try_shutdown()
-
 
 def side_rate_run(node: Any, rate: float, side_rate: float, seconds: float, repeats: int,
                   width: int, height: int) -> dict[str, PhaseResult]:
@@ -175,14 +144,13 @@ def side_rate_run(node: Any, rate: float, side_rate: float, seconds: float, repe
     totals = {phase: PhaseResult() for phase in PHASES}
     try:
         node.wait_until(lambda: probe.status.get("state") == "active", 600, "the node to become active",
-                        lambda: probe.spin_until(lambda: False, 0.05), failure_markers=(CONFIGURE_FAILED,))
-        probe.spin_until(lambda: probe.camera.get_subscription_count() > 0 and probe.depth.get_subscription_count()
-                         > 0, 30)
+                        probe.spin_once, failure_markers=(CONFIGURE_FAILED,))
+        node.wait_until(lambda: probe.matched(probe.camera, probe.depth, probe.info, probe.detections), 30,
+                        "the node to match the camera's publishers and the detections subscription", probe.spin_once)
         warm = time.time_ns()
         probe.publish_side(warm)
-        probe.camera.publish(probe._stamped(probe.frame, warm))
-        node.wait_until(lambda: warm in probe.arrivals, 600, "detections for the warm-up frame",
-                        lambda: probe.spin_until(lambda: False, 0.05))
+        probe.camera.publish(set_stamp(probe.frame, warm))
+        node.wait_until(lambda: warm in probe.arrivals, 600, "detections for the warm-up frame", probe.spin_once)
         for _ in range(repeats):
             for phase in PHASES:
                 totals[phase].add(probe.phase(rate, side_rate if phase == "side" else 0.0, seconds, node.pid))

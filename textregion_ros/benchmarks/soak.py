@@ -47,14 +47,14 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from node_latency import DEFAULT_PRESET, Probe, benchmark_settings, device_name
+from node_latency import CAMERA_TOPIC, DEFAULT_PRESET, Probe, benchmark_settings, device_name
 from textregion_ros.engine import split_query_text
+from textregion_ros.ros.client import output_qos, set_stamp
 from textregion_ros.tooling import local_dds, process_stats
 from textregion_ros.tooling.node_command import CONFIGURE_FAILED
 from textregion_ros.tooling.node_process import NodeProcess, NodeProcessError
-from textregion_ros.tooling.params_files import preset_names
+from textregion_ros.tooling.params_files import NODE_NAME, preset_names
 
-NODE_NAME = "textregion"  # Probe's topics and services are the ones of a node of this name
 DEPTH_TOPIC, CAMERA_INFO_TOPIC = "/bench/depth", "/bench/camera_info"  # the node's depth and camera_info, remapped
 # Query sets cycled through (the `queries` topic's text form); the text cache holds them all after
 # one round, so any growth past the warm-up is not new embeddings being cached. The node's text
@@ -88,48 +88,40 @@ WARMUP_REPEAT_S = 10.0  # the warm-up frame is published again after this long w
 
 
 class SoakProbe(Probe):
-    """node_latency's probe (frames out, detections in, ~/query) plus what a soak also drives and reads:
+    """node_latency's probe (the client harness: frames out, detections in, ~/query) plus what a soak also drives and reads:
     the other frame outputs (counted), /diagnostics (latest status kept), ~/set_queries and the
     `queries` topic, ~/label_info (counted: one per query switch), and service calls kept in flight."""
 
     def __init__(self, outputs: tuple[str, ...]) -> None:
         super().__init__()
-        from diagnostic_msgs.msg import DiagnosticArray
         from std_msgs.msg import String
         from textregion_msgs.srv import Find, SetQueries
-
-        from textregion_ros.ros.frame_messages import OUTPUTS
 
         self.String, self.SetQueries = String, SetQueries
         self.received: dict[str, int] = {name: 0 for name in (*outputs, "label_info")}
         for name in (*outputs, "label_info"):
             if name != "detections":  # Probe subscribes to the detections itself
-                self.node.create_subscription(OUTPUTS[name].message_type, f"/{NODE_NAME}/{name}",
-                                              self._counter(name), OUTPUTS[name].qos())
-        self.status: dict[str, str] = {}
-        self.statuses = 0  # diagnostics messages of the node received so far
-        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
-        self.set_queries_client = self.node.create_client(SetQueries, f"/{NODE_NAME}/set_queries")
-        self.find_client = self.node.create_client(Find, f"/{NODE_NAME}/find")
+                self.subscribe_output(name, self._counter(name))
+        self.watch_diagnostics()  # self.status: the node's latest status; self.statuses: how many so far
+        self.set_queries_client = self.service(SetQueries, self.topic("set_queries"))
+        self.find_client = self.service(Find, self.topic("find"))
         self.Find = Find
         self.side = self._side_publishers()
-        self.queries_topic = self.node.create_publisher(String, "queries", OUTPUTS["label_info"].qos())
+        self.queries_topic = self.publisher(String, "queries", output_qos("label_info"))  # latched, as the node's
         self.in_flight: list[tuple[str, Any]] = []
         self.calls: dict[str, dict[str, int]] = {}
 
     def _side_publishers(self) -> dict[str, Any]:
         """Depth and camera_info publishers (sensor-data QoS, as a camera driver's)."""
-        from rclpy.qos import qos_profile_sensor_data
         from sensor_msgs.msg import CameraInfo, Image
 
-        return {"depth": self.node.create_publisher(Image, DEPTH_TOPIC, qos_profile_sensor_data),
-                "camera_info": self.node.create_publisher(CameraInfo, CAMERA_INFO_TOPIC, qos_profile_sensor_data)}
+        return {"depth": self.sensor_publisher(Image, DEPTH_TOPIC),
+                "camera_info": self.sensor_publisher(CameraInfo, CAMERA_INFO_TOPIC)}
 
     def publish_side(self, depth: Any, info: Any, key: int) -> None:
         """A frame's depth and camera_info, stamped like it (sent just before it: the node polls them)."""
         for message, name in ((info, "camera_info"), (depth, "depth")):
-            message.header.stamp.sec, message.header.stamp.nanosec = divmod(key, 1_000_000_000)
-            self.side[name].publish(message)
+            self.side[name].publish(set_stamp(message, key))
 
     def find(self, phrases: list[str]) -> None:
         self.call("find", self.find_client, self.Find.Request(queries=phrases))
@@ -138,12 +130,6 @@ class SoakProbe(Probe):
         def count(msg: Any) -> None:
             self.received[name] += 1
         return count
-
-    def _on_diagnostics(self, msg: Any) -> None:
-        for status in msg.status:
-            if status.hardware_id == f"/{NODE_NAME}":
-                self.status = {kv.key: kv.value for kv in status.values}
-                self.statuses += 1
 
     def call(self, kind: str, client: Any, request: Any) -> None:
         """Send a service request without waiting: frames keep flowing while the node answers."""
@@ -366,7 +352,7 @@ def main() -> int:
     frames = make_frames(width, height, DISTINCT_FRAMES)
     depths, info = make_depth(width, height, DISTINCT_FRAMES), camera_info(width, height)
     period_ns = int(round(args.stamp_period_s * 1e9)) or 1
-    remaps = {"image": "/bench/image", "depth": DEPTH_TOPIC, "camera_info": CAMERA_INFO_TOPIC}
+    remaps = {"image": CAMERA_TOPIC, "depth": DEPTH_TOPIC, "camera_info": CAMERA_INFO_TOPIC}
     node = NodeProcess.textregion_node(overrides, params_files, NODE_NAME, remaps)
     record["node_log"] = str(node.log_path)
     samples: list[dict[str, Any]] = []
@@ -381,11 +367,11 @@ def main() -> int:
         # The service being up does not mean the image subscription has matched the probe's publisher:
         # wait for the match, then repeat the warm-up frame (text encoding, allocator; not counted)
         # until its detections arrive, since the node's best-effort input may miss the first copy.
-        node.wait_until(lambda: probe.camera.get_subscription_count() > 0, READY_TIMEOUT_S,
-                        "the node's image subscription", probe.spin_once)
+        node.wait_until(probe.frames_matched, READY_TIMEOUT_S,
+                        "the node's image subscription and detections publisher", probe.spin_once)
         deadline = time.monotonic() + READY_TIMEOUT_S
         if args.depth:
-            node.wait_until(lambda: all(p.get_subscription_count() for p in probe.side.values()), READY_TIMEOUT_S,
+            node.wait_until(lambda: probe.matched(*probe.side.values()), READY_TIMEOUT_S,
                             "the node's depth and camera_info subscriptions", probe.spin_once)
             probe.publish_side(depths[0], info, period_ns)
         probe.publish(frames[0], period_ns)

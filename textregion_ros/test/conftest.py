@@ -3,7 +3,7 @@
 At start-up the session claims a free ROS_DOMAIN_ID (lock file), exports
 ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST and a Fast DDS profile with a 64 MB shared-memory segment
 under both profile variables, and every child process inherits them. Any test that touches ROS
-(marked `ros`, automatically when its module mentions rclpy) is refused, as an error, when the
+(marked `ros`, automatically when its module mentions rclpy or the client harness) is refused, as an error, when the
 environment no longer confines DDS, e.g. after a test removed a variable.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 
 from textregion_ros.tooling import local_dds
 
-_ROS_WORDS = ("rclpy", "ros_harness")
+_ROS_WORDS = ("rclpy", "ros_harness", "node_session", "ros.client")  # rclpy itself, or the client harness
 _claim: local_dds.LocalDds | None = None
 _module_uses_ros: dict[str, bool] = {}
 

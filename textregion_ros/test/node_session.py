@@ -1,4 +1,7 @@
-"""A running textregion node (child process) and a probe node that talks to it over real DDS."""
+"""A running textregion node (child process) and a probe node that talks to it over real DDS.
+
+The probe is the package's client harness (ros/client.py, as TestNode); this adds what only the
+tests need on top: the session's subscriptions and publishers, parameters, lifecycle, counters."""
 from __future__ import annotations
 
 import contextlib
@@ -6,50 +9,51 @@ import time
 from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 from rcl_interfaces.msg import Parameter as ParameterMsg
 from rcl_interfaces.msg import ParameterType, ParameterValue
 from rcl_interfaces.srv import GetParameters, SetParameters
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
-from textregion_msgs.msg import RegionTokens
 from textregion_msgs.srv import Query, SetQueries
-from vision_msgs.msg import Detection2DArray, LabelInfo
 
 from ros_harness import TestNode, node_process
+from textregion_ros.tooling.params_files import NODE_NAME
+from textregion_ros.ros.client import output_qos
+from textregion_ros.ros.frame_messages import OUTPUTS
 from textregion_ros.tooling.node_command import CONFIGURE_FAILED
 from textregion_ros.ros.image_conversions import numpy_to_imgmsg
 
-LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
-OUTPUT_TYPES = {
-    "detections": Detection2DArray, "labels": Image, "confidence": Image, "overlay": Image,
-    "region_tokens": RegionTokens,
-}
+LATCHED = output_qos("label_info")  # the node's latched QoS (reliable, transient local, depth 1)
+# Camera input and output history: bursts queue up here while a test is not spinning.
+HISTORY_DEPTH = 50
+RELIABLE = QoSProfile(depth=HISTORY_DEPTH, reliability=ReliabilityPolicy.RELIABLE)
+# The outputs every session subscribes to (so the node computes each); types and QoS from the table.
+SESSION_OUTPUTS = ("detections", "labels", "confidence", "overlay", "region_tokens")
+OUTPUT_TYPES = {name: OUTPUTS[name].message_type for name in SESSION_OUTPUTS}
 CAMERA_TOPIC = "/camera/image"
 
 
 class NodeSession:
     """The node under test plus subscriptions to everything it publishes."""
 
-    def __init__(self, name: str = "textregion", subscribe_outputs: bool = True,
+    def __init__(self, name: str = NODE_NAME, subscribe_outputs: bool = True,
                  ignored_signals: tuple[int, ...] = (), **parameters: Any) -> None:
         self.name = name
         self.child = node_process(name, remaps={"image": CAMERA_TOPIC}, ignored_signals=ignored_signals, **parameters)
-        self.probe = TestNode(f"probe_{name}")
+        self.probe = TestNode(f"probe_{name}", node_name=name)
         self.outputs: dict[str, list] = {}
         if subscribe_outputs:
-            self.outputs = {key: self.probe.collect(kind, self.topic(key), RELIABLE) for key, kind in OUTPUT_TYPES.items()}
-        self.label_info = self.probe.collect(LabelInfo, self.topic("label_info"), LATCHED)
-        self.diagnostics = self.probe.collect(DiagnosticArray, "/diagnostics", 10)
-        self.camera = self.probe.node.create_publisher(Image, CAMERA_TOPIC, RELIABLE)
+            self.outputs = self.probe.collect_outputs(SESSION_OUTPUTS, depth=HISTORY_DEPTH)
+        self.label_info = self.probe.collect_outputs(["label_info"])["label_info"]
+        self.probe.watch_diagnostics()
+        self.camera = self.probe.camera_publisher(CAMERA_TOPIC, HISTORY_DEPTH)
         self.queries_topic = self.probe.node.create_publisher(String, "queries", LATCHED)
 
     def topic(self, key: str) -> str:
-        return f"/{self.name}/{key}"
+        return self.probe.topic(key)
 
     def __enter__(self) -> "NodeSession":
         self.child.start()
@@ -113,13 +117,12 @@ class NodeSession:
         the node only computes what is subscribed, so the subscriptions end with the block.
         """
         received: dict[str, list] = {key: [] for key in keys}
-        subscriptions = [self.probe.node.create_subscription(OUTPUT_TYPES[key], self.topic(key), received[key].append,
-                                                             RELIABLE) for key in keys]
+        subscriptions = [self.probe.subscribe_output(key, received[key].append, HISTORY_DEPTH) for key in keys]
         try:
             yield received
         finally:
             for subscription in subscriptions:
-                self.probe.node.destroy_subscription(subscription)
+                self.probe.destroy(subscription)
 
     def wait_for_subscribers(self, keys, count: int, timeout: float = 30.0) -> None:
         """Until the graph shows `count` subscribers on each output in `keys` (the node sees the same graph)."""
@@ -159,19 +162,15 @@ class NodeSession:
     # -- diagnostics -----------------------------------------------------------------------------------
     def status(self) -> dict[str, str]:
         """Values of the node's latest diagnostics status ({} before the first)."""
-        for array in reversed(self.diagnostics):
-            for status in array.status:
-                if status.hardware_id == f"/{self.name}":
-                    return {kv.key: kv.value for kv in status.values} | {"_level": status.level, "_message": status.message}
-        return {}
+        return dict(self.probe.status)
 
     def value(self, key: str) -> str:
         return self.status().get(key, "")
 
     def fresh_status(self, timeout: float = 5.0) -> dict[str, str]:
         """The next diagnostics status published from now on."""
-        count = len(self.diagnostics)
-        self.spin_until(lambda: len(self.diagnostics) > count + 1, timeout, "fresh diagnostics")
+        count = self.probe.statuses  # the first to arrive may have been published before this call
+        self.spin_until(lambda: self.probe.statuses > count + 1, timeout, "fresh diagnostics")
         return self.status()
 
     def status_when(self, condition: Callable[[dict[str, str]], bool], timeout: float, what: str,
@@ -180,12 +179,12 @@ class NodeSession:
 
         `step` runs between checks (e.g. publishing a frame), so a test can keep input flowing while it waits.
         """
-        seen = len(self.diagnostics)
+        seen = self.probe.statuses
 
         def ready() -> bool:
             if step is not None:
                 step()
-            if len(self.diagnostics) == seen:
+            if self.probe.statuses == seen:
                 return False
             return condition(self.status())
 

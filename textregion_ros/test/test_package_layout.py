@@ -55,6 +55,45 @@ def imported_top_level_modules(folder: Path) -> set[str]:
     return names - set(sys.stdlib_module_names) - {"textregion_ros"}
 
 
+def ros_imports(path: Path) -> list[str]:
+    """The rclpy / tf2_ros / message-package modules `path` imports (anywhere in it, function bodies too)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        else:
+            continue
+        for name in names:
+            top = name.split(".")[0]
+            if top in ("rclpy", "tf2_ros") or top.endswith(("_msgs", "_srvs", "_interfaces")):
+                found.append(f"{name} (line {node.lineno})")
+    return found
+
+
+def test_only_modules_under_ros_import_rclpy_or_message_packages():
+    """The engine, objects, spatial, outputs, runtime, tooling, cli and the demo stay ROS-free, so the
+    offline tools and the tests of the library run without a ROS graph; ros/ holds the wiring."""
+    source = PACKAGE / "textregion_ros"
+    offenders = {}
+    for path in sorted(source.rglob("*.py")):
+        relative = path.relative_to(source).as_posix()
+        if relative.startswith("ros/"):
+            continue
+        if found := ros_imports(path):
+            offenders[relative] = found
+    assert not offenders, f"import these only under textregion_ros/ros/ (move the ROS part there): {offenders}"
+
+
+def test_the_ros_import_check_sees_imports_inside_functions(tmp_path: Path):
+    module = tmp_path / "module.py"
+    module.write_text("import numpy\n\ndef f():\n    from vision_msgs.msg import LabelInfo\n    import rclpy.qos\n"
+                      "    from std_srvs.srv import Trigger\n    from rcl_interfaces.msg import Parameter\n")
+    assert [item.split()[0] for item in ros_imports(module)] == [
+        "vision_msgs.msg", "rclpy.qos", "std_srvs.srv", "rcl_interfaces.msg"]
+
+
 def test_node_package_xml_declares_every_import_as_a_dependency():
     package = parse_package(str(PACKAGE / "package.xml"))
     assert package.package_format == 3 and package.name == "textregion_ros"

@@ -21,25 +21,26 @@ import itertools
 import logging
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 import numpy as np
 
 from .outputs import result_files
-from .tooling.params_files import UnknownPresetError, config_file, preset_file
+from .tooling.params_files import NODE_NAME, UnknownPresetError, config_file, preset_file
 from .tooling.node_command import CONFIGURE_FAILED
 from .tooling.node_process import NodeProcess, NodeProcessError
+
+if TYPE_CHECKING:  # the ROS side is imported when the node runs (ros/demo_client.py)
+    from .ros.demo_client import DemoClient, FrameOutputs
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 PHOTOS = ("astronaut.jpg", "coffee.jpg", "chelsea.jpg", "rocket.jpg")
 QUERIES = ["person", "cat", "coffee cup", "rocket", "sky"]
 SHORT_QUERIES = ["person", "cat"]
-NODE_NAME = "textregion"
 IMAGE_TOPIC = "/demo/camera/image"
 FRAME_ID = "demo_camera"
-OUTPUTS = ("detections", "labels", "confidence", "overlay", "region_tokens")
 # Random weights: presets (params files) with the real architectures at CPU-friendly sizes; --short
 # takes the smallest one plus the global view only.
 RANDOM_PRESET = "cpu_demo"
@@ -149,128 +150,37 @@ def gpu_expected(device: Optional[str]) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
-# The camera + output side (rclpy, in this process)
+# The frames (their ROS side is ros/demo_client.py: this module imports no rclpy or messages)
 # ---------------------------------------------------------------------------------------------
 @dataclass
 class Frame:
     index: int
     name: str
     rgb: np.ndarray
-    stamp: tuple[int, int] = (0, 0)
-    sent: float = 0.0
-    outputs: dict[str, Any] = field(default_factory=dict)
-    last_output: float = 0.0
+    stamp: int = 0  # header stamp in ns, set when published
+    sent: float = 0.0  # monotonic time it was published
 
 
-class DemoClient:
-    """Publishes the camera frames and collects the node's outputs by header stamp."""
-
-    def __init__(self) -> None:
-        import rclpy
-        from rclpy.context import Context
-        from rclpy.signals import SignalHandlerOptions
-        from rclpy.executors import SingleThreadedExecutor
-        from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-        from sensor_msgs.msg import Image
-        from textregion_msgs.msg import RegionTokens
-        from vision_msgs.msg import Detection2DArray, LabelInfo
-
-        self.context = Context()
-        rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
-        self.node = rclpy.create_node("textregion_demo", context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
-        self.camera = self.node.create_publisher(Image, IMAGE_TOPIC, reliable)
-        self.received: dict[tuple[int, int], dict[str, Any]] = {}
-        self.arrival: dict[tuple[int, int], float] = {}
-        self.label_info: Optional[Any] = None
-        types = {"detections": Detection2DArray, "labels": Image, "confidence": Image, "overlay": Image,
-                 "region_tokens": RegionTokens}
-        self.subscriptions = [
-            self.node.create_subscription(msg_type, f"/{NODE_NAME}/{name}", self._collector(name), reliable)
-            for name, msg_type in types.items()
-        ]
-        self.node.create_subscription(LabelInfo, f"/{NODE_NAME}/label_info", self._on_label_info, latched)
-
-    def _collector(self, name: str):
-        def collect(msg: Any) -> None:
-            key = (int(msg.header.stamp.sec), int(msg.header.stamp.nanosec))
-            self.received.setdefault(key, {})[name] = msg
-            self.arrival[key] = time.monotonic()
-        return collect
-
-    def _on_label_info(self, msg: Any) -> None:
-        self.label_info = msg
-
-    def spin_until(self, condition, timeout: float, what: str, node: NodeProcess) -> None:
-        """Spin until `condition()`; NodeProcessError at once if the node exits or cannot load its models."""
-        node.wait_until(condition, timeout, what, step=lambda: self.executor.spin_once(timeout_sec=0.05),
-                        failure_markers=(CONFIGURE_FAILED,))
-
-    def spin_for(self, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            self.executor.spin_once(timeout_sec=0.05)
-
-    def connected(self) -> bool:
-        return self.camera.get_subscription_count() > 0 and all(
-            sub.get_publisher_count() > 0 for sub in self.subscriptions)
-
-    def publish(self, frame: Frame) -> None:
-        from std_msgs.msg import Header
-
-        from .ros.image_conversions import numpy_to_imgmsg
-
-        stamp = self.node.get_clock().now().to_msg()
-        frame.stamp = (int(stamp.sec), int(stamp.nanosec))
-        frame.sent = time.monotonic()
-        self.camera.publish(numpy_to_imgmsg(frame.rgb, "rgb8", Header(stamp=stamp, frame_id=FRAME_ID)))
-
-    def complete(self, frame: Frame) -> bool:
-        return set(OUTPUTS) <= set(self.received.get(frame.stamp, {}))
-
-    def close(self) -> None:
-        import rclpy
-
-        self.executor.shutdown()
-        self.node.destroy_node()
-        if self.context.ok():
-            rclpy.shutdown(context=self.context)
+def wait(client: "DemoClient", node: NodeProcess, condition: Callable[[], Any], timeout: float, what: str) -> None:
+    """Spin the client until `condition()`; NodeProcessError at once if the node exits or cannot load its models."""
+    node.wait_until(condition, timeout, what, step=lambda: client.spin_once(0.05), failure_markers=(CONFIGURE_FAILED,))
 
 
-def write_frame(out: Path, frame: Frame, classes: list[str]) -> list[tuple[str, float]]:
-    """The frame's PNGs and detections JSON; returns (query, score) per detection."""
-    from .ros.image_conversions import imgmsg_to_numpy
-
-    got = frame.outputs
+def write_frame(out: Path, frame: Frame, got: "FrameOutputs", classes: list[str]) -> list[tuple[str, float]]:
+    """The frame's PNGs and detections JSON from its outputs `got`; returns (query, score) per detection."""
     stem = f"{frame.index:03d}_{Path(frame.name).stem}"
-    result_files.save_png(np.array(imgmsg_to_numpy(got["overlay"], "rgb8")), out / f"{stem}_overlay.png")
-    result_files.save_png(np.array(imgmsg_to_numpy(got["labels"])), out / f"{stem}_labels.png")
-    result_files.save_png(np.array(imgmsg_to_numpy(got["confidence"])), out / f"{stem}_confidence.png")
-    areas = list(got["region_tokens"].areas)
-    records, scored = [], []
-    for detection in got["detections"].detections:
-        hypothesis = detection.results[0].hypothesis if detection.results else None
-        query = hypothesis.class_id if hypothesis else ""
-        score = float(hypothesis.score) if hypothesis else 0.0
-        bbox = detection.bbox
-        cx, cy = bbox.center.position.x, bbox.center.position.y
-        box = (cx - bbox.size_x / 2, cy - bbox.size_y / 2, cx + bbox.size_x / 2, cy + bbox.size_y / 2)
-        instance = int(detection.id) if detection.id.isdigit() else 0
-        area = int(areas[instance - 1]) if 0 < instance <= len(areas) else 0
-        class_index = classes.index(query) if query in classes else -1
-        records.append(result_files.detection_record(query, class_index, score, box, instance, area))
-        scored.append((query, score))
+    result_files.save_png(got.overlay, out / f"{stem}_overlay.png")
+    result_files.save_png(got.labels, out / f"{stem}_labels.png")
+    result_files.save_png(got.confidence, out / f"{stem}_confidence.png")
+    records = [result_files.detection_record(d.query, classes.index(d.query) if d.query in classes else -1, d.score,
+                                             d.box, d.instance, d.area) for d in got.detections]
     height, width = frame.rgb.shape[:2]
+    sec, nanosec = divmod(frame.stamp, 1_000_000_000)
     result_files.write_json(out / f"{stem}_detections.json", result_files.detections_document(
         f"textregion_ros/data/{frame.name}", (height, width), classes, records,
-        {"frame": frame.index, "stamp": {"sec": frame.stamp[0], "nanosec": frame.stamp[1]},
-         "latency_s": round(frame.last_output - frame.sent, 3), "regions": int(got["region_tokens"].region_count),
-         "model": got["region_tokens"].model}))
-    return scored
+        {"frame": frame.index, "stamp": {"sec": sec, "nanosec": nanosec},
+         "latency_s": round(got.arrived - frame.sent, 3), "regions": got.regions, "model": got.model}))
+    return [(d.query, d.score) for d in got.detections]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -352,27 +262,28 @@ def run_demo(args: argparse.Namespace, out: Path, params_files: list[Path], real
                                        log_path=out / "node.log", name="the node")
     say(f"starting the node ({'real' if real else 'random'} weights, queries: {', '.join(queries)}); "
         f"log: {node.log_path}")
+    from .ros.demo_client import DemoClient
+
     client = None
     status = 0
     try:
         node.start()
-        client = DemoClient()
-        client.spin_until(lambda: client.label_info is not None and list(
-            c.class_name for c in client.label_info.class_map) == queries and client.connected(),
-            args.startup_timeout, "the node to load its models and come up", node)
+        client = DemoClient(IMAGE_TOPIC, FRAME_ID)
+        wait(client, node, lambda: client.classes() == queries and client.connected(), args.startup_timeout,
+             "the node to load its models and come up")
         client.spin_for(0.5)  # let the node's publishers see our subscriptions too
-        classes = [c.class_name for c in client.label_info.class_map]
+        classes = client.classes() or []
         result_files.write_json(out / "labels.json", result_files.class_map(classes))
         say(f"node active after {time.monotonic() - started:.1f} s; sending {len(frames)} frames on {IMAGE_TOPIC}")
         latencies = []
         for frame in frames:
-            client.publish(frame)
-            client.spin_until(lambda: client.complete(frame), args.frame_timeout,
-                              f"the outputs of frame {frame.index} ({frame.name})", node)
-            frame.outputs = client.received.pop(frame.stamp)
-            frame.last_output = client.arrival.pop(frame.stamp)
-            scored = write_frame(out, frame, classes)
-            latency = frame.last_output - frame.sent
+            frame.sent = time.monotonic()
+            frame.stamp = client.publish(frame.rgb)
+            wait(client, node, lambda: client.complete(frame.stamp), args.frame_timeout,
+                 f"the outputs of frame {frame.index} ({frame.name})")
+            got = client.take(frame.stamp)
+            scored = write_frame(out, frame, got, classes)
+            latency = got.arrived - frame.sent
             latencies.append(latency)
             height, width = frame.rgb.shape[:2]
             found = ", ".join(f"{q} {s:.2f}" for q, s in sorted(scored, key=lambda x: -x[1])[:6])

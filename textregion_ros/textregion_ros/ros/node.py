@@ -62,7 +62,7 @@ from ..runtime.queries_in_force import QueriesInForce
 from .node_queries import QueryRoute
 from ..runtime.worker import DROPPED, LatestFrameWorker, Rejected
 
-NODE_NAME = "textregion"
+from ..tooling.params_files import NODE_NAME
 
 
 @dataclass

@@ -67,7 +67,7 @@ ARGUMENTS: tuple[LaunchArgument, ...] = (
     LaunchArgument("camera_info", NOT_GIVEN, "CameraInfo topic of the image, remapped to `camera_info`. Empty "
                    "(default): <image's namespace>/camera_info."),
     LaunchArgument("namespace", "", "Namespace of the node (outputs are ~/...: <namespace>/<node_name>/...)."),
-    LaunchArgument("node_name", "textregion", "Name of the node."),
+    LaunchArgument("node_name", params_files.NODE_NAME, "Name of the node."),
     LaunchArgument("params_file", NOT_GIVEN, "Parameters file. Empty (default): the package's config/textregion.yaml."),
     LaunchArgument("preset", NOT_GIVEN, "Name of a params file in the package's config/presets/ (e.g. cpu_smoke), "
                    "layered over params_file. Empty (default): none."),

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 from . import local_dds, node_command
+from .params_files import NODE_NAME
 
 # Runs before the real program when signals are to be ignored: sets them to SIG_IGN, then execs the
 # interpreter with the real arguments. An ignored disposition survives exec (as it does for a job a
@@ -89,7 +90,7 @@ class NodeProcess:
 
     @classmethod
     def textregion_node(cls, parameters: Mapping[str, Any], params_files: Sequence[Union[str, Path]] = (),
-                        node_name: str = "textregion", remaps: Optional[Mapping[str, str]] = None,
+                        node_name: str = NODE_NAME, remaps: Optional[Mapping[str, str]] = None,
                         **kwargs: Any) -> "NodeProcess":
         """The textregion node with `params_files` layered in order and `parameters` on top."""
         kwargs.setdefault("name", f"the node {node_name}")

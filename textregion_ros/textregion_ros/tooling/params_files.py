@@ -22,7 +22,7 @@ PACKAGE = "textregion_ros"
 MAIN_FILE = "textregion.yaml"
 PRESET_DIR = "presets"
 PRESET_SUFFIX = ".yaml"
-NODE_NAME = "textregion"
+NODE_NAME = "textregion"  # the node's default name, defined here only: node, CLI, demo, benchmarks, tests import it
 PARAMS_KEY = "ros__parameters"
 
 

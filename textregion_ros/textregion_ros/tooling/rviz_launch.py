@@ -16,9 +16,10 @@ from typing import Any, Mapping, Optional
 import yaml
 
 from .launch_arguments import BY_NAME, flag
+from .params_files import NODE_NAME
 
 RVIZ_FILE = Path("config") / "textregion.rviz"
-FILE_NODE = "/textregion"  # where the file's topics live: the default node name, no namespace
+FILE_NODE = f"/{NODE_NAME}"  # where the file's topics live: the default node name, no namespace
 
 
 @dataclass(frozen=True)
