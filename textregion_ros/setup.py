@@ -53,7 +53,7 @@ setup(
     zip_safe=False,
     entry_points={
         "console_scripts": [
-            "textregion_node = textregion_ros.ros.node:main",
+            "textregion_node = textregion_ros.ros.node_main:main",
             "textregion = textregion_ros.cli:main",
             "textregion-download = textregion_ros.cli:download_main",
             "textregion-demo = textregion_ros.demo:main",

@@ -132,7 +132,7 @@ def test_textregion_node_layers_params_files_in_order_then_parameters_then_remap
     node = NodeProcess.textregion_node({"points_per_side": 3, "queries": ["a b"]}, [main, preset], "probe_node",
                                        {"image": "/camera/image"})
     assert node.command == [
-        sys.executable, "-m", "textregion_ros.ros.node", "--ros-args",
+        sys.executable, "-m", "textregion_ros.ros.node_main", "--ros-args",
         "--params-file", str(main), "--params-file", str(preset),
         "-p", "points_per_side:=3", "-p", 'queries:=["a b"]',
         "-r", "__node:=probe_node", "-r", "image:=/camera/image",

@@ -162,7 +162,7 @@ def test_launch_file_starts_the_installed_console_script_with_the_packaged_confi
     from textregion_ros.tooling.launch_arguments import CONFIG_FILE, NODE_EXECUTABLE, PRESETS_DIR
 
     setup = (PACKAGE / "setup.py").read_text()
-    assert NODE_EXECUTABLE == "textregion_node" and '"textregion_node = textregion_ros.ros.node:main"' in setup
+    assert NODE_EXECUTABLE == "textregion_node" and '"textregion_node = textregion_ros.ros.node_main:main"' in setup
     assert (PACKAGE / CONFIG_FILE).is_file() and (PACKAGE / PRESETS_DIR / "cpu_smoke.yaml").is_file()
     for pattern in ('glob("launch/*.launch.py")', 'glob("config/*.yaml")', 'glob("config/presets/*.yaml")'):
         assert pattern in setup, pattern

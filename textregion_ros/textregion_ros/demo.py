@@ -4,7 +4,7 @@ What it does, with no manual step and no network traffic leaving this machine:
   1. claims an isolated DDS domain (tooling/local_dds.py) for itself and the node;
   2. picks the weights: the configured real ones when they are cached or downloadable, else
      random weights with small CPU-friendly settings under a banner (labels then meaningless);
-  3. starts `python -m textregion_ros.ros.node` as a child (tooling/node_process.py) with
+  3. starts `python -m textregion_ros.ros.node_main` as a child (tooling/node_process.py) with
      config/textregion.yaml, for random weights a preset on top (config/presets/cpu_demo.yaml, or
      cpu_smoke.yaml with --short), and overrides (queries that fit the photos, reliable image QoS),
      remapped to /demo/camera/image;

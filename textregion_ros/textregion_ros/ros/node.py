@@ -14,21 +14,17 @@ image and detection array agrees with the LabelInfo published before it.
 """
 from __future__ import annotations
 
-import signal
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Optional
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.event_handler import QoSRequestedIncompatibleQoSInfo, SubscriptionEventCallbacks
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
-from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header, String
 from std_srvs.srv import Trigger
@@ -434,33 +430,3 @@ class TextRegionNode(QueryRoute, LifecycleNode):
         self._diagnostics.publish(status_message(
             f"{self.get_name()}: TextRegion", self.get_fully_qualified_name(), level, message, values,
             self.get_clock().now().to_msg()))
-
-
-def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
-def main(args: Optional[list[str]] = None) -> None:
-    """Spin the node; on SIGINT/SIGTERM stop the worker before the ROS context goes away."""
-    # rclpy's own handlers would invalidate the context while a frame is still being published.
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    # Installed explicitly for both: a process started with SIGINT ignored (a script's `node &`,
-    # some process managers) gets no KeyboardInterrupt from Python and would ignore Ctrl-C.
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, _raise_keyboard_interrupt)
-    node = TextRegionNode()
-    executor = MultiThreadedExecutor(num_threads=4)
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.on_shutdown(None)
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
-
-
-if __name__ == "__main__":
-    main()

@@ -7,7 +7,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 
 from .params_files import NODE_NAME
 
-NODE_MODULE = "textregion_ros.ros.node"
+NODE_MODULE = "textregion_ros.ros.node_main"
 # What the node logs when its models cannot be built; it then stays up, unconfigured, so callers
 # waiting for outputs watch the log for this line instead of waiting for their timeout.
 CONFIGURE_FAILED = "configure failed"
@@ -20,7 +20,7 @@ def parameter_argument(value: Any) -> str:
 
 def node_arguments(parameters: Mapping[str, Any], params_files: Sequence[Union[str, Path]] = (),
                    node_name: str = NODE_NAME, remaps: Optional[Mapping[str, str]] = None) -> list[str]:
-    """Arguments after the Python interpreter: `-m textregion_ros.ros.node --ros-args ...`.
+    """Arguments after the Python interpreter: `-m textregion_ros.ros.node_main --ros-args ...`.
 
     `params_files` are layered in order (a later file wins, as with ROS's own `--params-file`), so a
     preset goes after config/textregion.yaml; `parameters` win over every file.
