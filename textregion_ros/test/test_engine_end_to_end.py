@@ -4,10 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torchvision.transforms.functional as TF
+from torchvision.transforms import InterpolationMode
 
 from engine_fixtures import open_clip_model, photo_like, small_config
 from textregion_ros.engine import EngineError, ImageError, QueryError, TextRegionEngine
-from textregion_ros.engine.global_patches import global_token_mask
 from textregion_ros.engine.rescale import resize_linear_uint8
 from textregion_ros.engine.templates import IMAGENET_TEMPLATES
 
@@ -74,16 +75,55 @@ def test_no_surviving_mask_is_an_empty_result_all_the_way_through(engine_factory
     assert "image_encoder" not in regions.timings  # no regions, no image-encoder work
 
 
-def test_a_region_covering_everything_pools_the_mean_of_all_tokens(pe_engine):
-    rgb = photo_like(64, 64, seed=1)
-    full = np.ones((1, 64, 64), dtype=np.float32)
-    token = pe_engine.pool(rgb, full)
-    assert token.shape == (1, pe_engine.backbone.embed_dim)
-    torch.testing.assert_close(token.norm(dim=1), torch.ones(1))
-    features = pe_engine.image_features(pe_engine.prepare_frame(rgb)).features
-    kept = ~global_token_mask(features, torch.ones(1, features.shape[0]), pe_engine.config.global_patch_threshold)
-    expected = pe_engine.backbone.pool(kept[None].float(), features)
-    torch.testing.assert_close(token, expected)
+def _pe_model_with_a_live_pooling_path() -> torch.nn.Module:
+    """A PE-Core-T whose pooling path (kv, the pool's proj, the head) has unit-gain weights and
+    non-zero biases. timm's init (biases 0, weights of std 0.02) hides pooling bugs: with zero
+    biases a token's scale never shows after the final normalisation, and with tiny weights the
+    biases alone make the token, so a sum instead of a mean, a wrong fusion weight or wrong
+    tokens would all pass unseen."""
+    import open_clip
+
+    model = open_clip.create_model("PE-Core-T-16-384", pretrained=None).eval()
+    trunk = model.visual.trunk
+    generator = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for layer in (trunk.attn_pool.kv, trunk.attn_pool.proj, trunk.head):
+            fan_in = layer.weight.shape[1]
+            layer.weight.copy_(torch.randn(layer.weight.shape, generator=generator) / fan_in ** 0.5)
+            layer.bias.copy_(torch.randn(layer.bias.shape, generator=generator))
+    return model
+
+
+def test_a_region_covering_everything_pools_the_mean_of_all_tokens(sam2_tiny):
+    # DESIGN.md 1.2-1.5 by hand, with the open_clip model's own modules and none of the engine's:
+    # 336 x 448 is at the scale bound already (no rescale) and smaller than a 384 crop, so the
+    # global view and the one tile are the same image squashed to 384 x 384 (PE: bilinear,
+    # antialiased, 0.5/0.5), and the fused grid is 0.5 x global + tile on the view's 24 x 24 tokens.
+    model = _pe_model_with_a_live_pooling_path()
+    engine = TextRegionEngine(small_config("pe"), clip_model=model, sam2_model=sam2_tiny)
+    rgb = photo_like(336, 448, seed=1)
+    token = engine.pool(rgb, np.ones((1, 336, 448), dtype=np.float32))
+    assert token.shape == (1, engine.backbone.embed_dim)
+
+    trunk = model.visual.trunk
+    pool = trunk.attn_pool
+    view = torch.from_numpy(rgb).permute(2, 0, 1).float() / 255.0
+    view = (TF.resize(view, [384, 384], interpolation=InterpolationMode.BILINEAR, antialias=True) - 0.5) / 0.5
+    with torch.no_grad():
+        patches = trunk.forward_features(view[None])[0, trunk.num_prefix_tokens:]  # [576, C], CLS dropped
+        fused = 0.5 * patches + patches
+        # global-patch removal with one region holding every token: nothing is outside it, so a
+        # token goes when its mean cosine to all tokens (S = F F^T, row means) is below 0.07
+        unit = fused / fused.norm(dim=1, keepdim=True)
+        kept = fused[(unit @ unit.T).mean(dim=1) >= 0.07]
+        assert 0 < kept.shape[0] < fused.shape[0]  # this image loses some tokens, not all
+        mean = kept.sum(dim=0) / kept.shape[0]
+        width = mean.shape[0]
+        value = mean @ pool.kv.weight[width:].T + pool.kv.bias[width:]  # W_v x + b_v: kv's value half
+        out = value @ pool.proj.weight.T + pool.proj.bias  # the pool's out-projection, its MLP skipped
+        projected = out @ trunk.head.weight.T + trunk.head.bias  # PE's projection (visual.proj)
+    assert model.visual.head(projected[None]).equal(projected[None])  # open_clip adds nothing after it
+    torch.testing.assert_close(token[0], projected / projected.norm(), rtol=1e-4, atol=1e-5)
 
 
 def _record_first_image(monkeypatch, owner: object, method: str, seen: dict[str, torch.Tensor]) -> None:

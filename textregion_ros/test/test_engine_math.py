@@ -17,7 +17,7 @@ from textregion_ros.engine.grounding import ground, largest_component
 from textregion_ros.engine.mask_fusion import fuse, soft_masks, working_size
 from textregion_ros.engine.queries import split_query_text
 from textregion_ros.engine.rescale import rescaled_size, resize_linear_uint8
-from textregion_ros.engine.results import Regions
+from textregion_ros.engine.results import Detection, Regions
 from textregion_ros.engine.sam2_masks import MaskProposals, select_masks, stability_scores
 from textregion_ros.engine.segmentation import segment
 from textregion_ros.engine.tiling import cut_views, fuse_views, plan_views
@@ -462,6 +462,38 @@ def test_region_id_image_names_the_strongest_region_and_zero_for_none():
     ids = _regions(masks, torch.eye(4)[:2]).region_id_image()
     assert ids.dtype == np.uint16
     assert ids[0].tolist() == [1, 1, 2, 2, 2, 0]
+
+
+def _six_cells() -> torch.Tensor:
+    """Regions 1..6, one per cell of a 2 x 3 working grid, row-major."""
+    return torch.eye(6).reshape(6, 2, 3)
+
+
+def test_region_id_image_upsamples_with_pixel_centres_aligned():
+    # 2 x 3 -> 3 x 4: image row i takes working row floor((i + 0.5) * 2 / 3) = 0, 1, 1 and column j
+    # takes floor((j + 0.5) * 3 / 4) = 0, 1, 1, 2 (edge-aligned 'nearest' would give rows 0, 0, 1 and
+    # columns 0, 0, 1, 2)
+    ids = _regions(_six_cells(), torch.eye(6), image_size=(3, 4)).region_id_image()
+    assert ids.tolist() == [[1, 2, 2, 3],
+                            [4, 5, 5, 6],
+                            [4, 5, 5, 6]]
+
+
+def test_detection_mask_upsamples_with_pixel_centres_aligned():
+    work = np.array([[False, True, False],
+                     [False, False, True]])
+    expected = [[False, True, True, False],
+                [False, False, False, True],
+                [False, False, False, True]]
+    explicit = Detection(query="mug", class_index=0, score=1.0, box=(0.0, 0.0, 4.0, 3.0), region_index=0,
+                         image_size=(3, 4), mask_work=work)
+    assert explicit.mask.tolist() == expected
+    regions = _regions(_six_cells(), torch.eye(6), image_size=(3, 4))
+    from_region = Detection(query="mug", class_index=0, score=1.0, box=(1.0, 0.0, 3.0, 1.0), region_index=1,
+                            image_size=(3, 4), region_masks=regions.masks)
+    assert from_region.mask.tolist() == [[False, True, True, False],
+                                         [False, False, False, False],
+                                         [False, False, False, False]]
 
 
 # -- queries ------------------------------------------------------------------------------------

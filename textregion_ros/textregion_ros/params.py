@@ -12,6 +12,7 @@ A new parameter is one row here (plus the code that reads it).
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
@@ -282,11 +283,42 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def value_problem(parameter: Parameter, value: Any) -> Optional[str]:
+def value_problem(parameter: Parameter, value: Any, label: str = "") -> Optional[str]:
     """Why `value` (already of the parameter's type, as ROS delivers it) is not allowed, or None.
 
-    The message names the parameter and the allowed values, so callers can pass it on as is.
+    The message names the parameter (or `label`, when given) and the allowed values, so callers can
+    pass it on as is.
     """
+    problem = _value_problem(parameter, value)
+    return f"{label or parameter.name} {problem}" if problem else None
+
+
+def setting_problem(parameter: Parameter, value: Any, label: str = "") -> Optional[str]:
+    """value_problem for a number set from Python rather than ROS (a settings dataclass field).
+
+    Any real number (numpy's too, not bool) passes as a double and any integral one as an integer;
+    then the table's range applies. The settings classes of objects/ and spatial/ check their fields
+    this way, so each range is written once, here.
+    """
+    if parameter.kind in (INTEGER, DOUBLE):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+            return f"{label or parameter.name} must be a finite number, got {value!r}"
+        if parameter.kind == INTEGER:
+            if int(value) != value:
+                return f"{label or parameter.name} must be an integer, got {value!r}"
+            value = int(value)
+        else:
+            value = float(value)
+    return value_problem(parameter, value, label)
+
+
+def default(name: str) -> Any:
+    """The table's default of parameter `name` (a settings dataclass's field default)."""
+    return BY_NAME[name].default
+
+
+def _value_problem(parameter: Parameter, value: Any) -> Optional[str]:
+    """value_problem's reason, without the name in front."""
     kind = parameter.kind
     typed = {
         BOOL: lambda v: isinstance(v, bool),
@@ -297,22 +329,22 @@ def value_problem(parameter: Parameter, value: Any) -> Optional[str]:
         STRING_ARRAY: lambda v: isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v),
     }[kind]
     if not typed(value):
-        return f"{parameter.name} must be {_KIND_WORDS[kind]}, got {value!r}"
+        return f"must be {_KIND_WORDS[kind]}, got {value!r}"
     if kind == DOUBLE and not math.isfinite(value):
-        return f"{parameter.name} must be a finite number, got {value!r}"
+        return f"must be a finite number, got {value!r}"
     if parameter.choices and value not in parameter.choices:
-        return f"{parameter.name} must be one of {', '.join(parameter.choices)}, got {value!r}"
-    numbers = list(value) if kind == INTEGER_ARRAY else [value] if kind in (INTEGER, DOUBLE) else []
-    for number in numbers:
+        return f"must be one of {', '.join(parameter.choices)}, got {value!r}"
+    amounts = list(value) if kind == INTEGER_ARRAY else [value] if kind in (INTEGER, DOUBLE) else []
+    for number in amounts:
         too_low = parameter.minimum is not None and number < parameter.minimum
         too_high = parameter.maximum is not None and number > parameter.maximum
         off_step = parameter.step is not None and (number - (parameter.minimum or 0)) % parameter.step != 0
         if too_low or too_high or off_step:
-            return f"{parameter.name} must be {parameter.constraints()}, got {_shown(value)}"
+            return f"must be {parameter.constraints()}, got {_shown(value)}"
     if parameter.check is not None:
         reason = parameter.check(value)
         if reason:
-            return f"{parameter.name} {reason}, got {_shown(value)}"
+            return f"{reason}, got {_shown(value)}"
     return None
 
 

@@ -7,7 +7,8 @@ from typing import Optional
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+
+from ..spatial.camera import resample_nearest
 
 
 @dataclass
@@ -42,9 +43,11 @@ class Regions:
     def region_id_image(self) -> np.ndarray:
         """HxW uint16: k where region k-1 has the largest mask weight, 0 where no region covers.
 
-        The argmax runs at working resolution and the ids are upsampled nearest-neighbour
-        (identical at image size for images up to 1024 px; ids are never interpolated).
-        Computed once per Regions.
+        The argmax runs at working resolution and the ids are upsampled nearest-neighbour with
+        centre-aligned pixels (spatial/camera.py's resample_nearest, as for depth; F.interpolate's
+        'nearest' would shift them up-left by up to half a working pixel), so an id lands where its
+        region's bilinear-upsampled mask is (identical at image size for images up to 1024 px;
+        ids are never interpolated). Computed once per Regions.
         """
         if self._region_ids is None:
             height, width = self.image_size
@@ -53,12 +56,7 @@ class Regions:
             else:
                 weight, index = self.masks.max(dim=0)
                 ids = torch.where(weight > 0, index + 1, torch.zeros_like(index)).to(torch.int32)
-                work_h, work_w = self.work_size
-                if (work_h, work_w) != (height, width):
-                    rows = (torch.arange(height, device=ids.device) * work_h) // height
-                    cols = (torch.arange(width, device=ids.device) * work_w) // width
-                    ids = ids[rows[:, None], cols[None, :]]
-                self._region_ids = ids.cpu().numpy().astype(np.uint16)
+                self._region_ids = resample_nearest(ids, height, width).cpu().numpy().astype(np.uint16)
         return self._region_ids
 
 
@@ -110,6 +108,6 @@ class Detection:
             work = torch.from_numpy(self.mask_work)
         else:
             work = self.region_masks[self.region_index] > 0
-        if tuple(work.shape) != tuple(self.image_size):
-            work = F.interpolate(work[None, None].float(), size=self.image_size, mode="nearest")[0, 0] > 0.5
+        if tuple(work.shape) != tuple(self.image_size):  # centre-aligned, as region_id_image
+            work = resample_nearest(work, *self.image_size)
         return work.cpu().numpy()

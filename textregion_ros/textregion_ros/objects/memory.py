@@ -25,6 +25,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from ..params import BY_NAME, default, setting_problem
 from ..spatial.transform import Boxes3D
 
 logger = logging.getLogger(__name__)
@@ -84,10 +85,11 @@ class RememberedObject:
 
 
 def _check_settings(memory_s: float, memory_size: int) -> None:
-    if isinstance(memory_s, bool) or not math.isfinite(memory_s) or memory_s < 0.0:
-        raise ValueError(f"memory_s must be finite and >= 0 (0 = remember nothing), got {memory_s}")
-    if isinstance(memory_size, bool) or int(memory_size) != memory_size or memory_size < 1:
-        raise ValueError(f"memory_size must be an integer >= 1, got {memory_size}")
+    """The parameters' types and ranges, from their rows of the table (0 s = remember nothing)."""
+    for name, value in (("memory_s", memory_s), ("memory_size", memory_size)):
+        problem = setting_problem(BY_NAME[name], value)
+        if problem:
+            raise ValueError(problem)
 
 
 class ObjectMemory:
@@ -98,7 +100,7 @@ class ObjectMemory:
     scorer must not call back into the memory, and a slow scorer delays the next observe().
     """
 
-    def __init__(self, memory_s: float = 600.0, memory_size: int = 5000) -> None:
+    def __init__(self, memory_s: float = default("memory_s"), memory_size: int = default("memory_size")) -> None:
         _check_settings(memory_s, memory_size)
         self._lock = threading.Lock()
         self._memory_s = float(memory_s)

@@ -18,15 +18,14 @@ back keeps them, and a track's first/last seen are then the earliest/latest stam
 from __future__ import annotations
 
 import logging
-import math
-import numbers
 import types
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
 import numpy as np
 import torch
 
+from ..params import BY_NAME, default, setting_problem
 from .association import (
     ArrayLike, PackedMasks, assign, box_iou_matrix, distance_matrix, grid_stride, masks_on_grid,
     normalise_rows, pack_masks, pair_intersections,
@@ -55,7 +54,9 @@ PARAMETER_FIELDS = {
 class TrackingSettings:
     """How regions are matched to tracks and how long an unseen track stays open.
 
-    Defaults: 3 s bridges a short occlusion or a missed detection at any frame rate without keeping
+    Each field's default and range are its parameter's row of the table (params.py, PARAMETER_FIELDS
+    maps them), so the node, the CLI and a library caller accept the same values. Why the defaults:
+    3 s bridges a short occlusion or a missed detection at any frame rate without keeping
     ghosts around; an IoU gate of 0.1 admits an object that moved a good part of its size between
     frames; min_similarity 0.5 with equal mask and token weights needs e.g. a fair mask overlap plus
     a similar token, so an overlapping object with an unrelated (orthogonal) token never takes over a
@@ -66,14 +67,14 @@ class TrackingSettings:
     keeps mask IoU precise to a few pixels at 640x480 while costing ~200 64-bit words per mask.
     """
 
-    max_age_s: float = 3.0
-    box_iou_gate: float = 0.1
-    min_similarity: float = 0.5
-    weight_mask_iou: float = 1.0
-    weight_token: float = 1.0
-    weight_3d: float = 0.5
-    max_distance_m: float = 0.5
-    mask_grid: int = 128
+    max_age_s: float = default("track_max_age_s")
+    box_iou_gate: float = default("track_box_iou_gate")
+    min_similarity: float = default("track_min_similarity")
+    weight_mask_iou: float = default("track_weight_mask_iou")
+    weight_token: float = default("track_weight_token")
+    weight_3d: float = default("track_weight_3d")
+    max_distance_m: float = default("track_max_distance_m")
+    mask_grid: int = default("track_mask_grid")
 
     @classmethod
     def from_parameters(cls, values: Mapping[str, Any]) -> "TrackingSettings":
@@ -82,25 +83,14 @@ class TrackingSettings:
                       for parameter, name in PARAMETER_FIELDS.items()})
 
     def __post_init__(self) -> None:
-        for item in fields(self):
-            value = getattr(self, item.name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-                raise ValueError(f"{item.name} must be a finite number, got {value!r}")
-        if self.max_age_s < 0.0:
-            raise ValueError(f"max_age_s must be >= 0, got {self.max_age_s}")
-        for name in ("box_iou_gate", "min_similarity"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
-        for name in ("weight_mask_iou", "weight_token", "weight_3d"):
-            if getattr(self, name) < 0.0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        # each field's type and range: its parameter's row of the table
+        for parameter, name in PARAMETER_FIELDS.items():
+            problem = setting_problem(BY_NAME[parameter], getattr(self, name), label=name)
+            if problem:
+                raise ValueError(problem)
         if self.weight_mask_iou + self.weight_token <= 0.0:
             raise ValueError("weight_mask_iou and weight_token must not both be 0 "
                              "(a region without 3D would have nothing to be compared by)")
-        if self.max_distance_m <= 0.0:
-            raise ValueError(f"max_distance_m must be > 0, got {self.max_distance_m}")
-        if int(self.mask_grid) != self.mask_grid or self.mask_grid < 0:
-            raise ValueError(f"mask_grid must be an integer >= 0 (0 = working resolution), got {self.mask_grid}")
 
 
 @dataclass

@@ -140,7 +140,9 @@ def nearest_indices(old: int, new: int, device: Union[torch.device, str, None] =
 
 def resample_nearest(depth: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """Depth [h, w] at [height, width], nearest neighbour: depths are never interpolated, since
-    averaging across an object's edge invents points in mid-air between object and background."""
+    averaging across an object's edge invents points in mid-air between object and background.
+    The engine's region-id image and Detection.mask are upsampled with it too (ids and masks are
+    never interpolated either)."""
     old_h, old_w = depth.shape
     rows = nearest_indices(old_h, height, depth.device)
     cols = nearest_indices(old_w, width, depth.device)

@@ -29,6 +29,7 @@ from typing import Any, Mapping, Union
 import numpy as np
 import torch
 
+from ..params import BY_NAME, default, setting_problem
 from .camera import Intrinsics, resample_nearest
 from .segmented import segment_keys, segment_median_deviation, segment_quantiles, segment_sort, segment_starts
 
@@ -40,35 +41,48 @@ MaskInput = Union[torch.Tensor, np.ndarray]
 
 
 # -- settings and results ---------------------------------------------------------------------------
+# ROS parameter name -> DepthSettings field (deviation_floor_m has no parameter).
+PARAMETER_FIELDS = {
+    "min_depth_m": "min_depth_m",
+    "max_depth_m": "max_depth_m",
+    "depth_outlier_k": "outlier_k",
+    "min_depth_points": "min_points",
+}
+
+
 @dataclass(frozen=True)
 class DepthSettings:
     """What counts as a point of a mask.
 
-    outlier_k = inf turns outlier rejection off. deviation_floor_m keeps a flat, noise-free face
-    (MAD 0) from rejecting its own sub-centimetre ripples.
+    Each parameter-backed field's default and range are its row of the table (params.py), so the
+    node, the CLI and a library caller accept the same values; beyond the table, outlier_k = inf
+    turns outlier rejection off (for tests and benchmarks; a parameter cannot be inf).
+    deviation_floor_m keeps a flat, noise-free face (MAD 0) from rejecting its own sub-centimetre
+    ripples.
     """
 
-    min_depth_m: float = 0.1
-    max_depth_m: float = 10.0
-    outlier_k: float = 3.0
-    min_points: int = 20
+    min_depth_m: float = default("min_depth_m")
+    max_depth_m: float = default("max_depth_m")
+    outlier_k: float = default("depth_outlier_k")
+    min_points: int = default("min_depth_points")
     deviation_floor_m: float = 0.02
 
     @classmethod
     def from_parameters(cls, values: Mapping[str, Any]) -> "DepthSettings":
         """From the node's parameters (min_depth_m, max_depth_m, depth_outlier_k, min_depth_points)."""
-        return cls(min_depth_m=float(values["min_depth_m"]), max_depth_m=float(values["max_depth_m"]),
-                   outlier_k=float(values["depth_outlier_k"]), min_points=int(values["min_depth_points"]))
+        return cls(**{name: int(values[parameter]) if name == "min_points" else float(values[parameter])
+                      for parameter, name in PARAMETER_FIELDS.items()})
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.min_depth_m) and math.isfinite(self.max_depth_m)
-                and 0.0 <= self.min_depth_m < self.max_depth_m):
-            raise ValueError(f"need 0 <= min_depth_m < max_depth_m, both finite; got "
-                             f"{self.min_depth_m}, {self.max_depth_m}")
-        if math.isnan(self.outlier_k) or self.outlier_k <= 0.0:
-            raise ValueError(f"outlier_k must be positive (inf = no rejection), got {self.outlier_k}")
-        if int(self.min_points) != self.min_points or self.min_points < 1:
-            raise ValueError(f"min_points must be an integer >= 1, got {self.min_points}")
+        for parameter, name in PARAMETER_FIELDS.items():
+            value = getattr(self, name)
+            if name == "outlier_k" and value == math.inf:
+                continue  # no rejection
+            problem = setting_problem(BY_NAME[parameter], value, label=name)
+            if problem:
+                raise ValueError(problem)
+        if not self.min_depth_m < self.max_depth_m:
+            raise ValueError(f"need min_depth_m < max_depth_m; got {self.min_depth_m}, {self.max_depth_m}")
         if not math.isfinite(self.deviation_floor_m) or self.deviation_floor_m < 0.0:
             raise ValueError(f"deviation_floor_m must be finite and >= 0, got {self.deviation_floor_m}")
 
