@@ -4,7 +4,6 @@ One node process serves this module (models load once); each test states one beh
 """
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
@@ -192,6 +191,16 @@ def _bad_image(session, kind):
     raise ValueError(kind)
 
 
+def _turned_away(counts: dict[str, int]) -> int:
+    return counts["rejected"] + counts["failed"]
+
+
+def _nothing_in_flight(status: dict[str, str]) -> bool:
+    """Every frame the node received has been processed, turned away or replaced by a newer one."""
+    counts = {key[len("frames_"):]: int(value) for key, value in status.items() if key.startswith("frames_")}
+    return counts["received"] == counts["processed"] + _turned_away(counts) + counts["dropped"]
+
+
 @pytest.mark.parametrize(("kind", "reason"), [
     ("32FC1", "encoding '32FC1'"),
     ("yuv422", "encoding 'yuv422'"),
@@ -201,17 +210,14 @@ def _bad_image(session, kind):
 def test_bad_images_are_reported_once_and_the_next_good_frame_is_processed(session, first_frame, kind, reason):
     stamp = {"32FC1": 3001, "yuv422": 3002, "empty": 3003, "short": 3004}[kind]
     bad = _bad_image(session, kind)
-    # sent until the node says why it dropped it: the worker keeps only the newest frame, so a copy can be
-    # replaced by a newer one (a good frame the previous test re-sent) before it is looked at
-    last_sent = [float("-inf")]
-
-    def reported() -> bool:
-        if time.monotonic() - last_sent[0] >= 0.5:
-            session.camera.publish(bad)
-            last_sent[0] = time.monotonic()
-        return reason in session.child.log_text()
-
-    session.spin_until(reported, 60, f"the node to report {reason!r}")
+    # sent exactly once, into an idle node: the worker keeps only the newest frame, so the bad one
+    # must not meet a copy of a good frame still on its way (the previous test's re-sends)
+    settled = session.status_when(_nothing_in_flight, 60, "the node to have no frame in flight")
+    before = session.counts(settled)
+    session.camera.publish(bad)
+    session.status_when(lambda status: _turned_away(session.counts(status)) > _turned_away(before)
+                        and _nothing_in_flight(status), 60, f"the node to turn the {kind} image away")
+    assert reason in session.child.log_text()
     session.process(session.image(photo_like(96, 128, seed=stamp), stamp))
     log = session.child.log_text()
     assert log.count(reason) == 1, log[-3000:]

@@ -112,6 +112,40 @@ def test_with_a_rate_limit_a_frame_waits_for_the_interval_and_newer_frames_repla
     assert recorder.frames == [1, 3]
 
 
+def test_a_rate_cap_processes_one_frame_per_interval_and_counts_every_other_one_as_dropped():
+    recorder, clock = Recorder(), ManualClock()
+    worker = LatestFrameWorker(recorder.handle, recorder.error, clock=clock)
+    worker.set_max_rate(4.0)  # one frame per 0.25 s of `clock` (exact in binary: no rounding drift)
+    worker.start()
+    worker.submit_frame(0)
+    assert worker.wait_until_idle(TIMEOUT)
+    for interval in range(3):  # four frames per interval arrive while the clock stands still ...
+        for k in range(1, 5):
+            worker.submit_frame(4 * interval + k)
+        assert not worker.idle() and len(recorder.frames) == interval + 1  # ... and none of them starts
+        clock.advance(0.25)  # the interval is over: the newest of the four runs
+        assert worker.wait_until_idle(TIMEOUT)
+    worker.stop()
+    assert recorder.frames == [0, 4, 8, 12]
+    counts = worker.counts
+    assert (counts.received, counts.processed, counts.dropped) == (13, 4, 9)
+
+
+def test_removing_the_rate_cap_releases_the_waiting_frame_at_once():
+    recorder, clock = Recorder(), ManualClock()
+    worker = LatestFrameWorker(recorder.handle, recorder.error, clock=clock)
+    worker.set_max_rate(0.001)  # one frame per 1000 s
+    worker.start()
+    worker.submit_frame(1)
+    assert worker.wait_until_idle(TIMEOUT)
+    worker.submit_frame(2)
+    assert not worker.idle()
+    worker.set_max_rate(0.0)  # the clock never moves: only the new cap can let 2 start
+    assert worker.wait_until_idle(TIMEOUT)
+    worker.stop()
+    assert recorder.frames == [1, 2]
+
+
 def test_stop_discards_waiting_work_and_ends_the_thread_after_the_current_frame():
     recorder = Recorder(block_first=True)
     worker = _started_worker(recorder)

@@ -47,6 +47,7 @@ class LatestFrameWorker:
         self._running = False
         self._busy = False
         self._next_start = 0.0
+        self._last_start: Optional[float] = None  # clock() when the latest frame started
         self.min_interval = 0.0
         self.health = health if health is not None else FrameHealth(clock)
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -77,8 +78,12 @@ class LatestFrameWorker:
             self._condition.notify_all()
 
     def set_max_rate(self, max_rate_hz: float) -> None:
+        """A new cap, counted from the latest frame's start: raising or removing it releases a
+        waiting frame at once instead of after the old, longer interval."""
         with self._condition:
             self.min_interval = 1.0 / max_rate_hz if max_rate_hz > 0 else 0.0
+            if self._last_start is not None:
+                self._next_start = self._last_start + self.min_interval
             self._condition.notify_all()
 
     def submit_frame(self, frame: Any) -> None:
@@ -120,7 +125,8 @@ class LatestFrameWorker:
                 if self._frame is not None and wait <= 0:
                     frame, self._frame = self._frame, None
                     self._busy = True
-                    self._next_start = self._clock() + self.min_interval
+                    self._last_start = self._clock()
+                    self._next_start = self._last_start + self.min_interval
                     return "frame", frame
                 self._condition.wait(timeout=wait if self._frame is not None else None)
             return None
