@@ -44,7 +44,7 @@ DEFAULT = TrackingSettings()
 VARIANTS = {
     "defaults": DEFAULT,
     "3D weight 1": replace(DEFAULT, weight_3d=1.0),
-    "no 3D": replace(DEFAULT, weight_3d=0.0, max_distance_m=1e-6),
+    "no 3D": replace(DEFAULT, weight_3d=0.0, max_distance_m=1e-3),
     "gate 0.3": replace(DEFAULT, box_iou_gate=0.3),
     "min sim 0.3": replace(DEFAULT, min_similarity=0.3),
     "min sim 0.7": replace(DEFAULT, min_similarity=0.7),

@@ -10,6 +10,7 @@ from typing import Any, Mapping, Optional
 import numpy as np
 
 from ..engine.results import Regions
+from ..params import default
 from ..spatial.transform import Boxes3D
 from .memory import ObjectMemory
 from .tracking import PARAMETER_FIELDS, FrameObservation, Tracker, TrackingSettings
@@ -23,8 +24,8 @@ class FrameObjects:
     # the parameters (rows of the table) that configure() reads
     PARAMETERS = frozenset(PARAMETER_FIELDS) | frozenset(MEMORY_PARAMETERS)
 
-    def __init__(self, tracking: TrackingSettings = TrackingSettings(), memory_s: float = 600.0,
-                 memory_size: int = 5000) -> None:
+    def __init__(self, tracking: TrackingSettings = TrackingSettings(), memory_s: float = default("memory_s"),
+                 memory_size: int = default("memory_size")) -> None:
         self.tracker = Tracker(tracking)
         self.memory = ObjectMemory(memory_s, memory_size)
 
