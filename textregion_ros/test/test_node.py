@@ -44,9 +44,13 @@ def test_every_output_carries_the_source_header_type_encoding_and_size(first_fra
 
 
 def test_label_values_index_the_label_info_class_map(session, first_frame):
-    session.spin_until(lambda: session.label_info, 10, "LabelInfo")
-    info = session.label_info[-1]
-    assert [(c.class_id, c.class_name) for c in info.class_map] == [(0, "red mug"), (1, "table; desk")]
+    expected = [(0, "red mug"), (1, "table; desk")]
+
+    def class_map() -> list:
+        return [(c.class_id, c.class_name) for c in session.label_info[-1].class_map] if session.label_info else []
+
+    # the LabelInfo of the queries in force; one of an earlier switch may still be the newest received
+    session.spin_until(lambda: class_map() == expected, 30, f"LabelInfo {expected}")
     labels = imgmsg_to_numpy(first_frame["labels"])
     assert set(np.unique(labels)) <= {0, 1, 255} and (labels != 255).any()
 
