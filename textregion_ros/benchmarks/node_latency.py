@@ -35,7 +35,8 @@ from typing import Any, Optional
 import numpy as np
 
 from textregion_ros.cli.settings import Settings, parse_assignment, resolve_settings, typed_value
-from textregion_ros.ros.client import NodeClient, set_stamp, stamp_key
+from textregion_ros.ros.client import NodeClient, set_stamp
+from textregion_ros.ros.conversions import stamp_ns
 from textregion_ros.tooling import local_dds
 from textregion_ros.tooling.params_files import NODE_NAME, config_file, preset_file, preset_names
 from textregion_ros.tooling.node_command import CONFIGURE_FAILED
@@ -111,7 +112,7 @@ class Probe(NodeClient):
         self.Query = Query
 
     def _on_detections(self, msg: Any) -> None:
-        self.arrivals.setdefault(stamp_key(msg.header), time.perf_counter())
+        self.arrivals.setdefault(stamp_ns(msg.header), time.perf_counter())
 
     def frames_matched(self) -> bool:
         """Whether the node's image subscription and its detections publisher have matched ours."""

@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from textregion_ros.ros.client import NodeClient, set_stamp, stamp_key
+from textregion_ros.ros.client import NodeClient, set_stamp
+from textregion_ros.ros.conversions import stamp_ns
 
 PHASES = ("none", "side")
 
@@ -88,7 +89,7 @@ class SideProbe(NodeClient):
             msg.header.frame_id = "bench_camera"
 
     def _on_detections(self, msg: Any) -> None:
-        self.arrivals.setdefault(stamp_key(msg.header), time.perf_counter())
+        self.arrivals.setdefault(stamp_ns(msg.header), time.perf_counter())
 
     def fresh_counts(self) -> tuple[int, int]:
         """(frames_received, frames_processed) from a /diagnostics message newer than this call."""

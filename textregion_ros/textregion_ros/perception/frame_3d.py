@@ -52,8 +52,7 @@ def detection_boxes(detections: Sequence[Detection], regions_3d: Boxes3D, part_m
     index = np.asarray(parts, dtype=np.int64)
     rows.centres[index], rows.box_centres[index] = moved.centres, moved.box_centres
     rows.sizes[index], rows.orientations[index] = moved.sizes, moved.orientations
-    finite = np.isfinite(np.concatenate([moved.centres, moved.box_centres, moved.sizes], axis=1)).all(axis=1)
-    rows.valid[index] = moved.valid & finite
+    rows.valid[index] = moved.valid & moved.finite_rows()
     return rows
 
 

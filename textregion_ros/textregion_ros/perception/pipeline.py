@@ -19,6 +19,7 @@ from ..engine.results import Detection
 from ..objects import FrameObjects
 from ..outputs.overlay import draw_overlay
 from ..spatial import Boxes3D, DepthSettings, RigidTransform
+from ..spatial.locate import PARAMETER_FIELDS as DEPTH_PARAMETER_FIELDS
 from .depth_source import DepthSource, DepthView, No3D, OutputFrame
 from .frame_3d import detection_boxes, distances_m, in_frame, measure
 from .products import work_for
@@ -32,8 +33,7 @@ class PipelineSettings:
     depth_sync_tolerance_s: float
     tf_timeout_s: float
 
-    PARAMETERS = frozenset({"min_depth_m", "max_depth_m", "depth_outlier_k", "min_depth_points",
-                            "depth_sync_tolerance_s", "tf_timeout_s"})
+    PARAMETERS = frozenset(DEPTH_PARAMETER_FIELDS) | {"depth_sync_tolerance_s", "tf_timeout_s"}
 
     @classmethod
     def from_parameters(cls, values: Mapping[str, Any]) -> "PipelineSettings":

@@ -34,7 +34,7 @@ from sensor_msgs.msg import Image
 from ..tooling import local_dds
 from ..tooling.params_files import NODE_NAME
 from .frame_messages import OUTPUTS
-from .conversions import stamp_ns
+from .conversions import stamp
 
 Endpoint = Union[Publisher, Subscription]
 
@@ -43,14 +43,9 @@ class ClientTimeout(TimeoutError):
     """A wait of the client ran out; the message says what it waited for."""
 
 
-def stamp_key(header: Any) -> int:
-    """A message's header stamp as integer nanoseconds: the key outputs of one frame share."""
-    return stamp_ns(header)
-
-
 def set_stamp(message: Any, key: int) -> Any:
-    """Stamp `message` with the nanosecond `key` (stamp_key's inverse); returns the message."""
-    message.header.stamp.sec, message.header.stamp.nanosec = divmod(int(key), 1_000_000_000)
+    """Stamp `message` with the nanosecond `key` (conversions.stamp_ns's inverse); returns the message."""
+    message.header.stamp = stamp(key)
     return message
 
 

@@ -14,7 +14,8 @@ from typing import Any, Callable, Optional
 import numpy as np
 from std_msgs.msg import Header
 
-from .client import NodeClient, stamp_key
+from .client import NodeClient
+from .conversions import stamp_ns
 from .frame_messages import FRAME_OUTPUTS, SPATIAL_OUTPUTS
 from .image_conversions import imgmsg_to_numpy, numpy_to_imgmsg
 
@@ -63,7 +64,7 @@ class DemoClient(NodeClient):
 
     def _collector(self, name: str) -> Callable[[Any], None]:
         def collect(msg: Any) -> None:
-            key = stamp_key(msg.header)
+            key = stamp_ns(msg.header)
             self.received.setdefault(key, {})[name] = msg
             self.arrival[key] = time.monotonic()
         return collect
@@ -81,9 +82,9 @@ class DemoClient(NodeClient):
 
     def publish(self, rgb: np.ndarray) -> int:
         """Publish an RGB frame stamped with this client's clock now; the stamp (ns)."""
-        stamp = self.node.get_clock().now().to_msg()
-        self.camera.publish(numpy_to_imgmsg(rgb, "rgb8", Header(stamp=stamp, frame_id=self.frame_id)))
-        return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+        header = Header(stamp=self.node.get_clock().now().to_msg(), frame_id=self.frame_id)
+        self.camera.publish(numpy_to_imgmsg(rgb, "rgb8", header))
+        return stamp_ns(header)
 
     def complete(self, key: int) -> bool:
         """Whether every demo output stamped `key` has arrived."""

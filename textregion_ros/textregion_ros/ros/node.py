@@ -146,7 +146,9 @@ class TextRegionNode(QueryRoute, LifecycleNode):
         names = {p.name for p in parameters}
         if "queries" in names:
             raw = self._value("queries")
-            parsed = self._validated_queries.pop(tuple(raw), None) or self._parse_queries(raw)
+            parsed = self._validated_queries.pop(tuple(raw), None)
+            if parsed is None:  # set concurrently with another validation: parse it here
+                parsed = self._parse_queries(raw)
             self._switch_to(parsed)
         if "max_rate_hz" in names and self._worker is not None:
             self._worker.set_max_rate(self._value("max_rate_hz"))

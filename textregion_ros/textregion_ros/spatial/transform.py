@@ -54,12 +54,16 @@ class Boxes3D:
         """Why these boxes must not be published ('' when every valid row is finite): a NaN or an
         infinity in a pose or size is no place a robot can go to, and downstream code (costmaps, planners)
         does not expect one."""
-        rows = np.concatenate([self.centres, self.box_centres, self.sizes, self.orientations], axis=1)
-        bad = self.valid & ~np.isfinite(rows).all(axis=1)
+        bad = self.valid & ~self.finite_rows()
         if not bad.any():
             return ""
         return (f"the 3D of {int(bad.sum())} of {len(bad)} regions is not finite (e.g. "
-                f"{rows[bad][0, :3].tolist()}): broken intrinsics, depth or transform; no 3D is published")
+                f"{self.centres[bad][0].tolist()}): broken intrinsics, depth or transform; no 3D is published")
+
+    def finite_rows(self) -> np.ndarray:
+        """[N] bool: every number of the row (centre, box, size, orientation) is finite."""
+        rows = np.concatenate([self.centres, self.box_centres, self.sizes, self.orientations], axis=1)
+        return np.isfinite(rows).all(axis=1)
 
 
 def unit_quaternion(rotation_xyzw: Sequence[float]) -> np.ndarray:
