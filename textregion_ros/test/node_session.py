@@ -146,6 +146,7 @@ class NodeSession:
         response = self.probe.call(GetParameters, self.topic("get_parameters"), GetParameters.Request(names=[name]))
         value = response.values[0]
         return {ParameterType.PARAMETER_STRING_ARRAY: lambda: list(value.string_array_value),
+                ParameterType.PARAMETER_INTEGER_ARRAY: lambda: list(value.integer_array_value),
                 ParameterType.PARAMETER_STRING: lambda: value.string_value,
                 ParameterType.PARAMETER_DOUBLE: lambda: value.double_value,
                 ParameterType.PARAMETER_INTEGER: lambda: value.integer_value,
@@ -231,6 +232,8 @@ def _parameter_value(value: Any) -> ParameterValue:
         return ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=value)
     if isinstance(value, str):
         return ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value)
+    if list(value) and all(isinstance(item, int) and not isinstance(item, bool) for item in value):
+        return ParameterValue(type=ParameterType.PARAMETER_INTEGER_ARRAY, integer_array_value=list(value))
     return ParameterValue(type=ParameterType.PARAMETER_STRING_ARRAY, string_array_value=list(value))
 
 

@@ -488,3 +488,24 @@ def test_demo_short_mode_runs_the_node_and_writes_every_frame(tmp_path):
         _, labels = read_png(out / f"{index:03d}_{name}_labels.png")
         assert labels.shape == (document["height"], document["width"])
     assert "node stopped (exit status 0)" in result.stdout
+
+
+def test_reading_a_fifo_named_like_an_image_is_refused_instead_of_blocking(tmp_path):
+    import threading
+
+    fifo = tmp_path / "x.png"
+    os.mkfifo(fifo)
+    outcome: list[str] = []
+    done = threading.Event()
+
+    def read() -> None:
+        try:
+            read_image(fifo)
+            outcome.append("read")
+        except ValueError as error:
+            outcome.append(str(error))
+        done.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    assert done.wait(60), "read_image blocked on the FIFO"
+    assert outcome == ["not a regular file (a FIFO, device or socket is never read)"]

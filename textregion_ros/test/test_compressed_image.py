@@ -107,3 +107,23 @@ def test_colour_format_is_not_taken_as_depth():
 def test_rvl_compressed_depth_is_rejected_as_unsupported():
     with pytest.raises(CompressedImageError, match="RVL"):
         decode_depth("16UC1; compressedDepth rvl", struct.pack("<iff", 0, 0.0, 0.0) + b"\0" * 16)
+
+
+def _sixteen_bit_ramp_png() -> bytes:
+    """A 320 x 240 ramp 0..65535 saved as a 16-bit grey PNG."""
+    ramp = np.tile(np.linspace(0, 65535, 320).round().astype(np.uint16), (240, 1))
+    buffer = io.BytesIO()
+    Image.fromarray(ramp).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_a_16_bit_png_is_scaled_to_8_bits_not_clipped_and_the_cli_reads_the_same_picture(tmp_path):
+    from textregion_ros.cli.segment import read_image
+
+    payload = _sixteen_bit_ramp_png()
+    decoded = decode_colour("png", payload)
+    (tmp_path / "ramp.png").write_bytes(payload)
+    assert np.array_equal(read_image(tmp_path / "ramp.png"), decoded)  # one decoder, one answer
+    grey = decoded[..., 0]
+    assert len(np.unique(grey)) == 256 and (grey[:, 0].min(), grey[:, -1].max()) == (0, 255)
+    assert (grey == 255).mean() < 0.01  # scaled over the range, not clipped to white

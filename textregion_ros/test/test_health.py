@@ -69,3 +69,20 @@ def test_event_window_forgets_events_older_than_the_window():
     assert window.recent() == ["b"] and window.age() == 3.0
     now[0] = 200.0
     assert window.recent() == [] and window.rate() == 0.0 and window.total == 2
+
+
+def test_a_rate_cap_is_named_and_its_interval_is_never_read_as_a_hung_model():
+    capped = {**STREAMING, "rate_cap_hz": 0.1, "waiting_s": 9.0}  # 9 s since the last frame under a 10 s cap
+    level, message = assess(HealthInputs(**capped))
+    assert level == OK and message == "processing capped at 0.1 Hz by max_rate_hz (one frame every 10 s)"
+    assert assess(HealthInputs(**{**capped, "waiting_s": 16.0}))[0] == ERROR  # past the cap's interval + 5 s
+
+
+def test_a_duplicate_node_name_is_an_error_naming_it():
+    level, message = assess(HealthInputs(**{**STREAMING, "duplicate_name": "/textregion"}))
+    assert level == ERROR and message.startswith("another node named /textregion is running")
+
+
+def test_a_callback_error_is_an_error():
+    level, message = assess(HealthInputs(**{**STREAMING, "callback_errors_recent": 2, "last_problem": "boom"}))
+    assert level == ERROR and message.startswith("2 callback error(s) in the last 5 s")

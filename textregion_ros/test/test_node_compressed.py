@@ -7,13 +7,16 @@ compressed (an activate-time parameter) and activated again, so both transports 
 from __future__ import annotations
 
 import io
+import struct
 import time
 
 import numpy as np
 import pytest
 from lifecycle_msgs.msg import Transition
 from PIL import Image as PILImage
-from sensor_msgs.msg import CompressedImage
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, CompressedImage
+from vision_msgs.msg import Detection3DArray
 
 from engine_fixtures import photo_like
 from node_session import CAMERA_TOPIC, RELIABLE, NodeSession
@@ -104,3 +107,50 @@ def test_a_bad_payload_is_rejected_with_its_reason_and_a_later_good_frame_is_pro
     good = session.process(_compressed("png", _encoded(photo_like(96, 128, seed=stamp), "PNG"), stamp + 100),
                            keys=KEYS)
     assert good["labels"].header.stamp.sec == stamp + 100 and session.child.alive()
+
+
+# -- compressed colour with depth: like raw colour with depth (2D and 3D) ---------------------------------
+DEPTH_K = [100.0, 0.0, 63.5, 0.0, 100.0, 47.5, 0.0, 0.0, 1.0]
+WALL_MM = 2000
+
+
+def _compressed_depth(stamp: int) -> CompressedImage:
+    """A 96 x 128 wall at 2 m as compressed_depth_image_transport publishes 16UC1: a 12-byte header, then a 16-bit PNG."""
+    buffer = io.BytesIO()
+    PILImage.fromarray(np.full((96, 128), WALL_MM, np.uint16)).save(buffer, format="PNG")
+    return _compressed("16UC1; compressedDepth png", struct.pack("<iff", 0, 0.0, 0.0) + buffer.getvalue(), stamp)
+
+
+@pytest.fixture(scope="module")
+def compressed_with_depth(raw_and_compressed):
+    """The compressed session with use_depth on (an activate-time parameter), publishing depth and camera_info."""
+    _, session = raw_and_compressed
+    assert session.lifecycle(Transition.TRANSITION_DEACTIVATE)
+    assert session.set_parameter("use_depth", True).successful
+    assert session.set_parameter("min_depth_points", 5).successful  # as test_node_depth: small regions count
+    assert session.lifecycle(Transition.TRANSITION_ACTIVATE)
+    session.outputs["detections_3d"] = session.probe.collect(Detection3DArray, session.topic("detections_3d"), RELIABLE)
+    session.depth = session.probe.node.create_publisher(CompressedImage, "/depth/compressedDepth", qos_profile_sensor_data)
+    session.camera_info = session.probe.node.create_publisher(CameraInfo, "/camera_info", qos_profile_sensor_data)
+    session.probe.spin_until(lambda: session.depth.get_subscription_count() and session.camera_info.get_subscription_count(),
+                             30, "the node's compressedDepth and camera_info subscriptions")
+    return session
+
+
+@pytest.mark.parametrize("codec", ["PNG", "JPEG"])
+def test_compressed_colour_with_compressed_depth_gives_2d_and_3d(compressed_with_depth, codec):
+    session = compressed_with_depth
+    stamp = {"PNG": 30, "JPEG": 31}[codec]
+    info = CameraInfo(width=128, height=96, k=DEPTH_K)
+    info.header.stamp.sec, info.header.frame_id = stamp, "camera"
+    depth = _compressed_depth(stamp)
+    colour = _compressed(f"rgb8; {codec.lower()} compressed rgb8", _encoded(photo_like(96, 128, seed=stamp), codec), stamp)
+    for _ in range(3):  # best effort: a few copies; the node pairs from its buffer
+        session.camera_info.publish(info)
+        session.depth.publish(depth)
+        session.probe.spin_for(0.1)
+    outputs = session.process(colour, keys=("detections", "detections_3d"))
+    assert outputs["detections"].detections and outputs["detections_3d"].detections
+    assert all(d.results[0].pose.pose.position.z == pytest.approx(WALL_MM / 1000.0, abs=1e-6)
+               for d in outputs["detections_3d"].detections)
+    assert "processing failed" not in session.child.log_text()

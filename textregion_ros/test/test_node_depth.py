@@ -7,6 +7,8 @@ are arbitrary, but every region lies on the wall, so every 3D centre must have z
 """
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 from rclpy.qos import qos_profile_sensor_data
@@ -18,6 +20,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 from engine_fixtures import photo_like
 from node_session import RELIABLE, NodeSession
 from textregion_ros.ros.image_conversions import numpy_to_imgmsg
+from textregion_ros.ros.client import NodeClient
 from textregion_ros.ros.conversions import tokens_from_msg
 
 QUERIES = ["red mug", "table; desk"]
@@ -198,3 +201,29 @@ def test_a_target_frame_without_tf2_fails_configure_naming_the_package_and_the_n
         # /diagnostics (no service round trip right after start-up); the module's other node publishes there too
         status = session.status_when(lambda values: "state" in values, 30, "this node's diagnostics")
         assert status["state"] == "unconfigured" and status["_message"].startswith("not active")
+
+
+def flood_depth(stop: threading.Event, rate_hz: float) -> None:
+    """A camera's own depth stream at `rate_hz`, stamped far from the test's frames (it can pair with none)."""
+    with NodeClient("depth_flood", node_name="textregion_depth", signal_handlers=False) as camera:
+        publisher = camera.sensor_publisher(Image, "/depth")
+        sec = 10_000
+        while not stop.is_set():
+            publisher.publish(wall(sec))
+            sec += 1
+            stop.wait(1.0 / rate_hz)  # the stream's pace, not a wait for an outcome
+
+
+def test_every_slow_frame_with_its_depth_gets_3d_while_depth_streams_at_60_hz(session):
+    stop = threading.Event()
+    flood = threading.Thread(target=flood_depth, args=(stop, 60.0), daemon=True)
+    flood.start()
+    try:
+        session.spin_until(lambda: float(session.value("depth_rate_hz") or 0) > 30, 30, "the 60 Hz depth stream")
+        stamps = range(400, 405)
+        for stamp in stamps:  # each frame sent once its predecessor's outputs are out: slow frames, none dropped
+            out = process_with_depth(session, stamp, wall(stamp), camera_info(stamp), ("detections", "detections_3d"))
+            assert out["detections_3d"].detections, f"frame {stamp} lost its depth to the stream"
+    finally:
+        stop.set()
+        flood.join(30)

@@ -12,6 +12,7 @@ from diagnostic_msgs.msg import DiagnosticStatus
 
 from engine_fixtures import photo_like
 from node_session import NodeSession
+from textregion_ros.params import BOOL, INTEGER_ARRAY, PARAMETERS, RUN_TIME, STRING_ARRAY
 from textregion_ros.ros.image_conversions import imgmsg_to_numpy
 
 QUERIES = ["red mug", "chair"]
@@ -119,3 +120,54 @@ def test_max_rate_hz_reaches_the_worker(session, first_frame):
         assert session.set_parameter("max_rate_hz", 0.0).successful
     session.status_when(lambda status: session.counts(status)["processed"] > capped["processed"], 60.0,
                         "the waiting frame processed once the cap is gone")
+
+
+ARRAY_ROWS = [p for p in PARAMETERS if p.kind in (INTEGER_ARRAY, STRING_ARRAY)]
+# A second valid value of each array row besides its current one (rclpy hands integer arrays as array.array).
+OTHER_ARRAY_VALUE = {"scale": [448, 336], "queries": ["chair"]}
+
+
+@pytest.mark.parametrize("row", ARRAY_ROWS, ids=lambda row: row.name)
+def test_every_array_parameter_is_settable_at_run_time_the_current_value_included(session, first_frame, row):
+    current = session.get_parameter(row.name)
+    for value in (current, OTHER_ARRAY_VALUE[row.name], current):
+        result = session.set_parameter(row.name, value)
+        assert result.successful, f"{row.name} = {value!r}: {result.reason}"
+        assert session.get_parameter(row.name) == value
+
+
+DEFERRED_ROWS = [p for p in PARAMETERS if not p.engine and p.applies != RUN_TIME]
+
+
+def other_value(row):
+    """A valid value of a deferred row other than its default."""
+    if row.choices:
+        return next(choice for choice in row.choices if choice != row.default)
+    if row.kind == BOOL:
+        return not row.default
+    return "some_frame"
+
+
+@pytest.mark.parametrize("row", DEFERRED_ROWS, ids=lambda row: row.name)
+def test_a_deferred_parameter_says_it_is_pending_in_the_log_and_diagnostics_until_set_back(session, first_frame, row):
+    original = session.get_parameter(row.name)
+    value = other_value(row)
+    result = session.set_parameter(row.name, value)
+    assert result.successful, result.reason
+    try:
+        status = session.status_when(lambda s: row.name in s.get("pending_parameters", ""), 30,
+                                     f"diagnostics naming {row.name} as pending")
+        assert status["_level"] >= DiagnosticStatus.WARN and row.name in status["_message"]
+        session.spin_until(lambda: f"{row.name} changed: applies at the next {row.applies}" in session.child.log_text(),
+                           30, f"the log line saying {row.name} is pending")
+    finally:
+        assert session.set_parameter(row.name, original).successful
+    session.status_when(lambda s: row.name not in s.get("pending_parameters", ""), 30,
+                        f"{row.name} no longer pending once set back")
+
+
+@pytest.mark.parametrize("cap", [1e-9, 0.0002])
+def test_a_rate_cap_below_one_frame_an_hour_is_refused(session, first_frame, cap):
+    result = session.set_parameter("max_rate_hz", cap)
+    assert not result.successful and "one frame an hour" in result.reason
+    assert session.get_parameter("max_rate_hz") == 0.0

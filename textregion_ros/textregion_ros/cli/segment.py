@@ -14,6 +14,7 @@ import numpy as np
 from ..engine import EngineConfig, EngineError
 from ..outputs import encodings, result_files
 from ..perception import FrameInput
+from ..runtime.compressed_image import rgb8
 from .depth_files import DepthFile, depth_file, parse_intrinsics, read_depth, records_3d
 from .frames import build_engine, build_pipeline, detection_records, print_summary
 from .settings import EXIT_FAILURES, EXIT_OK, UsageError, query_set, settings_from_args
@@ -22,19 +23,19 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".p
 
 
 def read_image(path: Path) -> np.ndarray:
-    """HxWx3 uint8 RGB of an image file, EXIF orientation applied; ValueError when unreadable."""
+    """HxWx3 uint8 RGB of an image file, EXIF orientation applied; ValueError when unreadable.
+
+    Decoded by the node's rule (runtime/compressed_image.rgb8: greys of more than 8 bits are scaled, not
+    clipped), so a file and the same bytes on the compressed input give one picture. Only regular files
+    are opened: a FIFO or device named x.png would block the read forever.
+    """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
+    if path.exists() and not path.is_file():
+        raise ValueError("not a regular file (a FIFO, device or socket is never read)")
     try:
         with Image.open(path) as image:
-            image = ImageOps.exif_transpose(image)
-            if image.mode not in ("RGB", "L", "RGBA", "P", "LA", "CMYK", "YCbCr", "RGBX"):
-                # 16-bit and float greys: scale to 8 bits instead of clipping
-                array = np.asarray(image, dtype=np.float32)
-                peak = float(array.max()) if array.size else 0.0
-                grey = np.clip(array * (255.0 / peak) if peak > 0 else array, 0, 255).astype(np.uint8)
-                return np.ascontiguousarray(np.repeat(grey[:, :, None], 3, axis=2))
-            return np.array(image.convert("RGB"))  # a writable copy (the engine wraps it without copying)
+            return rgb8(ImageOps.exif_transpose(image))
     except FileNotFoundError:
         raise ValueError("no such file") from None
     except UnidentifiedImageError:

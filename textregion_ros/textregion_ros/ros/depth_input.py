@@ -25,7 +25,13 @@ from .conversions import copy_header, stamp_ns
 from .compressed_input import depth_pixels, input_topic
 from .polled_input import PolledSubscription, companion_node, header_stamp_ns
 
-DEPTH_BUFFER = 30  # about one second of a 30 Hz depth stream
+DEPTH_BUFFER = 30  # a bag's buffer (fed in stamp order): about one second of a 30 Hz depth stream
+# The node's depth is kept by time: from the oldest stamp a frame still waiting may want (its stamp minus
+# the tolerance) on. DDS keeps what arrived between two drains (a frame arriving, a frame paired, the
+# diagnostics once a second): 2 s of a 60 Hz stream. The count is a memory bound only: 10 s at 60 Hz.
+DEPTH_HISTORY = 120
+DEPTH_KEPT_MAX = 600
+IDLE_KEEP_NS = 2_000_000_000  # no frame waiting: the last 2 s of depth (stamps) are kept for the next one
 CAMERA_INFO_KEPT = 10  # only the newest is used; a few more give its arrival rate
 
 
@@ -71,8 +77,8 @@ class DepthPairing:
     Used by the node (fed by its subscriptions) and by `textregion bag` (fed from the bag).
     """
 
-    def __init__(self) -> None:
-        self._depth: StampBuffer[Image] = StampBuffer(DEPTH_BUFFER)
+    def __init__(self, size: int = DEPTH_BUFFER) -> None:
+        self._depth: StampBuffer[Image] = StampBuffer(size)
         self._info: Optional[CameraInfo] = None
         self._intrinsics: Optional[tuple[tuple[float, ...], Intrinsics]] = None
         self._lock = threading.Lock()
@@ -96,15 +102,18 @@ class DepthPairing:
                        f"{frame_id!r}: the depth is not registered to the colour image (use the "
                        "camera's aligned depth, e.g. aligned_depth_to_color); no 3D is published",
                        "unregistered")
-        if not depth_msg.width or not depth_msg.height:  # nothing to scale to the colour frame
+        # a raw Image says its size; a CompressedImage (compressedDepth) only once decoded
+        if isinstance(depth_msg, Image) and (not depth_msg.width or not depth_msg.height):
             raise No3D(f"unusable depth image: the depth image is empty ({depth_msg.width} x {depth_msg.height} px)",
                        "depth-empty")
         intrinsics = self._current_intrinsics()
+        kind = depth_msg.encoding if isinstance(depth_msg, Image) else depth_msg.format
         try:
-            depth_m = depth_in_metres(*depth_pixels(depth_msg))  # a compressedDepth one is decoded here
+            pixels, encoding = depth_pixels(depth_msg)  # a compressedDepth one is decoded here
+            depth_m = depth_in_metres(pixels, encoding)
         except ValueError as error:
-            raise No3D(f"unusable depth image: {error}", f"depth-{depth_msg.encoding}") from None
-        return DepthView(depth_m, intrinsics, depth_msg.encoding)
+            raise No3D(f"unusable depth image: {error}", f"depth-{kind}") from None
+        return DepthView(depth_m, intrinsics, encoding)
 
     def clear(self) -> None:
         self._depth.clear()
@@ -143,11 +152,16 @@ class DepthInput(DepthPairing):
     """
 
     def __init__(self, node: Any, transport: str = "raw") -> None:
-        super().__init__()
+        super().__init__(DEPTH_KEPT_MAX)
         self._companion = companion_node(node)
         depth_type, depth_topic = input_topic(node, "depth", transport)
         self._depth_input = PolledSubscription(self._companion, depth_type, node.resolve_topic_name(depth_topic),
-                                               side_input_qos(DEPTH_BUFFER))
+                                               side_input_qos(DEPTH_HISTORY))
+        # stamps of the frames that still need their depth: the newest one handed to the worker, and the one
+        # being processed until it is paired (pairing happens once its masks exist)
+        self._waiting_ns: Optional[int] = None
+        self._unpaired_ns: Optional[int] = None
+        self._tolerance_ns = 0
         self._info_input = PolledSubscription(self._companion, CameraInfo, node.resolve_topic_name("camera_info"),
                                               side_input_qos(CAMERA_INFO_KEPT))
         self._depth_rate, self._info_rate = ArrivalRate(), ArrivalRate()
@@ -165,15 +179,45 @@ class DepthInput(DepthPairing):
                 except ValueError:  # too short to hold a header: not a depth image
                     continue
             self._depth_rate.add([received for _, received in taken])
+            self._forget_unwanted()
             infos = self._info_input.take()
             self._info_rate.add([received for _, received in infos])
             if infos and infos[-1][0] != self._info_bytes:
                 self._info_bytes = infos[-1][0]
                 self.set_camera_info(self._info_input.deserialize(self._info_bytes))
 
-    def depth_for(self, frame_stamp_ns: int, frame_id: str, tolerance_s: float) -> DepthView:
+    def frame_waiting(self, stamp_ns: int, tolerance_s: float) -> None:
+        """A colour frame was handed to the worker: its depth is kept from now on (and what arrived is drained)."""
+        self._waiting_ns, self._tolerance_ns = stamp_ns, int(tolerance_s * 1e9)
         self.poll()
-        return super().depth_for(frame_stamp_ns, frame_id, tolerance_s)
+
+    def frame_started(self, stamp_ns: int) -> None:
+        """The worker took the frame of this stamp: its depth is kept until it is paired or the frame ends."""
+        self._unpaired_ns = stamp_ns
+        if self._waiting_ns == stamp_ns:
+            self._waiting_ns = None  # taken: no longer waiting (a newer frame may arrive meanwhile)
+
+    def frame_ended(self) -> None:
+        self._unpaired_ns = None
+
+    def _forget_unwanted(self) -> None:
+        """Drop the depth no frame still waiting can want (older than the oldest such frame's stamp, less the
+        tolerance); with no frame waiting, keep the last IDLE_KEEP_NS of stamps."""
+        anchors = [stamp for stamp in (self._unpaired_ns, self._waiting_ns) if stamp is not None]
+        if anchors:
+            self._depth.drop_before(min(anchors) - self._tolerance_ns)
+            return
+        latest = self._depth.latest_stamp()  # by arrival: a stamp jumping back (a bag's loop) is followed
+        if latest is not None:
+            self._depth.drop_before(latest - IDLE_KEEP_NS)
+
+    def depth_for(self, frame_stamp_ns: int, frame_id: str, tolerance_s: float) -> DepthView:
+        self._tolerance_ns = int(tolerance_s * 1e9)
+        self.poll()
+        try:
+            return super().depth_for(frame_stamp_ns, frame_id, tolerance_s)
+        finally:
+            self._unpaired_ns = None  # paired (or not): this frame needs the buffer no longer
 
     def _depth_message(self, kept: Any) -> Any:
         return self._depth_input.deserialize(kept) if isinstance(kept, bytes) else kept

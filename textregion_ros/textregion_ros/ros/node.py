@@ -14,8 +14,10 @@ image and detection array agrees with the LabelInfo published before it.
 """
 from __future__ import annotations
 
+import collections
 import threading
 import time
+import traceback
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -30,6 +32,7 @@ from std_msgs.msg import Header, String
 from std_srvs.srv import Trigger
 from textregion_msgs.srv import Find, Query, SetQueries
 
+from .. import params as params_module
 from ..params import BY_NAME, PARAMETERS
 from ..engine import (
     EngineConfig,
@@ -41,7 +44,8 @@ from ..engine import (
     queries_from_parameter,
 )
 from . import conversions
-from ..runtime.health import FrameHealth, ProblemLog, device_memory
+from ..runtime.health import EventWindow, FrameHealth, ProblemLog, device_memory
+from ..runtime.work_gate import LOADING, NOT_CONFIGURED, RELEASING, WorkGate
 from ..runtime.heap_trim import release_freed_memory
 from .diagnostics import status_message
 from ..perception import FrameInput, FramePipeline, ObservedFrame, PipelineSettings
@@ -53,7 +57,7 @@ from .input_qos import QUERIES_INPUT, SERVICE_QOS, image_input_qos, incompatible
 from ..objects import FrameObjects
 from .compressed_input import InputImageError, frame_rgb, input_topic
 from .log_bridge import route_library_logging
-from .parameters import changes_problem, declare_parameters, engine_config, ros_default
+from .parameters import DEFERRED, WHEN, changes_problem, declare_parameters, engine_config, plain_value, ros_default
 from ..runtime.queries_in_force import QueriesInForce
 from .node_queries import QueryRoute
 from ..runtime.worker import DROPPED, LatestFrameWorker, Rejected
@@ -97,15 +101,33 @@ class TextRegionNode(QueryRoute, LifecycleNode):
         self._query_group = ReentrantCallbackGroup()
         # Frames in a callback group of their own (depth + camera_info are polled: ros/polled_input.py).
         self._image_group = MutuallyExclusiveCallbackGroup()
+        # Services live as long as the node; the gate lets calls use the models only while they are loaded,
+        # and a transition that frees them waits for the calls inside (runtime/work_gate.py).
+        self._gate = WorkGate()
+        self._transition_lock = threading.RLock()  # configure / cleanup / shutdown, one at a time
+        self._shutting_down = threading.Event()
+        self._callback_errors = EventWindow()  # exceptions the executor loop caught (node_main.spin_guarded)
+        self._duplicate_said = False
+        self._errors_seen: collections.deque[BaseException] = collections.deque(maxlen=16)
         route_library_logging(self)  # the tracker's and memory's warnings reach /rosout
         declare_parameters(self)
         # tracks and memory live as long as the node (track ids are never reused); cleanup empties them
         self._objects = self._built(FrameObjects.from_parameters, FrameObjects.PARAMETERS, "tracking and memory")
         # rebuilt only when one of its parameters changes
         self._settings = self._built(PipelineSettings.from_parameters, PipelineSettings.PARAMETERS, "depth")
+        # the values of the deferred rows the node runs with (taken in at start, configure, activate)
+        self._taken = {name: self._value(name) for name in DEFERRED}
         self.add_on_set_parameters_callback(self._validate_parameters)
         self.add_post_set_parameters_callback(self._apply_parameters)
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._own_services = [
+            self.create_service(SetQueries, "~/set_queries", self._on_set_queries, qos_profile=SERVICE_QOS),
+            self.create_service(Query, "~/query", self._on_query, qos_profile=SERVICE_QOS,
+                                callback_group=self._query_group),
+            self.create_service(Find, "~/find", self._on_find, qos_profile=SERVICE_QOS,
+                                callback_group=self._query_group),
+            self.create_service(Trigger, "~/clear_memory", self._on_clear_memory, qos_profile=SERVICE_QOS),
+        ]
         self._diagnostics_timer = self.create_timer(1.0, self._publish_diagnostics)
         self._autostart_timer = None
         if self.get_parameter("autostart").value:
@@ -116,7 +138,7 @@ class TextRegionNode(QueryRoute, LifecycleNode):
         value = self.get_parameter(name).value
         if name == "queries":
             return queries_from_parameter(value)
-        return list(value) if isinstance(value, (tuple, list)) or type(value).__name__ == "array" else value
+        return plain_value(value)
 
     def _values(self, overrides: Optional[dict[str, Any]] = None) -> dict[str, Any]:
         values = {parameter.name: self._value(parameter.name) for parameter in PARAMETERS}
@@ -135,7 +157,7 @@ class TextRegionNode(QueryRoute, LifecycleNode):
 
     def _validate_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
         """Every change, from any route (param set, the queries topic and ~/set_queries), is validated here once."""
-        changes = {p.name: (list(p.value) if isinstance(p.value, (list, tuple)) else p.value) for p in parameters}
+        changes = {p.name: plain_value(p.value) for p in parameters}
         reason, parsed = changes_problem(changes, self._value, len(self._in_force), self._parse_queries)
         if parsed is not None:
             self._validated_queries = {tuple(queries_from_parameter(changes["queries"])): parsed}
@@ -162,11 +184,24 @@ class TextRegionNode(QueryRoute, LifecycleNode):
         if any(BY_NAME[name].engine for name in names if name in BY_NAME):
             config = engine_config(self._values())
             self._between_frames("apply_config", lambda: self._apply_engine_config(config))
+        for name in sorted(names & set(DEFERRED)):
+            if name in self._deferred_pending():
+                self.get_logger().warning(f"{name} changed: applies at {WHEN[DEFERRED[name]]}; until then the node "
+                                          f"runs with {name} = {self._taken[name]!r}")
+
+    def _deferred_pending(self) -> dict[str, str]:
+        """Deferred rows set to a value other than the one the node runs with: name -> when it applies."""
+        return {name: when for name, when in DEFERRED.items() if self._value(name) != self._taken[name]}
+
+    def _take_in(self, when: str) -> None:
+        """A transition took in the deferred rows that wait for it."""
+        self._taken.update({name: self._value(name) for name, applies in DEFERRED.items() if applies == when})
 
     def _between_frames(self, key: str, job: Any) -> None:
         """On the worker thread, between frames: a frame never sees two settings."""
-        if self._worker is not None:
-            self._worker.submit_job(key, job)
+        worker = self._worker  # None once cleaned up (another thread may be releasing it)
+        if worker is not None:
+            worker.submit_job(key, job)
 
     def _apply_engine_config(self, config: EngineConfig) -> None:
         """Run-time fields apply now; configure-time ones stay pending (said once per change)."""
@@ -185,14 +220,52 @@ class TextRegionNode(QueryRoute, LifecycleNode):
     def _autostart(self) -> None:
         self._autostart_timer.cancel()
         self.destroy_timer(self._autostart_timer)
-        if self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+        if self.trigger_configure() == TransitionCallbackReturn.SUCCESS and not self._shutting_down.is_set():
             self.trigger_activate()
+
+    def request_shutdown(self, reason: str, again: bool) -> None:
+        """The process is ending (a signal): no transition starts or completes from now on; said once."""
+        if again:
+            self.get_logger().info(f"{reason} during shutdown: already shutting down")
+        elif not self._shutting_down.is_set() and reason != "exit":
+            self.get_logger().info(f"{reason}: shutting down")
+        self._shutting_down.set()
+
+    def callback_failed(self, error: BaseException) -> None:
+        """An exception a callback raised into the executor: logged once (with its traceback), counted in
+        /diagnostics (ERROR while recent); the node goes on."""
+        if any(seen is error for seen in self._errors_seen):
+            return  # rclpy's executor may raise one task's exception more than once
+        self._errors_seen.append(error)
+        self._callback_errors.tick()
+        key = f"callback-{type(error).__name__}-{str(error)[:60]}"
+        if self._problems.report(key, f"a callback raised {type(error).__name__}: {error}"):
+            trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+            self.get_logger().error(f"a callback raised {type(error).__name__}: {error}; the node goes on "
+                                    f"(repeats are counted in /diagnostics)\n{trace}")
 
     def state_label(self) -> str:
         """'unconfigured', 'inactive', 'active', 'finalized' or a transition state."""
         return self._state_machine.current_state[1]  # rclpy keeps no public accessor
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        with self._transition_lock:
+            if self._shutting_down.is_set():
+                self.get_logger().info("configure skipped: the node is shutting down")
+                return TransitionCallbackReturn.FAILURE
+            self._gate.refuse(LOADING)
+            result = self._configure(state)
+            if result == TransitionCallbackReturn.SUCCESS and self._shutting_down.is_set():
+                self.get_logger().info("configure abandoned: the node is shutting down")
+                self._release()
+                result = TransitionCallbackReturn.FAILURE
+            if result == TransitionCallbackReturn.SUCCESS:
+                self._gate.open()
+            else:
+                self._gate.refuse(NOT_CONFIGURED)
+            return result
+
+    def _configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         if self._value("target_frame"):
             try:
                 self._target_frame = TargetFrame(self, self._value("target_frame"))
@@ -213,16 +286,9 @@ class TextRegionNode(QueryRoute, LifecycleNode):
         self.get_logger().info(f"models ready in {time.monotonic() - started:.1f} s on {self._engine.device}")
         self._pipeline = FramePipeline(self._engine, self._settings, self._objects)
         self._pending_reconfigure = []
+        self._take_in(params_module.CONFIGURE)
         self._outputs = {name: self.create_lifecycle_publisher(output.message_type, f"~/{name}", output.qos())
                          for name, output in OUTPUTS.items()}
-        self._own_services = [
-            self.create_service(SetQueries, "~/set_queries", self._on_set_queries, qos_profile=SERVICE_QOS),
-            self.create_service(Query, "~/query", self._on_query, qos_profile=SERVICE_QOS,
-                                callback_group=self._query_group),
-            self.create_service(Find, "~/find", self._on_find, qos_profile=SERVICE_QOS,
-                                callback_group=self._query_group),
-            self.create_service(Trigger, "~/clear_memory", self._on_clear_memory, qos_profile=SERVICE_QOS),
-        ]
         self._worker = LatestFrameWorker(self._process_frame, self._on_worker_error, health=self._health)
         self._worker.set_max_rate(self._value("max_rate_hz"))
         self._worker.start()
@@ -236,7 +302,11 @@ class TextRegionNode(QueryRoute, LifecycleNode):
         return super().on_configure(state)
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if self._shutting_down.is_set() or self._worker is None:
+            return TransitionCallbackReturn.FAILURE
         result = super().on_activate(state)
+        self._take_in(params_module.ACTIVATE)
+        self._duplicate_name()  # said at once when activating beside a namesake
         self._active = True
         self._inputs = [
             self.create_subscription(
@@ -257,30 +327,41 @@ class TextRegionNode(QueryRoute, LifecycleNode):
         return super().on_deactivate(state)
 
     def _unsubscribe(self) -> None:
+        """No new frames; the frame in flight ends (counted as dropped) before its inputs go."""
         self._active = False
         self._health.qos_problem = ""
         for subscription in self._inputs:
             self.destroy_subscription(subscription)
         self._inputs = []
+        worker = self._worker
+        if worker is not None:
+            worker.wait_until_idle(timeout=30.0)
         if self._depth_input is not None:
             self._depth_input.close()
             self._depth_input = None
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._release()
+        with self._transition_lock:
+            self._release()
         return super().on_cleanup(state)
 
-    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._unsubscribe()
-        self._release()
+    def on_shutdown(self, state: Optional[LifecycleState]) -> TransitionCallbackReturn:
+        self._shutting_down.set()
+        with self._transition_lock:  # a configure in progress ends first (and then gives up)
+            self._unsubscribe()
+            self._release()
         return TransitionCallbackReturn.SUCCESS
 
     def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.get_logger().error(f"lifecycle error in state {state.label}; releasing the models")
-        self._release()
+        with self._transition_lock:
+            self._release()
         return TransitionCallbackReturn.SUCCESS
 
     def _release(self) -> None:
+        """Free the models: new service calls are refused and those inside finish first."""
+        if not self._gate.close(RELEASING):
+            self.get_logger().warning("service calls still running after 30 s; releasing the models anyway")
         for worker in (self._text_worker, self._worker):
             if worker is not None:
                 worker.stop()
@@ -288,11 +369,9 @@ class TextRegionNode(QueryRoute, LifecycleNode):
         self._pipeline = None
         self._in_force.clear()
         self._target_frame = None
-        for service in self._own_services:
-            self.destroy_service(service)
         for publisher in self._outputs.values():
             self.destroy_lifecycle_publisher(publisher)
-        self._own_services, self._outputs = [], {}
+        self._outputs = {}
         with self._lock:
             self._latest = None
         self._objects.reset()  # open tracks close and the memory empties; track ids keep counting
@@ -301,15 +380,34 @@ class TextRegionNode(QueryRoute, LifecycleNode):
             self._engine = None
             release_freed_memory()  # else glibc keeps the models' memory in its arenas
             self.get_logger().info("models freed")  # cleanup and shutdown both end here: say it happened
+        self._gate.refuse(NOT_CONFIGURED)
 
     # -- inputs and queries ---------------------------------------------------------------------
     def _on_image(self, msg: Image) -> None:
-        if self._worker is not None:
-            self._worker.submit_frame((msg, time.monotonic()))
+        worker, depth = self._worker, self._depth_input
+        if worker is None:
+            return
+        if depth is not None:  # the depth this frame needs is kept from now on
+            depth.frame_waiting(conversions.stamp_ns(msg.header), self._settings.depth_sync_tolerance_s)
+        worker.submit_frame((msg, time.monotonic()))
 
     # -- frame processing (worker thread) -------------------------------------------------------
     def _process_frame(self, item: tuple[Any, float]) -> Any:
         """Worker thread: one frame through the pipeline, then its messages; the verdict counts it."""
+        depth = self._depth_input
+        if depth is not None:
+            depth.frame_started(conversions.stamp_ns(item[0].header))
+        try:
+            return self._frame_verdict(item)
+        except Exception:
+            if not self._active:  # a transition took its inputs or outputs away meanwhile: not a failure
+                return DROPPED
+            raise
+        finally:
+            if depth is not None:
+                depth.frame_ended()
+
+    def _frame_verdict(self, item: tuple[Any, float]) -> Any:
         msg, received = item
         pipeline = self._pipeline
         if pipeline is None or not self._active:
@@ -326,6 +424,8 @@ class TextRegionNode(QueryRoute, LifecycleNode):
             reason = observed.problem_3d
             self._health.without_3d.tick(str(reason))
             self._problem(f"3d-{reason.key}", f"no 3D for a frame: {reason}")
+        if not self._active:
+            return DROPPED  # deactivated while it was processed: nothing is published
         frame = LatestFrame(msg.header, received, observed)
         with self._lock:
             self._latest = frame
@@ -375,16 +475,24 @@ class TextRegionNode(QueryRoute, LifecycleNode):
 
     # -- ~/query, ~/find and ~/clear_memory -------------------------------------------------------
     def _on_query(self, request: Query.Request, response: Query.Response) -> Query.Response:
-        with self._lock:
-            frame = self._latest
-        answer_query(self._pipeline, frame, request, response, self._parse_queries)
+        with self._gate.entered_or_refused() as refusal:
+            if refusal is not None:
+                response.success, response.message = False, refusal
+                return response
+            with self._lock:
+                frame = self._latest
+            answer_query(self._pipeline, frame, request, response, self._parse_queries)
         if not response.success:
             self._problem(f"query-{response.message[:60]}", f"~/query failed: {response.message}")
         return response
 
     def _on_find(self, request: Find.Request, response: Find.Response) -> Find.Response:
-        answer_find(self._engine, self._objects.memory if self._engine is not None else None, request, response,
-                    self._parse_queries)
+        with self._gate.entered_or_refused() as refusal:
+            if refusal is not None:
+                response.success, response.message = False, refusal
+                return response
+            answer_find(self._engine, self._objects.memory if self._engine is not None else None, request,
+                        response, self._parse_queries)
         if not response.success:
             self._problem(f"find-{response.message[:60]}", f"~/find failed: {response.message}")
         return response
@@ -406,6 +514,21 @@ class TextRegionNode(QueryRoute, LifecycleNode):
         self._problem(f"worker-{kind}-{type(error).__name__}-{str(error)[:60]}",
                       f"processing failed ({kind}): {reason}; continuing with the next frame")
 
+    def _duplicate_name(self) -> str:
+        """This node's full name when another node in the graph has it too ('' otherwise); said once in the log.
+
+        Checked at activation and with every /diagnostics: ROS 2 does not stop a second node of the same
+        name, whose outputs then mix with this one's (its own tools only warn, as this does)."""
+        namespace = self.get_namespace()
+        count = sum(1 for name, ns in self.get_node_names_and_namespaces()
+                    if name == self.get_name() and ns == namespace)
+        duplicate = self.get_fully_qualified_name() if count > 1 else ""
+        if duplicate and not self._duplicate_said:
+            self.get_logger().error(f"another node named {duplicate} is running: every output is published twice and "
+                                    f"services reach only one of the two (rename or stop one)")
+        self._duplicate_said = bool(duplicate)
+        return duplicate
+
     def _on_incompatible_image_qos(self, info: QoSRequestedIncompatibleQoSInfo) -> None:
         """A publisher on `image` that this subscription can never hear: say so instead of waiting silently."""
         policy, self._health.qos_problem = incompatible_image_qos(info, self._value("image_reliability"))
@@ -423,12 +546,20 @@ class TextRegionNode(QueryRoute, LifecycleNode):
             "problems": str(self._problems.total),
             "last_problem": self._problems.last,
             "pending_reconfigure": ", ".join(self._pending_reconfigure),
+            "pending_parameters": ", ".join(f"{name} (at {WHEN[when]})" for name, when in self._deferred_pending().items()),
+            "callback_errors": str(self._callback_errors.total),
+            "service_calls_refused": str(self._gate.refused),
             **self._objects.diagnostics(),
             **(self._depth_input.rates() if self._depth_input is not None else {}),
             **{f"latency_ms_{name}": f"{ms:.1f}" for name, ms in self._stage_ms.items()},
             **device_memory(device),
         }
-        level, message = self._health.assess(state, self._problems.last, tuple(self._pending_reconfigure))
+        pending = (*self._pending_reconfigure, *(f"{name} (at {WHEN[when]})" for name, when in
+                                                  self._deferred_pending().items()))
+        level, message = self._health.assess(state, self._problems.last, pending,
+                                             callback_errors=len(self._callback_errors.recent()),
+                                             rate_cap_hz=float(self._value("max_rate_hz")) if self._active else 0.0,
+                                             duplicate_name=self._duplicate_name())
         self._diagnostics.publish(status_message(
             f"{self.get_name()}: TextRegion", self.get_fully_qualified_name(), level, message, values,
             self.get_clock().now().to_msg()))

@@ -57,8 +57,9 @@ class QueryRoute:
 
     def _switch_to(self, parsed: QuerySet) -> None:
         """Encode on the text thread, then switch between frames: new phrases never hold up a frame."""
-        if self._text_worker is not None:  # not configured: the parameter is read at configure
-            self._text_worker.submit_frame(parsed)
+        worker = self._text_worker  # None when not configured: the parameter is read at configure
+        if worker is not None:
+            worker.submit_frame(parsed)
 
     def _encode_queries(self, parsed: QuerySet) -> None:
         """Text thread: encode the new phrases, then make them the queries in force."""

@@ -4,6 +4,7 @@ Types, ranges, choices and texts come from the table; this module only speaks rc
 """
 from __future__ import annotations
 
+import array
 from typing import Any, Callable, Optional
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
@@ -43,6 +44,34 @@ def descriptor(parameter: params.Parameter) -> ParameterDescriptor:
         result.floating_point_range = [FloatingPointRange(from_value=float(parameter.minimum),
                                                           to_value=float(parameter.maximum), step=0.0)]
     return result
+
+
+# Rows whose change waits for a transition (or a restart) and that the engine does not track itself:
+# name -> the transition that takes them in (the engine's configure-time rows say so on their own).
+DEFERRED: dict[str, str] = {p.name: p.applies for p in params.PARAMETERS
+                            if not p.engine and p.applies != params.RUN_TIME}
+WHEN = {params.ACTIVATE: "the next activate (deactivate, then activate)",
+        params.CONFIGURE: "the next configure (cleanup, then configure)",
+        params.START: "the next start of the node"}
+
+
+# Slowest rate cap accepted: one frame an hour. Below it a cap is a typo (1e-9 would stop processing for
+# 30 years), and 0 already means "no cap".
+MIN_RATE_CAP_HZ = 1.0 / 3600.0
+
+
+def rate_cap_problem(value: float) -> Optional[str]:
+    """Why a max_rate_hz value is absurd (0 < value < one frame an hour), or None."""
+    if 0.0 < float(value) < MIN_RATE_CAP_HZ:
+        return (f"max_rate_hz must be 0 (no cap) or at least {MIN_RATE_CAP_HZ:.6g} (one frame an hour), got {value:g}; "
+                "to stop processing, deactivate the node")
+    return None
+
+
+def plain_value(value: Any) -> Any:
+    """A parameter value as the table's rules read it: any sequence rclpy delivers (a list, a tuple, or the
+    array.array it gives for integer and double arrays) as a list; anything else as is."""
+    return list(value) if isinstance(value, (list, tuple, array.array)) else value
 
 
 def ros_default(parameter: params.Parameter) -> Any:
@@ -96,6 +125,10 @@ def combination_problem(changes: dict[str, Any], current: Callable[[str], Any]) 
 
     if {"min_depth_m", "max_depth_m"} & set(changes) and value("min_depth_m") >= value("max_depth_m"):
         return f"min_depth_m ({value('min_depth_m')}) must be below max_depth_m ({value('max_depth_m')})"
+    if "max_rate_hz" in changes:
+        reason = rate_cap_problem(changes["max_rate_hz"])
+        if reason:
+            return reason
     if "background_queries" in changes:
         reason = background_problem(changes["background_queries"], value("max_query_chars"))
         if reason:
@@ -141,9 +174,11 @@ def declare_parameters(node: Any) -> None:
             node.get_logger().error(f"parameter {parameter.name}: {error}; using the default {default!r}")
             node.declare_parameter(parameter.name, default, descriptor(parameter), ignore_override=True)
             continue
-        reason = check_value(parameter, list(value) if isinstance(value, (list, tuple)) else value)
+        reason = check_value(parameter, plain_value(value))
         if not reason and parameter.name == "background_queries":
             reason = background_problem(value, MAX_QUERY_CHARS)
+        if not reason and parameter.name == "max_rate_hz":
+            reason = rate_cap_problem(value)
         if reason:  # same answer as a bad `param set`
             node.get_logger().error(f"parameter {reason}; using the default {default!r}")
             node.set_parameters([Parameter(parameter.name, value=default)])

@@ -12,13 +12,11 @@ from textregion_msgs.srv import Query
 
 from ..engine import QueryError, QuerySet
 from ..perception import FramePipeline
+from ..runtime.work_gate import NOT_CONFIGURED  # one wording for every refusal
 from . import conversions
 from .spatial_messages import detections_3d_to_msg
 
 _LOG = logging.getLogger(__name__)
-
-
-NOT_CONFIGURED = "the node is not configured (no models loaded)"
 
 
 def unit_interval_problem(name: str, value: float) -> str:

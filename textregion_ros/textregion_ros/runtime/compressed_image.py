@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import struct
+from typing import Any
 
 import numpy as np
 
@@ -50,13 +51,40 @@ def _open_checked(data: bytes, max_pixels: int):
     return image
 
 
+EIGHT_BIT_MODES = ("RGB", "L", "RGBA", "P", "LA", "CMYK", "YCbCr", "RGBX", "1", "PA", "La", "RGBa")
+SIXTEEN_BIT_FULL_SCALE = 65535.0
+
+
+def rgb8(image: Any) -> np.ndarray:
+    """HxWx3 uint8 RGB of a decoded PIL image: the one rule of the node's compressed input and the CLI's files.
+
+    8-bit images (any palette, alpha or colour space) are converted to RGB. Greys of more than 8 bits are
+    scaled, never clipped: integer ones (16-bit PNG / TIFF) from their full range, 0..65535 -> 0..255, so a
+    ramp keeps 256 levels and a frame's brightness does not depend on its content; floating-point ones
+    have no nominal range and are scaled so that their brightest pixel is 255.
+    """
+    if image.mode in EIGHT_BIT_MODES:
+        return np.array(image.convert("RGB"))  # a writable copy (the engine wraps it without copying)
+    values = np.asarray(image)
+    if values.dtype.kind == "f":
+        finite = np.nan_to_num(values.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+        peak = float(finite.max()) if finite.size else 0.0
+        grey = finite * (255.0 / peak) if peak > 0 else np.zeros_like(finite)
+    else:
+        grey = values.astype(np.float32) * (255.0 / SIXTEEN_BIT_FULL_SCALE)
+    grey = np.clip(np.rint(grey), 0, 255).astype(np.uint8)
+    if grey.ndim == 3:  # a multi-channel image of more than 8 bits: its first three channels
+        return np.ascontiguousarray(grey[..., :3] if grey.shape[2] >= 3 else np.repeat(grey[..., :1], 3, axis=2))
+    return np.ascontiguousarray(np.repeat(grey[:, :, None], 3, axis=2))
+
+
 def decode_colour(fmt: str, data: bytes, max_pixels: int = 64_000_000) -> np.ndarray:
-    """HxWx3 uint8 RGB of a JPEG/PNG payload; the decoder yields true colour whatever the source encoding."""
+    """HxWx3 uint8 RGB of a JPEG/PNG payload (rgb8's rule for greys of more than 8 bits)."""
     if "compresseddepth" in fmt.lower():
         raise CompressedImageError(f"format {fmt!r} is a depth image, not a colour image")
     _codec(fmt)
     with _open_checked(bytes(data), max_pixels) as image:
-        return np.array(image.convert("RGB"))
+        return rgb8(image)
 
 
 def decode_depth(fmt: str, data: bytes, max_pixels: int = 64_000_000) -> np.ndarray:

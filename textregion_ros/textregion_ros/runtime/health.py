@@ -86,6 +86,9 @@ class HealthInputs:
     pending_reconfigure: tuple[str, ...] = ()
     qos_problem: str = ""
     without_3d_recent: list[str] = field(default_factory=list)  # reasons of frames that got no 3D (use_depth)
+    callback_errors_recent: int = 0  # exceptions from callbacks the executor loop caught, last WINDOW_S
+    rate_cap_hz: float = 0.0  # max_rate_hz in force (0: none): frames wait for it by design
+    duplicate_name: str = ""  # another node in the graph has this node's name (said as an ERROR)
 
 
 def assess(inputs: HealthInputs) -> tuple[int, str]:
@@ -103,7 +106,12 @@ def assess(inputs: HealthInputs) -> tuple[int, str]:
     elif inputs.input_age_s is None or inputs.input_age_s > STALE_INPUT_S:
         findings.append((WARN, f"no images received in the last {STALE_INPUT_S:.0f} s"))
     else:
-        stalled_after = max(STALE_INPUT_S, STALLED_FRAME_FACTOR * inputs.last_frame_s)
+        cap_interval = 1.0 / inputs.rate_cap_hz if inputs.rate_cap_hz > 0 else 0.0
+        # a frame may wait for the cap's interval by design: only a wait beyond it is a hung model
+        stalled_after = max(STALE_INPUT_S, STALLED_FRAME_FACTOR * inputs.last_frame_s) + cap_interval
+        if cap_interval:
+            findings.append((OK, f"processing capped at {inputs.rate_cap_hz:g} Hz by max_rate_hz (one frame every "
+                                 f"{cap_interval:g} s)"))
         all_rejected = bool(rejected) and len(rejected) >= inputs.received_recent
         if inputs.waiting_s > stalled_after and not all_rejected:
             findings.append((ERROR, f"images arrive but none has been processed for {inputs.waiting_s:.0f} s"))
@@ -120,9 +128,18 @@ def assess(inputs: HealthInputs) -> tuple[int, str]:
         findings.append((WARN, inputs.qos_problem))
     if inputs.pending_reconfigure:
         findings.append((WARN, f"pending reconfigure: {', '.join(inputs.pending_reconfigure)}"))
+    if inputs.duplicate_name:
+        findings.append((ERROR, f"another node named {inputs.duplicate_name} is running: every output is published "
+                                f"twice and services reach only one of them (rename or stop one)"))
+    if inputs.callback_errors_recent:
+        findings.append((ERROR, f"{inputs.callback_errors_recent} callback error(s) in the last {WINDOW_S:.0f} s "
+                                f"(the node goes on; the log has the traceback): {inputs.last_problem}"))
     if not findings:
         return OK, "ok"
-    return max(level for level, _ in findings), "; ".join(text for _, text in findings)
+    level = max(level for level, _ in findings)
+    # an OK note (the rate cap) is said alone or after the problems
+    return level, "; ".join([text for level_, text in findings if level_ != OK] +
+                            [text for level_, text in findings if level_ == OK])
 
 
 @dataclass(frozen=True)
@@ -174,7 +191,8 @@ class FrameHealth:
             values["frames_without_3d"] = str(self.without_3d.total)
         return values
 
-    def assess(self, state: str, last_problem: str, pending_reconfigure: tuple[str, ...]) -> tuple[int, str]:
+    def assess(self, state: str, last_problem: str, pending_reconfigure: tuple[str, ...],
+               callback_errors: int = 0, rate_cap_hz: float = 0.0, duplicate_name: str = "") -> tuple[int, str]:
         now = self._clock()
         waiting = now - max(self.processed.last or 0.0, self._stream_start or now)
         return assess(HealthInputs(
@@ -182,7 +200,8 @@ class FrameHealth:
             input_age_s=self.received.age(), waiting_s=waiting, last_frame_s=self._last_frame_s,
             failed_recent=len(self.failed.recent()), last_problem=last_problem,
             pending_reconfigure=pending_reconfigure, qos_problem=self.qos_problem,
-            without_3d_recent=self.without_3d.recent()))
+            without_3d_recent=self.without_3d.recent(), callback_errors_recent=callback_errors,
+            rate_cap_hz=rate_cap_hz, duplicate_name=duplicate_name))
 
 
 def device_memory(device: str) -> dict[str, str]:

@@ -2,7 +2,9 @@
 
 Cameras publish colour and depth as separate streams whose stamps agree only approximately (and
 not at all when one stream drops a frame), so each colour frame takes the buffered depth image
-with the nearest stamp, if it is within a tolerance, instead of whatever arrived last.
+with the nearest stamp, if it is within a tolerance, instead of whatever arrived last. What is kept is
+decided by time (drop_before: the stamps no waiting frame can still want), with a count only as a
+memory bound, so a fast side stream cannot push out the depth a slow frame is waiting for.
 """
 from __future__ import annotations
 
@@ -33,6 +35,17 @@ class StampBuffer(Generic[Item]):
                 if gap <= tolerance_ns and (best is None or gap <= best[0]):
                     best = (gap, item)
             return None if best is None else best[1]
+
+    def drop_before(self, stamp_ns: int) -> None:
+        """Forget the items stamped before `stamp_ns` (no frame still to be paired can want them)."""
+        with self._lock:
+            self._items = collections.deque((item for item in self._items if item[0] >= stamp_ns),
+                                            maxlen=self._items.maxlen)
+
+    def latest_stamp(self) -> Optional[int]:
+        """The stamp of the item added last (None when empty)."""
+        with self._lock:
+            return self._items[-1][0] if self._items else None
 
     def clear(self) -> None:
         with self._lock:
