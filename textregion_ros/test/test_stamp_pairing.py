@@ -32,3 +32,16 @@ def test_only_the_last_images_are_kept():
     for stamp in range(5):
         buffer.add(stamp * MS, stamp)
     assert len(buffer) == 3 and buffer.nearest(0, 1 * MS) is None and buffer.nearest(4 * MS, 0) == 4
+
+
+def test_forget_keeps_what_a_frame_may_still_want_and_what_arrived_recently():
+    now = [100.0]
+    buffer: StampBuffer[str] = StampBuffer(size=100, clock=lambda: now[0])
+    buffer.add(1_000, "old, long ago")
+    buffer.add(5_000, "new stamp, long ago")
+    now[0] = 105.0
+    buffer.add(900, "old stamp, just arrived")  # a stamp jumping back: its frame may be on its way
+    buffer.forget(stamped_before_ns=2_000, arrived_before=104.0)
+    assert buffer.nearest(1_000, 0) is None
+    assert buffer.nearest(5_000, 0) == "new stamp, long ago"
+    assert buffer.nearest(900, 0) == "old stamp, just arrived"

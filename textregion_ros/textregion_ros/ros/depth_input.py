@@ -8,6 +8,7 @@ message decoding and the tf2 plumbing are ROS; what the 3D is (perception/frame_
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any, Optional
 
 from rclpy.duration import Duration
@@ -26,12 +27,14 @@ from .compressed_input import depth_pixels, input_topic
 from .polled_input import PolledSubscription, companion_node, header_stamp_ns
 
 DEPTH_BUFFER = 30  # a bag's buffer (fed in stamp order): about one second of a 30 Hz depth stream
-# The node's depth is kept by time: from the oldest stamp a frame still waiting may want (its stamp minus
-# the tolerance) on. DDS keeps what arrived between two drains (a frame arriving, a frame paired, the
-# diagnostics once a second): 2 s of a 60 Hz stream. The count is a memory bound only: 10 s at 60 Hz.
+# The node's depth is kept by time: from the oldest stamp a frame may still want (the frame being processed
+# until it is paired, else the newest frame received, less the tolerance) on, so a slow frame keeps its depth
+# however fast the stream. DDS keeps what arrived between two drains (a frame arriving, a frame paired, the
+# diagnostics once a second): 2 s of a 60 Hz stream. The count is a memory bound only, reached when colour
+# frames stop while depth streams: 5 s at 60 Hz.
 DEPTH_HISTORY = 120
-DEPTH_KEPT_MAX = 600
-IDLE_KEEP_NS = 2_000_000_000  # no frame waiting: the last 2 s of depth (stamps) are kept for the next one
+DEPTH_KEPT_MAX = 300
+RECENT_S = 1.0  # depth that arrived this recently is kept whatever its stamp (a frame may follow it)
 CAMERA_INFO_KEPT = 10  # only the newest is used; a few more give its arrival rate
 
 
@@ -194,22 +197,17 @@ class DepthInput(DepthPairing):
     def frame_started(self, stamp_ns: int) -> None:
         """The worker took the frame of this stamp: its depth is kept until it is paired or the frame ends."""
         self._unpaired_ns = stamp_ns
-        if self._waiting_ns == stamp_ns:
-            self._waiting_ns = None  # taken: no longer waiting (a newer frame may arrive meanwhile)
 
     def frame_ended(self) -> None:
         self._unpaired_ns = None
 
     def _forget_unwanted(self) -> None:
-        """Drop the depth no frame still waiting can want (older than the oldest such frame's stamp, less the
-        tolerance); with no frame waiting, keep the last IDLE_KEEP_NS of stamps."""
+        """Drop the depth no frame can still want: older than the frame being processed (until paired) and the
+        newest frame received, less the tolerance, unless it arrived in the last RECENT_S (stamps that jump
+        back, a bag's loop: the frame of that stamp may be on its way)."""
         anchors = [stamp for stamp in (self._unpaired_ns, self._waiting_ns) if stamp is not None]
         if anchors:
-            self._depth.drop_before(min(anchors) - self._tolerance_ns)
-            return
-        latest = self._depth.latest_stamp()  # by arrival: a stamp jumping back (a bag's loop) is followed
-        if latest is not None:
-            self._depth.drop_before(latest - IDLE_KEEP_NS)
+            self._depth.forget(min(anchors) - self._tolerance_ns, time.monotonic() - RECENT_S)
 
     def depth_for(self, frame_stamp_ns: int, frame_id: str, tolerance_s: float) -> DepthView:
         self._tolerance_ns = int(tolerance_s * 1e9)

@@ -3,14 +3,15 @@
 Cameras publish colour and depth as separate streams whose stamps agree only approximately (and
 not at all when one stream drops a frame), so each colour frame takes the buffered depth image
 with the nearest stamp, if it is within a tolerance, instead of whatever arrived last. What is kept is
-decided by time (drop_before: the stamps no waiting frame can still want), with a count only as a
+decided by time (forget: the stamps no waiting frame can still want), with a count only as a
 memory bound, so a fast side stream cannot push out the depth a slow frame is waiting for.
 """
 from __future__ import annotations
 
 import collections
 import threading
-from typing import Generic, Optional, TypeVar
+import time
+from typing import Callable, Generic, Optional, TypeVar
 
 Item = TypeVar("Item")
 
@@ -18,34 +19,33 @@ Item = TypeVar("Item")
 class StampBuffer(Generic[Item]):
     """The last `size` items with their stamps (nanoseconds); thread-safe (ROS callbacks add, the worker reads)."""
 
-    def __init__(self, size: int = 30) -> None:
-        self._items: collections.deque[tuple[int, Item]] = collections.deque(maxlen=size)
+    def __init__(self, size: int = 30, clock: Callable[[], float] = time.monotonic) -> None:
+        self._items: collections.deque[tuple[int, Item, float]] = collections.deque(maxlen=size)
         self._lock = threading.Lock()
+        self._clock = clock  # arrival times (seconds), for forget()
 
     def add(self, stamp_ns: int, item: Item) -> None:
         with self._lock:
-            self._items.append((stamp_ns, item))
+            self._items.append((stamp_ns, item, self._clock()))
 
     def nearest(self, stamp_ns: int, tolerance_ns: int) -> Optional[Item]:
         """The item whose stamp is nearest `stamp_ns`, if no farther than `tolerance_ns`; ties go to the newer."""
         with self._lock:
             best: Optional[tuple[int, Item]] = None
-            for stamp, item in self._items:
+            for stamp, item, _ in self._items:
                 gap = abs(stamp - stamp_ns)
                 if gap <= tolerance_ns and (best is None or gap <= best[0]):
                     best = (gap, item)
             return None if best is None else best[1]
 
-    def drop_before(self, stamp_ns: int) -> None:
-        """Forget the items stamped before `stamp_ns` (no frame still to be paired can want them)."""
+    def forget(self, stamped_before_ns: int, arrived_before: float) -> None:
+        """Forget the items stamped before `stamped_before_ns` that arrived before `arrived_before` (clock
+        seconds): no frame still to be paired wants them, and a recent arrival is kept for a frame that may
+        follow it with an earlier stamp (a stamp jumping back)."""
         with self._lock:
-            self._items = collections.deque((item for item in self._items if item[0] >= stamp_ns),
-                                            maxlen=self._items.maxlen)
-
-    def latest_stamp(self) -> Optional[int]:
-        """The stamp of the item added last (None when empty)."""
-        with self._lock:
-            return self._items[-1][0] if self._items else None
+            self._items = collections.deque(
+                (entry for entry in self._items if entry[0] >= stamped_before_ns or entry[2] >= arrived_before),
+                maxlen=self._items.maxlen)
 
     def clear(self) -> None:
         with self._lock:
