@@ -5,8 +5,9 @@ few frames a second. This measures, in one run and against one node process, fra
 their own depth + camera_info (phase "none") and the same frames while depth + camera_info also
 stream at the side rate (phase "side"), alternating the phases `--repeats` times so that a load
 change on a shared machine hits both alike. It prints processed / received (the node's own
-/diagnostics counts) and the latency from publishing a frame to its detections (p50 / p95) per
-phase, and the side / none ratios.
+/diagnostics counts), the latency from publishing a frame to its detections (p50 / p95) and the frames
+whose ~/detections_3d arrived (3D / sent: the depth paired with them survived the side stream) per phase,
+and the side / none ratios.
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ class PhaseResult:
     received: int = 0
     processed: int = 0
     published: int = 0
+    with_3d: int = 0  # frames published whose ~/detections_3d arrived (their depth was paired)
     side_messages: int = 0
     seconds: float = 0.0
     cpu_s: float = 0.0  # the node process's CPU time (user + system) over the phase
@@ -41,6 +43,7 @@ class PhaseResult:
         self.received += other.received
         self.processed += other.processed
         self.published += other.published
+        self.with_3d += other.with_3d
         self.side_messages += other.side_messages
         self.seconds += other.seconds
         self.cpu_s += other.cpu_s
@@ -63,7 +66,7 @@ def percentile(values: list[float], q: float) -> float:
 
 class SideProbe(NodeClient):
     """The camera (the client harness, ros/client.py): colour, depth and camera_info publishers;
-    detections and /diagnostics subscribers."""
+    detections, detections_3d and /diagnostics subscribers."""
 
     def __init__(self, width: int, height: int, namespace: str = "/bench") -> None:
         super().__init__("side_rate_probe")
@@ -76,6 +79,8 @@ class SideProbe(NodeClient):
         self.info = self.sensor_publisher(CameraInfo, f"{namespace}/camera_info")
         self.arrivals: dict[int, float] = {}
         self.detections = self.subscribe_output("detections", self._on_detections)
+        self.arrivals_3d: set[int] = set()
+        self.detections_3d = self.subscribe_output("detections_3d", lambda msg: self.arrivals_3d.add(stamp_ns(msg.header)))
         self.watch_diagnostics()  # self.status, self.statuses
         yy, xx = np.mgrid[0:height, 0:width]
         rgb = np.stack([xx * 255 // max(width - 1, 1), yy * 255 // max(height - 1, 1),
@@ -133,6 +138,7 @@ class SideProbe(NodeClient):
         result.cpu_s = cpu_seconds(pid) - cpu_before
         result.received, result.processed = after[0] - before[0], after[1] - before[1]
         result.latencies = [self.arrivals[key] - at for key, at in sent.items() if key in self.arrivals]
+        result.with_3d = sum(1 for key in sent if key in self.arrivals_3d)
         return result
 
 def side_rate_run(node: Any, rate: float, side_rate: float, seconds: float, repeats: int,
@@ -162,7 +168,7 @@ def side_rate_run(node: Any, rate: float, side_rate: float, seconds: float, repe
 
 
 TABLE_HEADER = (f"{'code':<8}{'side streams':<30}{'received':>9}{'processed':>10}{'proc/recv':>10}{'p50 s':>8}"
-                f"{'p95 s':>8}{'node CPU':>9}")
+                f"{'p95 s':>8}{'node CPU':>9}{'3D/sent':>10}")
 
 
 def side_rate_table(totals: dict[str, PhaseResult], side_rate: float, code: str = "") -> str:
@@ -173,7 +179,8 @@ def side_rate_table(totals: dict[str, PhaseResult], side_rate: float, code: str 
         name = "none (own depth+info/frame)" if phase == "none" else f"depth + camera_info {side_rate:g} Hz"
         lines.append(f"{code:<8}{name:<30}{result.received:>9}{result.processed:>10}{result.ratio:>10.2f}"
                      f"{percentile(result.latencies, 50):>8.2f}{percentile(result.latencies, 95):>8.2f}"
-                     f"{result.cpu_s / result.seconds if result.seconds else 0.0:>9.2f}")
+                     f"{result.cpu_s / result.seconds if result.seconds else 0.0:>9.2f}"
+                     f"{f'{result.with_3d}/{result.published}':>10}")
     none, side = totals["none"], totals["side"]
     p50 = percentile(side.latencies, 50) / percentile(none.latencies, 50) if none.latencies else float("nan")
     lines.append(f"{code:<8}ratio side / none: processed/received "
@@ -185,6 +192,6 @@ def side_rate_table(totals: dict[str, PhaseResult], side_rate: float, code: str 
 def summary_dict(totals: dict[str, PhaseResult]) -> dict[str, Any]:
     return {phase: {"received": r.received, "processed": r.processed, "ratio": r.ratio,
                     "latency_p50_s": percentile(r.latencies, 50), "latency_p95_s": percentile(r.latencies, 95),
-                    "side_messages": r.side_messages, "seconds": r.seconds, "node_cpu_s": r.cpu_s,
+                    "side_messages": r.side_messages, "frames_with_3d": r.with_3d, "frames_sent": r.published, "seconds": r.seconds, "node_cpu_s": r.cpu_s,
                     "latency_median_s": statistics.median(r.latencies) if r.latencies else None}
             for phase, r in totals.items()}
