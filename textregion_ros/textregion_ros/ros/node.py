@@ -2,7 +2,9 @@
 overlay and region tokens out. A thin lifecycle adapter over textregion_ros.perception (the frame pipeline).
 
 Lifecycle: configure loads the models, activate subscribes and enables the publishers,
-deactivate unsubscribes, cleanup frees the models (and GPU memory). With `autostart` (default)
+deactivate unsubscribes (the frame in flight ends first, counted as dropped), cleanup frees the models
+(and GPU memory). The services live as long as the node: a call while the models are not loaded is
+refused with the reason, and cleanup waits for the calls already running (runtime/work_gate.py). With `autostart` (default)
 the node configures and activates itself, so `ros2 run textregion_ros textregion_node` works.
 
 Threads: ROS callbacks only hand frames and queries over; one worker thread runs the models on
