@@ -5,6 +5,7 @@ small config switches the mask filters off; tests that exercise a filter set it 
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,6 @@ import torch
 from textregion_ros.engine import EngineConfig, TextRegionEngine
 from textregion_ros.engine.sam2_loading import load_sam2
 from textregion_ros.tooling.params_files import preset_file, read_params_file
-from textregion_ros.tooling.word_tokenizer import build_word_tokenizer
 
 MODELS = {"clip": "ViT-B-16", "siglip2": "ViT-B-16-SigLIP2-256", "pe": "PE-Core-T-16-384"}
 # The cpu_smoke preset without its model choice (tests pick the backbone), plus the engine tests'
@@ -48,7 +48,21 @@ def photo_like(height: int = 96, width: int = 128, seed: int = 0) -> np.ndarray:
 
 def build_siglip2_tokenizer(directory: Path) -> Path:
     """A small word-level Hugging Face tokenizer saved as tokenizer.json + tokenizer_config.json."""
-    return build_word_tokenizer(directory)
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    from textregion_ros.engine.templates import IMAGENET_TEMPLATES
+
+    tokenizer = Tokenizer(models.WordLevel(unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    corpus = [t.format("red mug table desk chair floor wall sky background person") for t in IMAGENET_TEMPLATES]
+    tokenizer.train_from_iterator(corpus, trainers.WordLevelTrainer(special_tokens=["<pad>", "<eos>", "<bos>", "<unk>"]))
+    directory.mkdir(parents=True, exist_ok=True)
+    tokenizer.save(str(directory / "tokenizer.json"))
+    (directory / "tokenizer_config.json").write_text(json.dumps({
+        "tokenizer_class": "PreTrainedTokenizerFast", "pad_token": "<pad>", "eos_token": "<eos>",
+        "bos_token": "<bos>", "unk_token": "<unk>", "model_max_length": 64,
+    }))
+    return directory
 
 
 @pytest.fixture(scope="session")

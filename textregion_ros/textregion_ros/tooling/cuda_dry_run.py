@@ -24,7 +24,6 @@ import argparse
 import json
 import math
 import sys
-import tempfile
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +45,6 @@ from ..perception.products import PRODUCTS
 from ..spatial import Intrinsics
 from .fake_cuda import Finding, Findings, caller_location, fake_cuda
 from .params_files import preset_file, read_params_file
-from .word_tokenizer import build_word_tokenizer
 
 # The model of each backbone the dry run builds (the tests' choices; clip's is the parameter default).
 MODELS = {"clip": "ViT-B-16", "siglip2": "ViT-B-16-SigLIP2-256", "pe": "PE-Core-T-16-384"}
@@ -54,6 +52,9 @@ QUERIES = ("mug", "table", "floor")
 FAILING_KINDS = ("device", "dtype", "sync")
 # Every output of a frame except the overlay (host drawing; --overlay adds it).
 PRODUCTS_CHECKED = tuple(sorted(PRODUCTS - {"overlay"}))
+# The CI matrix: every backbone at the defaults' shapes (640 x 480, SAM2.1-T at 1024, 16 x 16 points), then
+# the small_gpu preset.
+MATRIX = (("clip", ""), ("siglip2", ""), ("pe", ""), ("clip", "small_gpu"))
 DEPTH_M = 2.0  # the plausible depth of the fake depth image
 
 
@@ -180,7 +181,7 @@ class FixedDepth:
 
 
 def parameter_values(backbone: str, preset: str = "", precision: str = "", overrides: Mapping[str, Any] = (),
-                     device: str = "cuda:0", tokenizer_dir: Optional[Path] = None) -> dict[str, Any]:
+                     device: str = "cuda:0") -> dict[str, Any]:
     """Every parameter: the table's defaults, then the preset, then the dry run's model choice (random
     weights), then `overrides`."""
     values = {p.name: (tuple(p.default) if isinstance(p.default, list) else p.default) for p in params.PARAMETERS}
@@ -189,10 +190,21 @@ def parameter_values(backbone: str, preset: str = "", precision: str = "", overr
     values.update(backbone=backbone, model=MODELS[backbone], weights="random", sam2_weights="random", device=device)
     if precision:
         values["precision"] = precision
-    if tokenizer_dir is not None and backbone == "siglip2" and not values.get("tokenizer"):
-        values["tokenizer"] = str(tokenizer_dir)
     values.update(dict(overrides))
     return values
+
+
+def offline_tokenizer(config: EngineConfig) -> Optional[Any]:
+    """open_clip's bundled BPE tokenizer at the model's context length for a model whose own tokenizer
+    is a Hugging Face download (SigLIP2) and none is configured; None: the model's own (bundled or
+    configured). Tokenising is host work: the ids only need the right shape and range for the device."""
+    import open_clip
+    from open_clip.tokenizer import SimpleTokenizer
+
+    text_cfg = open_clip.get_model_config(config.model).get("text_cfg", {})
+    if not text_cfg.get("hf_tokenizer_name") or config.tokenizer:
+        return None
+    return SimpleTokenizer(context_length=text_cfg.get("context_length", 64))
 
 
 def photo(height: int, width: int) -> np.ndarray:
@@ -205,7 +217,8 @@ def photo(height: int, width: int) -> np.ndarray:
 def _run_frames(values: Mapping[str, Any], size: tuple[int, int], frames: int, wanted: Sequence[str],
                 report: DryRunReport, audited: Any) -> None:
     """Build the engine, tracker and 3D stage, and run `frames` frames; `audited(True)` before the last."""
-    engine = TextRegionEngine(EngineConfig.from_mapping(values))
+    config = EngineConfig.from_mapping(values)
+    engine = TextRegionEngine(config, tokenizer=offline_tokenizer(config))
     report.precision = engine.precision.describe()
     pipeline = FramePipeline(engine, PipelineSettings.from_parameters(values), FrameObjects.from_parameters(values))
     height, width = size
@@ -244,14 +257,12 @@ def dry_run(backbone: str = "clip", preset: str = "", precision: str = "", overr
     """One dry run on fake cuda:0; see the module's docstring."""
     report = DryRunReport(backbone, preset, "fake cuda:0")
     wanted = PRODUCTS_CHECKED + (("overlay",) if overlay else ())
-    with tempfile.TemporaryDirectory(prefix="cuda_dry_run_") as tmp:
-        values = parameter_values(backbone, preset, precision, overrides, "cuda:0", build_word_tokenizer(Path(tmp)))
-        try:
-            with fake_cuda(report.findings, host_values or PlausibleHost()) as checks:
-                _run_frames(values, size, frames, wanted, report,
-                            lambda on: setattr(checks, "auditing", on))
-        finally:
-            _device_taps.cache_clear()  # cached fake device tensors must not outlive their fake mode
+    values = parameter_values(backbone, preset, precision, overrides, "cuda:0")
+    try:
+        with fake_cuda(report.findings, host_values or PlausibleHost()) as checks:
+            _run_frames(values, size, frames, wanted, report, lambda on: setattr(checks, "auditing", on))
+    finally:
+        _device_taps.cache_clear()  # cached fake device tensors must not outlive their fake mode
     return report
 
 
@@ -268,20 +279,19 @@ def real_run(backbone: str = "clip", preset: str = "", precision: str = "", over
             torch.cuda.synchronize()
         torch.cuda.set_sync_debug_mode("error" if on else "default")
 
-    with tempfile.TemporaryDirectory(prefix="cuda_real_run_") as tmp:
-        values = parameter_values(backbone, preset, precision, overrides, "cuda:0", build_word_tokenizer(Path(tmp)))
-        try:
-            _run_frames(values, size, frames, wanted, report, audited)
-        except Exception as error:  # the first problem stops a real run: name it with its line
-            torch.cuda.set_sync_debug_mode("default")
-            message = " ".join(str(error).split())[:300]
-            kind = ("sync" if "synchroniz" in message else "device" if "same device" in message or "device" in message
-                    else "dtype" if "dtype" in message or "Half" in message or "BFloat16" in message else "")
-            where = _error_location(error)
-            if kind:
-                report.findings.add(kind, type(error).__name__, message, where=where)
-            else:
-                report.error = f"{type(error).__name__}: {message} at {where}"
+    values = parameter_values(backbone, preset, precision, overrides, "cuda:0")
+    try:
+        _run_frames(values, size, frames, wanted, report, audited)
+    except Exception as error:  # the first problem stops a real run: name it with its line
+        torch.cuda.set_sync_debug_mode("default")
+        message = " ".join(str(error).split())[:300]
+        kind = ("sync" if "synchroniz" in message else "device" if "same device" in message or "device" in message
+                else "dtype" if "dtype" in message or "Half" in message or "BFloat16" in message else "")
+        where = _error_location(error)
+        if kind:
+            report.findings.add(kind, type(error).__name__, message, where=where)
+        else:
+            report.error = f"{type(error).__name__}: {message} at {where}"
     return report
 
 
@@ -319,15 +329,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--frames", type=int, default=2, help="frames run; the last is the audited steady state")
     parser.add_argument("--overlay", action="store_true", help="also draw the overlay")
     parser.add_argument("--real", action="store_true", help="run on a real CUDA device instead of fake tensors")
-    parser.add_argument("--json", type=Path, help="write the report as JSON here")
+    parser.add_argument("--matrix", action="store_true",
+                        help="every backbone at the defaults' shapes, then the small_gpu preset (ignores --backbone, --preset)")
+    parser.add_argument("--json", type=Path, help="write the report(s) as JSON here")
     args = parser.parse_args(argv)
     run = real_run if args.real else dry_run
-    report = run(args.backbone, args.preset, args.precision, dict(args.overrides), args.size, max(args.frames, 1),
-                 args.overlay)
-    print(report.text())
+    cases = MATRIX if args.matrix else ((args.backbone, args.preset),)
+    reports = []
+    for backbone, preset in cases:
+        report = run(backbone, preset, args.precision, dict(args.overrides), args.size, max(args.frames, 1), args.overlay)
+        print(report.text(), flush=True)
+        reports.append(report)
     if args.json:
-        args.json.write_text(json.dumps(report.to_json(), indent=2, default=str))
-    return 0 if report.ok else 1
+        records = [report.to_json() for report in reports]
+        record = {"ok": all(r["ok"] for r in records), "runs": records} if args.matrix else records[0]
+        args.json.write_text(json.dumps(record, indent=2, default=str))
+    return 0 if all(report.ok for report in reports) else 1
 
 
 if __name__ == "__main__":

@@ -135,6 +135,7 @@ class DryRunChecks(TorchDispatchMode):
         self.host_values = host_values
         self.auditing = False  # syncs count only in the audited (steady-state) frame
         self.site: Optional[tuple[str, str]] = None  # (function, location) of the budgeted copy being made
+        self.fake_mode: Optional[FakeTensorMode] = None  # set by fake_cuda
 
     # -- budgets (engine/sync_audit.observing_budgets calls this for every budgeted_sync block) ---------
     @contextlib.contextmanager
@@ -189,7 +190,7 @@ class DryRunChecks(TorchDispatchMode):
             if type(error).__name__ != "FakeTensorDeviceMismatchError" and "same device" not in str(error):
                 raise
             self.findings.add("device", name, " ".join(str(error).split())[:160])
-            args, kwargs = pytree.tree_map(_to_fake_device, (args, kwargs))
+            args, kwargs = pytree.tree_map(self._to_fake_device, (args, kwargs))
             return func(*args, **kwargs)
 
     def _transfer(self, func, name: str, args, kwargs, target: Optional[torch.device]):
@@ -243,6 +244,14 @@ class DryRunChecks(TorchDispatchMode):
         raise NotImplementedError(f"the dry run cannot continue past {name} (a data-dependent output size) "
                                   f"at {caller_location()}")
 
+    def _to_fake_device(self, value: Any) -> Any:
+        """A host operand of a mismatch moved to the fake device, so the frame goes on past the finding."""
+        if isinstance(value, torch.Tensor) and value.device.type == "cpu" and value.dim() > 0:
+            if not isinstance(value, FakeTensor):
+                value = self.fake_mode.from_tensor(value)
+            return value.to(DEVICE)
+        return value
+
     def _check_dtypes(self, name: str, tensors: list[torch.Tensor]) -> None:
         floating = {t.dtype for t in tensors if t.is_floating_point() and t.dim() > 0}
         if len(floating) > 1:
@@ -264,10 +273,6 @@ def _host_only(tensors: list[torch.Tensor], target: Optional[torch.device]) -> b
     return all(not isinstance(t, FakeTensor) and t.device.type == "cpu" for t in tensors)
 
 
-def _to_fake_device(value: Any) -> Any:
-    if isinstance(value, torch.Tensor) and value.device.type == "cpu" and value.dim() > 0:
-        return value.to(DEVICE)
-    return value
 
 
 class HostReads(TorchFunctionMode):
@@ -416,6 +421,7 @@ def fake_cuda(findings: Findings, host_values: HostValues, bf16: bool = True) ->
     saved_compile, saved_tolist = torch.compile, FakeTensor.tolist
     reads = HostReads(checks)
     mode = _NoDeviceFakeMode(allow_non_fake_inputs=True)
+    checks.fake_mode = mode
     try:
         for name, value in stand_ins.items():
             setattr(torch.cuda, name, value)
