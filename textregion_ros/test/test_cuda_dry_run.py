@@ -80,6 +80,16 @@ def test_a_planted_item_fails_the_dry_run_naming_the_op_and_line(monkeypatch):
     assert "region_tokens" in syncs[0].where and "threshold_from_the_device" in syncs[0].where
 
 
+def test_half_features_planted_before_fp32_pooling_fail_the_dry_run_naming_the_op(monkeypatch):
+    """A dtype that differs between the autocast forwards and the fp32 stages after them."""
+    real = textregion_engine.fuse_views
+    monkeypatch.setattr(textregion_engine, "fuse_views", lambda *args: real(*args).half())
+    report = dry_run(**SMALL)
+    assert not report.ok
+    assert any(f.op in ("mm", "addmm") and "attention_pool.py" in f.where and "pool" in f.where
+               for f in report.findings.of("dtype")), report.text()
+
+
 def test_plausible_host_values_keep_selection_and_fusion_going():
     """The budgeted copies' stand-in values: survivors and a converged flag for selection, leaders for
     fusion (zeros would end the frame with no regions, or loop on a 'not converged' flag)."""

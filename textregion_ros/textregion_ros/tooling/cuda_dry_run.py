@@ -79,7 +79,8 @@ class DryRunReport:
         return not self.failures and not self.error
 
     def text(self) -> str:
-        lines = [f"CUDA dry run: backbone {self.backbone}, preset {self.preset or '-'}, {self.device}, {self.precision}",
+        lines = [f"CUDA dry run: backbone {self.backbone}, preset {self.preset or '-'}, {self.device}, "
+                 f"{self.precision}",
                  "  " + ", ".join(f"{k} {v}" for k, v in self.stats.items())]
         for title, kinds in (("FAILURES (device / dtype mismatches, syncs outside the budget)", FAILING_KINDS),
                              ("budgeted syncs of the steady-state frame", ("budgeted",)),
@@ -330,14 +331,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--overlay", action="store_true", help="also draw the overlay")
     parser.add_argument("--real", action="store_true", help="run on a real CUDA device instead of fake tensors")
     parser.add_argument("--matrix", action="store_true",
-                        help="every backbone at the defaults' shapes, then the small_gpu preset (ignores --backbone, --preset)")
+                        help="every backbone at the defaults' shapes, then the small_gpu preset "
+                             "(ignores --backbone, --preset)")
     parser.add_argument("--json", type=Path, help="write the report(s) as JSON here")
     args = parser.parse_args(argv)
     run = real_run if args.real else dry_run
     cases = MATRIX if args.matrix else ((args.backbone, args.preset),)
     reports = []
     for backbone, preset in cases:
-        report = run(backbone, preset, args.precision, dict(args.overrides), args.size, max(args.frames, 1), args.overlay)
+        report = run(backbone, preset, args.precision, dict(args.overrides), args.size, max(args.frames, 1),
+                     args.overlay)
         print(report.text(), flush=True)
         reports.append(report)
     if args.json:

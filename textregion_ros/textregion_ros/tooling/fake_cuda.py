@@ -89,12 +89,20 @@ class Findings:
 
 
 def caller_location() -> str:
+    """Where the op being checked comes from (see `caller`)."""
     return caller()[1]
 
 
+def _is_library(path: Path) -> bool:
+    """A frame worth naming below ours: not torch, not the standard library, not frozen bootstrap code."""
+    if _TORCH in path.parents or path.name.startswith("<"):
+        return False
+    return "site-packages" in path.parts or Path(sys.base_prefix).resolve() not in path.parents
+
+
 def caller() -> tuple[str, str]:
-    """(function, location): the innermost frame of this package outside the dry run's own files, and the innermost library
-    frame (sam2, open_clip, ...) below it when there is one."""
+    """(function, location): the innermost frame of this package outside the dry run's own files, and
+    the innermost library frame (sam2, open_clip, a test's planted function) below it when there is one."""
     ours, library, function = None, None, "?"
     for frame in reversed(traceback.extract_stack()[:-1]):
         path = Path(frame.filename).resolve()
@@ -104,7 +112,7 @@ def caller() -> tuple[str, str]:
         if inside and ours is None:
             ours, function = f"{path.relative_to(PACKAGE.parent)}:{frame.lineno} ({frame.name})", frame.name
             break
-        if not inside and library is None and _TORCH not in path.parents and "python3" not in path.parts[-2:]:
+        if not inside and library is None and _is_library(path):
             library = f"{path.name}:{frame.lineno} ({frame.name})"
     where = ours or "outside textregion_ros"
     return function, where + (f" via {library}" if library else "")
@@ -180,7 +188,7 @@ class DryRunChecks(TorchDispatchMode):
             moved = self._transfer(func, name, args, kwargs, target)
             if moved is not None:
                 return moved
-        if on_device and _data_dependent_size(name, args, kwargs) or (on_device and sync_audit._is_bool_index(func, args)):
+        if on_device and (_data_dependent_size(name, args, kwargs) or sync_audit._is_bool_index(func, args)):
             return self._data_dependent(func, name, args, kwargs)
         if name in SAME_DTYPE_OPS:
             self._check_dtypes(name, tensors)
