@@ -32,7 +32,10 @@ def test_the_dry_run_passes_at_the_defaults_shapes(backbone, views):
 
 
 def test_the_command_passes_for_pe_at_the_defaults_shapes_and_writes_its_report(tmp_path, capsys):
+    cuda_available, compile_function = torch.cuda.is_available(), torch.compile
     assert cuda_dry_run.main(["--backbone", "pe", "--json", str(tmp_path / "report.json")]) == 0
+    # the stand-ins are gone afterwards
+    assert torch.cuda.is_available() == cuda_available and torch.compile is compile_function
     assert "CUDA dry run: PASSED" in capsys.readouterr().out
     record = json.loads((tmp_path / "report.json").read_text())
     assert record["ok"] and record["stats"]["points"] == "16x16" and record["stats"]["views"] == 3

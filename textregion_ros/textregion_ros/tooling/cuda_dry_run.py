@@ -269,7 +269,8 @@ def dry_run(backbone: str = "clip", preset: str = "", precision: str = "", overr
 
 def real_run(backbone: str = "clip", preset: str = "", precision: str = "", overrides: Mapping[str, Any] = (),
              size: tuple[int, int] = (480, 640), frames: int = 2, overlay: bool = False) -> DryRunReport:
-    """The same frames on real CUDA, the last under set_sync_debug_mode("error") (budgeted copies lift it)."""
+    """The same frames on real CUDA, the last under set_sync_debug_mode("error") (budgeted copies lift it);
+    compile off unless `overrides` set it."""
     if not torch.cuda.is_available():
         raise RuntimeError("--real needs a CUDA device; without one, run the dry run (no --real)")
     report = DryRunReport(backbone, preset, torch.cuda.get_device_name(0))
@@ -280,7 +281,8 @@ def real_run(backbone: str = "clip", preset: str = "", precision: str = "", over
             torch.cuda.synchronize()
         torch.cuda.set_sync_debug_mode("error" if on else "default")
 
-    values = parameter_values(backbone, preset, precision, overrides, "cuda:0")
+    # eager unless asked: the hot path's own code, not inductor's (and no minutes of compiling per run)
+    values = parameter_values(backbone, preset, precision, {"compile": "off", **dict(overrides)}, "cuda:0")
     try:
         _run_frames(values, size, frames, wanted, report, audited)
     except Exception as error:  # the first problem stops a real run: name it with its line
