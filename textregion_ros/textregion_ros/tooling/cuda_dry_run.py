@@ -14,6 +14,11 @@ mismatch under the chosen precision, or a host sync outside engine/sync_audit.py
 each named with its op and Python line. Fake tensors do no arithmetic: a frame at the defaults' shapes
 takes seconds on a CPU.
 
+A new device path (a mode of the mask stage, a new output) is covered by running it through the same
+pipeline: `--set NAME=VALUE` for its parameter (the audited frame is the second, so anything fed from
+the previous frame's tracks is in place), and, if it adds a budgeted host copy whose stand-in zeros
+would stop the frame (a count, a convergence flag), a `PlausibleHost._site_<function>` for it.
+
 `--real` runs the same frames on CUDA for real, the audited one under
 torch.cuda.set_sync_debug_mode("error"): what the dry run predicts, a GPU confirms
 (benchmarks/run_gpu_checks.sh runs it first).
