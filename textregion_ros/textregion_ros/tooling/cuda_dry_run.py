@@ -8,7 +8,7 @@ Builds the engine's real models (random weights, through the real loading code),
 3D stage, moves everything to a fake `cuda:0` (tooling/fake_cuda.py) and runs frames through
 FramePipeline.observe + describe: prepare/rescale, SAM2 encoder and decoder, selection, NMS, fusion,
 the image features of every view, pooling, global-patch removal, segmentation, grounding, the 3D of
-regions and detections and the tracker. The first frame fills the caches (text, grid, rescale taps,
+regions and detections, the tracker and the overlay (every product a frame can give). The first frame fills the caches (text, grid, rescale taps,
 pinned buffer); the last frame is the audited steady state. It fails on a device mismatch, a dtype
 mismatch under the chosen precision, or a host sync outside engine/sync_audit.py's budgeted copies,
 each named with its op and Python line. Fake tensors do no arithmetic: a frame at the defaults' shapes
@@ -55,8 +55,8 @@ from .params_files import preset_file, read_params_file
 MODELS = {"clip": "ViT-B-16", "siglip2": "ViT-B-16-SigLIP2-256", "pe": "PE-Core-T-16-384"}
 QUERIES = ("mug", "table", "floor")
 FAILING_KINDS = ("device", "dtype", "sync")
-# Every output of a frame except the overlay (host drawing; --overlay adds it).
-PRODUCTS_CHECKED = tuple(sorted(PRODUCTS - {"overlay"}))
+# Every output a frame can give (the node's products), so every stage they need runs.
+PRODUCTS_CHECKED = tuple(sorted(PRODUCTS))
 # The CI matrix: every backbone at the defaults' shapes (640 x 480, SAM2.1-T at 1024, 16 x 16 points), then
 # the small_gpu preset.
 MATRIX = (("clip", ""), ("siglip2", ""), ("pe", ""), ("clip", "small_gpu"))
@@ -220,8 +220,8 @@ def photo(height: int, width: int) -> np.ndarray:
                      np.full_like(xx, 90)], axis=-1).astype(np.uint8)
 
 
-def _run_frames(values: Mapping[str, Any], size: tuple[int, int], frames: int, wanted: Sequence[str],
-                report: DryRunReport, audited: Any) -> None:
+def _run_frames(values: Mapping[str, Any], size: tuple[int, int], frames: int, report: DryRunReport,
+                audited: Any) -> None:
     """Build the engine, tracker and 3D stage, and run `frames` frames; `audited(True)` before the last."""
     config = EngineConfig.from_mapping(values)
     engine = TextRegionEngine(config, tokenizer=offline_tokenizer(config))
@@ -235,7 +235,7 @@ def _run_frames(values: Mapping[str, Any], size: tuple[int, int], frames: int, w
         audited(index == frames - 1)
         observed = pipeline.observe(FrameInput(rgb, stamp_ns=(index + 1) * 100_000_000, frame_id="camera",
                                                depth=depth))
-        result = pipeline.describe(observed, queries, wanted)
+        result = pipeline.describe(observed, queries, PRODUCTS_CHECKED)
         audited(False)
     regions = observed.regions
     image = engine.prepare_frame(rgb).image
@@ -258,28 +258,26 @@ def _run_frames(values: Mapping[str, Any], size: tuple[int, int], frames: int, w
 
 
 def dry_run(backbone: str = "clip", preset: str = "", precision: str = "", overrides: Mapping[str, Any] = (),
-            size: tuple[int, int] = (480, 640), frames: int = 2, overlay: bool = False,
+            size: tuple[int, int] = (480, 640), frames: int = 2,
             host_values: Optional[PlausibleHost] = None) -> DryRunReport:
     """One dry run on fake cuda:0; see the module's docstring."""
     report = DryRunReport(backbone, preset, "fake cuda:0")
-    wanted = PRODUCTS_CHECKED + (("overlay",) if overlay else ())
     values = parameter_values(backbone, preset, precision, overrides, "cuda:0")
     try:
         with fake_cuda(report.findings, host_values or PlausibleHost()) as checks:
-            _run_frames(values, size, frames, wanted, report, lambda on: setattr(checks, "auditing", on))
+            _run_frames(values, size, frames, report, lambda on: setattr(checks, "auditing", on))
     finally:
         _device_taps.cache_clear()  # cached fake device tensors must not outlive their fake mode
     return report
 
 
 def real_run(backbone: str = "clip", preset: str = "", precision: str = "", overrides: Mapping[str, Any] = (),
-             size: tuple[int, int] = (480, 640), frames: int = 2, overlay: bool = False) -> DryRunReport:
+             size: tuple[int, int] = (480, 640), frames: int = 2) -> DryRunReport:
     """The same frames on real CUDA, the last under set_sync_debug_mode("error") (budgeted copies lift it);
     compile off unless `overrides` set it."""
     if not torch.cuda.is_available():
         raise RuntimeError("--real needs a CUDA device; without one, run the dry run (no --real)")
     report = DryRunReport(backbone, preset, torch.cuda.get_device_name(0))
-    wanted = PRODUCTS_CHECKED + (("overlay",) if overlay else ())
 
     def audited(on: bool) -> None:
         if on:
@@ -289,7 +287,7 @@ def real_run(backbone: str = "clip", preset: str = "", precision: str = "", over
     # eager unless asked: the hot path's own code, not inductor's (and no minutes of compiling per run)
     values = parameter_values(backbone, preset, precision, {"compile": "off", **dict(overrides)}, "cuda:0")
     try:
-        _run_frames(values, size, frames, wanted, report, audited)
+        _run_frames(values, size, frames, report, audited)
     except Exception as error:  # the first problem stops a real run: name it with its line
         torch.cuda.set_sync_debug_mode("default")
         message = " ".join(str(error).split())[:300]
@@ -335,7 +333,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help="any parameter, last (e.g. --set grounding_mode=best)")
     parser.add_argument("--size", type=_size, default=(480, 640), help="frame WIDTHxHEIGHT (default 640x480)")
     parser.add_argument("--frames", type=int, default=2, help="frames run; the last is the audited steady state")
-    parser.add_argument("--overlay", action="store_true", help="also draw the overlay")
     parser.add_argument("--real", action="store_true", help="run on a real CUDA device instead of fake tensors")
     parser.add_argument("--matrix", action="store_true",
                         help="every backbone at the defaults' shapes, then the small_gpu preset "
@@ -346,8 +343,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     cases = MATRIX if args.matrix else ((args.backbone, args.preset),)
     reports = []
     for backbone, preset in cases:
-        report = run(backbone, preset, args.precision, dict(args.overrides), args.size, max(args.frames, 1),
-                     args.overlay)
+        report = run(backbone, preset, args.precision, dict(args.overrides), args.size, max(args.frames, 1))
         print(report.text(), flush=True)
         reports.append(report)
     if args.json:
