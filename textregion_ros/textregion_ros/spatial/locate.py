@@ -29,8 +29,8 @@ from typing import Any, Mapping, Union
 import numpy as np
 import torch
 
-from ..params import BY_NAME, default, setting_problem
 from ..engine.sync_audit import budgeted_sync
+from ..params import BY_NAME, default, setting_problem
 from .camera import Intrinsics, resample_nearest
 from .segmented import segment_keys, segment_median_deviation, segment_quantiles, segment_sort, segment_starts
 
