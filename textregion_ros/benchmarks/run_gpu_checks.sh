@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# One GPU session (device tool), under 8 minutes on an H100/H200 (the steps' limits add up to 480 s);
+# One GPU session (device tool), under 9 minutes on an H100/H200 (the steps' limits add up to 560 s);
 # every record lands in $OUT:
 #   environment.json     device_name, driver, torch, CUDA, cuDNN, python, date, the arguments
+#   cuda_dry_run.*       first: tooling/cuda_dry_run.py's checks for real (--real --matrix): CLIP, SigLIP2 and PE at
+#                        the defaults' shapes and the small_gpu preset, a steady-state frame under
+#                        set_sync_debug_mode("error"), so the GPU confirms what the fake-tensor dry run (CI) predicts;
+#                        on the CPU (--device cpu) the fake-tensor dry run itself (--quick: PE at cpu_smoke's shapes)
 #   cuda_tests.txt       the CUDA-only tests (test_engine_cuda.py, and the `cuda` tests of test_compilation,
 #                        test_hot_path_syncs, test_precision and test_sam2_decoder)
 #   precision_table.*    benchmarks/precision_table.py: per backbone, fp16 / bf16 against fp32, and `auto`'s pick
@@ -82,6 +86,15 @@ step() {
   [ "$rc" -eq 0 ] || FAILED=$((FAILED + 1))
 }
 has_flag() { "$PY" "$1" --help 2>/dev/null | grep -q -- "$2"; }
+
+# -- 0. the CUDA dry run's checks, for real on the GPU (the fake-tensor dry run on the CPU) ------------------
+if [ "$DEVICE" = cpu ]; then
+  dry_args=(--backbone pe)
+  [ "$QUICK" = 1 ] && dry_args+=(--preset cpu_smoke) || dry_args=(--matrix)
+else
+  dry_args=(--real --matrix)
+fi
+step cuda_dry_run 80 "$PY" -m textregion_ros.tooling.cuda_dry_run "${dry_args[@]}" --json "$OUT/cuda_dry_run.json"
 
 # -- 1. CUDA tests (skipped, quickly, on the CPU; 18 s on an H100 before the precision and decoder files) ------
 step cuda_tests 90 "$PY" -m pytest -q -p no:cacheprovider -rs -k cuda "$TESTS/test_engine_cuda.py" \

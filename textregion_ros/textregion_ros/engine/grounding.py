@@ -10,6 +10,7 @@ from .queries import QuerySet
 from .results import Detection, Regions, Segmentation
 from .segmentation import per_class, region_logits
 from .sync_audit import budgeted_sync
+from .uploads import to_device
 
 EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
 
@@ -60,14 +61,16 @@ def ground(regions: Regions, queries: QuerySet, text: torch.Tensor, segmentation
 def _ground_best(regions: Regions, queries: QuerySet, text: torch.Tensor, probability: torch.Tensor,
                  not_background: torch.Tensor, min_score: float) -> list[Detection]:
     """`text` holds the phrases of `queries` first (any background phrases after them are ignored)."""
-    phrase_class = torch.tensor(queries.phrase_class, device=regions.tokens.device)
+    phrase_class = to_device(np.asarray(queries.phrase_class, dtype=np.int64), regions.tokens.device)  # no sync
     text = text[:len(queries.phrases)]
     class_logits = per_class(region_logits(regions.tokens, text, regions.logit_affine).T, phrase_class, len(queries))
     best_region = class_logits.argmax(dim=1)  # [Q]
     scores = probability[best_region, torch.arange(len(queries), device=best_region.device)]
-    # one copy of the small per-query values (float64 holds the indices and float32 scores exactly)
-    table = torch.stack([best_region.double(), scores.double(), not_background[best_region].double()], 1).tolist()
-    masks = (regions.masks[best_region] > 0).cpu().numpy()  # one transfer for all queries
+    # mode best's two copies: the small per-query values (float64 holds the indices and float32 scores
+    # exactly) and the chosen regions' masks, one transfer for all queries
+    with budgeted_sync(best_region.device):
+        table = torch.stack([best_region.double(), scores.double(), not_background[best_region].double()], 1).tolist()
+        masks = (regions.masks[best_region] > 0).cpu().numpy()
     height, width = regions.image_size
     work_h, work_w = regions.work_size
     scale = np.array([width / work_w, height / work_h, width / work_w, height / work_h])

@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
+from ..engine.sync_audit import budgeted_sync
+
 ArrayLike = Union[np.ndarray, torch.Tensor]
 
 # Gathered pair words are processed in chunks of at most this many bytes: bounds the temporaries
@@ -65,7 +67,8 @@ def masks_on_grid(masks: ArrayLike, stride: int) -> np.ndarray:
     if isinstance(masks, torch.Tensor) and masks.device.type != "cpu":
         sub = masks.detach()[:, ::stride, ::stride]
         inside = sub if sub.dtype == torch.bool else sub > 0
-        return inside.contiguous().cpu().numpy()
+        with budgeted_sync(masks.device):  # the tracker's mask copy: the small bool grid only
+            return inside.contiguous().cpu().numpy()
     if isinstance(masks, torch.Tensor):
         masks = masks.detach()
         array = (masks.float() if masks.dtype == torch.bfloat16 else masks).numpy()  # a view, no copy

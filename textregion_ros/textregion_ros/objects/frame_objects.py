@@ -10,6 +10,7 @@ from typing import Any, Mapping, Optional
 import numpy as np
 
 from ..engine.results import Regions
+from ..engine.sync_audit import budgeted_sync
 from ..params import default
 from ..spatial.transform import Boxes3D
 from .memory import ObjectMemory
@@ -59,11 +60,11 @@ class FrameObjects:
         centres = None
         if spatial is not None:
             centres = np.where(spatial.valid[:, None], spatial.centres, np.nan)
+        with budgeted_sync(regions.boxes.device):  # one host copy of the boxes, for the tracker and the memory
+            boxes = regions.boxes.detach().cpu().numpy()
         # the soft masks as they are: the tracker subsamples them to its grid before thresholding at > 0
-        track_ids = self.tracker.update(FrameObservation(stamp_ns, regions.tokens, regions.masks, regions.boxes,
-                                                         centres))
-        self.memory.observe(stamp_ns, frame_id, track_ids, self.tracker.last_track_tokens,
-                            regions.boxes.detach().cpu().numpy(), spatial)
+        track_ids = self.tracker.update(FrameObservation(stamp_ns, regions.tokens, regions.masks, boxes, centres))
+        self.memory.observe(stamp_ns, frame_id, track_ids, self.tracker.last_track_tokens, boxes, spatial)
         return track_ids
 
     def diagnostics(self) -> dict[str, str]:

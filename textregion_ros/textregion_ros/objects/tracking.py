@@ -25,6 +25,7 @@ from typing import Any, Mapping, Optional
 import numpy as np
 import torch
 
+from ..engine.sync_audit import budgeted_sync
 from ..params import BY_NAME, default, setting_problem
 from .association import (
     ArrayLike, PackedMasks, assign, box_iou_matrix, distance_matrix, grid_stride, masks_on_grid,
@@ -119,7 +120,8 @@ class Track:
 
 def _as_numpy(value: ArrayLike, dtype: Any) -> np.ndarray:
     if isinstance(value, torch.Tensor):
-        value = value.detach().cpu()
+        with budgeted_sync(value.device):  # the tracker's host copies (tokens; boxes unless the caller's)
+            value = value.detach().cpu()
         if value.dtype in (torch.float16, torch.bfloat16):  # numpy has no bfloat16
             value = value.float()
         value = value.numpy()

@@ -193,8 +193,8 @@ class FramePipeline:
     def _detections_3d(self, result: FrameResult) -> None:
         frame, detections = result.frame, result.detections
         parts = [i for i, d in enumerate(detections) if d.mask_work is not None]
-        part_masks = (torch.from_numpy(np.stack([detections[i].mask_work for i in parts])).to(frame.regions.masks.device)
-                      if parts else None)
+        part_masks = (torch.from_numpy(np.stack([detections[i].mask_work for i in parts]))
+                      .to(frame.regions.masks.device, non_blocking=True) if parts else None)  # no host wait
         depth = self.settings.depth
         try:
             result.detections_camera_3d = detection_boxes(detections, frame.camera_3d, part_masks, parts, frame.view,

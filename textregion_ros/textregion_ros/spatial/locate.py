@@ -29,6 +29,7 @@ from typing import Any, Mapping, Union
 import numpy as np
 import torch
 
+from ..engine.sync_audit import budgeted_sync
 from ..params import BY_NAME, default, setting_problem
 from .camera import Intrinsics, resample_nearest
 from .segmented import segment_keys, segment_median_deviation, segment_quantiles, segment_sort, segment_starts
@@ -128,6 +129,14 @@ def _as_masks(masks: MaskInput) -> torch.Tensor:
     return masks
 
 
+def _depth_on(depth_m: Union[np.ndarray, torch.Tensor], device: torch.device) -> torch.Tensor:
+    """The depth image on `device`, contiguous float32; a host array goes up without a host wait (a
+    blocking upload would make the host wait for the frame's queued kernels)."""
+    if isinstance(depth_m, np.ndarray):  # numpy views keep strides: made contiguous first
+        return torch.from_numpy(np.ascontiguousarray(depth_m, dtype=np.float32)).to(device, non_blocking=True)
+    return torch.as_tensor(depth_m, device=device).to(torch.float32).contiguous()
+
+
 def _check_same_view(what: str, size: tuple[int, int], mask_size: tuple[int, int]) -> None:
     """Refuse a depth image or intrinsics of another aspect ratio than the masks (to one pixel):
     rescaling cannot make them the same view, so it is another camera or a cropped image."""
@@ -152,7 +161,7 @@ def locate(masks: MaskInput, depth_m: Union[np.ndarray, torch.Tensor], intrinsic
     if count == 0:
         return Located.empty(0)
     device = masks.device
-    depth = torch.as_tensor(depth_m, device=device).to(torch.float32).contiguous()  # numpy views keep strides
+    depth = _depth_on(depth_m, device)
     if depth.ndim != 2:
         raise ValueError(f"depth must be [H, W], got shape {tuple(depth.shape)}")
     _check_same_view("depth image", (int(depth.shape[1]), int(depth.shape[0])), (width, height))
@@ -167,10 +176,11 @@ def locate(masks: MaskInput, depth_m: Union[np.ndarray, torch.Tensor], intrinsic
     else:
         selected = (masks > MASK_THRESHOLD).contiguous()  # a permuted input gives a permuted result
     selected &= usable
-    mask_index, pixel = selected.view(count, height * width).nonzero(as_tuple=True)  # mask-major
+    candidates = selected.view(count, height * width).sum(1)  # per mask (bincount would sync for its length)
+    with budgeted_sync(device):  # the stage's first sync: the selected pixels (a data-dependent count)
+        mask_index, pixel = selected.view(count, height * width).nonzero(as_tuple=True)  # mask-major
     del selected
     flat_depth = depth.view(-1)
-    candidates = torch.bincount(mask_index, minlength=count)
     starts = segment_starts(candidates)
     # Each mask's points sorted by depth. The masks stay where they were (the sort is mask-major
     # and mask_index already is), so mask_index still labels the sorted points.
@@ -197,7 +207,8 @@ def locate(masks: MaskInput, depth_m: Union[np.ndarray, torch.Tensor], intrinsic
         after = torch.searchsorted(z_keys, segment_keys(high, segments), side="right")
         inliers = after - first
         # The runs laid end to end: the k-th inlier of mask m sits at first[m] + k in sorted order.
-        total = int(inliers.sum())
+        with budgeted_sync(device):  # the second: the inlier total sizes the gathers below
+            total = int(inliers.sum())
         shift = torch.repeat_interleave(first - segment_starts(inliers), inliers, output_size=total)
         kept = torch.arange(total, device=device).add_(shift)
         kept_mask = torch.repeat_interleave(segments, inliers, output_size=total)
@@ -217,11 +228,16 @@ def locate(masks: MaskInput, depth_m: Union[np.ndarray, torch.Tensor], intrinsic
     sorted_xy, _ = segment_sort(xy, torch.cat((kept_mask, kept_mask + count)))
     xy_counts = torch.cat((inliers, inliers))
     xy_stats = segment_quantiles(sorted_xy, segment_starts(xy_counts), xy_counts, levels).view(2, count, 3)
-    stats = torch.stack((xy_stats[0], xy_stats[1], z_stats), dim=1).cpu().numpy()  # [N, axis, level]
-
-    inliers_np = inliers.cpu().numpy().astype(np.int64)
+    stats = torch.stack((xy_stats[0], xy_stats[1], z_stats), dim=1)  # [N, axis, level] float64
+    # the third: every result in one copy (float64 holds the counts exactly)
+    packed = torch.cat([stats.reshape(count, 9), inliers[:, None].to(torch.float64),
+                        candidates[:, None].to(torch.float64)], 1)
+    with budgeted_sync(device):
+        packed = packed.cpu().numpy()
+    stats = packed[:, :9].reshape(count, 3, 3)
+    inliers_np = packed[:, 9].astype(np.int64)
     valid = inliers_np >= settings.min_points
     stats[~valid] = np.nan
     box_min, centres, box_max = stats[:, :, 0].copy(), stats[:, :, 1].copy(), stats[:, :, 2].copy()
     return Located(centres=centres, box_min=box_min, box_max=box_max, sizes=box_max - box_min, valid=valid,
-                   inliers=inliers_np, candidates=candidates.cpu().numpy().astype(np.int64))
+                   inliers=inliers_np, candidates=packed[:, 10].astype(np.int64))

@@ -56,7 +56,7 @@ def segment_quantiles(sorted_values: torch.Tensor, starts: torch.Tensor, counts:
 
     Empty runs give NaN.
     """
-    q = torch.tensor(levels, dtype=torch.float64, device=sorted_values.device)
+    q = torch.tensor(levels, dtype=torch.float64).to(sorted_values.device, non_blocking=True)  # no host wait
     if sorted_values.shape[0] == 0:
         return torch.full((counts.shape[0], q.shape[0]), float("nan"), dtype=torch.float64, device=q.device)
     position = (counts.to(torch.float64)[:, None] - 1.0) * q[None, :]
@@ -108,7 +108,7 @@ def segment_median_deviation(sorted_values: torch.Tensor, starts: torch.Tensor, 
         low = torch.where(take_more, middle + 1, low)
         high = torch.where(active & ~take_more, middle, high)
     taken_left, taken_right = low, k + 1 - low
-    inf = torch.tensor(math.inf, dtype=torch.float64, device=device)
+    inf = torch.full((), math.inf, dtype=torch.float64, device=device)  # made there: no upload
     kth = torch.maximum(torch.where(taken_left > 0, from_left(taken_left - 1), -inf),
                         torch.where(taken_right > 0, from_right(taken_right - 1), -inf))
     following = torch.minimum(torch.where(taken_left < left, from_left(taken_left), inf),

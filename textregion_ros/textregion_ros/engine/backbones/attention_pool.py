@@ -9,6 +9,7 @@ matrix product, then the value projection, out-projection and the heads after th
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -84,10 +85,16 @@ class Siglip2Backbone(AttentionPoolBackbone):
     kind = "siglip2"
     interpolation = InterpolationMode.BICUBIC
 
-    def logit_affine(self) -> tuple[float, float]:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Read once at load: the model is in eval, and float() of a device tensor is a host sync,
+        # which every frame (build_regions) and every segmentation would otherwise pay.
         scale = float(self.model.logit_scale.detach().exp())
         bias = float(self.model.logit_bias.detach()) if getattr(self.model, "logit_bias", None) is not None else 0.0
-        return scale, bias
+        self._affine = (scale, bias)
+
+    def logit_affine(self) -> tuple[float, float]:
+        return self._affine
 
 
 class PerceptionEncoderBackbone(AttentionPoolBackbone):
