@@ -1,5 +1,5 @@
-"""Host syncs in the hot path: one steady-state frame (grid, or a region_prompts tracks non-keyframe) stays within a stated
-budget of host syncs whatever the number of masks; nested-mask fusion resolves its greedy order
+"""Host syncs in the hot path: one steady-state frame (grid, or a region_prompts tracks non-keyframe)
+stays within a stated budget of host syncs whatever the number of masks or tracks; nested-mask fusion resolves its greedy order
 on the device and forms the same groups as the plain greedy rule; on CUDA the frame runs under
 torch.cuda.set_sync_debug_mode("error") apart from its budgeted copies."""
 from __future__ import annotations

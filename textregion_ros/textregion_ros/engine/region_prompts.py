@@ -49,6 +49,13 @@ class PromptRecord:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    def diagnostics(self) -> dict[str, str]:
+        """The record as /diagnostics key-values (prefixed prompts_)."""
+        return {"region_prompts": self.mode, "prompts_decoded": str(self.decoded),
+                "prompts_from_tracks": str(self.from_tracks), "prompts_discovery": str(self.discovery),
+                "prompts_skipped": str(self.skipped), "prompts_keyframe": str(self.keyframe).lower(),
+                "prompts_keyframe_reason": self.reason}
+
     def summary(self) -> str:
         """One line for logs and diagnostics."""
         kind = f"keyframe ({self.reason})" if self.keyframe else "non-keyframe"
