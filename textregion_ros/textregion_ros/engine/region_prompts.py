@@ -98,10 +98,15 @@ class PromptBasis:
     grid_side: int
 
 
+def batch_sizes(chunk: int) -> list[int]:
+    """The decoder batch sizes of tracks mode: the buckets below `chunk`, and `chunk`."""
+    return sorted({b for b in PROMPT_BUCKETS if b < chunk} | {chunk})
+
+
 def bucket_plan(count: int, chunk: int) -> list[tuple[int, int, int]]:
     """(start, real prompts, batch size) per decoder call for `count` prompts: chunks of `chunk`, the
     last padded up to the smallest bucket (or chunk) that holds it."""
-    sizes = sorted({b for b in PROMPT_BUCKETS if b < chunk} | {chunk})
+    sizes = batch_sizes(chunk)
     plan = []
     for start in range(0, count, chunk):
         real = min(chunk, count - start)

@@ -29,7 +29,7 @@ from .boxes import inclusive_boxes
 from .config import EngineConfig
 from .nms import start_nms
 from .precision import autocast, resolve_precision
-from .region_prompts import BOX_LABELS, POINT_LABELS, RegionPrompts, bucket_plan, prompt_chunk
+from .region_prompts import BOX_LABELS, POINT_LABELS, RegionPrompts, batch_sizes, bucket_plan, prompt_chunk
 from .sam2_decoder import ImageInputs, cast_inputs, decode_masks
 from .sync_audit import budgeted_sync
 from .uploads import to_device
@@ -212,6 +212,12 @@ class Sam2MaskGenerator:
                                  points=count, valid=valid)
         proposals.padded = total
         return proposals
+
+    def warm_up_prompts(self, features: dict) -> None:
+        """Decode one prompt batch of every padded size tracks mode uses (compiles them at configure)."""
+        points = self.config.points_per_side ** 2
+        for size in batch_sizes(prompt_chunk(self.config.points_per_batch)):
+            self.decode_prompts(features, RegionPrompts(full_grid=False, points=np.arange(size) % points))
 
     def prompt_tensors(self, prompts: RegionPrompts, total: int) -> tuple[torch.Tensor, torch.Tensor]:
         """[total,2,2] coordinates and [total,2] labels: boxes, then points, then not-a-point padding."""

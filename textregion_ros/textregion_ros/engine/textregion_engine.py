@@ -100,7 +100,10 @@ class TextRegionEngine:
         self._check_open()
         start = time.perf_counter()
         frame = self.prepare_frame(np.full((*image_size, 3), 128, np.uint8))
-        self.masks.decode(self.masks.encode(frame.image))
+        features = self.masks.encode(frame.image)
+        self.masks.decode(features)
+        if self.config.region_prompts == "tracks":  # the non-keyframes' padded batch sizes compile now too
+            self.masks.warm_up_prompts(features)
         self.image_features(frame)
         log.info("warm-up (%dx%d frame) took %.1f s; %s", image_size[1], image_size[0], time.perf_counter() - start,
                  self.compiled.summary())
