@@ -3,6 +3,7 @@ frame, tracks starts with a keyframe and then prompts from its tracks, and the r
 figures are meaningless."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -14,8 +15,11 @@ from PIL import Image
 from engine_fixtures import photo_like
 from textregion_ros.tooling.params_files import preset_file
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import prompt_agreement  # noqa: E402
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "prompt_agreement.py"
+_spec = importlib.util.spec_from_file_location("prompt_agreement", SCRIPT)
+prompt_agreement = importlib.util.module_from_spec(_spec)
+sys.modules["prompt_agreement"] = prompt_agreement
+_spec.loader.exec_module(prompt_agreement)
 
 FRAMES = 3
 

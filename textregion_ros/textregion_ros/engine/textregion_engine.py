@@ -192,6 +192,8 @@ class TextRegionEngine:
         mode = self.config.region_prompts
         if prompts is None or prompts.full_grid:
             reason = prompts.reason if prompts is not None and prompts.reason else None
+            if reason is None and mode == "tracks":
+                reason = "no prompts given"  # a caller without a keyframe policy (the engine alone)
             return grid_record(proposals.points, mode, reason)
         return PromptRecord(mode, len(prompts), int(prompts.boxes.shape[0]), int(prompts.points.shape[0]),
                             int(prompts.skipped), False, "", int(proposals.padded or len(prompts)))
