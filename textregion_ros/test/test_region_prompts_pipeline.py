@@ -76,3 +76,13 @@ def test_a_grid_frame_records_the_full_grid(pe_engine):
     record = pipeline.observe(frame(0.0)).regions.prompts
     assert record.mode == "grid" and record.keyframe and record.decoded == pe_engine.config.points_per_side ** 2
     assert np.isclose(record.discovery, record.decoded)
+
+
+def test_the_tools_summary_counts_keyframes_by_reason_and_prompts_per_frame():
+    from textregion_ros.cli.frames import prompt_summary
+    from textregion_ros.engine.region_prompts import PromptRecord, grid_record
+
+    records = [grid_record(16, "tracks", "first frame"), PromptRecord("tracks", 6, 4, 2, 1, False, "", 16),
+               PromptRecord("tracks", 8, 4, 4, 0, False, "", 16)]
+    assert prompt_summary(records) == ("region prompts (tracks): 1/3 keyframes (first frame 1); 10.0 prompts "
+                                       "decoded per frame, 7.0 on the others, 1 skipped")
