@@ -157,6 +157,43 @@ def profile(summary: dict[str, dict[str, Any]], kind: str) -> str:
                                                   for stage, sec in parts[:6])
 
 
+def sam2_rounds(engine: TextRegionEngine, base: EngineConfig, rgb: np.ndarray,
+                previous: dict[str, Optional[PreviousRegions]], rounds: int) -> dict[str, dict[str, float]]:
+    """The SAM2 stage alone, `rounds` times, kinds alternating: one encoder pass per round (the same for every
+    kind) and each kind's decode + filters on its features. Cheaper than whole frames, so more rounds fit a
+    busy machine; SAM2 ms = encoder median + the kind's decoder median."""
+    engine.apply_config(dataclasses.replace(base, region_prompts="tracks"))
+    frame = engine.prepare_frame(rgb)
+    previous = {kind: shape for kind, shape in previous.items() if kind != "keyframe"}  # the grid's decode
+    encoder, decoder = [], {kind: [] for kind in previous}
+    for _ in range(rounds + 1):  # the first round warms up
+        started = time.perf_counter()
+        features = engine.masks.encode(frame.image)
+        encoder.append(time.perf_counter() - started)
+        for kind, shape in previous.items():
+            prompts = None if shape is None else tracks_prompts(shape, base.max_prompts)
+            started = time.perf_counter()
+            proposals = engine.masks.decode(features, prompts)
+            if engine.device.type == "cuda":
+                torch.cuda.synchronize(engine.device)
+            decoder[kind].append((time.perf_counter() - started, proposals.points))
+    encoder_s = statistics.median(encoder[1:])
+    grid_s = statistics.median(t for t, _ in decoder["grid"][1:])
+    return {kind: {"decoded": runs[-1][1], "decoder_s": statistics.median(t for t, _ in runs[1:]),
+                   "encoder_s": encoder_s,
+                   "sam2_ratio": (encoder_s + statistics.median(t for t, _ in runs[1:])) / (encoder_s + grid_s),
+                   "decoder_ratio": statistics.median(t for t, _ in runs[1:]) / grid_s}
+            for kind, runs in decoder.items()}
+
+
+def sam2_table(rounds: int, result: dict[str, dict[str, float]]) -> str:
+    rows = [[kind, str(r["decoded"]), f"{r['decoder_s'] * 1e3:.0f}", f"{(r['encoder_s'] + r['decoder_s']) * 1e3:.0f}",
+             f"{r['decoder_ratio']:.2f}", f"{r['sam2_ratio']:.2f}"] for kind, r in result.items()]
+    return (f"SAM2 stage alone, median of {rounds} alternating rounds (encoder {next(iter(result.values()))['encoder_s'] * 1e3:.0f}"
+            " ms, the same for every kind)\n" + format_table(
+                ["frame kind", "decoded", "decoder ms", "SAM2 ms", "decoder x", "SAM2 x"], rows))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
@@ -171,6 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true", help="a dry run of the script: the default config only "
                         "with tiny models (PE-T, SAM2 at 256, 4 x 4 points, max_prompts 8), 4 tracks at 50 and 80 %%, "
                         "one round, 96x64")
+    parser.add_argument("--sam2-rounds", type=int, default=0, help="also time the SAM2 stage alone (encoder + "
+                        "each kind's decoder) for this many alternating rounds: cheaper, so steadier on a busy machine")
+    parser.add_argument("--frames", action=argparse.BooleanOptionalAction, default=True,
+                        help="time whole frames (--no-frames: only the SAM2 rounds)")
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None)
     return parser
@@ -198,6 +239,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         frame_kinds = kinds(tracks, coverages)
         previous = {kind: injected_previous(*shape, side, sam2_size, seed=i) if shape else None
                     for i, (kind, shape) in enumerate(frame_kinds)}
+        texts_before = len(texts)
+        if args.sam2_rounds:
+            rgb = moving_scene(width, height, tracks[len(tracks) // 2], 0)
+            alone = sam2_rounds(engine, base, rgb, previous, args.sam2_rounds)
+            text = f"{name}: SAM2 {base.sam2_model} at {sam2_size}, {side} x {side} points\n" + \
+                sam2_table(args.sam2_rounds, alone)
+            print("\n" + text, flush=True)
+            texts.append(text)
+            record["configs"].setdefault(name, {})["sam2_alone"] = alone
+        if not args.frames:
+            del engine
+            continue
         runs: dict[str, list] = {kind: [] for kind, _ in frame_kinds}
         for round_index in range(repeats + 1):  # round 0 warms up (text cache, lazy state, compiled shapes)
             rgb = moving_scene(width, height, tracks[len(tracks) // 2], round_index)
@@ -214,8 +267,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                  f"{base.max_prompts}, {base.backbone} {base.model} ({base.resize_mode}); medians; x = ratio to grid")
         text = table(title, summary) + "\n" + profile(summary, coverage_kind)
         print("\n" + text, flush=True)
-        texts.append(text)
-        record["configs"][name] = {"config": dataclasses.asdict(base), "kinds": summary}
+        texts.insert(texts_before, text)
+        record["configs"].setdefault(name, {}).update({"config": dataclasses.asdict(base), "kinds": summary})
         del engine
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
