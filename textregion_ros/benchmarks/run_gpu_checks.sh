@@ -140,7 +140,7 @@ fi
 # -- 3c. region_prompts: grid vs a tracks keyframe vs tracks non-keyframes (benchmarks/region_prompts.py) -----
 rp_args=(--device "$DEVICE" --json "$OUT/region_prompts.json")
 rp_limit=150  # the GPU: two configs, 7 frame kinds, 3 rounds, eager
-if [ "$QUICK" = 1 ]; then rp_args+=(--quick); else rp_args+=(--repeats 3); fi
+if [ "$QUICK" = 1 ]; then rp_args+=(--quick); else rp_args+=(--repeats 3 --sam2-rounds 5); fi
 step region_prompts "$rp_limit" "$PY" "$BENCH/region_prompts.py" "${rp_args[@]}"
 
 # -- 4. our mask generator vs SAM2's stock automatic mask generator ---------------------------------------
