@@ -139,7 +139,8 @@ fi
 
 # -- 3c. region_prompts: grid vs a tracks keyframe vs tracks non-keyframes (benchmarks/region_prompts.py) -----
 rp_args=(--device "$DEVICE" --json "$OUT/region_prompts.json")
-rp_limit=150  # the GPU: two configs, 7 frame kinds, 3 rounds, eager
+rp_limit=150  # the GPU: two configs, 7 frame kinds, 3 rounds + 5 SAM2 rounds, eager
+[ "$DEVICE" = cpu ] && rp_limit=300  # the CPU dry run: 6 tiny frames, minutes on a loaded 2-core guest
 if [ "$QUICK" = 1 ]; then rp_args+=(--quick); else rp_args+=(--repeats 3 --sam2-rounds 5); fi
 step region_prompts "$rp_limit" "$PY" "$BENCH/region_prompts.py" "${rp_args[@]}"
 
