@@ -18,6 +18,9 @@ the coverage is exactly C. Random weights make the masks meaningless, not the co
 Per kind: prompts decoded (and the padded batch), decoder ms (sam2_decode_filter), SAM2 stage ms (encoder +
 decoder + filters), frame ms (regions + segment + ground), and the ratios to `grid` of the same config.
 A profile line per config names the stages of the non-keyframe at 80 % coverage, largest first.
+--sam2-rounds N adds the SAM2 stage alone (one encoder pass per round, then every kind's decoder on it),
+N alternating rounds: cheap enough for several rounds where whole frames are too noisy (a busy CPU);
+--no-frames leaves the whole frames out.
 Nothing here is a test assertion.
 """
 from __future__ import annotations
