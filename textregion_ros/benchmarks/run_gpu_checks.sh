@@ -13,6 +13,8 @@
 #                        640 x 480), eager vs compiled per stage with p50 / p95 (--compile), peak memory,
 #                        R = 32 / 64 injected regions (--injected-regions when the script has it) and the
 #                        region sweep
+#   region_prompts.*     region_prompts grid vs a tracks keyframe vs tracks non-keyframes (prompts, decoder, SAM2,
+#                        frame ms and ratios) at the defaults and the small_gpu preset
 #   amg_vs_stock.*       our mask generator against SAM2's stock automatic mask generator, same image and grid
 #   steps.tsv            each step's exit status and seconds; every .json above also carries environment.json
 #
@@ -147,6 +149,13 @@ else
   { echo "$HEADER"; echo "== injected_regions: engine_stages.py has no --injected-regions yet: the region sweep stands in"; } \
     | tee "$OUT/injected_regions.txt"
 fi
+
+# -- 3c. region_prompts: grid vs a tracks keyframe vs tracks non-keyframes (benchmarks/region_prompts.py) -----
+rp_args=(--device "$DEVICE" --json "$OUT/region_prompts.json")
+rp_limit=150  # the GPU: two configs, 7 frame kinds, 3 rounds + 5 SAM2 rounds, eager
+[ "$DEVICE" = cpu ] && rp_limit=300  # the CPU dry run: 6 tiny frames, minutes on a loaded 2-core guest
+if [ "$QUICK" = 1 ]; then rp_args+=(--quick); else rp_args+=(--repeats 3 --sam2-rounds 5); fi
+step region_prompts "$rp_limit" "$PY" "$BENCH/region_prompts.py" "${rp_args[@]}"
 
 # -- 4. our mask generator vs SAM2's stock automatic mask generator ---------------------------------------
 if [ "$QUICK" = 1 ]; then

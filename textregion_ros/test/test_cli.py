@@ -240,6 +240,8 @@ def test_segment_writes_every_output_and_matches_the_engine(tmp_path, checkpoint
     assert document["model"] == f"pe:PE-Core-T-16-384:{checkpoints['weights']}"
     summary = json.loads((out / "summary.json").read_text())
     assert summary["config"]["points_per_side"] == SMALL["points_per_side"] and summary["failures"] == []
+    prompts = summary["images"][0]["prompts"]  # each image's region-prompt counts: the full grid here
+    assert prompts["keyframe"] and prompts["decoded"] == SMALL["points_per_side"] ** 2
 
 
 def test_segment_skips_unreadable_images_with_a_message_and_exits_1(tmp_path, config_file, capsys):

@@ -56,3 +56,18 @@ def test_a_bag_keeps_track_ids_across_its_frames(tmp_path, config_file):
     last = np.asarray(tracks[-1])
     new = last[~np.isin(last, tracks[0])]
     assert len(set(last.tolist())) == len(last) and (new > max(tracks[0])).all()  # ids never reused
+
+
+def test_a_bag_in_tracks_mode_records_each_frames_prompts_in_bag_order(tmp_path, config_file, capsys):
+    import json
+
+    source, out = tmp_path / "in_bag", tmp_path / "out_bag"
+    write_repeated_bag(source)
+    assert run_cli("bag", source, "--image-topic", "/camera/image_raw", "--config", config_file,
+                   "--queries", "cat, table", "--out", out, "-p", "region_prompts:=tracks",
+                   "-p", "keyframe_min_coverage:=0.0", "-p", "keyframe_interval_s:=60.0") == 0
+    frames = json.loads((tmp_path / "out_bag_prompts.json").read_text())["frames"]
+    assert len(frames) == REPEATS + 1 and all(f["mode"] == "tracks" for f in frames)
+    assert frames[0]["keyframe"] and frames[0]["reason"] == "first frame"
+    assert not frames[1]["keyframe"] and frames[1]["from_tracks"] > 0  # the first frame's tracks, as boxes
+    assert "region prompts (tracks): " in capsys.readouterr().out

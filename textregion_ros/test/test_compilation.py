@@ -123,6 +123,29 @@ def test_a_shape_past_the_stage_limit_runs_eager_with_a_log_line(eager, compiled
     assert decoder.active and decoder.report.eager_shapes
 
 
+def test_tracks_non_keyframes_of_any_prompt_count_share_one_padded_compiled_batch(eager, compiled):
+    """region_prompts tracks: prompt counts 2 and 6 both run in batches of 4 (points_per_batch), one graph
+    beside the grid's, and give the eager proposals. Runs after the shape-limit test, which counts shapes."""
+    import numpy as np
+
+    from textregion_ros.engine.region_prompts import RegionPrompts
+
+    rgb = photo_like(96, 128)
+    try:
+        for engine in (eager, compiled):
+            _with(engine, region_prompts="tracks")
+        for count in (2, 6):
+            prompts = RegionPrompts(full_grid=False, boxes=np.array([[10, 10, 120, 90]] * (count // 2), np.float32),
+                                    points=np.arange(count - count // 2))
+            expected, actual = eager.regions(rgb, prompts), compiled.regions(rgb, prompts)
+            _assert_same_regions(expected, actual)
+    finally:
+        for engine in (eager, compiled):
+            _with(engine, region_prompts="grid")
+    shapes = list(compiled.compiled.sam2_decoder.report.compiled)
+    assert [shape.split(" ")[0] for shape in shapes] == ["[4,1,2]", "[4,2,2]"], shapes
+
+
 # -- compiler failures ---------------------------------------------------------------------------------
 def _failing_backend(graph, example_inputs):
     raise RuntimeError("the compiler broke")

@@ -46,3 +46,15 @@ def test_every_record_names_the_device_driver_torch_and_cuda(dry_run):
     assert all(record["environment"] == environment for record in records)
     for text in out.glob("*.txt"):
         assert text.read_text().startswith("# {") and environment["device_name"] in text.read_text()
+
+
+def test_the_region_prompts_dry_run_decodes_the_capped_prompts(dry_run):
+    """--quick: 4 x 4 points, max_prompts 8, 4 tracks; 80 % coverage leaves 3 grid points uncovered, 50 % 8."""
+    _, out = dry_run
+    kinds = json.loads((out / "region_prompts.json").read_text())["configs"]["default"]["kinds"]
+    assert kinds["grid"]["prompts"]["decoded"] == kinds["keyframe"]["prompts"]["decoded"] == 16
+    steady = kinds["tracks 4 @ 80%"]["prompts"]
+    assert (steady["from_tracks"], steady["discovery"], steady["skipped"], steady["keyframe"]) == (4, 3, 0, False)
+    crowded = kinds["tracks 4 @ 50%"]["prompts"]
+    assert (crowded["decoded"], crowded["discovery"], crowded["skipped"]) == (8, 4, 4)
+    assert kinds["tracks 4 @ 80%"]["decoded_ratio"] == 7 / 16

@@ -1,5 +1,5 @@
-"""Host syncs in the hot path (issue 16, item 1): one steady-state frame stays within a stated
-budget of host syncs whatever the number of masks; nested-mask fusion resolves its greedy order
+"""Host syncs in the hot path: one steady-state frame (grid, or a region_prompts tracks non-keyframe)
+stays within a stated budget of host syncs whatever the number of masks or tracks; nested-mask fusion resolves its greedy order
 on the device and forms the same groups as the plain greedy rule; on CUDA the frame runs under
 torch.cuda.set_sync_debug_mode("error") apart from its budgeted copies."""
 from __future__ import annotations
@@ -227,3 +227,61 @@ def test_the_frame_runs_under_sync_debug_error_on_cuda_apart_from_its_budgeted_c
             torch.cuda.set_sync_debug_mode("default")
     assert len(regions) > 0
     assert audit.count.total <= 2 * FRAME_SYNC_BUDGET, audit.count.by_op
+
+
+def _track_prompts(engine: TextRegionEngine, count: int):
+    """A region_prompts tracks non-keyframe's prompts: `count` tracked boxes and two discovery points."""
+    from textregion_ros.engine.region_prompts import RegionPrompts
+
+    size = engine.masks.input_size
+    rng = np.random.default_rng(count)
+    corner = rng.uniform(0, size * 0.7, (count, 2))
+    extent = rng.uniform(size * 0.1, size * 0.3, (count, 2))
+    boxes = np.concatenate([corner, corner + extent], axis=1).astype(np.float32)
+    return RegionPrompts(full_grid=False, boxes=boxes, points=np.array([0, 1]), skipped=0)
+
+
+@pytest.fixture(scope="module")
+def tracks_syncs(engine_factory):
+    """Syncs (by op) and decoded prompts of one tracks non-keyframe at 8 and at 64 tracks."""
+    engine = engine_factory("pe", region_prompts="tracks", max_prompts=128)
+    image = photo_like()
+    _frame(engine, image)
+    counts = {}
+    for count in (8, 64):
+        prompts = _track_prompts(engine, count)
+        engine.regions(image, prompts)  # any lazy state of this batch size
+        with SyncAudit() as audit:
+            regions = engine.regions(image, prompts)
+            engine.ground(regions, QUERIES, segmentation=engine.segment(regions, QUERIES))
+        counts[count] = (dict(audit.count.by_op), regions.prompts)
+    return counts
+
+
+def test_a_tracks_frame_stays_within_the_sync_budget(tracks_syncs):
+    for by_op, record in tracks_syncs.values():
+        assert not record.keyframe
+        assert sum(by_op.values()) <= FRAME_SYNC_BUDGET, by_op
+
+
+def test_a_tracks_frame_has_the_same_syncs_at_8_and_at_64_tracks(tracks_syncs):
+    assert (tracks_syncs[8][1].from_tracks, tracks_syncs[64][1].from_tracks) == (8, 64)
+    assert tracks_syncs[8][0] == tracks_syncs[64][0]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_a_tracks_frame_runs_under_sync_debug_error_on_cuda_apart_from_its_budgeted_copies():
+    engine = TextRegionEngine(small_config("pe", device="cuda", compile="off", region_prompts="tracks"))
+    image = photo_like()
+    prompts = _track_prompts(engine, 64)
+    _frame(engine, image)
+    engine.regions(image, prompts)
+    torch.cuda.synchronize()
+    with SyncAudit() as audit:
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            regions = engine.regions(image, prompts)
+            engine.ground(regions, QUERIES, segmentation=engine.segment(regions, QUERIES))
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    assert audit.count.total <= FRAME_SYNC_BUDGET, audit.count.by_op

@@ -171,3 +171,52 @@ def test_a_rate_cap_below_one_frame_an_hour_is_refused(session, first_frame, cap
     result = session.set_parameter("max_rate_hz", cap)
     assert not result.successful and "one frame an hour" in result.reason
     assert session.get_parameter("max_rate_hz") == 0.0
+
+
+# -- region_prompts tracks over DDS ----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tracks_mode(session, first_frame):
+    """region_prompts tracks, keyframes only by event (no interval or coverage keyframes on random weights)."""
+    for name, value in (("keyframe_interval_s", 3600.0), ("keyframe_min_coverage", 0.0),
+                        ("region_prompts", "tracks")):
+        result = session.set_parameter(name, value)
+        assert result.successful, result.reason
+    yield
+    for name, value in (("region_prompts", "grid"), ("keyframe_interval_s", 1.0), ("keyframe_min_coverage", 0.5)):
+        assert session.set_parameter(name, value).successful
+
+
+def prompts_of(session, image, stamp: int) -> dict[str, str]:
+    """Process one frame (its outputs seen) and return the next diagnostics: the prompt counts of that frame."""
+    session.process(session.image(image, stamp))
+    return session.fresh_status()
+
+
+def test_a_bad_region_prompts_value_is_refused_with_the_choices(session, first_frame):
+    result = session.set_parameter("region_prompts", "boxes")
+    assert not result.successful and "grid, tracks" in result.reason
+    assert session.get_parameter("region_prompts") == "grid"
+
+
+def test_tracks_mode_publishes_prompt_counts_through_query_switches_stamp_jumps_and_a_size_change(session,
+                                                                                                tracks_mode):
+    image = photo_like(96, 128, seed=4)
+    first = prompts_of(session, image, 500)
+    assert first["region_prompts"] == "tracks" and first["prompts_keyframe"] == "true"
+    steady = prompts_of(session, image, 501)
+    assert steady["prompts_keyframe"] == "false", steady
+    decoded = int(steady["prompts_decoded"])
+    assert decoded == int(steady["prompts_from_tracks"]) + int(steady["prompts_discovery"]) > 0
+    assert decoded <= session.get_parameter("max_prompts")
+
+    assert session.set_queries(["chair", "floor"]).success  # queries touch no region: no keyframe
+    assert prompts_of(session, image, 502)["prompts_keyframe"] == "false"
+
+    jumped = prompts_of(session, image, 450)  # 52 s back: a new timeline for the tracks too
+    assert jumped["prompts_keyframe"] == "true" and "new timeline" in jumped["prompts_keyframe_reason"]
+
+    resized = prompts_of(session, photo_like(64, 80, seed=4), 451)
+    assert resized["prompts_keyframe_reason"] == "image size changed"
+    assert prompts_of(session, photo_like(64, 80, seed=4), 452)["prompts_keyframe"] == "false"
+    assert session.value("state") == "active"
+    assert session.set_queries(QUERIES).success

@@ -71,6 +71,13 @@ EXPECTED = (
              integer_range=(0, 4096, 1)),
     Expected("memory_s", ParameterType.PARAMETER_DOUBLE, 600.0, "from 0 to 10000000", "run time", False,
              double_range=(0.0, 1.0e7)),
+    Expected("region_prompts", ParameterType.PARAMETER_STRING, "grid", "grid | tracks", "run time", True),
+    Expected("max_prompts", ParameterType.PARAMETER_INTEGER, 64, "from 1 to 65536", "run time", True,
+             integer_range=(1, 65536, 1)),
+    Expected("keyframe_interval_s", ParameterType.PARAMETER_DOUBLE, 1.0, "from 0 to 3600", "run time", False,
+             double_range=(0.0, 3600.0)),
+    Expected("keyframe_min_coverage", ParameterType.PARAMETER_DOUBLE, 0.5, "from 0 to 1", "run time", False,
+             double_range=(0.0, 1.0)),
 )
 IDS = [e.name for e in EXPECTED]
 
@@ -82,6 +89,7 @@ ENGINE_FIELDS = [
     "min_mask_area", "fuse_masks", "fuse_mask_threshold",
     "resize_mode", "scale", "remove_global_patches", "global_patch_threshold",
     "logit_scale", "prob_threshold", "grounding_mode", "background_queries",
+    "region_prompts", "max_prompts",
 ]
 # The engine fields whose change needs new models (the configure-time ones).
 RELOAD = {"backbone", "model", "weights", "sam2_model", "sam2_weights", "sam2_image_size", "device", "compile",

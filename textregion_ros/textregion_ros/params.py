@@ -107,6 +107,8 @@ def _background_phrases(value: Any) -> Optional[str]:
 _MODELS, _MASKS, _TOKENS, _OUTPUTS, _QUERIES, _NODE, _SPATIAL, _OBJECTS = (
     "models", "masks", "region tokens", "segmentation and grounding", "queries", "node", "3D (depth)",
     "region tracks and object memory")
+_PROMPTS = "region prompts"
+REGION_PROMPT_MODES = ("grid", "tracks")
 
 PARAMETERS: tuple[Parameter, ...] = (
     # --- models: a change rebuilds them at the next configure ---
@@ -267,6 +269,22 @@ PARAMETERS: tuple[Parameter, ...] = (
               engine=False, group=_OBJECTS, minimum=0.0, maximum=1.0e7),
     Parameter("memory_size", INTEGER, 5000, "Most objects remembered; the longest unseen are forgotten first.",
               engine=False, group=_OBJECTS, minimum=1, maximum=1000000),
+    # --- region prompts: what SAM2's decoder is asked per frame ---
+    Parameter("region_prompts", STRING, "grid",
+              "grid = every grid point on every frame (the reference); tracks = on a non-keyframe one box per "
+              "tracked region of the previous frame plus the grid points no previous region covers (keyframes "
+              "decode the full grid, as grid does). Needs the frame pipeline's tracks (node, textregion bag); "
+              "independent images are all keyframes.", group=_PROMPTS, choices=REGION_PROMPT_MODES),
+    Parameter("max_prompts", INTEGER, 64,
+              "Most prompts a tracks non-keyframe decodes: tracked boxes first, then uncovered grid points spread "
+              "evenly; the rest are counted as skipped (a keyframe finds them).", group=_PROMPTS, minimum=1,
+              maximum=65536),
+    Parameter("keyframe_interval_s", DOUBLE, 1.0,
+              "tracks: a full-grid keyframe at least this often, in image-stamp time (0 = every frame).",
+              engine=False, group=_PROMPTS, minimum=0.0, maximum=3600.0),
+    Parameter("keyframe_min_coverage", DOUBLE, 0.5,
+              "tracks: a keyframe when the previous frame's regions cover less than this share of the grid "
+              "points.", engine=False, group=_PROMPTS, minimum=0.0, maximum=1.0),
 )
 
 BY_NAME: dict[str, Parameter] = {p.name: p for p in PARAMETERS}

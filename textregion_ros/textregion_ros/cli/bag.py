@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from ..engine import EngineError
+from ..engine.region_prompts import PromptRecord
+from ..outputs import result_files
 from .frames import build_engine, build_pipeline, print_summary
 from .settings import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK, UsageError, query_set, settings_from_args
 
@@ -136,6 +138,7 @@ def run_bag(args: argparse.Namespace) -> int:
         failures: list[tuple[str, str]] = []
         per_class: Counter[str] = Counter()
         seconds: list[float] = []
+        prompt_records: list[PromptRecord] = []  # one per processed frame, in the bag's order
         started = time.monotonic()
         interrupted = False
         try:
@@ -186,6 +189,7 @@ def run_bag(args: argparse.Namespace) -> int:
                     bar.update(1)
                     return
                 seconds.append(time.perf_counter() - frame_started)
+                prompt_records.append(observed.regions.prompts)
                 if not label_info_sent:
                     put("label_info", timestamp, bag_frames.label_info(queries.classes, header,
                                                                        settings.config.prob_threshold))
@@ -223,8 +227,10 @@ def run_bag(args: argparse.Namespace) -> int:
         reader.close()
 
     print(f"wrote {out}: " + ", ".join(f"{topic} ({count})" for topic, count in written.items()))
+    prompts_file = out.parent / f"{out.name}_prompts.json"  # beside the bag: its folder is rosbag2's
+    result_files.write_json(prompts_file, {"frames": [r.as_dict() for r in prompt_records]})
     print_summary("bag", "frame", len(seconds), to_process, seconds, time.monotonic() - started, per_class,
-                  queries.classes, failures, out)
+                  queries.classes, failures, out, prompt_records)
     if interrupted:
         print("interrupted: the bag holds the frames processed so far", file=sys.stderr)
         return EXIT_INTERRUPTED

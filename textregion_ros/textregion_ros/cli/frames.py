@@ -10,6 +10,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 from ..engine import EngineConfig, EngineError, TextRegionEngine
 from ..engine.errors import ConfigError, WeightsUnavailableError
+from ..engine.region_prompts import PromptRecord
 from ..objects import FrameObjects
 from ..outputs import result_files
 from ..perception import FramePipeline, FrameResult, PipelineSettings
@@ -51,11 +52,28 @@ def detection_records(result: FrameResult) -> list[dict[str, Any]]:
             for d in result.detections]
 
 
+def prompt_summary(records: Sequence[PromptRecord]) -> str:
+    """One line over a run's region-prompt records: keyframes (by reason) and prompts decoded per frame."""
+    if not records:
+        return "region prompts: no frames"
+    keyframes = Counter(r.reason for r in records if r.keyframe)
+    reasons = ", ".join(f"{reason} {count}" for reason, count in keyframes.items())
+    mean = sum(r.decoded for r in records) / len(records)
+    others = [r.decoded for r in records if not r.keyframe]
+    steady = f", {sum(others) / len(others):.1f} on the others" if others else ""
+    return (f"region prompts ({records[-1].mode}): {sum(keyframes.values())}/{len(records)} keyframes"
+            f"{' (' + reasons + ')' if reasons else ''}; {mean:.1f} prompts decoded per frame{steady}, "
+            f"{sum(r.skipped for r in records)} skipped")
+
+
 def print_summary(command: str, noun: str, done: int, total: int, seconds: list[float], wall: float, per_class: Counter,
-                  classes: Sequence[str], failures: list[tuple[str, str]], out: Path) -> None:
-    """The closing lines of a run: counts, time per item, detections per class, failures."""
+                  classes: Sequence[str], failures: list[tuple[str, str]], out: Path,
+                  prompts: Optional[Sequence[PromptRecord]] = None) -> None:
+    """The closing lines of a run: counts, time per item, region prompts, detections per class, failures."""
     mean = sum(seconds) / len(seconds) if seconds else 0.0
     print(f"{command}: {done}/{total} {noun}s in {wall:.1f} s ({mean:.2f} s per {noun} in the engine)")
+    if prompts is not None:
+        print(prompt_summary(prompts))
     if classes:
         counts = ", ".join(f"{name}: {per_class.get(name, 0)}" for name in classes)
         print(f"detections per class: {counts}")

@@ -12,6 +12,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from ..engine import EngineConfig, EngineError
+from ..engine.region_prompts import PromptRecord
 from ..outputs import encodings, result_files
 from ..perception import FrameInput
 from ..runtime.compressed_image import rgb8
@@ -110,6 +111,7 @@ def run_segment(args: argparse.Namespace) -> int:
     per_class: Counter[str] = Counter()
     seconds: list[float] = []
     records: list[dict[str, Any]] = []
+    prompt_records: list[PromptRecord] = []
     used: set[str] = set()
     started = time.monotonic()
     with logging_redirect_tqdm(), tqdm(files, unit="img", desc="segment", disable=None, dynamic_ncols=True) as bar:
@@ -154,15 +156,16 @@ def run_segment(args: argparse.Namespace) -> int:
                 continue
             seconds.append(image_seconds)
             per_class.update(d["query"] for d in detections)
+            prompt_records.append(observed.regions.prompts)
             records.append({"image": str(path), "stem": stem, "detections": len(detections),
-                            "seconds": round(image_seconds, 3)})
+                            "seconds": round(image_seconds, 3), "prompts": observed.regions.prompts.as_dict()})
 
     result_files.write_json(out / "summary.json", {
         "config": config_record(settings.config), "queries": list(queries.classes),
         "images": records, "failures": [{"input": s, "reason": r} for s, r in failures],
     })
     print_summary("segment", "image", len(seconds), len(files) + len(problems), seconds, time.monotonic() - started,
-                   per_class, queries.classes, failures, out)
+                   per_class, queries.classes, failures, out, prompt_records)
     return EXIT_FAILURES if failures else EXIT_OK
 
 

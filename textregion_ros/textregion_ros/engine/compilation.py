@@ -194,7 +194,8 @@ class PaddedPointBatch:
 
     def __call__(self, coords: torch.Tensor, labels: torch.Tensor, *rest: Any) -> tuple[torch.Tensor, torch.Tensor]:
         count, batch = int(coords.shape[0]), self.batch_size()
-        if not self.stage.active or count >= batch:
+        # two-token prompts (region_prompts.py) arrive padded to their own fixed sizes already
+        if not self.stage.active or count >= batch or coords.shape[1] != 1:
             return self.stage(coords, labels, *rest)
         pad = batch - count
         coords = torch.cat([coords, coords[-1:].expand(pad, *coords.shape[1:])])

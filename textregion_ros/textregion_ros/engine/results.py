@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from ..spatial.camera import resample_nearest
+from .region_prompts import PromptBasis, PromptRecord
 
 
 @dataclass
@@ -31,6 +32,8 @@ class Regions:
     logit_affine: Optional[tuple[float, float]] = None  # (scale, bias) for SigLIP2
     timings: dict[str, float] = field(default_factory=dict)
     stats: dict[str, int] = field(default_factory=dict)
+    prompts: Optional[PromptRecord] = None  # what SAM2's decoder was asked (engine/region_prompts.py)
+    prompt_basis: Optional[PromptBasis] = None  # region_prompts tracks: what the next frame's prompts come from
     _region_ids: Optional[np.ndarray] = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:

@@ -29,8 +29,10 @@ from .boxes import inclusive_boxes
 from .config import EngineConfig
 from .nms import start_nms
 from .precision import autocast, resolve_precision
+from .region_prompts import BOX_LABELS, POINT_LABELS, RegionPrompts, batch_sizes, bucket_plan, prompt_chunk
 from .sam2_decoder import ImageInputs, cast_inputs, decode_masks
 from .sync_audit import budgeted_sync
+from .uploads import to_device
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -53,6 +55,7 @@ class MaskProposals:
     # `boxes` on the host ([M,4] float32), when the producer already copied them (select_masks does,
     # in its one transfer): mask fusion plans its pair crops from them without another sync.
     host_boxes: Optional[np.ndarray] = None
+    padded: Optional[int] = None  # decoder batch slots incl. padding (prompted decode); None: the grid
 
     def __len__(self) -> int:
         return int(self.iou.shape[0])
@@ -77,14 +80,24 @@ def image_forward(model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor
 
 def prompt_decode(model: torch.nn.Module, coords: torch.Tensor, labels: torch.Tensor, image_embed: torch.Tensor,
                   dense_pe: torch.Tensor, high_res_feats: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Prompt encoder + mask decoder for a batch of single-point prompts [B,1,2]: (low-res logits [B,3,h,w], IoU [B,3]).
+    """Prompt encoder + mask decoder for a batch of prompts: (low-res logits [B,3,h,w], IoU [B,3]).
+
+    [B,1,2] coordinates are grid points, embedded by SAM2's prompt encoder as it pads them; [B,2,2]
+    are two-token prompts given whole (boxes as corners labelled 2, 3; points with their not-a-point
+    token: engine/region_prompts.py), embedded by the same encoder without more padding.
 
     The image inputs come cast once per frame (Sam2MaskGenerator.decode, sam2_decoder.cast_inputs);
     the decoder runs with every traffic lever of engine/sam2_decoder.py (its outputs equal SAM2's
     own MaskDecoder.forward, test_sam2_decoder.py). This is the function the compiled stage traces,
     so the levers are inside the compiled graph too.
     """
-    sparse, dense = model.sam_prompt_encoder(points=(coords, labels), boxes=None, masks=None)
+    encoder = model.sam_prompt_encoder
+    if coords.shape[1] == 1:
+        sparse, dense = encoder(points=(coords, labels), boxes=None, masks=None)
+    else:  # PromptEncoder.forward without its padding token: the same embedding ops and dense input
+        sparse = encoder._embed_points(coords, labels, pad=False)
+        dense = encoder.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(coords.shape[0], -1,
+                                                                         *encoder.image_embedding_size)
     return decode_masks(model.sam_mask_decoder, ImageInputs(image_embed, dense_pe, tuple(high_res_feats)), sparse, dense)
 
 
@@ -136,8 +149,11 @@ class Sam2MaskGenerator:
         return self._grid[key]
 
     @torch.no_grad()
-    def decode(self, features: dict) -> MaskProposals:
-        """Decode every grid point (3 masks each), filter, NMS and order the survivors."""
+    def decode(self, features: dict, prompts: Optional[RegionPrompts] = None) -> MaskProposals:
+        """Decode every grid point (3 masks each), or the given non-keyframe prompts; filter, NMS and
+        order the survivors."""
+        if prompts is not None and not prompts.full_grid:
+            return self.decode_prompts(features, prompts)
         config, model = self.config, self.model
         points = self.grid_points()
         image = cast_inputs(features["image_embed"], model.sam_prompt_encoder.get_dense_pe(),
@@ -158,6 +174,75 @@ class Sam2MaskGenerator:
         logits, iou, stability, granularity, valid = (torch.cat(parts) for parts in zip(*batches))
         return select_masks(logits, iou, stability, granularity, config.box_nms_thresh, config.min_mask_area,
                             points=int(points.shape[0]), valid=valid)
+
+    @torch.no_grad()
+    def decode_prompts(self, features: dict, prompts: RegionPrompts) -> MaskProposals:
+        """Decode box and point prompts (region_prompts.py's format), padded to fixed batch sizes.
+
+        The padding slots are not-a-point prompts whose masks the validity mask drops before NMS, so
+        the survivors are those of the real prompts alone, with no sync to find them.
+        """
+        config, model = self.config, self.model
+        count = len(prompts)
+        plan = bucket_plan(count, prompt_chunk(config.points_per_batch))
+        total = plan[-1][0] + plan[-1][2] if plan else 0
+        coords, labels = self.prompt_tensors(prompts, total)
+        valid_prompt = to_device(np.arange(total) < count, self.device)
+        image = cast_inputs(features["image_embed"], model.sam_prompt_encoder.get_dense_pe(),
+                            features["high_res_feats"], self.dtype)
+        batches: list[tuple[torch.Tensor, ...]] = []
+        for start, _, size in plan:
+            with autocast(self.device, self.dtype):
+                lowres, iou = self.forwards.decoder(coords[start:start + size], labels[start:start + size],
+                                                    image.embedding, image.positional, list(image.high_res))
+            logits = lowres.float().clamp_(-LOGIT_LIMIT, LOGIT_LIMIT).flatten(0, 1)
+            iou = iou.float().flatten()
+            granularity = torch.arange(3, device=self.device).repeat(size)
+            stability = stability_scores(logits)
+            valid = self._filter(logits, iou, stability) & valid_prompt[start:start + size].repeat_interleave(3)
+            batches.append((logits.half(), iou, stability, granularity, valid))
+        if not batches:
+            lowres = self.input_size // 4
+            empty = torch.zeros(0, device=self.device)
+            batches.append((torch.zeros(0, lowres, lowres, device=self.device).half(), empty, empty,
+                            torch.zeros(0, dtype=torch.long, device=self.device),
+                            torch.zeros(0, dtype=torch.bool, device=self.device)))
+        logits, iou, stability, granularity, valid = (torch.cat(parts) for parts in zip(*batches))
+        proposals = select_masks(logits, iou, stability, granularity, config.box_nms_thresh, config.min_mask_area,
+                                 points=count, valid=valid)
+        proposals.padded = total
+        return proposals
+
+    def warm_up_prompts(self, features: dict) -> None:
+        """Decode one prompt batch of every padded size tracks mode uses (compiles them at configure)."""
+        points = self.config.points_per_side ** 2
+        for size in batch_sizes(prompt_chunk(self.config.points_per_batch)):
+            self.decode_prompts(features, RegionPrompts(full_grid=False, points=np.arange(size) % points))
+
+    def prompt_tensors(self, prompts: RegionPrompts, total: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """[total,2,2] coordinates and [total,2] labels: boxes, then points, then not-a-point padding."""
+        boxes, points = prompts.boxes.astype(np.float32).reshape(-1, 2, 2), prompts.points.astype(np.int64)
+        pad = total - boxes.shape[0] - points.shape[0]
+        labels = np.concatenate([np.tile(np.array(BOX_LABELS, np.int32), (boxes.shape[0], 1)),
+                                 np.tile(np.array(POINT_LABELS, np.int32), (points.shape[0], 1)),
+                                 np.full((pad, 2), -1, np.int32)])
+        grid = self.grid_points()
+        if points.size and (points.min() < 0 or points.max() >= grid.shape[0]):
+            raise ValueError(f"point prompts must index the {grid.shape[0]} grid points")
+        point_xy = grid[to_device(points, self.device)]
+        point_coords = torch.stack([point_xy, torch.zeros_like(point_xy)], dim=1)
+        coords = torch.cat([to_device(boxes, self.device), point_coords,
+                            torch.zeros(pad, 2, 2, device=self.device)])
+        return coords, to_device(labels, self.device)
+
+    def grid_cover(self, masks: torch.Tensor) -> torch.Tensor:
+        """[R,P] bool: mask r (> 0, at any resolution covering the image) covers grid point p, sampled at
+        the working pixel the point falls in (grid points are in SAM2 input pixels of the squashed image)."""
+        height, width = masks.shape[-2:]
+        grid = self.grid_points()
+        xs = (grid[:, 0] * width / self.input_size).long().clamp_(0, width - 1)
+        ys = (grid[:, 1] * height / self.input_size).long().clamp_(0, height - 1)
+        return masks[:, ys, xs] > 0
 
     def _filter(self, logits: torch.Tensor, iou: torch.Tensor, stability: torch.Tensor) -> torch.Tensor:
         """Masks that pass predicted-IoU and stability, and are not empty (per batch, before NMS).

@@ -39,6 +39,7 @@ from .global_patches import global_token_mask
 from .grounding import ground
 from .precision import resolve_precision
 from .queries import QuerySet, background_phrases, parse_queries, with_background
+from .region_prompts import PromptBasis, PromptRecord, RegionPrompts, grid_record
 from .results import Detection, Regions, Segmentation
 from .sam2_loading import load_sam2
 from .sam2_masks import MaskProposals, Sam2MaskGenerator
@@ -99,7 +100,10 @@ class TextRegionEngine:
         self._check_open()
         start = time.perf_counter()
         frame = self.prepare_frame(np.full((*image_size, 3), 128, np.uint8))
-        self.masks.decode(self.masks.encode(frame.image))
+        features = self.masks.encode(frame.image)
+        self.masks.decode(features)
+        if self.config.region_prompts == "tracks":  # the non-keyframes' padded batch sizes compile now too
+            self.masks.warm_up_prompts(features)
         self.image_features(frame)
         log.info("warm-up (%dx%d frame) took %.1f s; %s", image_size[1], image_size[0], time.perf_counter() - start,
                  self.compiled.summary())
@@ -107,8 +111,13 @@ class TextRegionEngine:
 
     # -- regions -------------------------------------------------------------------------------
     @torch.no_grad()
-    def regions(self, rgb: ImageLike) -> Regions:
-        """SAM2 regions of an HxWx3 uint8 RGB image and their region tokens."""
+    def regions(self, rgb: ImageLike, prompts: Optional[RegionPrompts] = None) -> Regions:
+        """SAM2 regions of an HxWx3 uint8 RGB image and their region tokens.
+
+        `prompts`: what SAM2's decoder is asked (region_prompts.py); None or a keyframe = the full grid.
+        The engine keeps nothing across frames: the caller builds prompts from the previous frame's
+        Regions.prompt_basis (perception/prompt_policy.py).
+        """
         timer = StageTimer(self.device)
         frame = self.prepare_frame(rgb, timer)
         features = None
@@ -116,10 +125,12 @@ class TextRegionEngine:
             with self.streams.branch("encoder", frame.image):
                 features = self.image_features(frame, timer)
         with self.streams.branch("sam2", frame.image):
-            proposals = self.propose_masks(frame, timer)
+            proposals = self.propose_masks(frame, timer, prompts)
             fused = self.fuse_masks(proposals, frame.size, timer)
         self.streams.join()
-        return self.finish_regions(frame, proposals, timer, features=features, fused=fused)
+        regions = self.finish_regions(frame, proposals, timer, features=features, fused=fused)
+        regions.prompts = self.prompt_record(proposals, prompts)
+        return regions
 
     @torch.no_grad()
     def finish_regions(self, frame: Frame, proposals: MaskProposals, timer: Optional[StageTimer] = None,
@@ -142,13 +153,50 @@ class TextRegionEngine:
             features = self.image_features(frame, timer) if features is None else features
             pooled = self.region_tokens(features, fused.masks, timer)
             tokens, kept = pooled.tokens, pooled.kept
-        with budgeted_sync(self.device):
-            index = kept.nonzero().flatten()  # the one compaction of the regions: one host sync
+        basis = None
+        if self.config.region_prompts == "tracks":  # the next frame's prompt basis rides on the same copy
+            index, basis = self._compact_with_basis(kept, fused.masks)
+        else:
+            with budgeted_sync(self.device):
+                index = kept.nonzero().flatten()  # the one compaction of the regions: one host sync
         stats["regions"] = int(index.shape[0])
         regions = self.build_regions(*(t.index_select(0, index) for t in (fused.masks, tokens, fused.iou,
                                                                           fused.stability)), frame.size)
-        regions.timings, regions.stats = timer.seconds, stats
+        regions.timings, regions.stats, regions.prompt_basis = timer.seconds, stats, basis
         return regions
+
+    def _compact_with_basis(self, kept: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, PromptBasis]:
+        """The regions' compaction and their prompt basis (boxes in SAM2 input pixels, grid points covered)
+        in one host copy: tracks mode costs no sync more than grid mode."""
+        side, size = self.config.points_per_side, float(self.masks.input_size)
+        count, points = int(masks.shape[0]), side * side
+        if count:
+            work_h, work_w = masks.shape[-2:]
+            scale = to_device(np.array([size / work_w, size / work_h] * 2, dtype=np.float32), masks.device)
+            boxes = exclusive_boxes(masks > 0) * scale
+            covers = self.masks.grid_cover(masks)
+            summary = torch.cat([kept.float(), covers.flatten().float(), boxes.flatten().float()])
+        else:
+            summary = torch.zeros(0, device=masks.device)
+        with budgeted_sync(self.device):
+            host = summary.cpu().numpy()  # the one compaction of the regions: one host sync
+        kept_host = host[:count] > 0
+        covers_host = host[count:count + count * points].reshape(count, points) > 0
+        boxes_host = host[count + count * points:].reshape(count, 4).astype(np.float32)
+        index = np.flatnonzero(kept_host)
+        basis = PromptBasis(boxes_host[index], covers_host[index], side)
+        return to_device(index.astype(np.int64), self.device), basis
+
+    def prompt_record(self, proposals: MaskProposals, prompts: Optional[RegionPrompts]) -> PromptRecord:
+        """The frame's prompt counts (keyframe reason from the caller's prompts; 'grid mode' without)."""
+        mode = self.config.region_prompts
+        if prompts is None or prompts.full_grid:
+            reason = prompts.reason if prompts is not None and prompts.reason else None
+            if reason is None and mode == "tracks":
+                reason = "no prompts given"  # a caller without a keyframe policy (the engine alone)
+            return grid_record(proposals.points, mode, reason)
+        return PromptRecord(mode, len(prompts), int(prompts.boxes.shape[0]), int(prompts.points.shape[0]),
+                            int(prompts.skipped), False, "", int(proposals.padded or len(prompts)))
 
     @torch.no_grad()
     def pool(self, rgb: ImageLike, masks: ImageLike) -> torch.Tensor:
@@ -179,14 +227,16 @@ class TextRegionEngine:
             return make_frame(pixels, scale)
 
     @torch.no_grad()
-    def propose_masks(self, frame: Frame, timer: Optional[StageTimer] = None) -> MaskProposals:
-        """SAM2's filtered, ordered low-res mask proposals for the frame (one encoder pass)."""
+    def propose_masks(self, frame: Frame, timer: Optional[StageTimer] = None,
+                      prompts: Optional[RegionPrompts] = None) -> MaskProposals:
+        """SAM2's filtered, ordered low-res mask proposals for the frame (one encoder pass); `prompts`
+        as regions() takes them."""
         self._check_open()
         timer = _timed(timer, self.device)
         with timer.stage("sam2_encode"):
             features = self.masks.encode(frame.image)
         with timer.stage("sam2_decode_filter"):
-            return self.masks.decode(features)
+            return self.masks.decode(features, prompts)
 
     @torch.no_grad()
     def fuse_masks(self, proposals: MaskProposals, image_size: tuple[int, int],

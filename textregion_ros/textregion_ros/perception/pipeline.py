@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..engine import QuerySet, Regions, Segmentation, TextRegionEngine
+from ..engine.region_prompts import RegionPrompts
 from ..engine.results import Detection
 from ..objects import FrameObjects
 from ..outputs.overlay import draw_overlay
@@ -23,6 +24,7 @@ from ..spatial.locate import PARAMETER_FIELDS as DEPTH_PARAMETER_FIELDS
 from .depth_source import DepthSource, DepthView, No3D, OutputFrame
 from .frame_3d import detection_boxes, distances_m, in_frame, measure
 from .products import work_for
+from .prompt_policy import KeyframeSettings, PreviousRegions, PromptPolicy, region_settings_key
 
 
 @dataclass(frozen=True)
@@ -32,14 +34,16 @@ class PipelineSettings:
     depth: DepthSettings
     depth_sync_tolerance_s: float
     tf_timeout_s: float
+    keyframes: KeyframeSettings = KeyframeSettings()  # region_prompts tracks (prompt_policy.py)
 
-    PARAMETERS = frozenset(DEPTH_PARAMETER_FIELDS) | {"depth_sync_tolerance_s", "tf_timeout_s"}
+    PARAMETERS = (frozenset(DEPTH_PARAMETER_FIELDS) | {"depth_sync_tolerance_s", "tf_timeout_s"}
+                  | KeyframeSettings.PARAMETERS)
 
     @classmethod
     def from_parameters(cls, values: Mapping[str, Any]) -> "PipelineSettings":
         """From the node's parameter values; ValueError on a rule between them (min_depth_m < max_depth_m)."""
         return cls(DepthSettings.from_parameters(values), float(values["depth_sync_tolerance_s"]),
-                   float(values["tf_timeout_s"]))
+                   float(values["tf_timeout_s"]), KeyframeSettings.from_parameters(values))
 
 
 @dataclass
@@ -63,6 +67,7 @@ class ObservedFrame:
     frame_id: str
     regions: Regions
     track_ids: Optional[np.ndarray]  # [R] uint32, None without tracking
+    previous: Optional[PreviousRegions] = None  # what the next frame's region prompts are built from
     view: Optional[DepthView] = None  # the paired depth (kept: detections' own parts are measured on it)
     transform: Optional[RigidTransform] = None  # into the output frame; None = the optical frame
     camera_3d: Optional[Boxes3D] = None  # per region, optical frame; None = no 3D for this frame
@@ -112,18 +117,35 @@ class FramePipeline:
         self.engine = engine
         self.settings = settings
         self.objects = objects  # None: no tracks and no memory (independent images)
+        self.prompts = PromptPolicy(settings.keyframes)
+        # The last observed frame's regions, for region_prompts tracks. A frame loop that finishes frames
+        # on another thread hands them along instead (observe's `previous`).
+        self.previous: Optional[PreviousRegions] = None
 
     def configure(self, settings: PipelineSettings) -> None:
         """New settings between frames (the caller rebuilds them only when a parameter changed)."""
         self.settings = settings
+        self.prompts.settings = settings.keyframes
 
-    def observe(self, frame: FrameInput) -> ObservedFrame:
+    def observe(self, frame: FrameInput, previous: Optional[PreviousRegions] = None) -> ObservedFrame:
         """Regions, 3D and track ids of one frame; the memory learns the tracks' sightings.
 
-        Raises the engine's ImageError for pixels it refuses (empty, too large): bad input, not a failure.
+        `previous`: the previous processed frame's ObservedFrame.previous (default: the last one this
+        pipeline observed). Raises the engine's ImageError for pixels it refuses (empty, too large):
+        bad input, not a failure.
         """
         started = time.perf_counter()
-        regions = self.engine.regions(frame.rgb)
+        previous = self.previous if previous is None else previous
+        config = self.engine.config
+        key = region_settings_key(config)
+        prompts = None
+        if config.region_prompts == "tracks":
+            if self.objects is None:  # independent images: no tracks to prompt from
+                prompts = RegionPrompts.keyframe("independent images")
+            else:
+                prompts = self.prompts.prompts(previous, frame.stamp_ns, tuple(frame.rgb.shape[:2]), key,
+                                               config.max_prompts)
+        regions = self.engine.regions(frame.rgb, prompts)
         observed = ObservedFrame(frame.rgb, frame.stamp_ns, frame.frame_id, regions, None,
                                  seconds=dict(regions.timings))
         if frame.depth is not None:
@@ -132,6 +154,11 @@ class FramePipeline:
             observed.seconds["spatial"] = time.perf_counter() - spatial_started
         if self.objects is not None:
             observed.track_ids = self.objects.observe(frame.stamp_ns, frame.frame_id, regions, observed.output_3d)
+        keyframe = regions.prompts is None or regions.prompts.keyframe
+        track_ids = observed.track_ids if observed.track_ids is not None else np.zeros(len(regions), np.uint32)
+        observed.previous = PreviousRegions(frame.stamp_ns, tuple(regions.image_size), key, keyframe,
+                                            regions.prompt_basis, np.asarray(track_ids))
+        self.previous = observed.previous
         observed.seconds["observe"] = time.perf_counter() - started
         return observed
 

@@ -536,6 +536,13 @@ class TextRegionNode(QueryRoute, LifecycleNode):
         policy, self._health.qos_problem = incompatible_image_qos(info, self._value("image_reliability"))
         self._problem(f"qos-{policy}", self._health.qos_problem)
 
+    def _prompt_diagnostics(self) -> dict[str, str]:
+        """The latest frame's region-prompt counts (engine/region_prompts.py), empty before the first frame."""
+        with self._lock:
+            frame = self._latest
+        record = frame.observed.regions.prompts if frame is not None else None
+        return record.diagnostics() if record is not None else {}
+
     def _publish_diagnostics(self) -> None:
         state = self.state_label()
         device = str(self._engine.device) if self._engine is not None else "none"
@@ -552,6 +559,7 @@ class TextRegionNode(QueryRoute, LifecycleNode):
             "callback_errors": str(self._callback_errors.total),
             "service_calls_refused": str(self._gate.refused),
             **self._objects.diagnostics(),
+            **self._prompt_diagnostics(),
             **(self._depth_input.rates() if self._depth_input is not None else {}),
             **{f"latency_ms_{name}": f"{ms:.1f}" for name, ms in self._stage_ms.items()},
             **device_memory(device),
