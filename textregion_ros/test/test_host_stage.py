@@ -155,8 +155,9 @@ def test_a_query_switch_waits_until_the_host_stage_published_the_frame_of_the_ol
     assert loop.published == [(1, "A"), ("info", "B"), (2, "B")]
 
 
-def test_every_label_message_agrees_with_the_label_info_before_it_under_many_switches():
-    loop = Loop()
+@pytest.mark.parametrize("overlap", [True, False])
+def test_every_label_message_agrees_with_the_label_info_before_it_under_many_switches(overlap: bool):
+    loop = Loop(overlap=overlap)
     loop.published.append(("info", "A"))
     for frame in range(60):
         loop.engine.submit_frame(frame)

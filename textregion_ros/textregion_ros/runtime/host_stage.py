@@ -31,7 +31,17 @@ from typing import Any, Callable, Optional
 from .health import FrameHealth
 from .worker import DROPPED, HANDED_OVER, ErrorHandler
 
-__all__ = ["HANDED_OVER", "HostStage"]
+__all__ = ["HANDED_OVER", "HostStage", "overlap_for"]
+
+
+def overlap_for(setting: str, device: str) -> bool:
+    """The `overlap_host_stage` rule: "on" / "off" as said; "auto" overlaps only when the engine runs on
+    CUDA. On a CPU the engine's torch threads already keep every core busy, so a second busy thread only
+    takes cores from the models (the frame period stays the sum of both stages' CPU time) while adding a
+    hand-over; on a GPU the host work would otherwise leave the device idle."""
+    if setting == "auto":
+        return str(device).startswith("cuda")
+    return setting == "on"
 
 
 class HostStage:
