@@ -9,6 +9,7 @@
 #                        640 x 480), eager vs compiled per stage with p50 / p95 (--compile), peak memory,
 #                        R = 32 / 64 injected regions (--injected-regions when the script has it) and the
 #                        region sweep
+#   host_stages.*        a frame's host-side stages (benchmarks/host_stages.py), before / after the overlapped loop
 #   amg_vs_stock.*       our mask generator against SAM2's stock automatic mask generator, same image and grid
 #   steps.tsv            each step's exit status and seconds; every .json above also carries environment.json
 #
@@ -134,6 +135,18 @@ else
   { echo "$HEADER"; echo "== injected_regions: engine_stages.py has no --injected-regions yet: the region sweep stands in"; } \
     | tee "$OUT/injected_regions.txt"
 fi
+
+# -- 3c. a frame's host-side stages (image models out), before / after the overlapped loop, and the overlay's
+#        tensor renderer against the numpy one on the same label map ----------------------------------------
+host_args=(--device "$DEVICE" --json "$OUT/host_stages.json")
+host_limit=90  # on a GPU: 6 cases, 3 repeats
+if [ "$QUICK" = 1 ]; then
+  host_args+=(--sizes 96x64 --regions 4 --repeats 1)
+  host_limit=180  # loading the models dominates on a CPU (90 s on a loaded 2-core guest)
+else
+  host_args+=(--repeats 3)
+fi
+step host_stages "$host_limit" "$PY" "$BENCH/host_stages.py" "${host_args[@]}"
 
 # -- 4. our mask generator vs SAM2's stock automatic mask generator ---------------------------------------
 if [ "$QUICK" = 1 ]; then
