@@ -25,7 +25,7 @@ from ..engine.results import Detection
 from .overlay_pixels import as_label_tensor, label_range, tint_and_outline_tensor
 
 # "auto": torch ops where the label map is a tensor on an accelerator, else the numpy renderer (on a CPU
-# the numpy bands measured ~6x faster than torch's ops: benchmarks/host_stages.py); "tensor" / "numpy" force one.
+# torch's ops measured 1.5-3x slower than the numpy bands: benchmarks/host_stages.py); "tensor" / "numpy" force one.
 PIXEL_RENDERERS = ("auto", "tensor", "numpy")
 
 # Pixels per band of the per-pixel passes: bounds the temporaries (a few uint16 copies of a
