@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from textregion_ros.runtime.health import FrameCounts, FrameHealth
-from textregion_ros.runtime.host_stage import HANDED_OVER, HostStage
+from textregion_ros.runtime.host_stage import HANDED_OVER, HostStage, overlap_for
 from textregion_ros.runtime.worker import DROPPED, LatestFrameWorker
 
 TIMEOUT = 60.0
@@ -231,3 +231,11 @@ def test_a_frame_handed_over_after_the_stop_is_counted_as_dropped():
     health.on_received()
     assert host.hand_over("late", 0.0) is HANDED_OVER
     assert health.counts() == FrameCounts(received=1, dropped=1)
+
+
+@pytest.mark.parametrize("setting,device,overlap", [
+    ("auto", "cuda:0", True), ("auto", "cuda", True), ("auto", "cpu", False),
+    ("on", "cpu", True), ("off", "cuda:0", False),
+])
+def test_auto_overlaps_only_when_the_engine_runs_on_cuda(setting: str, device: str, overlap: bool):
+    assert overlap_for(setting, device) is overlap
