@@ -124,8 +124,9 @@ def draw_overlay(
     `labels` is HxW integers in [-1, len(classes)): a numpy array or a tensor on any device. The
     per-pixel part runs as torch ops on the tensor's device with `pixels="tensor"` (what "auto" picks
     for a tensor on an accelerator), or as the reference numpy renderer on the host with `pixels="numpy"`
-    (what "auto" picks otherwise; a tensor is copied to the host first). Raises ValueError for an `rgb` that is not HxWx3 uint8,
-    labels of another size or out of range, alpha outside [0, 1] or an unknown `pixels`.
+    (what "auto" picks otherwise; a tensor is copied to the host first). Raises ValueError for an `rgb`
+    that is not HxWx3 uint8, labels of another size or out of range, alpha outside [0, 1] or an unknown
+    `pixels`.
     """
     rgb = np.asarray(rgb)
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:

@@ -1,9 +1,10 @@
 """The overlay's per-pixel part (tint and outlines) as torch ops, on the device the label map lives on.
 
 Why: on a GPU the label map is made on the device; tinting and outlining it there costs one upload of
-the camera image and one download of the result instead of a host pass over every pixel. On a CPU the label map is a numpy
-array and overlay.py keeps the numpy renderer (these ops on torch's CPU kernels
-measured 1.5-3x slower: benchmarks/host_stages.py); these ops still run on CPU tensors, which is how the tests compare the two renderers.
+the camera image and one download of the result instead of a host pass over every pixel. On a CPU the
+label map is a numpy array and overlay.py keeps the numpy renderer (these ops on torch's CPU kernels
+measured 1.5-3x slower: benchmarks/host_stages.py); the ops still run on CPU tensors, which is how the
+tests compare the two renderers.
 
 The arithmetic is exactly the reference renderer's (outputs/overlay.py, `tint_and_outline_numpy`):
 out = (src * (256 - w) + colour * w + 128) >> 8 with w = round(256 * alpha) on labelled pixels and

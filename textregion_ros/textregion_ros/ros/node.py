@@ -6,12 +6,14 @@ deactivate unsubscribes, cleanup frees the models (and GPU memory). With `autost
 the node configures and activates itself, so `ros2 run textregion_ros textregion_node` works.
 
 Threads: ROS callbacks only hand frames and queries over; one worker thread runs the models on
-the newest frame (older ones are dropped and counted); with `overlap_host_stage`, a second thread
-describes and publishes each frame while the worker runs the models on the next (runtime/host_stage.py). ~/query is answered from the latest
+the newest frame (older ones are dropped and counted). ~/query is answered from the latest
 frame's cached region tokens in its own reentrant callback group, concurrently with frame
 processing and with other ~/query calls. New queries are encoded on a text thread; the switch itself
 (queries, label values, LabelInfo) happens on the frame worker between frames, so every label
 image and detection array agrees with the LabelInfo published before it.
+
+With `overlap_host_stage`, a second thread describes and publishes each frame while the worker runs
+the models on the next (runtime/host_stage.py); switches wait until that thread has published its frame.
 """
 from __future__ import annotations
 
@@ -438,7 +440,8 @@ class TextRegionNode(QueryRoute, LifecycleNode):
             "device": device,
             "model": self._engine.config.model_id if self._engine is not None else "",
             "queries": str(len(self._in_force)),
-            **({"host_stage": "overlapped" if host.overlap else "inline"} if (host := self._host) is not None else {}),
+            **({"host_stage": "overlapped" if host.overlap else "inline"}
+               if (host := self._host) is not None else {}),
             **self._health.values(),
             "problems": str(self._problems.total),
             "last_problem": self._problems.last,
