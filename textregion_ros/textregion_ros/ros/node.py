@@ -321,7 +321,8 @@ class TextRegionNode(QueryRoute, LifecycleNode):
 
     # -- frame processing (worker thread) -------------------------------------------------------
     def _process_frame(self, item: tuple[Any, float]) -> Any:
-        """Worker thread: one frame through the pipeline, then its messages; the verdict counts it."""
+        """Worker thread: one frame through the pipeline, then to the host stage, which publishes its
+        messages and counts it (a frame refused or dropped here is counted by the worker)."""
         msg, received = item
         started = time.monotonic()
         pipeline = self._pipeline
