@@ -5,6 +5,11 @@
     python textregion_ros/benchmarks/node_latency.py --preset cpu_smoke --frames 5          # CPU
     python textregion_ros/benchmarks/node_latency.py --preset cpu_smoke --size 320x240 --rate 2 --side-rate 30
 
+With --overlap-compare it measures instead the node's frame period (the median time between two frames'
+outputs while frames arrive faster than it works, every frame output subscribed) with overlap_host_stage
+off and on, alternated --repeats times in one run, against the engine's own frame time in this process:
+the after/before ratio of the period at equal engine time.
+
 With --side-rate HZ it measures instead (benchmarks/side_rate.py) frames at --rate, each with its own
 depth + camera_info, with and without depth + camera_info also streaming at HZ (use_depth on),
 alternated --repeats times in one run: processed / received and latency p50 / p95 per phase, as ratios.
@@ -184,6 +189,8 @@ def main() -> int:
                              "repeatable")
     parser.add_argument("--node-env", action="append", default=[], metavar="NAME=VALUE",
                         help="environment variable of the node process (e.g. OMP_WAIT_POLICY=PASSIVE), repeatable")
+    parser.add_argument("--overlap-compare", action="store_true",
+                        help="frame period with overlap_host_stage off vs on (alternated --repeats times)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     if args.rate is None:
@@ -209,6 +216,8 @@ def main() -> int:
     env = {**os.environ, **dict(item.split("=", 1) for item in args.node_env)}
     if args.side_rate:
         return side_rate_main(args, overrides, params_files, env, width, height, parameters)
+    if args.overlap_compare:
+        return overlap_main(args, overrides, params_files, env, frame, settings, rgb, queries, parameters)
     node = NodeProcess.textregion_node(overrides, params_files, NODE_NAME, {"image": CAMERA_TOPIC}, env=env)
     log_path = node.log_path
     results: dict[str, Any] = {"device": device_name(parameters["device"]), "size": [width, height],
@@ -273,6 +282,92 @@ def main() -> int:
                     "processed": processed})
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str))
+    return 0
+
+
+def frame_periods(node: NodeProcess, frame: Any, rate: float, seconds: float) -> tuple[list[float], list[float]]:
+    """Start `node`, send frames at `rate` for `seconds` with every frame output subscribed; (the times
+    between consecutive frames' detections: the node's frame period while it never waits for input, the
+    engine stage's own time per frame: `latency_ms_observe` of the node's diagnostics, once a second)."""
+    from textregion_ros.ros.frame_messages import FRAME_OUTPUTS
+
+    probe = None
+    try:
+        node.start()
+        probe = Probe("overlap_probe")
+        probe.watch_diagnostics()
+        engine_s: list[float] = []
+        seen = [0]
+
+        def sample() -> None:
+            if probe.statuses != seen[0] and "latency_ms_observe" in probe.status:
+                seen[0] = probe.statuses
+                engine_s.append(float(probe.status["latency_ms_observe"]) / 1000.0)
+        keep = [probe.subscribe_output(name, lambda msg: None) for name in FRAME_OUTPUTS if name != "detections"]
+        node.wait_until(lambda: probe.query_client.service_is_ready(), 600, "the node's ~/query service",
+                        probe.spin_once, failure_markers=(CONFIGURE_FAILED,))
+        node.wait_until(probe.frames_matched, 600, "the node's image subscription and detections publisher",
+                        probe.spin_once)
+        node.wait_until(lambda: all(probe.matched(s) for s in keep), 60, "every output matched", probe.spin_once)
+        key = 1
+        probe.publish(frame, key)
+        node.wait_until(lambda: key in probe.arrivals, 600, "detections for the warm-up frame", probe.spin_once)
+        first, period, started, sent = key + 1, 1.0 / rate, time.perf_counter(), 0
+        while time.perf_counter() - started < seconds:
+            key += 1
+            probe.publish(frame, key)
+            sent += 1
+            probe.poll_until(lambda: time.perf_counter() - started >= sent * period, period + 1, step=0.01)
+            sample()
+        probe.spin_for(3.0)
+        arrivals = sorted(t for k, t in probe.arrivals.items() if k >= first)
+        return [b - a for a, b in zip(arrivals, arrivals[1:])], engine_s
+    finally:
+        if probe is not None:
+            probe.close()
+        node.stop()
+
+
+def overlap_main(args: argparse.Namespace, overrides: dict[str, Any], params_files: list[Path],
+                 env: dict[str, str], frame: Any, settings: Settings, rgb: np.ndarray, queries: list[str],
+                 parameters: dict[str, Any]) -> int:
+    """--overlap-compare: the node's frame period with overlap_host_stage off (main's loop) and on, against
+    the engine's own frame time; a node start per mode and round, alternated, so load drift hits both."""
+    periods: dict[str, list[float]] = {"off": [], "on": []}
+    engine_stage: dict[str, list[float]] = {"off": [], "on": []}
+    for _ in range(args.repeats):
+        for mode in periods:
+            node = NodeProcess.textregion_node({**overrides, "overlap_host_stage": mode}, params_files, NODE_NAME,
+                                               {"image": CAMERA_TOPIC}, env=env)
+            node_periods, node_engine = frame_periods(node, frame, args.rate, args.seconds)
+            periods[mode] += node_periods
+            engine_stage[mode] += node_engine
+    direct = engine_direct(settings, rgb, queries, repeats=max(3, min(args.frames, 10)))
+    engine_s = statistics.median(direct)
+    print(f"device: {device_name(parameters['device'])}   frames {args.size} sent at {args.rate:g} Hz   preset "
+          f"{args.preset}   {args.repeats} x {args.seconds:g} s per mode   every frame output subscribed")
+    rows = [(f"node frame period, overlap {mode}", summary(values)) for mode, values in periods.items() if values]
+    rows += [(f"node engine stage (observe), {mode}", summary(values))
+             for mode, values in engine_stage.items() if values]
+    rows.append(("engine direct (regions+segment+ground)", summary(direct)))
+    print_table("frame period", rows)
+    record: dict[str, Any] = {"engine_direct": summary(direct), "rate_hz": args.rate, "seconds": args.seconds,
+                              "repeats": args.repeats, "device": device_name(parameters["device"]),
+                              "parameters": parameters}
+    for mode, values in periods.items():
+        if values:
+            record[f"period_{mode}"] = summary(values)
+            print(f"overlap {mode}: node frame period / engine frame time (direct) = "
+                  f"{statistics.median(values) / engine_s:.2f}")
+        if values and engine_stage[mode]:
+            record[f"engine_stage_{mode}"] = summary(engine_stage[mode])
+            print(f"overlap {mode}: node frame period / the node's own engine stage (observe) = "
+                  f"{statistics.median(values) / statistics.median(engine_stage[mode]):.2f}")
+    if periods["off"] and periods["on"]:
+        record["period_ratio_on_off"] = statistics.median(periods["on"]) / statistics.median(periods["off"])
+        print(f"after/before (overlap on / off) ratio of the node's frame period: {record['period_ratio_on_off']:.2f}")
+    if args.json:
+        args.json.write_text(json.dumps(record, indent=2, default=str))
     return 0
 
 

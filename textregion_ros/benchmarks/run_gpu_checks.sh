@@ -13,8 +13,12 @@
 #                        640 x 480), eager vs compiled per stage with p50 / p95 (--compile), peak memory,
 #                        R = 32 / 64 injected regions (--injected-regions when the script has it) and the
 #                        region sweep
+<<<<<<< HEAD
 #   region_prompts.*     region_prompts grid vs a tracks keyframe vs tracks non-keyframes (prompts, decoder, SAM2,
 #                        frame ms and ratios) at the defaults and the small_gpu preset
+=======
+#   host_stages.*        a frame's host-side stages (benchmarks/host_stages.py), before / after the overlapped loop
+>>>>>>> i31
 #   amg_vs_stock.*       our mask generator against SAM2's stock automatic mask generator, same image and grid
 #   steps.tsv            each step's exit status and seconds; every .json above also carries environment.json
 #
@@ -150,12 +154,26 @@ else
     | tee "$OUT/injected_regions.txt"
 fi
 
+<<<<<<< HEAD
 # -- 3c. region_prompts: grid vs a tracks keyframe vs tracks non-keyframes (benchmarks/region_prompts.py) -----
 rp_args=(--device "$DEVICE" --json "$OUT/region_prompts.json")
 rp_limit=150  # the GPU: two configs, 7 frame kinds, 3 rounds + 5 SAM2 rounds, eager
 [ "$DEVICE" = cpu ] && rp_limit=300  # the CPU dry run: 6 tiny frames, minutes on a loaded 2-core guest
 if [ "$QUICK" = 1 ]; then rp_args+=(--quick); else rp_args+=(--repeats 3 --sam2-rounds 5); fi
 step region_prompts "$rp_limit" "$PY" "$BENCH/region_prompts.py" "${rp_args[@]}"
+=======
+# -- 3c. a frame's host-side stages (image models out), before / after the overlapped loop, and the overlay's
+#        tensor renderer against the numpy one on the same label map ----------------------------------------
+host_args=(--device "$DEVICE" --json "$OUT/host_stages.json")
+host_limit=90  # on a GPU: 6 cases, 3 repeats
+if [ "$QUICK" = 1 ]; then
+  host_args+=(--sizes 96x64 --regions 4 --repeats 1)
+  host_limit=180  # loading the models dominates on a CPU (90 s on a loaded 2-core guest)
+else
+  host_args+=(--repeats 3)
+fi
+step host_stages "$host_limit" "$PY" "$BENCH/host_stages.py" "${host_args[@]}"
+>>>>>>> i31
 
 # -- 4. our mask generator vs SAM2's stock automatic mask generator ---------------------------------------
 if [ "$QUICK" = 1 ]; then

@@ -12,11 +12,12 @@ import time
 
 import numpy as np
 import pytest
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from vision_msgs.msg import Detection2DArray, LabelInfo
 
 from engine_fixtures import photo_like
-from node_session import LATCHED, RELIABLE, NodeSession
+from node_session import RELIABLE, NodeSession
 from textregion_ros.ros.image_conversions import imgmsg_to_numpy
 
 # Disjoint sets: with stable_class_ids each class keeps its own value, so an old-query frame's
@@ -26,15 +27,24 @@ SWITCHES = 30
 FRAME_EVERY_S = 0.12
 SWITCH_EVERY_S = 0.45
 UNLABELED = {255, 65535}
+# Latched like the node's, but deep: two LabelInfos in a row (a switch, its republished frame, the next
+# switch) must both reach the check, else that frame is judged against the LabelInfo before them.
+EVERY_LABEL_INFO = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE,
+                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 @pytest.fixture(scope="module")
 def session():
-    with NodeSession(name="textregion_labels", subscribe_outputs=False, queries=QUERY_SETS[0]) as running:
+    yield from labelled_session("textregion_labels")
+
+
+def labelled_session(name: str, **parameters):
+    """A node whose labels, detections and LabelInfo the probe records with their DDS source timestamps."""
+    with NodeSession(name=name, subscribe_outputs=False, queries=QUERY_SETS[0], **parameters) as running:
         running.next_stamp = 3000
         running.stamped = {"labels": [], "detections": [], "label_info": []}
         for key, kind, qos in (("labels", Image, RELIABLE), ("detections", Detection2DArray, RELIABLE),
-                               ("label_info", LabelInfo, LATCHED)):
+                               ("label_info", LabelInfo, EVERY_LABEL_INFO)):
             running.probe.node.create_subscription(
                 kind, running.topic(key), lambda msg, info, key=key: running.stamped[key].append(
                     (info["source_timestamp"], msg)), qos)

@@ -5,6 +5,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
+import torch
 
 from textregion_ros.engine.results import Detection
 from textregion_ros.outputs.overlay import class_colors, draw_overlay
@@ -222,3 +223,58 @@ def test_a_4000x3000_frame_needs_little_more_than_the_output_image() -> None:
     assert out.shape == (height, width, 3)
     assert peak < 1.5 * rgb.nbytes  # the output (36 MB) plus small per-band temporaries
     assert out[1000, 1000].tolist() == expected_blend(np.zeros(3), class_colors(2)[0], 0.5).tolist()
+
+
+# ---------------------------------------------------------------- tensor renderer = the reference renderer
+
+
+def fixed_scene(height: int, width: int, classes: int, seed: int = 7) -> tuple[np.ndarray, np.ndarray, list[Detection]]:
+    """A noisy image, blocky labels of every class (with unlabeled holes) and a few tagged detections."""
+    rng = np.random.default_rng(seed)
+    rgb = rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8)
+    coarse = rng.integers(-1, classes, size=(height // 8 + 1, width // 8 + 1))
+    labels = np.repeat(np.repeat(coarse, 8, axis=0), 8, axis=1)[:height, :width].astype(np.int32)
+    found = [Detection(query=f"class {c}", class_index=c, score=0.5 + 0.04 * c,
+                       box=(5.0 + 9 * c, 12.0 + 7 * c, 5.0 + 9 * c + width / 3, 12.0 + 7 * c + height / 4),
+                       region_index=c)
+             for c in range(classes)]
+    return rgb, labels, found
+
+
+@pytest.mark.parametrize("height,width,classes", [(48, 64, 3), (120, 160, 12), (77, 131, 25)])
+def test_tensor_renderer_draws_the_same_bytes_as_the_reference_renderer(height: int, width: int, classes: int) -> None:
+    rgb, labels, found = fixed_scene(height, width, classes)
+    names = [f"class {c}" for c in range(classes)]
+    extras = dict(distances={0: 1.25, 2: 3.5}, track_ids=list(range(100, 100 + classes)))
+    reference = draw_overlay(rgb, labels, names, found, pixels="numpy", **extras)
+    tensor = draw_overlay(rgb, labels, names, found, pixels="tensor", **extras)
+    np.testing.assert_array_equal(tensor, reference)
+
+
+def test_tensor_renderer_bands_meet_without_a_seam(monkeypatch: pytest.MonkeyPatch) -> None:
+    from textregion_ros.outputs import overlay_pixels
+    monkeypatch.setattr(overlay_pixels, "TENSOR_BAND_PIXELS", 3 * 64)  # bands of 3 rows
+    rgb, labels, _ = fixed_scene(50, 64, 5)
+    names = [f"class {c}" for c in range(5)]
+    np.testing.assert_array_equal(draw_overlay(rgb, labels, names, pixels="tensor"),
+                                  draw_overlay(rgb, labels, names, pixels="numpy"))
+
+
+def test_a_label_tensor_draws_the_same_overlay_as_its_numpy_array() -> None:
+    rgb, labels, found = fixed_scene(60, 80, 4)
+    names = [f"class {c}" for c in range(4)]
+    np.testing.assert_array_equal(draw_overlay(rgb, torch.from_numpy(labels), names, found, pixels="tensor"),
+                                  draw_overlay(rgb, labels, names, found, pixels="numpy"))
+
+
+def test_labels_out_of_range_are_refused_by_the_tensor_renderer() -> None:
+    with pytest.raises(ValueError, match=r"\[-1, 1\)"):
+        draw_overlay(grey_image(40, 60), torch.from_numpy(labels_with_square(label=3)), ["mug"], pixels="tensor")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_a_label_map_on_the_gpu_draws_the_reference_overlay() -> None:
+    rgb, labels, found = fixed_scene(480, 640, 16)
+    names = [f"class {c}" for c in range(16)]
+    np.testing.assert_array_equal(draw_overlay(rgb, torch.from_numpy(labels).cuda(), names, found),
+                                  draw_overlay(rgb, labels, names, found, pixels="numpy"))

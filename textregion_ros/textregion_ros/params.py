@@ -34,6 +34,7 @@ SAM2_MODELS = (
 RELIABILITIES = ("best_effort", "reliable")
 IMAGE_TRANSPORTS = ("raw", "compressed")
 COMPILE_SETTINGS = ("auto", "on", "off")
+OVERLAP_SETTINGS = ("auto", "on", "off")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 _DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
@@ -218,6 +219,11 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("publish_region_tokens", BOOL, True, "Publish ~/region_tokens.", engine=False, group=_NODE),
     Parameter("publish_confidence", BOOL, True, "Publish ~/confidence.", engine=False, group=_NODE),
     Parameter("autostart", BOOL, True, "Configure and activate on start.", START, engine=False, group=_NODE),
+    Parameter("overlap_host_stage", STRING, "auto",
+              "Run a frame's host work (describe, overlay, messages, publishing) on a second thread while the "
+              "engine works on the next frame. auto = on when the engine runs on CUDA, off on a CPU (there the "
+              "models' threads already use every core: overlap only moves cores around).", CONFIGURE,
+              engine=False, group=_NODE, choices=OVERLAP_SETTINGS),
     # --- 3D from a registered depth image + camera_info ---
     Parameter("use_depth", BOOL, False,
               "Subscribe to `depth` (16UC1 mm / 32FC1 m, registered to the colour image) and `camera_info`, and "

@@ -74,6 +74,9 @@ class Segmentation:
     # [R] the same for the hidden background class (background_queries); None without one
     region_background_probability: Optional[torch.Tensor] = None
     timings: dict[str, float] = field(default_factory=dict)
+    # HxW int32 labels left on the accelerator they were made on (None on the CPU: `labels` is the map):
+    # the overlay tints and outlines there instead of on the host
+    label_map: Optional[torch.Tensor] = field(default=None, repr=False)
 
     def region_labels(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(best visible probability [R], class [R]) per region; class -1 where the background is

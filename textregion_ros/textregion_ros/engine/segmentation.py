@@ -63,12 +63,15 @@ def segment(regions: Regions, queries: QuerySet, text: torch.Tensor, temperature
     else:  # softmax after bilinear upsampling, band by band
         bands = ((y0, class_probability(band[:-1], phrase_class, classes, temperature), band[-1])
                  for y0, band in bilinear_bands(torch.cat([seg, coverage]), (height, width)))
+    on_device = [] if regions.tokens.device.type != "cpu" else None  # the label map kept where it is made
     for y0, probability, band_coverage in bands:
         best, label = probability.max(dim=0)
         covered = band_coverage > 0
         if background:
             covered = covered & (label < visible)  # the background's pixels: unlabeled, confidence 0
         label = torch.where(covered & (best >= prob_threshold), label, torch.full_like(label, -1))
+        if on_device is not None:
+            on_device.append(label.to(torch.int32))
         rows = slice(y0, y0 + probability.shape[1])
         # one copy per band (float32 holds the class indices exactly)
         band = torch.stack([label.float(), torch.where(covered, best, torch.zeros_like(best)).float()])
@@ -78,10 +81,11 @@ def segment(regions: Regions, queries: QuerySet, text: torch.Tensor, temperature
         confidence[rows] = band[1]
     inside = (regions.masks > 0).float().flatten(1)  # [R,hw]
     region_probability = (inside @ work_probability.flatten(1).T) / inside.sum(dim=1, keepdim=True).clamp_min(1.0)
+    label_map = torch.cat(on_device) if on_device else None
     if background:
         return Segmentation(labels, confidence, queries.classes[:visible], region_probability[:, :visible],
-                            region_probability[:, visible])
-    return Segmentation(labels, confidence, queries.classes, region_probability)
+                            region_probability[:, visible], label_map=label_map)
+    return Segmentation(labels, confidence, queries.classes, region_probability, label_map=label_map)
 
 
 def token_scores(tokens: torch.Tensor, queries: QuerySet, text: torch.Tensor, affine: Optional[tuple[float, float]],

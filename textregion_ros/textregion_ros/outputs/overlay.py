@@ -5,20 +5,28 @@ the class colour, boxes and tags each detection ("class score") and adds a small
 classes present. Unlabeled pixels keep the camera's colours, so what the node did not claim stays
 visible.
 
-Per-pixel work is integer numpy in bands of rows: a 4000x3000 frame never needs float copies of
-the whole image or one index array per pixel, only the output itself plus a band's temporaries.
-Boxes are numpy slices; text is drawn with Pillow (whose default font needs no font files on the
-robot) on small crops only, never on a full-size copy of the image.
+Per-pixel work (tint and outlines) is integer torch ops on the accelerator where the label map
+lives there (outputs/overlay_pixels.py), integer numpy on the host otherwise, in bands of rows either
+way: a 4000x3000 frame never needs float copies of the whole image, only the output itself plus a
+band's temporaries. The numpy renderer is the reference the tests and benchmarks/host_stages.py compare
+the tensor one with; both give the same bytes. Boxes are numpy slices; text is drawn with Pillow (whose
+default font needs no font files on the robot) on small crops only, never on a full-size copy of the image.
 """
 from __future__ import annotations
 
 import functools
-from typing import Mapping, Optional, Sequence
+from typing import Mapping, Optional, Sequence, Union
 
 import numpy as np
+import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from ..engine.results import Detection
+from .overlay_pixels import as_label_tensor, label_range, tint_and_outline_tensor
+
+# "auto": torch ops where the label map is a tensor on an accelerator, else the numpy renderer (on a CPU
+# torch's ops measured 1.5-3x slower than the numpy bands: benchmarks/host_stages.py); "tensor" / "numpy" force one.
+PIXEL_RENDERERS = ("auto", "tensor", "numpy")
 
 # Pixels per band of the per-pixel passes: bounds the temporaries (a few uint16 copies of a
 # band, ~2 MB each) whatever the image size; smaller bands measured no faster.
@@ -92,13 +100,14 @@ def _hsv_to_rgb8(hue: np.ndarray, saturation: np.ndarray, value: np.ndarray) -> 
 
 def draw_overlay(
     rgb: np.ndarray,
-    labels: np.ndarray,
+    labels: Union[np.ndarray, torch.Tensor],
     classes: Sequence[str],
     detections: Sequence[Detection] = (),
     alpha: float = 0.5,
     legend: bool = True,
     distances: Optional[Mapping[int, float]] = None,
     track_ids: Optional[Sequence[int]] = None,
+    pixels: str = "auto",
 ) -> np.ndarray:
     """New HxWx3 uint8 (rgb8) overlay; `rgb` itself is never modified.
 
@@ -112,30 +121,45 @@ def draw_overlay(
     - with `legend`, a legend (bottom left, on a darkened box) of the classes present in `labels`
       or `detections`, when at least one line fits.
 
-    `labels` is HxW integers in [-1, len(classes)). Raises ValueError for an `rgb` that is not
-    HxWx3 uint8, labels of another size or out of range, or alpha outside [0, 1].
+    `labels` is HxW integers in [-1, len(classes)): a numpy array or a tensor on any device. The
+    per-pixel part runs as torch ops on the tensor's device with `pixels="tensor"` (what "auto" picks
+    for a tensor on an accelerator), or as the reference numpy renderer on the host with `pixels="numpy"`
+    (what "auto" picks otherwise; a tensor is copied to the host first). Raises ValueError for an `rgb`
+    that is not HxWx3 uint8, labels of another size or out of range, alpha outside [0, 1] or an unknown
+    `pixels`.
     """
     rgb = np.asarray(rgb)
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError(f"rgb must be HxWx3 uint8, got shape {rgb.shape} of {rgb.dtype}")
-    labels = np.asarray(labels)
-    if labels.shape != rgb.shape[:2]:
-        raise ValueError(f"labels are {labels.shape}, the image is {rgb.shape[:2]}")
-    if not np.issubdtype(labels.dtype, np.integer):
+    if pixels not in PIXEL_RENDERERS:
+        raise ValueError(f"pixels must be one of {', '.join(PIXEL_RENDERERS)}, got {pixels!r}")
+    if pixels == "auto":
+        pixels = "tensor" if isinstance(labels, torch.Tensor) and labels.device.type != "cpu" else "numpy"
+    if pixels == "numpy" and isinstance(labels, torch.Tensor):
+        labels = labels.cpu().numpy()
+    labels = as_label_tensor(labels) if pixels == "tensor" else np.asarray(labels)
+    if tuple(labels.shape) != rgb.shape[:2]:
+        raise ValueError(f"labels are {tuple(labels.shape)}, the image is {rgb.shape[:2]}")
+    integer = (not labels.dtype.is_floating_point and labels.dtype != torch.bool and not labels.dtype.is_complex
+               if isinstance(labels, torch.Tensor) else np.issubdtype(labels.dtype, np.integer))
+    if not integer:
         raise ValueError(f"labels must be integers, got {labels.dtype}")
     alpha = float(alpha)
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
     class_count = len(classes)
-    if labels.size:
-        low, high = int(labels.min()), int(labels.max())
+    if labels.numel() if isinstance(labels, torch.Tensor) else labels.size:
+        low, high = label_range(labels) if isinstance(labels, torch.Tensor) else (int(labels.min()), int(labels.max()))
         if high >= class_count or low < -1:
             raise ValueError(f"labels must be in [-1, {class_count}), got [{low}, {high}]")
 
     detection_classes = [int(d.class_index) for d in detections]
     palette = class_colors(max([class_count] + [c + 1 for c in detection_classes]))
-    out = np.empty_like(rgb, order="C")
-    in_labels = _tint_and_outline(rgb, labels, palette[:class_count], alpha, out)
+    if pixels == "tensor":
+        out, in_labels = tint_and_outline_tensor(rgb, labels, palette[:class_count], alpha)
+    else:
+        out = np.empty_like(rgb, order="C")
+        in_labels = tint_and_outline_numpy(rgb, labels, palette[:class_count], alpha, out)
 
     present = set(np.flatnonzero(in_labels).tolist()) | {c for c in detection_classes if c >= 0}
     names = {index: classes[index] for index in present if index < class_count}
@@ -163,10 +187,11 @@ def _colour(palette: np.ndarray, index: int) -> tuple[int, int, int]:
     return _UNKNOWN_CLASS_COLOUR
 
 
-def _tint_and_outline(
+def tint_and_outline_numpy(
     rgb: np.ndarray, labels: np.ndarray, palette: np.ndarray, alpha: float, out: np.ndarray
 ) -> np.ndarray:
-    """Fill `out` with the tinted, outlined image, band by band; return which classes occur.
+    """The reference renderer: fill `out` with the tinted, outlined image, band by band; return which
+    classes occur.
 
     Per class c the blend is out = (src * (256 - w_c) + colour_c * w_c + 128) >> 8 with
     w_c = round(256 * alpha), and w = 0 for unlabeled pixels, which makes them exactly src

@@ -239,5 +239,7 @@ class FramePipeline:
         by_region = None
         if distances is not None:
             by_region = {d.region_index: float(m) for d, m in zip(result.detections, distances) if np.isfinite(m)}
-        return draw_overlay(result.frame.rgb, result.segmentation.labels, result.queries.classes, result.detections,
+        segmentation = result.segmentation  # the label map on the device where it lives there
+        labels = segmentation.label_map if segmentation.label_map is not None else segmentation.labels
+        return draw_overlay(result.frame.rgb, labels, result.queries.classes, result.detections,
                             distances=by_region, track_ids=result.frame.track_ids)

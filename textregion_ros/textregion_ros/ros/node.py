@@ -13,6 +13,9 @@ frame's cached region tokens in its own reentrant callback group, concurrently w
 processing and with other ~/query calls. New queries are encoded on a text thread; the switch itself
 (queries, label values, LabelInfo) happens on the frame worker between frames, so every label
 image and detection array agrees with the LabelInfo published before it.
+
+With `overlap_host_stage`, a second thread describes and publishes each frame while the worker runs
+the models on the next (runtime/host_stage.py); switches wait until that thread has published its frame.
 """
 from __future__ import annotations
 
@@ -63,6 +66,7 @@ from .parameters import DEFERRED, WHEN, changes_problem, declare_parameters, eng
 from ..runtime.queries_in_force import QueriesInForce
 from .node_queries import QueryRoute
 from ..runtime.worker import DROPPED, LatestFrameWorker, Rejected
+from ..runtime.host_stage import HostStage, overlap_for
 
 from ..tooling.params_files import NODE_NAME
 
@@ -84,6 +88,7 @@ class TextRegionNode(QueryRoute, LifecycleNode):
         self._pipeline: Optional[FramePipeline] = None
         self._worker: Optional[LatestFrameWorker] = None  # frames (and republish / config jobs)
         self._text_worker: Optional[LatestFrameWorker] = None  # query switches (text encoding)
+        self._host: Optional[HostStage] = None  # a frame's describe + messages + publishing
         self._latest: Optional[LatestFrame] = None
         self._in_force = QueriesInForce()  # the queries and their label values, switched between frames
         self._active = False
@@ -291,7 +296,12 @@ class TextRegionNode(QueryRoute, LifecycleNode):
         self._take_in(params_module.CONFIGURE)
         self._outputs = {name: self.create_lifecycle_publisher(output.message_type, f"~/{name}", output.qos())
                          for name, output in OUTPUTS.items()}
-        self._worker = LatestFrameWorker(self._process_frame, self._on_worker_error, health=self._health)
+        self._host = HostStage(self._finish_frame, self._on_worker_error, self._health,
+                               overlap_for(self._value("overlap_host_stage"), str(self._engine.device)))
+        self._host.start()
+        # jobs (query switches, LabelInfo, republishing) wait until the host stage has published its frame
+        self._worker = LatestFrameWorker(self._process_frame, self._on_worker_error, health=self._health,
+                                         before_job=self._host.drain)
         self._worker.set_max_rate(self._value("max_rate_hz"))
         self._worker.start()
         # query changes: encoded here, never on the frame worker; the newest request wins
@@ -367,7 +377,9 @@ class TextRegionNode(QueryRoute, LifecycleNode):
         for worker in (self._text_worker, self._worker):
             if worker is not None:
                 worker.stop()
-        self._worker = self._text_worker = None
+        if self._host is not None:
+            self._host.stop()  # after the worker: the frame it handed over last is published, then counted
+        self._worker = self._text_worker = self._host = None
         self._pipeline = None
         self._in_force.clear()
         self._target_frame = None
@@ -395,7 +407,8 @@ class TextRegionNode(QueryRoute, LifecycleNode):
 
     # -- frame processing (worker thread) -------------------------------------------------------
     def _process_frame(self, item: tuple[Any, float]) -> Any:
-        """Worker thread: one frame through the pipeline, then its messages; the verdict counts it."""
+        """Worker thread: the depth buffer keeps this frame's depth until it is observed; a frame that fails
+        because a transition took its inputs or outputs away meanwhile counts as dropped."""
         depth = self._depth_input
         if depth is not None:
             depth.frame_started(conversions.stamp_ns(item[0].header))
@@ -410,7 +423,10 @@ class TextRegionNode(QueryRoute, LifecycleNode):
                 depth.frame_ended()
 
     def _frame_verdict(self, item: tuple[Any, float]) -> Any:
+        """Worker thread: one frame through the pipeline, then to the host stage, which publishes its
+        messages and counts it (a frame refused or dropped here is counted by the worker)."""
         msg, received = item
+        started = time.monotonic()
         pipeline = self._pipeline
         if pipeline is None or not self._active:
             return DROPPED  # deactivated (or cleaned up) while the frame waited
@@ -431,8 +447,16 @@ class TextRegionNode(QueryRoute, LifecycleNode):
         frame = LatestFrame(msg.header, received, observed)
         with self._lock:
             self._latest = frame
-        self._publish_outputs(frame, *self._in_force.snapshot())  # they change on this thread only
         info = self._depth_input.camera_info_for(msg.header) if self._depth_input is not None else None
+        # the queries change on this thread only, between frames, after the host stage is drained
+        return self._host.hand_over((frame, self._in_force.snapshot(), info), started)
+
+    def _finish_frame(self, item: tuple[LatestFrame, tuple[QuerySet, tuple[int, ...]], Any]) -> Any:
+        """Host stage: the frame's outputs for the queries in force when it was observed."""
+        frame, (queries, label_values), info = item
+        if not self._active:
+            return DROPPED  # deactivated while the frame was on its way
+        self._publish_outputs(frame, queries, label_values)
         if info is not None:  # ~/camera_info: the colour camera's, stamped like ~/labels
             self._outputs["camera_info"].publish(info)
         return True
@@ -551,6 +575,8 @@ class TextRegionNode(QueryRoute, LifecycleNode):
             "device": device,
             "model": self._engine.config.model_id if self._engine is not None else "",
             "queries": str(len(self._in_force)),
+            **({"host_stage": "overlapped" if host.overlap else "inline"}
+               if (host := self._host) is not None else {}),
             **self._health.values(),
             "problems": str(self._problems.total),
             "last_problem": self._problems.last,

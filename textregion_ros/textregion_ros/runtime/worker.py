@@ -7,7 +7,8 @@ model. Other jobs (re-publishing after a query change) run between frames.
 Every frame's fate is counted once, in the FrameHealth the worker is given (the node's: /diagnostics
 reads its totals and rates): received on hand-over; then exactly one of dropped (replaced by a newer
 one, discarded at stop, or the handler said DROPPED: e.g. the node was deactivated meanwhile),
-rejected (the handler returned Rejected: bad input), failed (it raised) or processed.
+rejected (the handler returned Rejected: bad input), failed (it raised) or processed. A handler that
+returns HANDED_OVER has passed the frame to a second stage (runtime/host_stage.py), which counts it.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ class Rejected:
 
 
 DROPPED = object()  # a handler's verdict: the frame was not worked on (counted as dropped)
+HANDED_OVER = object()  # a handler's verdict: a second stage took the frame and counts it
 FrameHandler = Callable[[Any], Union[None, bool, Rejected, object]]  # False = Rejected("")
 ErrorHandler = Callable[[BaseException, str], None]
 
@@ -35,10 +37,13 @@ class LatestFrameWorker:
     """Runs `handle_frame(frame)` on the newest submitted frame, at most `max_rate_hz` per second."""
 
     def __init__(self, handle_frame: FrameHandler, on_error: ErrorHandler, name: str = "textregion_worker",
-                 clock: Callable[[], float] = time.monotonic, health: Optional[FrameHealth] = None) -> None:
+                 clock: Callable[[], float] = time.monotonic, health: Optional[FrameHealth] = None,
+                 before_job: Optional[Callable[[], Any]] = None) -> None:
         """`clock` (seconds, monotonic) paces `max_rate_hz`; tests pass a clock they advance by hand.
-        `health` receives the frame counts (a new one on `clock` by default)."""
+        `health` receives the frame counts (a new one on `clock` by default). `before_job` runs on the
+        worker thread before every job (a second stage's drain: jobs see no frame still in flight)."""
         self._handle_frame = handle_frame
+        self._before_job = before_job
         self._on_error = on_error
         self._clock = clock
         self._condition = threading.Condition()
@@ -132,6 +137,8 @@ class LatestFrameWorker:
             return None
 
     def _count(self, verdict: Any, started: float) -> None:
+        if verdict is HANDED_OVER:
+            return
         if verdict is DROPPED:
             self.health.dropped.tick()
         elif verdict is False or isinstance(verdict, Rejected):
@@ -150,6 +157,8 @@ class LatestFrameWorker:
                     started = self._clock()
                     self._count(self._handle_frame(item), started)
                 else:
+                    if self._before_job is not None:
+                        self._before_job()
                     item()
             except Exception as error:  # keep the node alive after any failure, report it
                 if kind == "frame":
