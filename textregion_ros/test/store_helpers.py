@@ -10,7 +10,7 @@ from textregion_ros.objects.store_records import StoredObject, resolve_store
 
 _DATABASES = itertools.count(1)
 DIM = 8
-MODEL = "pe/PE-Core-T-16-384"
+MODEL = "pe:PE-Core-T-16-384:random"
 
 
 def token(seed: int, dim: int = DIM) -> np.ndarray:

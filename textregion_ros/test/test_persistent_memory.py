@@ -82,7 +82,7 @@ def test_a_restarted_session_loads_what_the_last_one_wrote(sqlite_path):
 
 def test_tokens_of_another_model_are_never_indexed(sqlite_path):
     store = open_store(resolve_store(sqlite_path))
-    store.upsert([stored(1, model="clip/ViT-B-16"), stored(2)])
+    store.upsert([stored(1, model="clip:ViT-B-16:openai"), stored(2)])
     memory = PersistentMemory(settings(sqlite_path), MODEL).start()
     wait_for(lambda: memory.state == "ok", "the store to open")
     assert [o.obj.track_id for o in memory.index.search(lambda t: (np.zeros(len(t)), np.ones(len(t))), 0)] == [2]

@@ -319,3 +319,32 @@ class PersistentMemory:
                 return obj
         return StoredObject(self.settings.robot_id, self.session_id, int(track), self.model, stamp_ns, stamp_ns, 1,
                             token)
+
+
+def start_persistence(values: Mapping[str, Any], namespace: str, config: Any) -> Optional[PersistentMemory]:
+    """The node's writer for these parameter values (None when memory_store is ''), started: opening
+    and loading the store happen on the writer thread, so configure never waits on a database."""
+    settings = PersistenceSettings.from_parameters(values, namespace)
+    if settings.location.kind == "ram":
+        return None
+    # the engine's model id (backbone:model:weights): what its tokens are comparable with
+    memory = PersistentMemory(settings, config.model_id).start()
+    logger.info("object memory store: %s (robot %s, map_id %r, session %s)", settings.location.shown,
+                settings.robot_id, settings.map_id, memory.session_id)
+    return memory
+
+
+def store_level(persistence: Optional[PersistentMemory], level: int, message: str) -> tuple[int, str]:
+    """The node's diagnostic level and message with the store's state: WARN while it is unreachable or
+    refused (the memory then lives in RAM only), or when frames' updates overflowed the queue."""
+    if persistence is None:
+        return level, message
+    from ..runtime.health import OK, WARN
+    reasons = []
+    if persistence.degraded:
+        reasons.append(f"object store {persistence.state}, memory in RAM only: {persistence.reason}")
+    if persistence.overflow:
+        reasons.append(f"object store queue overflowed {persistence.overflow} times")
+    if not reasons:
+        return level, message
+    return max(level, WARN), "; ".join(reasons if level == OK else [message, *reasons])

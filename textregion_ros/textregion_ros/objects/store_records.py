@@ -2,7 +2,7 @@
 
 One row per object, keyed by (robot_id, session_id, track_id): track ids restart with every process,
 so a per-boot session id keeps two boots' track 7 apart. The token is kept as little-endian fp16
-(half the bytes, cosine error ~1e-3) next to the model that made it (`backbone/model`): tokens of
+(half the bytes, cosine error ~1e-3) next to the model that made it (`backbone:model:weights`): tokens of
 another model are never scored against this model's text. 3D is kept in a named frame together with
 the `map_id` that frame's coordinates belong to, so a re-mapped building does not silently move
 every remembered pose.
@@ -48,7 +48,7 @@ class StoredObject:
     robot_id: str
     session_id: str
     track_id: int
-    model: str  # "backbone/model" of the token
+    model: str  # the token's model, backbone:model:weights (EngineConfig.model_id)
     first_seen_ns: int
     last_seen_ns: int
     sightings: int
@@ -81,11 +81,6 @@ def token_bytes(token: np.ndarray) -> bytes:
 
 def token_from_bytes(data: bytes) -> np.ndarray:
     return np.frombuffer(bytes(data), dtype="<f2").astype(np.float32)
-
-
-def model_name(backbone: str, model: str) -> str:
-    """The token's model as stored: tokens of different models never meet in one score."""
-    return f"{backbone}/{model}"
 
 
 def new_session_id() -> str:

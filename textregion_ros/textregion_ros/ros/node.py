@@ -28,7 +28,7 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header, String
 from std_srvs.srv import Trigger
-from textregion_msgs.srv import Find, Query, SetQueries
+from textregion_msgs.srv import Find, Forget, Query, SetQueries
 
 from ..params import BY_NAME, PARAMETERS
 from ..engine import (
@@ -48,9 +48,10 @@ from ..perception import FrameInput, FramePipeline, ObservedFrame, PipelineSetti
 from .depth_input import DepthInput, TargetFrame
 from .frame_messages import FRAME_OUTPUTS, OUTPUTS, frame_messages
 from .query_service import answer_query
-from .find_service import answer_find
+from .find_service import answer_find, answer_forget
 from .input_qos import QUERIES_INPUT, SERVICE_QOS, image_input_qos, incompatible_image_qos
 from ..objects import FrameObjects
+from ..objects.persistent_memory import start_persistence, store_level
 from .compressed_input import InputImageError, frame_rgb, input_topic
 from .log_bridge import route_library_logging
 from .parameters import changes_problem, declare_parameters, engine_config, ros_default
@@ -212,6 +213,7 @@ class TextRegionNode(QueryRoute, LifecycleNode):
             return TransitionCallbackReturn.FAILURE
         self.get_logger().info(f"models ready in {time.monotonic() - started:.1f} s on {self._engine.device}")
         self._pipeline = FramePipeline(self._engine, self._settings, self._objects)
+        self._objects.persistence = start_persistence(self._values(), self.get_namespace(), config)
         self._pending_reconfigure = []
         self._outputs = {name: self.create_lifecycle_publisher(output.message_type, f"~/{name}", output.qos())
                          for name, output in OUTPUTS.items()}
@@ -222,6 +224,7 @@ class TextRegionNode(QueryRoute, LifecycleNode):
             self.create_service(Find, "~/find", self._on_find, qos_profile=SERVICE_QOS,
                                 callback_group=self._query_group),
             self.create_service(Trigger, "~/clear_memory", self._on_clear_memory, qos_profile=SERVICE_QOS),
+            self.create_service(Forget, "~/forget", self._on_forget, qos_profile=SERVICE_QOS),
         ]
         self._worker = LatestFrameWorker(self._process_frame, self._on_worker_error, health=self._health)
         self._worker.set_max_rate(self._value("max_rate_hz"))
@@ -296,6 +299,9 @@ class TextRegionNode(QueryRoute, LifecycleNode):
         with self._lock:
             self._latest = None
         self._objects.reset()  # open tracks close and the memory empties; track ids keep counting
+        if self._objects.persistence is not None:  # the last flush, then the store closes
+            self._objects.persistence.stop()
+            self._objects.persistence = None
         if self._engine is not None:
             self._engine.close()
             self._engine = None
@@ -384,14 +390,21 @@ class TextRegionNode(QueryRoute, LifecycleNode):
 
     def _on_find(self, request: Find.Request, response: Find.Response) -> Find.Response:
         answer_find(self._engine, self._objects.memory if self._engine is not None else None, request, response,
-                    self._parse_queries)
+                    self._parse_queries, self._objects.persistence)
         if not response.success:
             self._problem(f"find-{response.message[:60]}", f"~/find failed: {response.message}")
+        return response
+
+    def _on_forget(self, request: Forget.Request, response: Forget.Response) -> Forget.Response:
+        answer_forget(self._objects.memory, self._objects.persistence, request, response)
+        self.get_logger().info(f"~/forget: {response.message}")
         return response
 
     def _on_clear_memory(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         forgotten = len(self._objects.memory)
         self._objects.memory.clear()
+        if self._objects.persistence is not None:  # RAM only: the store keeps them (~/forget deletes)
+            forgotten += self._objects.persistence.index.remove(lambda stored: True)
         response.success, response.message = True, f"forgot {forgotten} objects"
         self.get_logger().info(f"~/clear_memory: {response.message}")
         return response
@@ -429,6 +442,7 @@ class TextRegionNode(QueryRoute, LifecycleNode):
             **device_memory(device),
         }
         level, message = self._health.assess(state, self._problems.last, tuple(self._pending_reconfigure))
+        level, message = store_level(self._objects.persistence, level, message)
         self._diagnostics.publish(status_message(
             f"{self.get_name()}: TextRegion", self.get_fully_qualified_name(), level, message, values,
             self.get_clock().now().to_msg()))
