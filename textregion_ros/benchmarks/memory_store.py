@@ -96,8 +96,7 @@ def find_ms(index: StoredIndex) -> float:
     runs = 20
     started = time.perf_counter()
     for _ in range(runs):
-        hits = index.search(scorer, 2 * 10**18)
-        hits.sort(key=lambda h: -h.score)
+        index.search(scorer, 2 * 10**18, max_results=10)  # a ~/find for the best 10
     return (time.perf_counter() - started) / runs * 1e3
 
 

@@ -140,9 +140,7 @@ def _find(args: argparse.Namespace, settings, store: ObjectStore) -> int:
         if index.other_models:
             print(f"{index.other_models} objects of another model than {settings.config.model_id} are not scored",
                   file=sys.stderr)
-        hits = index.search(engine.token_scorer(queries), time.time_ns())
-        hits.sort(key=lambda hit: (-hit.score, -hit.obj.last_seen_ns))
-        for hit in hits[:args.max]:
+        for hit in index.search(engine.token_scorer(queries), time.time_ns(), max_results=args.max):
             sys.stdout.write(_line(hit.obj, f"{queries.classes[hit.class_index]!r:16s} {hit.score:.3f} ") + "\n")
     finally:
         engine.close()

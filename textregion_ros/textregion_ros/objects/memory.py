@@ -145,6 +145,11 @@ class ObjectMemory:
         with self._lock:
             self._reset_storage()
 
+    def track_ids(self) -> set[int]:
+        """The track ids remembered now."""
+        with self._lock:
+            return set(self._slot_of)
+
     def forget(self, track_ids) -> int:
         """Forget these tracks' records (~/forget); returns how many were remembered."""
         with self._lock:

@@ -16,6 +16,7 @@ import numpy as np
 from .store_records import StoredObject
 
 Key = tuple[str, str, int]
+_NO_TOKEN = np.zeros(0, dtype=np.float32)  # the index keeps each token once, in its matrix
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ class StoredIndex:
         self._objects: list[StoredObject] = []
         self._row_of: dict[Key, int] = {}
         self._last_seen = np.zeros(0, dtype=np.int64)
+        self._robots = np.zeros(0, dtype=object)
+        self._maps = np.zeros(0, dtype=object)
         self.other_models = 0  # objects seen in the store of another model (never scored here)
 
     def __len__(self) -> int:
@@ -50,15 +53,17 @@ class StoredIndex:
                     self.other_models += 1
                     continue
                 row = self._row_of.get(obj.key)
+                kept = obj.copy(token=_NO_TOKEN)
                 if row is None:
                     row = len(self._objects)
                     self._grow(row + 1, obj.token.shape[0])
-                    self._objects.append(obj)
+                    self._objects.append(kept)
                     self._row_of[obj.key] = row
                 else:
-                    self._objects[row] = obj
+                    self._objects[row] = kept
                 self._tokens[row] = obj.token
                 self._last_seen[row] = obj.last_seen_ns
+                self._robots[row], self._maps[row] = obj.robot_id, obj.map_id
                 taken += 1
         return taken
 
@@ -71,7 +76,10 @@ class StoredIndex:
             tokens[:len(self._objects)] = self._tokens[:len(self._objects)]
             last = np.zeros(capacity, dtype=np.int64)
             last[:len(self._objects)] = self._last_seen[:len(self._objects)]
-            self._tokens, self._last_seen = tokens, last
+            robots, maps = np.full(capacity, "", dtype=object), np.full(capacity, "", dtype=object)
+            robots[:len(self._objects)] = self._robots[:len(self._objects)]
+            maps[:len(self._objects)] = self._maps[:len(self._objects)]
+            self._tokens, self._last_seen, self._robots, self._maps = tokens, last, robots, maps
 
     def remove(self, match: Callable[[StoredObject], bool]) -> int:
         """Remove every object `match` accepts; returns how many."""
@@ -84,13 +92,17 @@ class StoredIndex:
                     self._objects[row] = self._objects[last]
                     self._tokens[row] = self._tokens[last]
                     self._last_seen[row] = self._last_seen[last]
+                    self._robots[row], self._maps[row] = self._robots[last], self._maps[last]
                     self._row_of[self._objects[row].key] = row
                 self._objects.pop()
             return len(rows)
 
     def search(self, score, reference_ns: int, max_age_s: float = 0.0, min_score: float = 0.0,
-               robot_ids: Sequence[str] = (), map_id: str = "", exclude: Optional[set] = None) -> list[IndexHit]:
-        """Objects the scorer gives a class, filtered like ObjectMemory.find plus robot and map; unsorted."""
+               robot_ids: Sequence[str] = (), map_id: str = "", exclude: Optional[set] = None,
+               max_results: int = 0) -> list[IndexHit]:
+        """Objects the scorer gives a class, filtered like ObjectMemory.find plus robot and map; best score
+        first (then most recent), at most max_results (0 = all). Filters and ordering are vectorised;
+        answer objects are built only for the rows returned."""
         with self._lock:
             count = len(self._objects)
             if count == 0:
@@ -104,17 +116,19 @@ class StoredIndex:
             keep = (classes >= 0) & (scores >= min_score)
             if max_age_s > 0.0:
                 keep &= reference_ns - self._last_seen[:count] <= int(round(max_age_s * 1e9))
-            rows = np.nonzero(keep)[0].tolist()
-            robots = set(robot_ids)
-            hits = []
-            for row in rows:
-                obj = self._objects[row]
-                if (robots and obj.robot_id not in robots) or (map_id and obj.map_id != map_id):
-                    continue
-                if exclude and obj.key in exclude:
-                    continue
-                hits.append(IndexHit(obj, int(classes[row]), float(scores[row])))
-            return hits
+            if robot_ids:
+                keep &= np.isin(self._robots[:count], np.asarray(list(robot_ids), dtype=object))
+            if map_id:
+                keep &= self._maps[:count] == map_id
+            for key in exclude or ():
+                row = self._row_of.get(key)
+                if row is not None:
+                    keep[row] = False
+            rows = np.nonzero(keep)[0]
+            order = rows[np.lexsort((-self._last_seen[rows], -scores[rows]))]
+            if max_results:
+                order = order[:int(max_results)]
+            return [IndexHit(self._objects[row], int(classes[row]), float(scores[row])) for row in order.tolist()]
 
     def continuation(self, robot_id: str, map_id: str, frame_3d: str, centre: np.ndarray, token: np.ndarray,
                      max_distance_m: float, min_similarity: float, taken: set,

@@ -72,7 +72,7 @@ def answer_find(engine: Optional[TextRegionEngine], memory: Optional[ObjectMemor
         answers = _live_answers(found, parsed, persistence, robots, map_id)
         if persistence is not None:
             answers += _stored_answers(persistence, scorer, parsed, memory, max_age_s, float(request.min_score),
-                                       robots, map_id)
+                                       robots, map_id, int(request.max_results))
     except Exception:  # report, never crash the service; the details go to the log, not to a client
         _LOG.exception("~/find failed")
         response.message = "find failed on an internal error (the node's log has the details)"
@@ -106,11 +106,14 @@ def _live_answers(found: list[RememberedObject], parsed: QuerySet, persistence: 
 
 
 def _stored_answers(persistence: PersistentMemory, scorer, parsed: QuerySet, memory: ObjectMemory, max_age_s: float,
-                    min_score: float, robots: list[str], map_id: str) -> list[tuple[float, int, FoundObject]]:
+                    min_score: float, robots: list[str], map_id: str,
+                    max_results: int) -> list[tuple[float, int, FoundObject]]:
     """The stored index's answers, leaving out the records this session's live tracks write."""
     reference = memory.latest_stamp_ns if memory.latest_stamp_ns is not None else time.time_ns()
-    live = set(persistence.live_keys().values()) if memory.memory_s > 0.0 else set()
-    hits = persistence.index.search(scorer, reference, max_age_s, min_score, robots, map_id, exclude=live)
+    remembered = memory.track_ids()  # the live memory answers for these; forgotten there, the index does
+    live = {key for track, key in persistence.live_keys().items() if track in remembered}
+    hits = persistence.index.search(scorer, reference, max_age_s, min_score, robots, map_id, exclude=live,
+                                    max_results=max_results)
     return [(unit_score(hit.score), hit.obj.last_seen_ns, stored_object(hit.obj, parsed.classes[hit.class_index],
                                                                          hit.score)) for hit in hits]
 
