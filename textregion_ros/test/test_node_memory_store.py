@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from diagnostic_msgs.msg import DiagnosticStatus
 from textregion_msgs.srv import Find, Forget
 
 from engine_fixtures import photo_like
@@ -98,3 +99,20 @@ def test_a_node_restarted_on_the_same_sqlite_file_finds_what_it_saw(tmp_path):
         assert response.success, response.message
         assert {o.track_id for o in response.objects} == tracks
         assert {o.session_id for o in response.objects} == {session_before} != {second.value("store_session")}
+
+
+def test_unreachable_store_at_start_runs_on_ram_and_warns_without_the_password():
+    secret = "Node-Secret-77"
+    url = f"postgresql://fleet:{secret}@127.0.0.1:1/memory"  # nothing listens on port 1
+    with NodeSession(name="textregion_offline", robot_id="robot_o", memory_store=url, memory_retry_s=0.5,
+                     **{k: v for k, v in STORE.items() if k != "memory_store"}) as node:
+        node.wait_until_active()
+        status = node.status_when(lambda s: s.get("store_state") == "unreachable", 30.0, "the store to be unreachable")
+        assert status["_level"] == DiagnosticStatus.WARN and "object store unreachable" in status["_message"]
+        seen = node.process(node.image(photo_like(96, 128, seed=9), 300))
+        response = find(node)
+        assert response.success and {o.track_id for o in response.objects} <= {
+            int(t) for t in seen["region_tokens"].track_ids} and response.objects
+        assert {o.robot_id for o in response.objects} == {"robot_o"}
+        text = repr(node.status()) + node.child.log_text()
+        assert secret not in text and "fleet:***@127.0.0.1:1" in text

@@ -244,3 +244,12 @@ def test_unreachable_server_error_never_shows_the_password(postgres_server):
     with pytest.raises(StoreError) as closed_port:
         open_store(resolve_store(f"postgresql://u:{secret}@127.0.0.1:1/db"))
     assert secret not in str(closed_port.value) and "cannot reach" in str(closed_port.value)
+
+
+def test_the_memory_store_parameter_refuses_a_bad_url_without_showing_its_password():
+    from textregion_ros.params import BY_NAME, value_problem
+
+    problem = value_problem(BY_NAME["memory_store"], "mysql://fleet:hunter2@db/mem")
+    assert problem.startswith("memory_store is a URL of an unsupported kind") and "hunter2" not in problem
+    assert "fleet:***@db" in problem
+    assert value_problem(BY_NAME["memory_store"], "postgresql://fleet:hunter2@db/mem") is None

@@ -7,6 +7,7 @@ Thread-safe: one lock; the writer thread puts and removes, service threads searc
 """
 from __future__ import annotations
 
+import copy
 import threading
 from dataclasses import dataclass
 from typing import Callable, Iterable, Optional, Sequence
@@ -45,15 +46,18 @@ class StoredIndex:
             return len(self._objects)
 
     def put(self, objects: Iterable[StoredObject]) -> int:
-        """Insert or replace objects by key; returns how many were taken (this model and token size)."""
-        taken = 0
+        """Insert or replace objects by key; returns how many were taken (this model and token size).
+        Tokens are written into the matrix in one assignment per call (a cold start puts 100k at once)."""
+        rows: list[int] = []
+        tokens: list[np.ndarray] = []
         with self._lock:
             for obj in objects:
                 if obj.model != self.model or (self._objects and obj.token.shape[0] != self._tokens.shape[1]):
                     self.other_models += 1
                     continue
+                kept = copy.copy(obj)
+                kept.token = _NO_TOKEN
                 row = self._row_of.get(obj.key)
-                kept = obj.copy(token=_NO_TOKEN)
                 if row is None:
                     row = len(self._objects)
                     self._grow(row + 1, obj.token.shape[0])
@@ -61,11 +65,13 @@ class StoredIndex:
                     self._row_of[obj.key] = row
                 else:
                     self._objects[row] = kept
-                self._tokens[row] = obj.token
                 self._last_seen[row] = obj.last_seen_ns
                 self._robots[row], self._maps[row] = obj.robot_id, obj.map_id
-                taken += 1
-        return taken
+                rows.append(row)
+                tokens.append(obj.token)
+            if rows:
+                self._tokens[np.asarray(rows)] = np.stack(tokens)  # a row put twice: its last token wins
+        return len(rows)
 
     def _grow(self, needed: int, dim: int) -> None:
         if not self._objects and self._tokens.shape[1] != dim:
