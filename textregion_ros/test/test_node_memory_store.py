@@ -64,6 +64,23 @@ def test_robot_filter_leaves_out_other_robots(fleet):
     assert response.success and not response.objects
 
 
+def test_a_bad_store_url_is_refused_when_set_without_showing_its_password(fleet):
+    a, _, _ = fleet
+    result = a.set_parameter("memory_store", "mysql://fleet:Hunter-22@db/memory")
+    assert not result.successful and "unsupported kind" in result.reason and "Hunter-22" not in result.reason
+
+
+def test_forget_of_own_track_ids_leaves_them_out_of_find(fleet):
+    a, _, _ = fleet
+    seen = a.process(a.image(photo_like(96, 128, seed=4), 150))
+    tracks = sorted(int(t) for t in seen["region_tokens"].track_ids)
+    assert tracks and {o.track_id for o in find(a, robot_ids=["robot_a"]).objects} >= set(tracks)
+    forgot = a.probe.call(Forget, a.topic("forget"), Forget.Request(track_ids=tracks[:1]))
+    assert forgot.success and forgot.forgotten >= 1
+    left = find(a, robot_ids=["robot_a"]).objects
+    assert tracks[0] not in {o.track_id for o in left if o.session_id == a.value("store_session")}
+
+
 def test_diagnostics_name_the_store_without_its_password(fleet):
     a, _, url = fleet
     status = a.status_when(lambda s: s.get("store_state") == "ok", 30.0, "the store to be ok")

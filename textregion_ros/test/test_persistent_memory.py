@@ -122,6 +122,17 @@ def test_forget_removes_from_the_index_and_the_store(sqlite_path):
     memory.stop()
 
 
+def test_a_frame_queued_before_a_forget_does_not_bring_the_object_back(sqlite_path):
+    memory = PersistentMemory(settings(sqlite_path), MODEL)  # not started: both wait in the queue, in order
+    frame(memory, 1, [1, 2], [1, 2])
+    memory.forget("robot_a", memory.session_id, (1,))
+    memory.start()
+    wait_for(lambda: memory.flushes >= 1 and memory.written >= 1, "the flush")
+    memory.stop()
+    assert [o.track_id for o in open_store(resolve_store(sqlite_path)).objects()] == [2]
+    assert [o.track_id for o in memory.index._objects] == [2]
+
+
 def test_two_sessions_on_one_sqlite_file_see_each_other(sqlite_path):
     a = PersistentMemory(settings(sqlite_path, robot="robot_a"), MODEL).start()
     b = PersistentMemory(settings(sqlite_path, robot="robot_b"), MODEL).start()

@@ -26,7 +26,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 import numpy as np
 
@@ -126,19 +126,11 @@ class PersistentMemory:
             return {track: obj.key for track, obj in self._live.items()}
 
     def forget(self, robot_id: str, session_id: str = "", track_ids: tuple = ()) -> int:
-        """Forget from the index now and from the store at the next flush; returns how many left the index."""
-        tracks = {int(t) for t in track_ids}
-
-        def match(obj: StoredObject) -> bool:
-            return (obj.robot_id == robot_id and (not session_id or obj.session_id == session_id)
-                    and (not tracks or obj.track_id in tracks))
-        removed = self.index.remove(match)
-        with self._live_lock:
-            for track, obj in list(self._live.items()):
-                if match(obj):  # seen again, it starts a new record
-                    self._dirty.pop(obj.key, None)
-                    del self._live[track]
-        self._queue.put(("forget", robot_id, session_id, sorted(tracks)), timeout=5.0)  # a service, not a frame
+        """Forget from the index now, and from this session's records and the store on the writer thread
+        (in queue order: a frame queued before the forget cannot bring the object back). Returns how many
+        left the index."""
+        removed = self.index.remove(_matcher(robot_id, session_id, track_ids))
+        self._queue.put(("forget", robot_id, session_id, sorted({int(t) for t in track_ids})), timeout=5.0)
         self._wake.set()
         return removed
 
@@ -267,7 +259,15 @@ class PersistentMemory:
             except queue.Empty:
                 return
             if isinstance(item, tuple):
-                self._pending_forgets.append((item[1], item[2], list(item[3])))
+                _, robot, session, tracks = item
+                match = _matcher(robot, session, tracks)
+                self.index.remove(match)
+                with self._live_lock:
+                    for track, obj in list(self._live.items()):
+                        if match(obj):  # seen again, it starts a new record
+                            self._dirty.pop(obj.key, None)
+                            del self._live[track]
+                self._pending_forgets.append((robot, session, list(tracks)))
                 continue
             self._take(item)
 
@@ -319,6 +319,13 @@ class PersistentMemory:
                 return obj
         return StoredObject(self.settings.robot_id, self.session_id, int(track), self.model, stamp_ns, stamp_ns, 1,
                             token)
+
+
+def _matcher(robot_id: str, session_id: str, track_ids) -> Callable[[StoredObject], bool]:
+    """The objects a forget request names: one robot, optionally one session and some track ids."""
+    tracks = {int(t) for t in track_ids}
+    return lambda obj: (obj.robot_id == robot_id and (not session_id or obj.session_id == session_id)
+                        and (not tracks or obj.track_id in tracks))
 
 
 def start_persistence(values: Mapping[str, Any], namespace: str, config: Any) -> Optional[PersistentMemory]:
