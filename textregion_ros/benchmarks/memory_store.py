@@ -85,7 +85,8 @@ def cold_start(location) -> tuple[float, int, float]:
     started = time.perf_counter()
     store = open_store(location)
     index = StoredIndex(MODEL)
-    index.put(store.objects())
+    for chunk in store.object_chunks():  # as the node's writer loads it
+        index.put(chunk)
     seconds = time.perf_counter() - started
     added = rss_mib() - before
     store.close()

@@ -253,3 +253,11 @@ def test_the_memory_store_parameter_refuses_a_bad_url_without_showing_its_passwo
     assert problem.startswith("memory_store is a URL of an unsupported kind") and "hunter2" not in problem
     assert "fleet:***@db" in problem
     assert value_problem(BY_NAME["memory_store"], "postgresql://fleet:hunter2@db/mem") is None
+
+
+def test_object_chunks_page_through_every_object_once(location):
+    store = open_store(location)
+    store.upsert([stored(i) for i in range(23)])
+    chunks = list(store.object_chunks(chunk=5))
+    assert [len(c) for c in chunks] == [5, 5, 5, 5, 3]
+    assert sorted(o.track_id for c in chunks for o in c) == list(range(23))

@@ -207,10 +207,9 @@ class PersistentMemory:
             store = open_store(self.settings.location)
             if self.settings.retention_s > 0.0:
                 store.prune(time.time_ns() - int(self.settings.retention_s * 1e9))
-            objects = store.objects()
-            self._cursor = max([o.seq for o in objects], default=0)
-            self._cursor = max(self._cursor, store.last_seq())
-            self.loaded = self.index.put(o for o in objects if not self._is_live(o))
+            self._cursor = store.last_seq()  # changes after this are followed; earlier ones are loaded now
+            self.loaded = sum(self.index.put(o for o in chunk if not self._is_live(o))
+                              for chunk in store.object_chunks())
             self._store = store
             logger.info("object store %s: %d objects loaded (%d of another model left out), robot %s, session %s",
                         self.settings.location.shown, self.loaded, self.index.other_models, self.settings.robot_id,

@@ -12,7 +12,7 @@ still committing.
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -257,6 +257,21 @@ class ObjectStore:
             args += list(robot_ids)
         rows = self._read(f"SELECT {', '.join(COLUMNS)} FROM {OBJECTS_TABLE} WHERE {where} ORDER BY seq", tuple(args))
         return [_object(row) for row in rows]
+
+    def object_chunks(self, since_seq: int = 0, chunk: int = 5000) -> Iterator[list[StoredObject]]:
+        """objects() in chunks of at most `chunk` (keyset pages on the change number): a cold start of
+        100k objects never holds every row twice."""
+        last = int(since_seq)
+        while True:
+            rows = self._read(f"SELECT {', '.join(COLUMNS)} FROM {OBJECTS_TABLE} WHERE seq > ? ORDER BY seq "
+                              f"LIMIT {int(chunk)}", (last,))
+            if not rows:
+                return
+            objects = [_object(row) for row in rows]
+            yield objects
+            last = objects[-1].seq
+            if len(rows) < chunk:
+                return
 
     def forgotten(self, since_seq: int) -> list[tuple[str, str, int, int]]:
         """(robot_id, session_id or '', track_id or -1, seq) forgotten after `since_seq`."""

@@ -30,8 +30,11 @@ class PostgresStore(ObjectStore):
             raise StoreError("memory_store is a postgresql:// URL but the PostgreSQL client library is missing: "
                              "pip install 'psycopg[binary]' (rosdep key python3-psycopg)") from None
         try:
+            # TCP keepalives: a server that vanished without closing (a robot out of Wi-Fi range) is
+            # noticed in about 10 s instead of the kernel's hours; the writer then retries
             conn = psycopg.connect(self.location.target, connect_timeout=CONNECT_TIMEOUT_S,
-                                   application_name="textregion_ros")
+                                   application_name="textregion_ros", keepalives=1, keepalives_idle=5,
+                                   keepalives_interval=2, keepalives_count=3)
             conn.execute(f"SET statement_timeout = {STATEMENT_TIMEOUT_MS}")
             conn.commit()
             return conn
