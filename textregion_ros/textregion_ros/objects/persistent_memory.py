@@ -330,7 +330,11 @@ def _matcher(robot_id: str, session_id: str, track_ids) -> Callable[[StoredObjec
 def start_persistence(values: Mapping[str, Any], namespace: str, config: Any) -> Optional[PersistentMemory]:
     """The node's writer for these parameter values (None when memory_store is ''), started: opening
     and loading the store happen on the writer thread, so configure never waits on a database."""
-    settings = PersistenceSettings.from_parameters(values, namespace)
+    try:
+        settings = PersistenceSettings.from_parameters(values, namespace)
+    except StoreError as error:  # the parameter check refuses such values; said, never a failed configure
+        logger.error("object memory stays in RAM only: %s", error)
+        return None
     if settings.location.kind == "ram":
         return None
     # the engine's model id (backbone:model:weights): what its tokens are comparable with
