@@ -80,6 +80,15 @@ def test_a_restarted_session_loads_what_the_last_one_wrote(sqlite_path):
     second.stop()
 
 
+def test_retention_drops_objects_unseen_for_longer_at_start(sqlite_path):
+    now = time.time_ns()
+    open_store(resolve_store(sqlite_path)).upsert([stored(1, seen_ns=now - 7200 * NS), stored(2, seen_ns=now)])
+    memory = PersistentMemory(settings(sqlite_path, retention_s=3600.0), MODEL).start()
+    wait_for(lambda: memory.state == "ok", "the store to open")
+    memory.stop()
+    assert memory.loaded == 1 and [o.track_id for o in open_store(resolve_store(sqlite_path)).objects()] == [2]
+
+
 def test_tokens_of_another_model_are_never_indexed(sqlite_path):
     store = open_store(resolve_store(sqlite_path))
     store.upsert([stored(1, model="clip:ViT-B-16:openai"), stored(2)])

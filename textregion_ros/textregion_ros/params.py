@@ -294,8 +294,8 @@ PARAMETERS: tuple[Parameter, ...] = (
               "filter, and a new track continues only records of the same map.", CONFIGURE, engine=False,
               group=_STORE),
     Parameter("memory_retention_s", DOUBLE, 0.0,
-              "How long the store keeps an object after it was last seen (wall-clock, checked at configure and "
-              "by `textregion memory prune`); 0 = forever.", CONFIGURE, engine=False, group=_STORE, minimum=0.0,
+              "How long the store keeps an object after it was last seen (wall-clock; applied at configure, hourly "
+              "while running and by `textregion memory prune`); 0 = forever.", CONFIGURE, engine=False, group=_STORE, minimum=0.0,
               maximum=1.0e10),
     Parameter("memory_flush_s", DOUBLE, 1.0,
               "The writer's period: changed objects go to the store in one transaction this often, and a "

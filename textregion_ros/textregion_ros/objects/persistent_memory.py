@@ -92,6 +92,7 @@ class PersistentMemory:
         self._stopping = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._next_try = 0.0
+        self._last_prune = 0.0
         self.state = "starting"
         self.reason = ""
         self.overflow = 0
@@ -195,6 +196,7 @@ class PersistentMemory:
                         del self._dirty[obj.key]
                 self.written += len(dirty)
             self._follow()
+            self._prune_now_and_then()
             self.flushes += 1
             if self.state != "ok":
                 logger.info("object store %s: back, %d objects written", self.settings.location.shown, len(dirty))
@@ -202,11 +204,22 @@ class PersistentMemory:
         except StoreError as error:
             self._lost(str(error))
 
+    def _prune_now_and_then(self) -> None:
+        """memory_retention_s while running: the store drops objects unseen for longer, at most hourly."""
+        retention = self.settings.retention_s
+        if retention <= 0.0 or time.monotonic() - self._last_prune < min(3600.0, retention):
+            return
+        self._last_prune = time.monotonic()
+        cut = time.time_ns() - int(retention * 1e9)
+        self._store.prune(cut)
+        self.index.remove(lambda obj: obj.last_seen_ns < cut and obj.key not in self._dirty)
+
     def _open(self) -> None:
         try:
             store = open_store(self.settings.location)
             if self.settings.retention_s > 0.0:
                 store.prune(time.time_ns() - int(self.settings.retention_s * 1e9))
+                self._last_prune = time.monotonic()
             self._cursor = store.last_seq()  # changes after this are followed; earlier ones are loaded now
             self.loaded = sum(self.index.put(o for o in chunk if not self._is_live(o))
                               for chunk in store.object_chunks())
