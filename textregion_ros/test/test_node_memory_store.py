@@ -1,6 +1,7 @@
 """The object memory across reboots and robots over real DDS: two node processes with two robot ids
-sharing one real PostgreSQL server (robot B finds what robot A saw), and a node restarted on the same
-SQLite file answering ~/find with what it saw before. Few, shared node processes: this is the costly part."""
+sharing one real PostgreSQL server (robot B finds what robot A saw; the server lost mid-run and back), and
+a node restarted on the same SQLite file answering ~/find with what it saw before. Four node processes in
+all, the fleet's shared by its tests: this is the costly part of the store's tests."""
 from __future__ import annotations
 
 import time
@@ -16,7 +17,7 @@ from textregion_ros.objects.store import open_store
 from textregion_ros.objects.store_records import resolve_store
 
 QUERIES = ["red mug", "chair"]
-STORE = dict(queries=QUERIES, background_queries="", memory_flush_s=0.2)
+STORE = dict(queries=QUERIES, background_queries="", memory_flush_s=0.2, memory_retry_s=0.5)
 
 
 def find(session, robot_ids=(), map_id=""):
@@ -101,6 +102,25 @@ def test_forget_on_robot_b_removes_robot_a_objects_from_its_answers_and_the_stor
         time.sleep(0.2)
 
 
+def test_store_lost_mid_run_frames_go_on_diagnostics_warn_without_the_password_then_it_is_back(fleet,
+                                                                                                 postgres_server):
+    """Last in the module's fleet tests: the shared server stops and starts again."""
+    a, _, url = fleet
+    password = url.split(":")[2].split("@")[0]
+    postgres_server.stop_only()
+    try:
+        seen = a.process(a.image(photo_like(96, 128, seed=8), 400))  # frames never wait for the database
+        assert seen["region_tokens"].region_count >= 1
+        status = a.status_when(lambda s: s.get("store_state") == "unreachable", 60.0, "the store to be lost")
+        assert status["_level"] == DiagnosticStatus.WARN and "object store unreachable" in status["_message"]
+        assert find(a, robot_ids=["robot_a"]).objects  # ~/find answers from RAM meanwhile
+    finally:
+        postgres_server.restart_stopped()
+    a.status_when(lambda s: s.get("store_state") == "ok", 60.0, "the store to be back")
+    text = repr(a.status()) + a.child.log_text()
+    assert password not in text and "textregion:***@127.0.0.1" in text
+
+
 def test_a_node_restarted_on_the_same_sqlite_file_finds_what_it_saw(tmp_path):
     store = dict(STORE, memory_store=str(tmp_path / "memory.sqlite"), robot_id="robot_r")
     with NodeSession(name="textregion_reboot", **store) as first:
@@ -116,20 +136,3 @@ def test_a_node_restarted_on_the_same_sqlite_file_finds_what_it_saw(tmp_path):
         assert response.success, response.message
         assert {o.track_id for o in response.objects} == tracks
         assert {o.session_id for o in response.objects} == {session_before} != {second.value("store_session")}
-
-
-def test_unreachable_store_at_start_runs_on_ram_and_warns_without_the_password():
-    secret = "Node-Secret-77"
-    url = f"postgresql://fleet:{secret}@127.0.0.1:1/memory"  # nothing listens on port 1
-    with NodeSession(name="textregion_offline", robot_id="robot_o", memory_store=url, memory_retry_s=0.5,
-                     **{k: v for k, v in STORE.items() if k != "memory_store"}) as node:
-        node.wait_until_active()
-        status = node.status_when(lambda s: s.get("store_state") == "unreachable", 30.0, "the store to be unreachable")
-        assert status["_level"] == DiagnosticStatus.WARN and "object store unreachable" in status["_message"]
-        seen = node.process(node.image(photo_like(96, 128, seed=9), 300))
-        response = find(node)
-        assert response.success and {o.track_id for o in response.objects} <= {
-            int(t) for t in seen["region_tokens"].track_ids} and response.objects
-        assert {o.robot_id for o in response.objects} == {"robot_o"}
-        text = repr(node.status()) + node.child.log_text()
-        assert secret not in text and "fleet:***@127.0.0.1:1" in text
