@@ -45,6 +45,7 @@ setup(
         "tqdm>=4.66.1",
         "pillow>=9.4.0",
         "rosbags>=0.10.9",  # rosbag2.StoragePlugin and interfaces.Qos
+        "psycopg[binary]>=3.1",  # the object store on PostgreSQL (3.1: the Debian 12 / Ubuntu 24.04 version)
     ],
     extras_require={"test": [
         "pytest>=7", "pytest-timeout>=2", "catkin_pkg>=1.0", "packaging>=22", "tokenizers>=0.19",

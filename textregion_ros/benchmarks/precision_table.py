@@ -41,6 +41,7 @@ except ImportError:  # a source checkout without installing
 
 from bench_common import benchmark_device, device_name, synchronize  # noqa: E402
 from textregion_ros.engine import EngineConfig, TextRegionEngine  # noqa: E402
+from textregion_ros.params import BY_NAME  # noqa: E402
 from textregion_ros.engine.precision import (COSINE_BAR, DTYPES, Measurement, dtype_problem,  # noqa: E402
                                              pick_precision)
 from textregion_ros.engine.sam2_loading import load_sam2  # noqa: E402
@@ -85,7 +86,8 @@ def photograph(long_side: int) -> np.ndarray:
 
 def base_config(backbone: str, args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
     """The cpu_smoke preset (random weights, filters off) with the backbone's model on `device`."""
-    values = {k: v for k, v in read_params_file(preset_file("cpu_smoke")).items() if k not in ("backbone", "model")}
+    values = {k: v for k, v in read_params_file(preset_file("cpu_smoke")).items()
+              if k not in ("backbone", "model") and BY_NAME[k].engine}
     return {**values, "backbone": backbone, "model": MODELS[backbone], "device": str(device),
             "points_per_side": args.points_per_side}
 

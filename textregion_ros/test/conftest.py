@@ -110,3 +110,20 @@ from engine_fixtures import (  # noqa: E402,F401
     sam2_tiny,
     siglip2_tokenizer_dir,
 )
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server in a temp folder for the whole session (postgres_server.py); stopped at the end.
+
+    Skipped, with the reason, where the package is not installed, except in CI (CI=true), where the
+    set-up must have installed it and its absence is an error."""
+    from postgres_server import PostgresServer, postgres_bin
+
+    if postgres_bin() is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI: PostgreSQL is not installed (scripts/install_test_services.sh installs it)")
+        pytest.skip("PostgreSQL server binaries not installed (apt-get install postgresql)")
+    server = PostgresServer()
+    yield server
+    server.stop()

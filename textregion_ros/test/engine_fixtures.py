@@ -15,15 +15,16 @@ import torch
 
 from textregion_ros.engine import EngineConfig, TextRegionEngine
 from textregion_ros.engine.sam2_loading import load_sam2
+from textregion_ros.params import BY_NAME
 from textregion_ros.tooling.params_files import preset_file, read_params_file
 
 MODELS = {"clip": "ViT-B-16", "siglip2": "ViT-B-16-SigLIP2-256", "pe": "PE-Core-T-16-384"}
-# The cpu_smoke preset without its model choice (tests pick the backbone), plus the engine tests'
-# own two choices: a 3 x 3 grid (they run many small frames) and global-patch removal at its
+# The cpu_smoke preset's engine settings without its model choice (tests pick the backbone), plus the
+# engine tests' own two choices: a 3 x 3 grid (they run many small frames) and global-patch removal at its
 # default (on), since tests of that stage and of empty outcomes rely on it.
 SMALL: dict[str, Any] = {
     **{name: value for name, value in read_params_file(preset_file("cpu_smoke")).items()
-       if name not in ("backbone", "model")},
+       if name not in ("backbone", "model") and BY_NAME[name].engine},
     "points_per_side": 3,
     "remove_global_patches": True,
 }

@@ -25,7 +25,7 @@ RUN_IMPORT_KEYS = {
     "scipy": "python3-scipy", "yaml": "python3-yaml", "tqdm": "python3-tqdm", "PIL": "python3-pil",
     "sam2": "python3-sam2-pip", "open_clip": "python3-open-clip-torch-pip", "timm": "python3-timm-pip",
     "transformers": "python3-transformers-pip", "huggingface_hub": "python3-huggingface-hub-pip",
-    "rosbags": "python3-rosbags-pip",
+    "rosbags": "python3-rosbags-pip", "psycopg": "python3-psycopg-pip",
 }
 TEST_IMPORT_KEYS = {
     "pytest": "python3-pytest", "catkin_pkg": "python3-catkin-pkg-modules", "packaging": "python3-packaging",

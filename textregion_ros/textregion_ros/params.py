@@ -60,6 +60,7 @@ class Parameter:
     rule: str = ""  # the extra rule in words (descriptor and README), when `check` is set
     check: Optional[Check] = None
     cli_flag: bool = False  # the offline CLI has a dedicated --flag for it
+    redact: Optional[Callable[[Any], str]] = None  # how a value is shown in messages (hides a password)
 
     def constraints(self) -> str:
         """The allowed values in words, for descriptors, the README and error messages."""
@@ -103,6 +104,19 @@ def _background_phrases(value: Any) -> Optional[str]:
     if str(value).strip() and any(not phrase.strip() for phrase in phrases):
         return "has an empty phrase (two ';' in a row or at an end)"
     return None
+
+
+_STORE = "object memory across reboots and robots"
+
+
+def _memory_store(value: Any) -> Optional[str]:
+    from .objects.store_records import store_problem  # ROS-free, database-free
+    return store_problem(value)
+
+
+def _redacted_store(value: Any) -> str:
+    from .objects.store_records import redact_url
+    return repr(redact_url(str(value)))
 
 
 _MODELS, _MASKS, _TOKENS, _OUTPUTS, _QUERIES, _NODE, _SPATIAL, _OBJECTS = (
@@ -291,6 +305,40 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("keyframe_min_coverage", DOUBLE, 0.5,
               "tracks: a keyframe when the previous frame's regions cover less than this share of the grid "
               "points.", engine=False, group=_PROMPTS, minimum=0.0, maximum=1.0),
+    # --- object memory across reboots and robots (node) ---
+    Parameter("memory_store", STRING, "$ROS_HOME/textregion/memory.sqlite",
+              "Where remembered objects outlive the process: a SQLite file path ($ROS_HOME defaults to ~/.ros), "
+              "a postgresql://user:password@host/db URL shared by a fleet, or '' (RAM only).", CONFIGURE,
+              engine=False, group=_STORE, rule="'' | a file path | postgresql://...", check=_memory_store, redact=_redacted_store),
+    Parameter("robot_id", STRING, "",
+              "This robot's name in the store; '' = the node's namespace, else the host name.", CONFIGURE,
+              engine=False, group=_STORE),
+    Parameter("map_id", STRING, "",
+              "Names the map that target_frame coordinates belong to; stored with every 3D sighting, a ~/find "
+              "filter, and a new track continues only records of the same map.", CONFIGURE, engine=False,
+              group=_STORE),
+    Parameter("memory_retention_s", DOUBLE, 0.0,
+              "How long the store keeps an object after it was last seen (wall-clock; applied at configure, hourly "
+              "while running and by `textregion memory prune`); 0 = forever.", CONFIGURE, engine=False, group=_STORE, minimum=0.0,
+              maximum=1.0e10),
+    Parameter("memory_flush_s", DOUBLE, 1.0,
+              "The writer's period: changed objects go to the store in one transaction this often, and a "
+              "shared store is followed as often.", CONFIGURE, engine=False, group=_STORE, minimum=0.01,
+              maximum=3600.0),
+    Parameter("memory_queue_size", INTEGER, 256,
+              "Frames queued for the writer at most; beyond, a frame's memory update is dropped and counted "
+              "(frames never wait for the database).", CONFIGURE, engine=False, group=_STORE, minimum=1,
+              maximum=100000),
+    Parameter("memory_retry_s", DOUBLE, 5.0,
+              "How often an unreachable store is tried again (what changed meanwhile is written when it is "
+              "back).", CONFIGURE, engine=False, group=_STORE, minimum=0.1, maximum=3600.0),
+    Parameter("memory_continue_distance_m", DOUBLE, 0.5,
+              "A new track continues a stored record of this robot and map_id when their 3D centres are at most "
+              "this far apart (and their tokens similar).", CONFIGURE, engine=False, group=_STORE,
+              minimum=0.0, maximum=100.0),
+    Parameter("memory_continue_similarity", DOUBLE, 0.8,
+              "... and their token cosine is at least this.", CONFIGURE, engine=False, group=_STORE,
+              minimum=-1.0, maximum=1.0),
 )
 
 BY_NAME: dict[str, Parameter] = {p.name: p for p in PARAMETERS}
@@ -368,7 +416,7 @@ def _value_problem(parameter: Parameter, value: Any) -> Optional[str]:
     if parameter.check is not None:
         reason = parameter.check(value)
         if reason:
-            return f"{reason}, got {_shown(value)}"
+            return f"{reason}, got {parameter.redact(value) if parameter.redact else _shown(value)}"
     return None
 
 

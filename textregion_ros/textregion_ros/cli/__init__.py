@@ -3,6 +3,7 @@
     textregion segment IMAGE|DIR ... --queries "mug, table; desk" --out OUT [--recursive]
     textregion bag IN --image-topic /camera/image_raw --queries "mug, chair" --out OUT.bag [--every N]
     textregion download            (also installed as `textregion-download`)
+    textregion memory [--store FILE|URL] list|find "<phrase>"|forget|export|import|prune   (an object store)
 
 Every command reads the same settings as the node: `--config` takes a ROS 2 params file such as
 config/textregion.yaml, `-p name=value` sets any parameter, and the common parameters have flags
@@ -89,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "hiera-tiny) into the Hugging Face cache and print where they are.")
     _add_shared(download)
     download.set_defaults(run=run_download)
+
+    from .memory import add_memory_parser
+    add_memory_parser(commands, _add_shared)
     return parser
 
 

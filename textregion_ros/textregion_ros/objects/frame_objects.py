@@ -14,6 +14,7 @@ from ..engine.sync_audit import budgeted_sync
 from ..params import default
 from ..spatial.transform import Boxes3D
 from .memory import ObjectMemory
+from .persistent_memory import PersistentMemory
 from .tracking import PARAMETER_FIELDS, FrameObservation, Tracker, TrackingSettings
 
 MEMORY_PARAMETERS = ("memory_s", "memory_size")
@@ -29,6 +30,8 @@ class FrameObjects:
                  memory_size: int = default("memory_size")) -> None:
         self.tracker = Tracker(tracking)
         self.memory = ObjectMemory(memory_s, memory_size)
+        # the way to the store (persistent_memory.py), set by the node when memory_store is not ''
+        self.persistence: Optional[PersistentMemory] = None
 
     @classmethod
     def from_parameters(cls, values: Mapping[str, Any]) -> "FrameObjects":
@@ -65,11 +68,16 @@ class FrameObjects:
         # the soft masks as they are: the tracker subsamples them to its grid before thresholding at > 0
         track_ids = self.tracker.update(FrameObservation(stamp_ns, regions.tokens, regions.masks, boxes, centres))
         self.memory.observe(stamp_ns, frame_id, track_ids, self.tracker.last_track_tokens, boxes, spatial)
+        if self.persistence is not None:  # only enqueues: frames never wait for the database
+            self.persistence.enqueue(stamp_ns, frame_id, track_ids, self.tracker.last_track_tokens, boxes, spatial)
         return track_ids
 
     def diagnostics(self) -> dict[str, str]:
         """Key-values for /diagnostics: open tracks and remembered objects."""
-        return {"tracks_open": str(self.tracker.open_count), "objects_remembered": str(len(self.memory))}
+        values = {"tracks_open": str(self.tracker.open_count), "objects_remembered": str(len(self.memory))}
+        if self.persistence is not None:
+            values.update(self.persistence.status())
+        return values
 
     def reset(self) -> None:
         """Close every track and forget every object (lifecycle cleanup); track ids keep counting up."""

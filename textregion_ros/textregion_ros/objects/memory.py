@@ -145,6 +145,19 @@ class ObjectMemory:
         with self._lock:
             self._reset_storage()
 
+    def track_ids(self) -> set[int]:
+        """The track ids remembered now."""
+        with self._lock:
+            return set(self._slot_of)
+
+    def forget(self, track_ids) -> int:
+        """Forget these tracks' records (~/forget); returns how many were remembered."""
+        with self._lock:
+            slots = [self._slot_of[int(t)] for t in track_ids if int(t) in self._slot_of]
+            if slots:
+                self._remove(np.asarray(slots, dtype=np.int64))
+            return len(slots)
+
     # -- writing ------------------------------------------------------------------------------------
     def observe(self, stamp_ns: int, frame_id: str, track_ids: np.ndarray, tokens: np.ndarray,
                 boxes: np.ndarray, spatial: Optional[Boxes3D] = None) -> None:

@@ -35,7 +35,7 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header, String
 from std_srvs.srv import Trigger
-from textregion_msgs.srv import Find, Query, SetQueries
+from textregion_msgs.srv import Find, Forget, Query, SetQueries
 
 from .. import params as params_module
 from ..params import BY_NAME, PARAMETERS
@@ -57,9 +57,10 @@ from ..perception import FrameInput, FramePipeline, ObservedFrame, PipelineSetti
 from .depth_input import DepthInput, TargetFrame
 from .frame_messages import FRAME_OUTPUTS, OUTPUTS, frame_messages
 from .query_service import answer_query
-from .find_service import answer_find
+from .find_service import answer_find, answer_forget
 from .input_qos import QUERIES_INPUT, SERVICE_QOS, image_input_qos, incompatible_image_qos
 from ..objects import FrameObjects
+from ..objects.persistent_memory import start_persistence, store_level
 from .compressed_input import InputImageError, frame_rgb, input_topic
 from .log_bridge import route_library_logging
 from .parameters import DEFERRED, WHEN, changes_problem, declare_parameters, engine_config, plain_value, ros_default
@@ -134,6 +135,7 @@ class TextRegionNode(QueryRoute, LifecycleNode):
             self.create_service(Find, "~/find", self._on_find, qos_profile=SERVICE_QOS,
                                 callback_group=self._query_group),
             self.create_service(Trigger, "~/clear_memory", self._on_clear_memory, qos_profile=SERVICE_QOS),
+            self.create_service(Forget, "~/forget", self._on_forget, qos_profile=SERVICE_QOS),
         ]
         self._diagnostics_timer = self.create_timer(1.0, self._publish_diagnostics)
         self._autostart_timer = None
@@ -292,6 +294,7 @@ class TextRegionNode(QueryRoute, LifecycleNode):
             return TransitionCallbackReturn.FAILURE
         self.get_logger().info(f"models ready in {time.monotonic() - started:.1f} s on {self._engine.device}")
         self._pipeline = FramePipeline(self._engine, self._settings, self._objects)
+        self._objects.persistence = start_persistence(self._values(), self.get_namespace(), config)
         self._pending_reconfigure = []
         self._take_in(params_module.CONFIGURE)
         self._outputs = {name: self.create_lifecycle_publisher(output.message_type, f"~/{name}", output.qos())
@@ -389,6 +392,9 @@ class TextRegionNode(QueryRoute, LifecycleNode):
         with self._lock:
             self._latest = None
         self._objects.reset()  # open tracks close and the memory empties; track ids keep counting
+        if self._objects.persistence is not None:  # the last flush, then the store closes
+            self._objects.persistence.stop()
+            self._objects.persistence = None
         if self._engine is not None:
             self._engine.close()
             self._engine = None
@@ -518,14 +524,25 @@ class TextRegionNode(QueryRoute, LifecycleNode):
                 response.success, response.message = False, refusal
                 return response
             answer_find(self._engine, self._objects.memory if self._engine is not None else None, request,
-                        response, self._parse_queries)
+                        response, self._parse_queries, self._objects.persistence)
         if not response.success:
             self._problem(f"find-{response.message[:60]}", f"~/find failed: {response.message}")
+        return response
+
+    def _on_forget(self, request: Forget.Request, response: Forget.Response) -> Forget.Response:
+        with self._gate.entered_or_refused() as refusal:
+            if refusal is not None:  # the store is opened at configure and closed at cleanup
+                response.success, response.message = False, refusal
+                return response
+            answer_forget(self._objects.memory, self._objects.persistence, request, response)
+        self.get_logger().info(f"~/forget: {response.message}")
         return response
 
     def _on_clear_memory(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         forgotten = len(self._objects.memory)
         self._objects.memory.clear()
+        if self._objects.persistence is not None:  # RAM only: the store keeps them (~/forget deletes)
+            forgotten += self._objects.persistence.index.remove(lambda stored: True)
         response.success, response.message = True, f"forgot {forgotten} objects"
         self.get_logger().info(f"~/clear_memory: {response.message}")
         return response
@@ -596,6 +613,7 @@ class TextRegionNode(QueryRoute, LifecycleNode):
                                              callback_errors=len(self._callback_errors.recent()),
                                              rate_cap_hz=float(self._value("max_rate_hz")) if self._active else 0.0,
                                              duplicate_name=self._duplicate_name())
+        level, message = store_level(self._objects.persistence, level, message)
         self._diagnostics.publish(status_message(
             f"{self.get_name()}: TextRegion", self.get_fully_qualified_name(), level, message, values,
             self.get_clock().now().to_msg()))
