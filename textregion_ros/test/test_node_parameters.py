@@ -12,7 +12,7 @@ from diagnostic_msgs.msg import DiagnosticStatus
 
 from engine_fixtures import photo_like
 from node_session import NodeSession
-from textregion_ros.params import BOOL, INTEGER_ARRAY, PARAMETERS, RUN_TIME, STRING_ARRAY
+from textregion_ros.params import BOOL, DOUBLE, INTEGER, INTEGER_ARRAY, PARAMETERS, RUN_TIME, STRING_ARRAY
 from textregion_ros.ros.image_conversions import imgmsg_to_numpy
 
 QUERIES = ["red mug", "chair"]
@@ -145,6 +145,11 @@ def other_value(row):
         return next(choice for choice in row.choices if choice != row.default)
     if row.kind == BOOL:
         return not row.default
+    if row.kind in (INTEGER, DOUBLE):
+        value = row.default + 1
+        return row.minimum if row.maximum is not None and value > row.maximum else value
+    if row.name == "memory_store":  # never opened: the node is not configured again while it is pending
+        return "/nonexistent/textregion_pending_check.sqlite"
     return "some_frame"
 
 
