@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Write config/textregion.yaml and the README's parameter table from textregion_ros/params.py.
+"""Write config/textregion.yaml and the parameter table of docs/parameters.md from textregion_ros/params.py.
 
     python scripts/update_parameter_docs.py          # rewrite both
     python scripts/update_parameter_docs.py --check  # exit 1 when either is out of date
@@ -16,7 +16,7 @@ sys.path.insert(0, str(ROOT / "textregion_ros"))
 from textregion_ros import params_docs  # noqa: E402
 
 PARAMS_FILE = ROOT / "textregion_ros" / "config" / "textregion.yaml"
-README = ROOT / "README.md"
+DOCS_PAGE = ROOT / params_docs.DOCS_PAGE
 
 
 def main() -> int:
@@ -24,7 +24,7 @@ def main() -> int:
     parser.add_argument("--check", action="store_true", help="only check; exit 1 when a file is out of date")
     args = parser.parse_args()
     wanted = {PARAMS_FILE: params_docs.params_file(),
-              README: params_docs.replace_readme_table(README.read_text(encoding="utf-8"))}
+              DOCS_PAGE: params_docs.replace_docs_table(DOCS_PAGE.read_text(encoding="utf-8"))}
     stale = [path for path, text in wanted.items() if path.read_text(encoding="utf-8") != text]
     if args.check:
         for path in stale:

@@ -1,14 +1,16 @@
 """What the parameter table (textregion_ros.params) produces, checked against values written by hand.
 
-EngineConfig, the ROS descriptors, the CLI flags, config/textregion.yaml and the README table all
-derive from the table. Comparing them with the table itself would pass with a wrong row or with a
-generator that repeats the table's mistake, so these tests hold the expected names, types,
-defaults, ranges and times of effect of a representative set of parameters as literals: a wrong
-table entry or a broken generator fails here.
+EngineConfig, the ROS descriptors, the CLI flags, config/textregion.yaml and docs/parameters.md's
+table all derive from the table. Comparing them with the table itself would pass with a wrong row
+or with a generator that repeats the table's mistake, so these tests hold the expected names,
+types, defaults, ranges and times of effect of a representative set of parameters as literals: a
+wrong table entry or a broken generator fails here.
 """
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -33,7 +35,7 @@ class Expected:
     name: str
     ros_type: int
     default: Any
-    allowed: str  # the constraint words of the README and the descriptor ("any" in the README when "")
+    allowed: str  # the constraint words of the docs table and the descriptor ("any" there when "")
     applies: str  # start | configure | activate | run time
     engine: bool  # an EngineConfig field
     integer_range: Optional[tuple[int, int, int]] = None  # from, to, step
@@ -139,18 +141,27 @@ def test_the_params_file_lists_every_row_once_in_the_table_order():
     assert set(IDS) <= set(_params_file_values())
 
 
-# -- README -----------------------------------------------------------------------------------------
-def test_the_readme_parameter_table_is_the_one_generated_from_the_table():
-    readme = (REPO / "README.md").read_text()
-    assert params_docs.readme_table() in readme, "README parameter table is stale: run scripts/update_parameter_docs.py"
+# -- docs/parameters.md ----------------------------------------------------------------------------
+DOCS_PAGE = REPO / "docs" / "parameters.md"
+
+
+def test_the_docs_parameter_table_is_the_one_generated_from_the_table():
+    page = DOCS_PAGE.read_text()
+    assert params_docs.docs_table() in page, "stale: run scripts/update_parameter_docs.py"
+
+
+def test_the_update_scripts_check_mode_passes_on_the_committed_docs_page():
+    script = REPO / "scripts" / "update_parameter_docs.py"
+    done = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
 
 
 @pytest.mark.parametrize("expected", EXPECTED, ids=IDS)
-def test_the_readme_row_shows_the_default_the_allowed_values_and_when_it_applies(expected: Expected):
+def test_the_docs_row_shows_the_default_the_allowed_values_and_when_it_applies(expected: Expected):
     allowed = (expected.allowed or "any").replace("|", "\\|")
     default = _yaml_scalar(expected.default)
     row = f"| `{expected.name}` | `{default}` | {allowed} | {expected.applies} | "
-    assert any(line.startswith(row) for line in (REPO / "README.md").read_text().splitlines()), row
+    assert any(line.startswith(row) for line in DOCS_PAGE.read_text().splitlines()), row
 
 
 # -- EngineConfig -----------------------------------------------------------------------------------

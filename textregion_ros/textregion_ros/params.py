@@ -4,8 +4,8 @@ Each row holds a parameter's name, type, default, range or choices, description,
 takes effect, and whether the engine (EngineConfig) or only the node reads it. Everything else
 derives from this table: EngineConfig and its validation (engine/config.py), the ROS parameter
 descriptors (ros/parameters.py), the CLI's flags and `-p` coercion (cli/settings.py), and the
-generated `config/textregion.yaml` and README table (scripts/update_parameter_docs.py; a test fails
-when either differs). ROS-free on purpose: the engine and the offline tools import it.
+generated `config/textregion.yaml` and docs/parameters.md's table (scripts/update_parameter_docs.py;
+a test fails when either differs). ROS-free on purpose: the engine and the offline tools import it.
 
 A new parameter is one row here (plus the code that reads it).
 """
@@ -57,13 +57,13 @@ class Parameter:
     minimum: Optional[float] = None
     maximum: Optional[float] = None
     step: Optional[int] = None
-    rule: str = ""  # the extra rule in words (descriptor and README), when `check` is set
+    rule: str = ""  # the extra rule in words (descriptor and parameter docs), when `check` is set
     check: Optional[Check] = None
     cli_flag: bool = False  # the offline CLI has a dedicated --flag for it
     redact: Optional[Callable[[Any], str]] = None  # how a value is shown in messages (hides a password)
 
     def constraints(self) -> str:
-        """The allowed values in words, for descriptors, the README and error messages."""
+        """The allowed values in words, for descriptors, the parameter docs and error messages."""
         parts = []
         if self.choices:
             parts.append(" | ".join(self.choices))

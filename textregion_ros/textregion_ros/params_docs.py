@@ -1,4 +1,4 @@
-"""The params file and the README table, rendered from the parameter table (textregion_ros.params).
+"""The params file and the parameter docs table, rendered from the parameter table (textregion_ros.params).
 
 `scripts/update_parameter_docs.py` writes them; a test fails when the committed files differ from
 what this renders, so neither can drift from the table.
@@ -12,8 +12,10 @@ import yaml
 
 from . import params
 
-README_BEGIN = "<!-- parameters: generated from textregion_ros/params.py by scripts/update_parameter_docs.py -->"
-README_END = "<!-- end of parameters -->"
+# The page (relative to the repository root) that holds the generated table between these markers.
+DOCS_PAGE = "docs/parameters.md"
+TABLE_BEGIN = "<!-- parameters: generated from textregion_ros/params.py by scripts/update_parameter_docs.py -->"
+TABLE_END = "<!-- end of parameters -->"
 
 
 def yaml_value(value: Any) -> str:
@@ -62,20 +64,20 @@ def _markdown_value(value: Any) -> str:
     return f"`{yaml_value(value)}`"
 
 
-def readme_table() -> str:
-    """The README's parameter table, between its markers."""
-    rows = [README_BEGIN, "| name | default | allowed | applies | meaning |", "|---|---|---|---|---|"]
+def docs_table() -> str:
+    """The parameter table of DOCS_PAGE, between its markers."""
+    rows = [TABLE_BEGIN, "| name | default | allowed | applies | meaning |", "|---|---|---|---|---|"]
     for parameter in params.PARAMETERS:
         allowed = parameter.constraints().replace("|", "\\|") or "any"
         rows.append(f"| `{parameter.name}` | {_markdown_value(parameter.default)} | {allowed} | "
                     f"{parameter.applies} | {parameter.description} |")
-    rows.append(README_END)
+    rows.append(TABLE_END)
     return "\n".join(rows) + "\n"
 
 
-def replace_readme_table(readme: str) -> str:
-    """`readme` with the text between the markers replaced by readme_table()."""
-    begin, end = readme.find(README_BEGIN), readme.find(README_END)
+def replace_docs_table(page: str) -> str:
+    """`page` (the text of DOCS_PAGE) with the text between the markers replaced by docs_table()."""
+    begin, end = page.find(TABLE_BEGIN), page.find(TABLE_END)
     if begin < 0 or end < begin:
-        raise ValueError("the README lacks the parameter table markers")
-    return readme[:begin] + readme_table() + readme[end + len(README_END) + 1:]
+        raise ValueError(f"{DOCS_PAGE} lacks the parameter table markers")
+    return page[:begin] + docs_table() + page[end + len(TABLE_END) + 1:]
