@@ -3,7 +3,8 @@
 The soak benchmark (benchmarks/soak.py) and the leak test (test/test_node_leak.py) watch the node
 the same way: resident memory, threads and open file descriptors of its process, sampled while
 frames flow, and a least-squares slope per 1,000 frames over the samples after a warm-up. Keeping
-the reading and the fit here means a figure in the README and a test's verdict are measured alike.
+the reading and the fit here means a figure in docs/performance.md and a test's verdict are measured
+alike.
 
 Linux only (/proc); ROS-free and stdlib-only, so it can watch any process, not just a ROS node.
 """
