@@ -51,6 +51,14 @@ def test_the_dry_run_passes_for_the_small_gpu_preset():
     assert report.stats["views"] == 1  # resize mode
 
 
+def test_the_dry_run_covers_a_region_prompts_tracks_non_keyframe():
+    """The audited frame decodes the first frame's tracked boxes plus uncovered points, not the grid."""
+    report = dry_run(**SMALL, overrides={"region_prompts": "tracks", "keyframe_interval_s": 3600.0,
+                                         "keyframe_min_coverage": 0.0})
+    _passed(report)
+    assert report.stats["prompts"].startswith("tracks non-keyframe"), report.stats
+
+
 def test_the_dry_run_passes_with_grounding_mode_best_and_its_parts_3d():
     _passed(dry_run(**SMALL, overrides={"grounding_mode": "best"}))
 

@@ -18,6 +18,9 @@ from typing import Union
 import numpy as np
 import torch
 
+from ..engine.sync_audit import budgeted_sync
+from ..engine.uploads import to_device
+
 # Pixels per band: bounds the int32 temporaries (about 48 bytes per pixel, 12 MB a band) whatever the image size.
 TENSOR_BAND_PIXELS = 1 << 18
 
@@ -32,7 +35,8 @@ def as_label_tensor(labels: Union[np.ndarray, torch.Tensor]) -> torch.Tensor:
 def label_range(labels: torch.Tensor) -> tuple[int, int]:
     """(min, max) of a non-empty label map, in one transfer."""
     low, high = torch.aminmax(labels)
-    both = torch.stack([low, high]).cpu()
+    with budgeted_sync(labels.device):  # the overlay's range check: one copy of two numbers
+        both = torch.stack([low, high]).cpu()
     return int(both[0]), int(both[1])
 
 
@@ -53,10 +57,11 @@ def tint_and_outline_tensor(rgb: np.ndarray, labels: torch.Tensor, palette: np.n
     terms[0, 3] = 256
     outline = torch.zeros((class_count + 1, 3), dtype=torch.uint8)
     outline[1:] = torch.from_numpy(np.ascontiguousarray(palette))
-    terms, outline = terms.to(device), outline.to(device)
-    source = torch.from_numpy(np.ascontiguousarray(rgb)).to(device)
+    # small host tables: non_blocking uploads (a blocking one waits for the device queue)
+    terms, outline = terms.to(device, non_blocking=True), outline.to(device, non_blocking=True)
+    source = to_device(rgb, device)
     out = torch.empty_like(source)
-    counts = torch.zeros(class_count + 1, dtype=torch.int64, device=device)
+    present = torch.zeros(class_count + 1, dtype=torch.uint8, device=device)
     rows = max(1, TENSOR_BAND_PIXELS // max(1, width))
     for y0 in range(0, height, rows):
         y1 = min(y0 + rows, height)
@@ -67,8 +72,10 @@ def tint_and_outline_tensor(rgb: np.ndarray, labels: torch.Tensor, palette: np.n
         blended = (source[y0:y1].to(torch.int32) * gathered[..., 3:] + gathered[..., :3] + 128) >> 8
         edge = _boundary(window)[y0 - top:y0 - top + (y1 - y0)] & (index > 0)
         out[y0:y1] = torch.where(edge[..., None], outline[index], blended.to(torch.uint8))
-        counts += torch.bincount(index.flatten(), minlength=class_count + 1)
-    return out.cpu().numpy(), (counts[1:] > 0).cpu().numpy()
+        present.index_fill_(0, index.flatten(), 1)  # no bincount: its output size would need a sync
+    with budgeted_sync(device):  # the picture and the classes it shows, in one download
+        both = torch.cat([out.flatten(), present[1:]]).cpu().numpy()
+    return both[:out.numel()].reshape(out.shape), both[out.numel():] > 0
 
 
 def _boundary(window: torch.Tensor) -> torch.Tensor:

@@ -158,6 +158,9 @@ class PlausibleHost:
             return torch.tensor([[0.0, 0.5, 1.0]]).expand(shape[0], 3).double()
         return None
 
+    def _site_label_range(self, count: int, shape) -> torch.Tensor:  # the overlay's [min, max] label
+        return torch.tensor([-1, 0])  # background and the first query
+
     def _generic(self, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
         """Masks get a filled block each, boxes plausible boxes, other floats values in [0, 1), counts 64."""
         if dtype == torch.bool:
@@ -247,6 +250,8 @@ def _run_frames(values: Mapping[str, Any], size: tuple[int, int], frames: int, r
         points=f"{engine.config.points_per_side}x{engine.config.points_per_side}",
         views=layout.view_count,
         regions=len(regions), detections=len(result.detections), frames=frames)
+    if regions.prompts is not None:  # what the audited frame's SAM2 decoder was asked (region_prompts)
+        report.stats["prompts"] = regions.prompts.summary()
     for name, tensor in (("tokens", regions.tokens), ("masks", regions.masks), ("boxes", regions.boxes),
                          ("predicted_iou", regions.predicted_iou),
                          ("region_class_probability", result.segmentation.region_class_probability)):
