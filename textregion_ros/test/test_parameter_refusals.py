@@ -73,6 +73,12 @@ def test_a_whole_number_for_a_double_parameter_is_taken_as_the_double(node):
     assert node.get_parameter("tf_timeout_s").value == 1.0 and node.get_parameter("tf_timeout_s").type_ == Parameter.Type.DOUBLE
 
 
+@pytest.mark.parametrize("sent", [Parameter.Type.BYTE_ARRAY, Parameter.Type.BOOL_ARRAY])
+def test_an_empty_list_of_another_element_type_is_judged_as_the_rows_empty_list(node, sent):
+    result = node.set_parameters_atomically([Parameter("scale", sent, [])])  # `ros2 param set ... scale []`
+    assert not result.successful and "scale must be [long side, short side]" in result.reason
+
+
 def test_a_store_url_of_the_wrong_type_is_refused_without_showing_it(node):
     result = node.set_parameters_atomically([Parameter("memory_store", value=["postgresql://robot:secret@db/x"])])
     assert not result.successful and "memory_store must be a string" in result.reason

@@ -217,13 +217,19 @@ def unknown_problem(unknown: Sequence[str], known: Sequence[str]) -> str:
             f"(`ros2 param list` names its parameters)")
 
 
+_ARRAY_TYPES = (ParameterType.PARAMETER_BYTE_ARRAY, ParameterType.PARAMETER_BOOL_ARRAY,
+                ParameterType.PARAMETER_INTEGER_ARRAY, ParameterType.PARAMETER_DOUBLE_ARRAY,
+                ParameterType.PARAMETER_STRING_ARRAY)
+
+
 def typed_for_table(parameters: Sequence[Parameter]) -> tuple[list[Parameter], Optional[str]]:
     """(the parameters, a whole number for a double row taken as the double; why a set is refused or None).
 
     rclpy refuses a value of another type than declared in its own terms ("Wrong parameter type, expected
     'Type.DOUBLE' got 'Type.INTEGER'") and an unset value as "Static parameter cannot be undeclared";
     here the table's words say what the value must be. `ros2 param set ... prob_threshold 1` sends an
-    integer: exact, so taken as 1.0, like a whole number at start (declare_parameters).
+    integer: exact, so taken as 1.0, like a whole number at start (declare_parameters); an empty list of
+    any element type is the row's empty list (the row's own rules then judge it).
     Rows outside the table (use_sim_time) are left to rclpy.
     """
     result = []
@@ -234,6 +240,9 @@ def typed_for_table(parameters: Sequence[Parameter]) -> tuple[list[Parameter], O
             result.append(parameter)
         elif row.kind == params.DOUBLE and sent == ParameterType.PARAMETER_INTEGER:
             result.append(Parameter(parameter.name, Parameter.Type.DOUBLE, float(parameter.value)))
+        elif sent in _ARRAY_TYPES and _TYPES[row.kind] in _ARRAY_TYPES and not len(parameter.value):
+            # an empty list has no element type: rclpy's Parameter([]) says bytes, `ros2 param set x []` booleans
+            result.append(Parameter(parameter.name, Parameter.Type(_TYPES[row.kind]), []))
         elif sent == ParameterType.PARAMETER_NOT_SET:
             return [], (f"{parameter.name} cannot be left without a value: set it to {params.kind_words(row)} "
                         f"(its default is {ros_default(row)!r})")
