@@ -53,6 +53,22 @@ def test_truncated_jpeg_is_rejected_with_a_reason():
         decode_colour("jpeg", data[: len(data) // 2])
 
 
+@pytest.mark.parametrize("data", [b"", b"hello, not an image", b"\x89PNG\r\n\x1a\n" + b"\0" * 40],
+                         ids=["empty", "text", "png signature only"])
+def test_a_payload_that_is_no_image_is_refused_in_the_senders_terms_without_a_memory_address(data):
+    with pytest.raises(CompressedImageError) as refused:
+        decode_colour("png", data)
+    message = str(refused.value)
+    assert "0x" not in message and "BytesIO" not in message
+    assert ("payload is empty" if not data else f"{len(data)}-byte payload is not a JPEG or PNG") in message
+
+
+def test_a_compressed_depth_payload_that_is_no_image_is_refused_without_a_memory_address():
+    with pytest.raises(CompressedImageError) as refused:
+        decode_depth("16UC1; compressedDepth png", struct.pack("<iff", 0, 0.0, 0.0) + b"not a png")
+    assert "0x" not in str(refused.value) and "9-byte payload is not a JPEG or PNG" in str(refused.value)
+
+
 def test_unknown_format_is_rejected():
     with pytest.raises(CompressedImageError, match="unknown compressed image format"):
         decode_colour("rgb8; webp compressed", _encoded(_picture(), "PNG"))

@@ -171,6 +171,12 @@ def test_a_deferred_parameter_says_it_is_pending_in_the_log_and_diagnostics_unti
                         f"{row.name} no longer pending once set back")
 
 
+def test_an_unknown_parameter_set_through_the_parameter_service_is_refused_naming_it(session):
+    result = session.set_parameter("prob_treshold", 0.3)  # `ros2 param set` of a misspelt name
+    assert not result.successful
+    assert "'prob_treshold' (did you mean prob_threshold?)" in result.reason and "[]" not in result.reason
+
+
 @pytest.mark.parametrize("cap", [1e-9, 0.0002])
 def test_a_rate_cap_below_one_frame_an_hour_is_refused(session, first_frame, cap):
     result = session.set_parameter("max_rate_hz", cap)

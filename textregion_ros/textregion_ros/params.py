@@ -351,6 +351,11 @@ _KIND_WORDS = {BOOL: "true or false", INTEGER: "an integer", DOUBLE: "a number",
                INTEGER_ARRAY: "a list of integers", STRING_ARRAY: "a list of strings"}
 
 
+def kind_words(parameter: Parameter) -> str:
+    """What a value of this row must be, in words ("a list of integers")."""
+    return _KIND_WORDS[parameter.kind]
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 

@@ -64,6 +64,7 @@ from ..objects.persistent_memory import start_persistence, store_level
 from .compressed_input import InputImageError, frame_rgb, input_topic
 from .log_bridge import route_library_logging
 from .parameters import DEFERRED, WHEN, changes_problem, declare_parameters, engine_config, plain_value, ros_default
+from .parameters import UnknownParameters, typed_for_table
 from ..runtime.queries_in_force import QueriesInForce
 from .node_queries import QueryRoute
 from ..runtime.worker import DROPPED, LatestFrameWorker, Rejected
@@ -163,6 +164,18 @@ class TextRegionNode(QueryRoute, LifecycleNode):
             self.get_logger().error(f"{what} parameters: {error}; using the defaults of {', '.join(sorted(names))}")
             self.set_parameters([Parameter(name, value=ros_default(BY_NAME[name])) for name in sorted(names)])
             return build(self._values())
+
+    def set_parameters_atomically(self, parameter_list: list[Parameter]) -> SetParametersResult:
+        """rclpy's, with refusals in the user's terms: rclpy's parameter services call this for every set
+        (`ros2 param set`); an unknown name is named (rclpy's text says "undeclared parameter(s): []"),
+        a value of another type gets the table's words, a whole number for a double is the double."""
+        unknown = [p.name for p in parameter_list if not self.has_parameter(p.name)]
+        if unknown:
+            raise UnknownParameters(unknown, self.list_parameters([], 0).names)
+        typed, reason = typed_for_table(parameter_list)
+        if reason:
+            return SetParametersResult(successful=False, reason=reason)
+        return super().set_parameters_atomically(typed)
 
     def _validate_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
         """Every change, from any route (param set, the queries topic and ~/set_queries), is validated here once."""

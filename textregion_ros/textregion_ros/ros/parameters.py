@@ -5,9 +5,11 @@ Types, ranges, choices and texts come from the table; this module only speaks rc
 from __future__ import annotations
 
 import array
-from typing import Any, Callable, Optional
+import difflib
+from typing import Any, Callable, Optional, Sequence
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
+from rclpy.exceptions import ParameterNotDeclaredException
 from rclpy.parameter import Parameter
 
 from .. import params
@@ -193,3 +195,60 @@ def _widened(node: Any, parameter: params.Parameter, default: Any) -> Any:
     if parameter.kind == params.DOUBLE and override is not None and override.type_ == Parameter.Type.INTEGER:
         node._parameter_overrides[parameter.name] = Parameter(parameter.name, value=float(override.value))
     return default
+
+
+class UnknownParameters(ParameterNotDeclaredException):
+    """A set naming parameters the node does not have. Still rclpy's exception (its parameter services
+    answer successful=false with str() of it), but the words name them: rclpy's own text lists them from
+    a generator its check has already consumed ("undeclared parameter(s): []")."""
+
+    def __init__(self, unknown: Sequence[str], known: Sequence[str]) -> None:
+        Exception.__init__(self, unknown_problem(unknown, known))
+        self.parameters = list(unknown)
+
+
+def unknown_problem(unknown: Sequence[str], known: Sequence[str]) -> str:
+    """Why a set naming parameters this node lacks is refused: each name, with the closest real one."""
+    said = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, known, n=1)
+        said.append(f"{name!r}" + (f" (did you mean {close[0]}?)" if close else ""))
+    return (f"this node has no parameter named {', '.join(said)}; nothing was set "
+            f"(`ros2 param list` names its parameters)")
+
+
+_ARRAY_TYPES = (ParameterType.PARAMETER_BYTE_ARRAY, ParameterType.PARAMETER_BOOL_ARRAY,
+                ParameterType.PARAMETER_INTEGER_ARRAY, ParameterType.PARAMETER_DOUBLE_ARRAY,
+                ParameterType.PARAMETER_STRING_ARRAY)
+
+
+def typed_for_table(parameters: Sequence[Parameter]) -> tuple[list[Parameter], Optional[str]]:
+    """(the parameters, a whole number for a double row taken as the double; why a set is refused or None).
+
+    rclpy refuses a value of another type than declared in its own terms ("Wrong parameter type, expected
+    'Type.DOUBLE' got 'Type.INTEGER'") and an unset value as "Static parameter cannot be undeclared";
+    here the table's words say what the value must be. `ros2 param set ... prob_threshold 1` sends an
+    integer: exact, so taken as 1.0, like a whole number at start (declare_parameters); an empty list of
+    any element type is the row's empty list (the row's own rules then judge it).
+    Rows outside the table (use_sim_time) are left to rclpy.
+    """
+    result = []
+    for parameter in parameters:
+        row = params.BY_NAME.get(parameter.name)
+        sent = parameter.type_.value
+        if row is None or sent == _TYPES[row.kind]:
+            result.append(parameter)
+        elif row.kind == params.DOUBLE and sent == ParameterType.PARAMETER_INTEGER:
+            result.append(Parameter(parameter.name, Parameter.Type.DOUBLE, float(parameter.value)))
+        elif sent in _ARRAY_TYPES and _TYPES[row.kind] in _ARRAY_TYPES and not len(parameter.value):
+            # an empty list has no element type: rclpy's Parameter([]) says bytes, `ros2 param set x []` booleans
+            result.append(Parameter(parameter.name, Parameter.Type(_TYPES[row.kind]), []))
+        elif sent == ParameterType.PARAMETER_NOT_SET:
+            return [], (f"{parameter.name} cannot be left without a value: set it to {params.kind_words(row)} "
+                        f"(its default is {ros_default(row)!r})")
+        elif row.redact is not None:  # the value may hold a password: never shown
+            return [], f"{parameter.name} must be {params.kind_words(row)}"
+        else:  # the table's words for the value sent ("scale must be a list of integers, got 'big'")
+            return [], check_value(row, plain_value(parameter.value)) or (
+                f"{parameter.name} must be {params.kind_words(row)}, got {plain_value(parameter.value)!r}")
+    return result, None

@@ -39,7 +39,9 @@ def _open_checked(data: bytes, max_pixels: int):
         image = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as error:
         raise CompressedImageError(f"decoded size is over the image limit: {error}") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+    except UnidentifiedImageError:  # PIL's own words name the in-memory file object (a memory address)
+        raise CompressedImageError(f"cannot read the compressed image: {_not_an_image(data)}") from None
+    except (OSError, SyntaxError, ValueError) as error:
         raise CompressedImageError(f"cannot read the compressed image: {error}") from None
     width, height = image.size
     if width * height > max_pixels:
@@ -49,6 +51,15 @@ def _open_checked(data: bytes, max_pixels: int):
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         raise CompressedImageError(f"cannot decode the compressed image (truncated or corrupt): {error}") from None
     return image
+
+
+def _not_an_image(data: bytes) -> str:
+    """Why PIL could not identify a payload, in the sender's terms: its size and first bytes (a file's
+    signature tells a JPEG, PNG or text apart at a glance)."""
+    if not data:
+        return "the payload is empty"
+    return (f"the {len(data)}-byte payload is not a JPEG or PNG file (it starts with "
+            f"{data[:8].hex(' ')}; JPEG starts with ff d8 ff, PNG with 89 50 4e 47)")
 
 
 EIGHT_BIT_MODES = ("RGB", "L", "RGBA", "P", "LA", "CMYK", "YCbCr", "RGBX", "1", "PA", "La", "RGBa")
