@@ -16,3 +16,10 @@ def status_message(name: str, hardware_id: str, level: int, message: str, values
     array = DiagnosticArray(status=[status])
     array.header.stamp = stamp
     return array
+
+
+def other_nodes_named_like(node) -> bool:
+    """Whether the ROS graph holds another node of this node's name and namespace: ROS 2 does not stop a
+    second one, whose outputs then mix with this one's (its own tools only warn)."""
+    name, namespace = node.get_name(), node.get_namespace()
+    return sum(1 for other, ns in node.get_node_names_and_namespaces() if other == name and ns == namespace) > 1

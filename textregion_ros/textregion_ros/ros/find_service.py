@@ -16,7 +16,7 @@ from textregion_msgs.msg import FoundObject
 from textregion_msgs.srv import Find
 
 from ..engine import QuerySet, TextRegionEngine
-from ..objects import ObjectMemory, Remembered3D, RememberedObject
+from ..objects import FrameObjects, ObjectMemory, Remembered3D, RememberedObject
 from ..objects.persistent_memory import PersistentMemory
 from ..objects.store_records import StoredObject
 from .conversions import bounding_boxes, detection_2d, stamp, unit_score
@@ -175,4 +175,15 @@ def answer_forget(memory: ObjectMemory, persistence: Optional[PersistentMemory],
     response.message = (f"forgot {forgotten} objects in RAM ({which} of robot {robot!r}"
                         f"{f', session {session!r}' if session else ''})"
                         + ("; the store deletes them at the next flush" if persistence is not None else ""))
+    return response
+
+
+def answer_clear_memory(objects: FrameObjects, response):
+    """~/clear_memory: every object leaves RAM (the live memory and the loaded store index); the store
+    keeps them (~/forget deletes)."""
+    forgotten = len(objects.memory)
+    objects.memory.clear()
+    if objects.persistence is not None:
+        forgotten += objects.persistence.index.remove(lambda stored: True)
+    response.success, response.message = True, f"forgot {forgotten} objects"
     return response

@@ -19,12 +19,9 @@ the models on the next (runtime/host_stage.py); switches wait until that thread 
 """
 from __future__ import annotations
 
-import collections
 import threading
 import time
-import traceback
-from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
@@ -33,7 +30,7 @@ from rclpy.event_handler import QoSRequestedIncompatibleQoSInfo, SubscriptionEve
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
-from std_msgs.msg import Header, String
+from std_msgs.msg import String
 from std_srvs.srv import Trigger
 from textregion_msgs.srv import Find, Forget, Query, SetQueries
 
@@ -49,15 +46,16 @@ from ..engine import (
     queries_from_parameter,
 )
 from . import conversions
-from ..runtime.health import EventWindow, FrameHealth, ProblemLog, device_memory
+from ..runtime.callback_errors import CallbackErrors
+from ..runtime.health import FrameHealth, ProblemLog, device_memory
 from ..runtime.work_gate import LOADING, NOT_CONFIGURED, RELEASING, WorkGate
 from ..runtime.heap_trim import release_freed_memory
-from .diagnostics import status_message
-from ..perception import FrameInput, FramePipeline, ObservedFrame, PipelineSettings
+from .diagnostics import other_nodes_named_like, status_message
+from ..perception import FrameInput, FramePipeline, PipelineSettings
 from .depth_input import DepthInput, TargetFrame
 from .frame_messages import FRAME_OUTPUTS, OUTPUTS, frame_messages
-from .query_service import answer_query
-from .find_service import answer_find, answer_forget
+from .query_service import LatestFrame, answer_query
+from .find_service import answer_clear_memory, answer_find, answer_forget
 from .input_qos import QUERIES_INPUT, SERVICE_QOS, image_input_qos, incompatible_image_qos
 from ..objects import FrameObjects
 from ..objects.persistent_memory import start_persistence, store_level
@@ -71,15 +69,6 @@ from ..runtime.worker import DROPPED, LatestFrameWorker, Rejected
 from ..runtime.host_stage import HostStage, overlap_for
 
 from ..tooling.params_files import NODE_NAME
-
-
-@dataclass
-class LatestFrame:
-    """The latest observed frame with its header, kept for re-publishing and for ~/query."""
-
-    header: Header
-    received: float  # monotonic time the frame was handed to the worker
-    observed: ObservedFrame
 
 
 class TextRegionNode(QueryRoute, LifecycleNode):
@@ -115,9 +104,9 @@ class TextRegionNode(QueryRoute, LifecycleNode):
         self._gate = WorkGate()
         self._transition_lock = threading.RLock()  # configure / cleanup / shutdown, one at a time
         self._shutting_down = threading.Event()
-        self._callback_errors = EventWindow()  # exceptions the executor loop caught (node_main.spin_guarded)
+        # exceptions the executor loop caught (node_main.spin_guarded): logged once, counted
+        self._callback_errors = CallbackErrors(self._problems, self.get_logger().error)
         self._duplicate_said = False
-        self._errors_seen: collections.deque[BaseException] = collections.deque(maxlen=16)
         route_library_logging(self)  # the tracker's and memory's warnings reach /rosout
         declare_parameters(self)
         # tracks and memory live as long as the node (track ids are never reused); cleanup empties them
@@ -254,17 +243,8 @@ class TextRegionNode(QueryRoute, LifecycleNode):
         self._shutting_down.set()
 
     def callback_failed(self, error: BaseException) -> None:
-        """An exception a callback raised into the executor: logged once (with its traceback), counted in
-        /diagnostics (ERROR while recent); the node goes on."""
-        if any(seen is error for seen in self._errors_seen):
-            return  # rclpy's executor may raise one task's exception more than once
-        self._errors_seen.append(error)
-        self._callback_errors.tick()
-        key = f"callback-{type(error).__name__}-{str(error)[:60]}"
-        if self._problems.report(key, f"a callback raised {type(error).__name__}: {error}"):
-            trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-            self.get_logger().error(f"a callback raised {type(error).__name__}: {error}; the node goes on "
-                                    f"(repeats are counted in /diagnostics)\n{trace}")
+        """An exception a callback raised into the executor (node_main.spin_guarded): the node goes on."""
+        self._callback_errors.failed(error)
 
     def state_label(self) -> str:
         """'unconfigured', 'inactive', 'active', 'finalized' or a transition state."""
@@ -518,45 +498,39 @@ class TextRegionNode(QueryRoute, LifecycleNode):
             stage_ms["total_since_receipt"] = 1000.0 * (time.monotonic() - frame.received)
         self._stage_ms = stage_ms
 
-    # -- ~/query, ~/find and ~/clear_memory -------------------------------------------------------
-    def _on_query(self, request: Query.Request, response: Query.Response) -> Query.Response:
+    # -- ~/query, ~/find, ~/forget and ~/clear_memory ------------------------------------------
+    def _gated(self, service: str, response: Any, answer: Callable[[], None]) -> Any:
+        """A service answered inside the work gate: refused with the reason while the models are not
+        loaded (never run on a closed engine); a failed answer is counted as a problem."""
         with self._gate.entered_or_refused() as refusal:
             if refusal is not None:
                 response.success, response.message = False, refusal
                 return response
+            answer()
+        if not response.success:
+            self._problem(f"{service}-{response.message[:60]}", f"~/{service} failed: {response.message}")
+        return response
+
+    def _on_query(self, request: Query.Request, response: Query.Response) -> Query.Response:
+        def answer() -> None:
             with self._lock:
                 frame = self._latest
             answer_query(self._pipeline, frame, request, response, self._parse_queries)
-        if not response.success:
-            self._problem(f"query-{response.message[:60]}", f"~/query failed: {response.message}")
-        return response
+        return self._gated("query", response, answer)
 
     def _on_find(self, request: Find.Request, response: Find.Response) -> Find.Response:
-        with self._gate.entered_or_refused() as refusal:
-            if refusal is not None:
-                response.success, response.message = False, refusal
-                return response
-            answer_find(self._engine, self._objects.memory if self._engine is not None else None, request,
-                        response, self._parse_queries, self._objects.persistence)
-        if not response.success:
-            self._problem(f"find-{response.message[:60]}", f"~/find failed: {response.message}")
-        return response
+        return self._gated("find", response, lambda: answer_find(
+            self._engine, self._objects.memory, request, response, self._parse_queries, self._objects.persistence))
 
     def _on_forget(self, request: Forget.Request, response: Forget.Response) -> Forget.Response:
-        with self._gate.entered_or_refused() as refusal:
-            if refusal is not None:  # the store is opened at configure and closed at cleanup
-                response.success, response.message = False, refusal
-                return response
-            answer_forget(self._objects.memory, self._objects.persistence, request, response)
+        # gated: the store is opened at configure and closed at cleanup
+        self._gated("forget", response, lambda: answer_forget(self._objects.memory, self._objects.persistence,
+                                                              request, response))
         self.get_logger().info(f"~/forget: {response.message}")
         return response
 
     def _on_clear_memory(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        forgotten = len(self._objects.memory)
-        self._objects.memory.clear()
-        if self._objects.persistence is not None:  # RAM only: the store keeps them (~/forget deletes)
-            forgotten += self._objects.persistence.index.remove(lambda stored: True)
-        response.success, response.message = True, f"forgot {forgotten} objects"
+        answer_clear_memory(self._objects, response)
         self.get_logger().info(f"~/clear_memory: {response.message}")
         return response
 
@@ -575,10 +549,7 @@ class TextRegionNode(QueryRoute, LifecycleNode):
 
         Checked at activation and with every /diagnostics: ROS 2 does not stop a second node of the same
         name, whose outputs then mix with this one's (its own tools only warn, as this does)."""
-        namespace = self.get_namespace()
-        count = sum(1 for name, ns in self.get_node_names_and_namespaces()
-                    if name == self.get_name() and ns == namespace)
-        duplicate = self.get_fully_qualified_name() if count > 1 else ""
+        duplicate = self.get_fully_qualified_name() if other_nodes_named_like(self) else ""
         if duplicate and not self._duplicate_said:
             self.get_logger().error(f"another node named {duplicate} is running: every output is published twice and "
                                     f"services reach only one of the two (rename or stop one)")
@@ -590,16 +561,13 @@ class TextRegionNode(QueryRoute, LifecycleNode):
         policy, self._health.qos_problem = incompatible_image_qos(info, self._value("image_reliability"))
         self._problem(f"qos-{policy}", self._health.qos_problem)
 
-    def _prompt_diagnostics(self) -> dict[str, str]:
-        """The latest frame's region-prompt counts (engine/region_prompts.py), empty before the first frame."""
-        with self._lock:
-            frame = self._latest
-        record = frame.observed.regions.prompts if frame is not None else None
-        return record.diagnostics() if record is not None else {}
-
     def _publish_diagnostics(self) -> None:
         state = self.state_label()
         device = str(self._engine.device) if self._engine is not None else "none"
+        deferred = [f"{name} (at {WHEN[when]})" for name, when in self._deferred_pending().items()]
+        with self._lock:
+            latest = self._latest
+        prompts = latest.observed.regions.prompts if latest is not None else None  # region-prompt counts
         values = {
             "state": state,
             "device": device,
@@ -611,19 +579,17 @@ class TextRegionNode(QueryRoute, LifecycleNode):
             "problems": str(self._problems.total),
             "last_problem": self._problems.last,
             "pending_reconfigure": ", ".join(self._pending_reconfigure),
-            "pending_parameters": ", ".join(f"{name} (at {WHEN[when]})" for name, when in self._deferred_pending().items()),
-            "callback_errors": str(self._callback_errors.total),
+            "pending_parameters": ", ".join(deferred),
+            "callback_errors": str(self._callback_errors.window.total),
             "service_calls_refused": str(self._gate.refused),
             **self._objects.diagnostics(),
-            **self._prompt_diagnostics(),
+            **(prompts.diagnostics() if prompts is not None else {}),
             **(self._depth_input.rates() if self._depth_input is not None else {}),
             **{f"latency_ms_{name}": f"{ms:.1f}" for name, ms in self._stage_ms.items()},
             **device_memory(device),
         }
-        pending = (*self._pending_reconfigure, *(f"{name} (at {WHEN[when]})" for name, when in
-                                                  self._deferred_pending().items()))
-        level, message = self._health.assess(state, self._problems.last, pending,
-                                             callback_errors=len(self._callback_errors.recent()),
+        level, message = self._health.assess(state, self._problems.last, (*self._pending_reconfigure, *deferred),
+                                             callback_errors=len(self._callback_errors.window.recent()),
                                              rate_cap_hz=float(self._value("max_rate_hz")) if self._active else 0.0,
                                              duplicate_name=self._duplicate_name())
         level, message = store_level(self._objects.persistence, level, message)

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any, Callable, Optional, Sequence
+from dataclasses import dataclass
+from typing import Callable, Optional, Sequence
 
+from std_msgs.msg import Header
 from textregion_msgs.srv import Query
 
 from ..engine import QueryError, QuerySet
-from ..perception import FramePipeline
+from ..perception import FramePipeline, ObservedFrame
 from ..runtime.work_gate import NOT_CONFIGURED  # one wording for every refusal
 from . import conversions
 from .spatial_messages import detections_3d_to_msg
@@ -40,9 +42,18 @@ def request_queries(queries: Sequence[str], parse: Callable[[list[str]], QuerySe
 QUERY_PRODUCTS = frozenset({"detections", "detections_3d"})
 
 
-def answer_query(pipeline: Optional[FramePipeline], frame: Optional[Any], request: Query.Request,
+@dataclass
+class LatestFrame:
+    """The node's latest observed frame with its header: ~/query answers on it, query switches republish it."""
+
+    header: Header
+    received: float  # monotonic time the frame was handed to the worker
+    observed: ObservedFrame
+
+
+def answer_query(pipeline: Optional[FramePipeline], frame: Optional[LatestFrame], request: Query.Request,
                  response: Query.Response, parse: Callable[[list[str]], QuerySet]) -> Query.Response:
-    """Fill `response` for `request` on `frame` (the node's latest frame: .header, .observed): detections,
+    """Fill `response` for `request` on the node's latest frame: detections,
     and their 3D when the frame had depth; success=false with the reason otherwise. Never raises."""
     response.success = False
     threshold = float(request.threshold)
