@@ -114,6 +114,12 @@ def counts(session) -> dict:
 
 
 def test_outputs_agree_with_the_label_info_in_force_across_query_switches(session):
+    assert_outputs_agree_across_query_switches(session)
+
+
+def assert_outputs_agree_across_query_switches(session) -> None:
+    """SWITCHES query switches while frames stream: every label image and detection array agrees with the
+    LabelInfo received before it, message by message (the inline and the overlapped frame loop alike)."""
     session.wait_for_subscribers(("labels", "detections"), 1)
     since = counts(session)
     switches = [lambda k=k: session.set_queries(QUERY_SETS[k % len(QUERY_SETS)]) for k in range(1, SWITCHES + 1)]
