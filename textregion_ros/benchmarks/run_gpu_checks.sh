@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# One GPU session (device tool), under 9 minutes on an H100/H200 (the steps' limits add up to 560 s);
+# One GPU session (device tool), under 9 minutes on an H100/H200: on a GPU the steps' limits add up to 540 s, so the
+# whole script fits one device call (at most 600 s); the CPU dry run has longer limits (a loaded 2-core guest).
 # every record lands in $OUT:
 #   environment.json     device_name, driver, torch, CUDA, cuDNN, python, date, the arguments
 #   cuda_dry_run.*       first: tooling/cuda_dry_run.py's checks for real (--real --matrix): CLIP, SigLIP2 and PE at
@@ -13,12 +14,9 @@
 #                        640 x 480), eager vs compiled per stage with p50 / p95 (--compile), peak memory,
 #                        R = 32 / 64 injected regions (--injected-regions when the script has it) and the
 #                        region sweep
-<<<<<<< HEAD
 #   region_prompts.*     region_prompts grid vs a tracks keyframe vs tracks non-keyframes (prompts, decoder, SAM2,
 #                        frame ms and ratios) at the defaults and the small_gpu preset
-=======
 #   host_stages.*        a frame's host-side stages (benchmarks/host_stages.py), before / after the overlapped loop
->>>>>>> i31
 #   amg_vs_stock.*       our mask generator against SAM2's stock automatic mask generator, same image and grid
 #   steps.tsv            each step's exit status and seconds; every .json above also carries environment.json
 #
@@ -100,17 +98,19 @@ if [ "$DEVICE" = cpu ]; then
 else
   dry_args=(--real --matrix)
 fi
-step cuda_dry_run 80 "$PY" -m textregion_ros.tooling.cuda_dry_run "${dry_args[@]}" --json "$OUT/cuda_dry_run.json"
+dry_limit=70 tests_limit=50 stages_limit=180 amg_limit=40  # on a GPU
+[ "$DEVICE" = cpu ] && dry_limit=120 tests_limit=120 stages_limit=210 amg_limit=80
+step cuda_dry_run "$dry_limit" "$PY" -m textregion_ros.tooling.cuda_dry_run "${dry_args[@]}" --json "$OUT/cuda_dry_run.json"
 
 # -- 1. CUDA tests (skipped, quickly, on the CPU; 18 s on an H100 before the precision and decoder files) ------
-step cuda_tests 90 "$PY" -m pytest -q -p no:cacheprovider -rs -k cuda "$TESTS/test_engine_cuda.py" \
+step cuda_tests "$tests_limit" "$PY" -m pytest -q -p no:cacheprovider -rs -k cuda "$TESTS/test_engine_cuda.py" \
   "$TESTS/test_compilation.py" $(ls "$TESTS"/test_hot_path_syncs.py "$TESTS"/test_precision.py \
   "$TESTS"/test_sam2_decoder.py 2>/dev/null)
 
 # -- 2. precision table: every backbone, fp16 / bf16 against fp32 (what `auto` would pick on this GPU) ------
 args=(--device "$DEVICE" --json "$OUT/precision_table.json")
 [ "$QUICK" = 1 ] && args+=(--quick)
-limit=70  # on a GPU; the CPU dry run (PE only, bf16 only) takes 35-50 s on a loaded 2-core guest, so more there
+limit=50  # on a GPU; the CPU dry run (PE only, bf16 only) takes 35-50 s on a loaded 2-core guest, so more there
 [ "$DEVICE" = cpu ] && limit=150
 step precision_table "$limit" "$PY" "$BENCH/precision_table.py" "${args[@]}"
 
@@ -129,7 +129,7 @@ if [ "$QUICK" = 0 ] || [ "$DEVICE" != cpu ] || [ "${GPU_CHECKS_COMPILE:-0}" = 1 
 else
   echo "== engine_stages: --compile left out of a CPU --quick run (GPU_CHECKS_COMPILE=1 adds it)"
 fi
-step engine_stages 210 "$PY" "$BENCH/engine_stages.py" "${stage_args[@]}"
+step engine_stages "$stages_limit" "$PY" "$BENCH/engine_stages.py" "${stage_args[@]}"
 
 # -- 3b. R injected regions (hot2's --injected-regions), its own step so a failure there costs only it ------
 if has_flag "$BENCH/engine_stages.py" "--injected-regions"; then
@@ -144,7 +144,7 @@ if has_flag "$BENCH/engine_stages.py" "--injected-regions"; then
       *) injected_args+=("$arg") ;;
     esac
   done
-  injected_repeats=3 injected_limit=60
+  injected_repeats=3 injected_limit=40
   # the CPU dry run: one frame per R and side (before and after); a loaded 2-core CPU needs the time
   [ "$QUICK" = 1 ] && injected_repeats=1 injected_limit=150
   step injected_regions "$injected_limit" "$PY" "$BENCH/engine_stages.py" "${injected_args[@]}" --repeats "$injected_repeats" \
@@ -154,18 +154,17 @@ else
     | tee "$OUT/injected_regions.txt"
 fi
 
-<<<<<<< HEAD
 # -- 3c. region_prompts: grid vs a tracks keyframe vs tracks non-keyframes (benchmarks/region_prompts.py) -----
 rp_args=(--device "$DEVICE" --json "$OUT/region_prompts.json")
-rp_limit=150  # the GPU: two configs, 7 frame kinds, 3 rounds + 5 SAM2 rounds, eager
+rp_limit=70  # the GPU: two configs, 7 frame kinds, 3 rounds + 5 SAM2 rounds, eager
 [ "$DEVICE" = cpu ] && rp_limit=300  # the CPU dry run: 6 tiny frames, minutes on a loaded 2-core guest
 if [ "$QUICK" = 1 ]; then rp_args+=(--quick); else rp_args+=(--repeats 3 --sam2-rounds 5); fi
 step region_prompts "$rp_limit" "$PY" "$BENCH/region_prompts.py" "${rp_args[@]}"
-=======
-# -- 3c. a frame's host-side stages (image models out), before / after the overlapped loop, and the overlay's
+
+# -- 3d. a frame's host-side stages (image models out), before / after the overlapped loop, and the overlay's
 #        tensor renderer against the numpy one on the same label map ----------------------------------------
 host_args=(--device "$DEVICE" --json "$OUT/host_stages.json")
-host_limit=90  # on a GPU: 6 cases, 3 repeats
+host_limit=40  # on a GPU: 6 cases, 3 repeats (the models load in seconds there)
 if [ "$QUICK" = 1 ]; then
   host_args+=(--sizes 96x64 --regions 4 --repeats 1)
   host_limit=180  # loading the models dominates on a CPU (90 s on a loaded 2-core guest)
@@ -173,7 +172,6 @@ else
   host_args+=(--repeats 3)
 fi
 step host_stages "$host_limit" "$PY" "$BENCH/host_stages.py" "${host_args[@]}"
->>>>>>> i31
 
 # -- 4. our mask generator vs SAM2's stock automatic mask generator ---------------------------------------
 if [ "$QUICK" = 1 ]; then
@@ -181,7 +179,7 @@ if [ "$QUICK" = 1 ]; then
 else
   amg_args=(--size 640x480 --points-per-side 16 --repeats 5)
 fi
-step amg_vs_stock 50 "$PY" "$BENCH/amg_vs_stock.py" --device "$DEVICE" "${amg_args[@]}" --json "$OUT/amg_vs_stock.json"
+step amg_vs_stock "$amg_limit" "$PY" "$BENCH/amg_vs_stock.py" --device "$DEVICE" "${amg_args[@]}" --json "$OUT/amg_vs_stock.json"
 
 # -- every JSON record carries the environment --------------------------------------------------------------
 "$PY" - "$OUT" <<'EOF'
