@@ -2,7 +2,8 @@
 
 Each row holds a parameter's name, type, default, range or choices, description, when a change
 takes effect, and whether the engine (EngineConfig) or only the node reads it. Everything else
-derives from this table: EngineConfig and its validation (engine/config.py), the ROS parameter
+derives from this table: the settings dataclasses and their validation (settings_rows.py:
+EngineConfig, TrackingSettings, DepthSettings, ...; a test checks their fields against the rows), the ROS parameter
 descriptors (ros/parameters.py), the CLI's flags and `-p` coercion (cli/settings.py), and the
 generated `config/textregion.yaml` and docs/parameters.md's table (scripts/update_parameter_docs.py;
 a test fails when either differs). ROS-free on purpose: the engine and the offline tools import it.
@@ -374,8 +375,8 @@ def setting_problem(parameter: Parameter, value: Any, label: str = "") -> Option
     """value_problem for a number set from Python rather than ROS (a settings dataclass field).
 
     Any real number (numpy's too, not bool) passes as a double and any integral one as an integer;
-    then the table's range applies. The settings classes of objects/ and spatial/ check their fields
-    this way, so each range is written once, here.
+    then the table's range applies. The settings classes (settings_rows.TableSettings) check their
+    fields this way, so each range is written once, here.
     """
     if parameter.kind in (INTEGER, DOUBLE):
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):

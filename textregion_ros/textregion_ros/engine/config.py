@@ -1,59 +1,77 @@
-"""EngineConfig: every tunable of the method, derived from the one parameter table (params.py).
+"""EngineConfig: every tunable of the method, one field per engine row of the parameter table (params.py).
 
-The fields, their types and defaults are the table's engine rows, so the node's parameters, the
-params file, the CLI and the engine cannot disagree on a name, a default or a range.
+The fields are written out (an IDE and mypy see them); their types, ranges and defaults are the
+table's: settings_rows.TableSettings checks each value by its row, and a test
+(test_settings_rows.py, table_mismatches) fails when a field's type or default differs from its
+row, so the node's parameters, the params file, the CLI and the engine cannot disagree.
 """
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 from .. import params
+from ..settings_rows import TableSettings
 from .errors import ConfigError
 
-_PYTHON_TYPES = {params.BOOL: bool, params.INTEGER: int, params.DOUBLE: float, params.STRING: str,
-                 params.INTEGER_ARRAY: tuple[int, ...], params.STRING_ARRAY: tuple[str, ...]}
 
+@dataclass
+class EngineConfig(TableSettings):
+    """The engine's settings: one field per engine row of textregion_ros.params (same name, default
+    and range; the descriptions are there). Invalid values raise ConfigError listing every problem."""
 
-def _field(parameter: params.Parameter) -> tuple[str, type, dataclasses.Field]:
-    default = parameter.default
-    if isinstance(default, list):  # dataclass defaults must be immutable: arrays are tuples here
-        default = tuple(default)
-    return parameter.name, _PYTHON_TYPES[parameter.kind], dataclasses.field(default=default)
+    # models (a change rebuilds them: RELOAD_FIELDS)
+    backbone: str = "clip"
+    model: str = "ViT-B-16"
+    weights: str = "openai"
+    sam2_model: str = "sam2.1_hiera_t"
+    sam2_weights: str = "facebook/sam2.1-hiera-tiny"
+    sam2_image_size: int = 1024
+    device: str = "auto"
+    compile: str = "auto"
+    crop_size: int = 0
+    clip_pool_mlp: bool = False
+    tokenizer: str = ""
+    cache_dir: str = ""
+    precision: str = "auto"
+    # masks
+    points_per_side: int = 16
+    points_per_batch: int = 2048
+    pred_iou_thresh: float = 0.6
+    stability_score_thresh: float = 0.6
+    box_nms_thresh: float = 0.9
+    min_mask_area: int = 100
+    fuse_masks: bool = True
+    fuse_mask_threshold: float = 0.8
+    # region tokens
+    resize_mode: str = "multi_resolution"
+    scale: tuple[int, ...] = (2016, 672)
+    remove_global_patches: bool = True
+    global_patch_threshold: float = 0.07
+    # segmentation and grounding
+    logit_scale: float = 50.0
+    prob_threshold: float = 0.0
+    grounding_mode: str = "all"
+    background_queries: str = "object; things; stuff; texture"
+    # region prompts
+    region_prompts: str = "grid"
+    max_prompts: int = 64
 
+    ROWS = {p.name: p.name for p in params.ENGINE_PARAMETERS}
+    ERROR = ConfigError
+    ERROR_PREFIX = "invalid engine config: "
 
-def _post_init(self: Any) -> None:
-    for parameter in params.ENGINE_PARAMETERS:  # arrays from YAML / ROS arrive as lists
-        value = getattr(self, parameter.name)
-        if parameter.kind in (params.INTEGER_ARRAY, params.STRING_ARRAY) and isinstance(value, list):
-            setattr(self, parameter.name, tuple(value))
-    problems = config_problems(self)
-    if problems:
-        raise ConfigError("invalid engine config: " + "; ".join(problems))
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> "EngineConfig":
+        """Build from a dict (e.g. a ROS params file), ignoring keys that are not fields."""
+        return cls.from_parameters(values)
 
+    @property
+    def model_id(self) -> str:
+        """What the region tokens are comparable with: backbone, model and weights."""
+        return f"{self.backbone}:{self.model}:{self.weights}"
 
-def _from_mapping(cls: type, values: Mapping[str, Any]) -> Any:
-    """Build from a dict (e.g. a ROS params file), ignoring keys that are not fields."""
-    return cls(**{k: v for k, v in values.items() if k in params.BY_NAME and params.BY_NAME[k].engine})
-
-
-def _model_id(self: Any) -> str:
-    """What the region tokens are comparable with: backbone, model and weights."""
-    return f"{self.backbone}:{self.model}:{self.weights}"
-
-
-EngineConfig = dataclasses.make_dataclass(
-    "EngineConfig",
-    [_field(p) for p in params.ENGINE_PARAMETERS],
-    namespace={
-        "__doc__": "The engine's settings: one field per engine row of textregion_ros.params (same name, "
-                   "default and range). Invalid values raise ConfigError listing every problem.",
-        "__post_init__": _post_init,
-        "from_mapping": classmethod(_from_mapping),
-        "model_id": property(_model_id),
-    },
-)
-EngineConfig.__module__ = __name__
 
 RELOAD_FIELDS = params.RELOAD_FIELDS
 
@@ -62,12 +80,6 @@ def field_names() -> list[str]:
     return [f.name for f in dataclasses.fields(EngineConfig)]
 
 
-def config_problems(config: Any) -> list[str]:
+def config_problems(config: EngineConfig) -> list[str]:
     """Every reason `config` is unusable (empty list when it is fine), in the table's words."""
-    problems = []
-    for parameter in params.ENGINE_PARAMETERS:
-        value = getattr(config, parameter.name)
-        reason = params.value_problem(parameter, value)
-        if reason:
-            problems.append(reason)
-    return problems
+    return config.problems()

@@ -13,11 +13,11 @@ these classes to parameters, topics and services, and the same code runs in test
 offline tools with no ROS installed.
 """
 from .frame_objects import FrameObjects
-from .memory import ObjectMemory, Remembered3D, RememberedObject, Scorer
+from .memory import MemorySettings, ObjectMemory, Remembered3D, RememberedObject, Scorer
 from .tracking import PARAMETER_FIELDS, FrameObservation, Track, Tracker, TrackingSettings
 
 __all__ = [
-    "PARAMETER_FIELDS", "FrameObjects", "FrameObservation", "ObjectMemory", "Remembered3D",
+    "PARAMETER_FIELDS", "FrameObjects", "FrameObservation", "MemorySettings", "ObjectMemory", "Remembered3D",
     "RememberedObject",
     "Scorer", "Track", "Tracker", "TrackingSettings",
 ]

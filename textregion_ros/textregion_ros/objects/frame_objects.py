@@ -11,23 +11,22 @@ import numpy as np
 
 from ..engine.results import Regions
 from ..engine.sync_audit import budgeted_sync
-from ..params import default
 from ..spatial.transform import Boxes3D
-from .memory import ObjectMemory
+from .memory import MemorySettings, ObjectMemory
 from .persistent_memory import PersistentMemory
-from .tracking import PARAMETER_FIELDS, FrameObservation, Tracker, TrackingSettings
+from .tracking import FrameObservation, Tracker, TrackingSettings
 
-MEMORY_PARAMETERS = ("memory_s", "memory_size")
+MEMORY_PARAMETERS = tuple(sorted(MemorySettings.parameters()))
 
 
 class FrameObjects:
     """A Tracker and an ObjectMemory fed together; settings come from the node's parameters."""
 
     # the parameters (rows of the table) that configure() reads
-    PARAMETERS = frozenset(PARAMETER_FIELDS) | frozenset(MEMORY_PARAMETERS)
+    PARAMETERS = TrackingSettings.parameters() | MemorySettings.parameters()
 
-    def __init__(self, tracking: TrackingSettings = TrackingSettings(), memory_s: float = default("memory_s"),
-                 memory_size: int = default("memory_size")) -> None:
+    def __init__(self, tracking: TrackingSettings = TrackingSettings(), memory_s: float = MemorySettings.memory_s,
+                 memory_size: int = MemorySettings.memory_size) -> None:
         self.tracker = Tracker(tracking)
         self.memory = ObjectMemory(memory_s, memory_size)
         # the way to the store (persistent_memory.py), set by the node when memory_store is not ''
@@ -35,11 +34,13 @@ class FrameObjects:
 
     @classmethod
     def from_parameters(cls, values: Mapping[str, Any]) -> "FrameObjects":
-        return cls(TrackingSettings.from_parameters(values), float(values["memory_s"]), int(values["memory_size"]))
+        memory = MemorySettings.from_parameters(values)
+        return cls(TrackingSettings.from_parameters(values), memory.memory_s, memory.memory_size)
 
     @staticmethod
     def settings_problem(values: Mapping[str, Any]) -> Optional[str]:
-        """Why these parameter values cannot configure tracking (a rule between them), or None."""
+        """Why these parameter values cannot configure tracking (a rule between them), or None; the
+        message names the parameters."""
         try:
             TrackingSettings.from_parameters(values)
         except ValueError as error:
@@ -49,7 +50,8 @@ class FrameObjects:
     def configure(self, values: Mapping[str, Any]) -> None:
         """New settings between frames (tracks and memory are kept; memory is pruned to the new limits)."""
         self.tracker.settings = TrackingSettings.from_parameters(values)
-        self.memory.configure(float(values["memory_s"]), int(values["memory_size"]))
+        memory = MemorySettings.from_parameters(values)
+        self.memory.configure(memory.memory_s, memory.memory_size)
 
     def observe(self, stamp_ns: int, frame_id: str, regions: Regions,
                 spatial: Optional[Boxes3D] = None) -> np.ndarray:

@@ -25,7 +25,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from ..params import BY_NAME, default, setting_problem
+from ..settings_rows import TableSettings
 from ..spatial.transform import Boxes3D
 
 logger = logging.getLogger(__name__)
@@ -84,12 +84,14 @@ class RememberedObject:
     spatial: Optional[Remembered3D]  # None when the object never had 3D
 
 
-def _check_settings(memory_s: float, memory_size: int) -> None:
-    """The parameters' types and ranges, from their rows of the table (0 s = remember nothing)."""
-    for name, value in (("memory_s", memory_s), ("memory_size", memory_size)):
-        problem = setting_problem(BY_NAME[name], value)
-        if problem:
-            raise ValueError(problem)
+@dataclass(frozen=True)
+class MemorySettings(TableSettings):
+    """How long and how many objects the memory keeps (rows memory_s, memory_size; 0 s = remember nothing)."""
+
+    memory_s: float = 600.0
+    memory_size: int = 5000
+
+    ROWS = {"memory_s": "memory_s", "memory_size": "memory_size"}
 
 
 class ObjectMemory:
@@ -100,11 +102,12 @@ class ObjectMemory:
     scorer must not call back into the memory, and a slow scorer delays the next observe().
     """
 
-    def __init__(self, memory_s: float = default("memory_s"), memory_size: int = default("memory_size")) -> None:
-        _check_settings(memory_s, memory_size)
+    def __init__(self, memory_s: float = MemorySettings.memory_s,
+                 memory_size: int = MemorySettings.memory_size) -> None:
+        settings = MemorySettings(memory_s, memory_size)  # the rows' types and ranges
         self._lock = threading.Lock()
-        self._memory_s = float(memory_s)
-        self._memory_size = int(memory_size)
+        self._memory_s = settings.memory_s
+        self._memory_size = settings.memory_size
         self._latest_stamp: Optional[int] = None
         self._seq = 0
         self._reset_storage()
@@ -130,9 +133,9 @@ class ObjectMemory:
 
     def configure(self, memory_s: float, memory_size: int) -> None:
         """New limits, applied at once (records now too old or too many are dropped)."""
-        _check_settings(memory_s, memory_size)
+        settings = MemorySettings(memory_s, memory_size)  # the rows' types and ranges
         with self._lock:
-            self._memory_s, self._memory_size = float(memory_s), int(memory_size)
+            self._memory_s, self._memory_size = settings.memory_s, settings.memory_size
             if self._memory_s == 0.0:
                 self._reset_storage()
                 return

@@ -35,14 +35,14 @@ from .store import ObjectStore, open_store
 from .store_records import (StoredObject, StoreError, StoreLocation, StoreRefused, default_robot_id, new_session_id,
                             resolve_store)
 from .stored_index import StoredIndex
+from ..settings_rows import TableSettings
 
 logger = logging.getLogger(__name__)
-PARAMETERS = ("memory_store", "robot_id", "map_id", "memory_retention_s", "memory_flush_s", "memory_queue_size",
-              "memory_retry_s", "memory_continue_distance_m", "memory_continue_similarity")
-
-
 @dataclass(frozen=True)
-class PersistenceSettings:
+class PersistenceSettings(TableSettings):
+    """Where and how the writer keeps the memory: the store (memory_store resolved), this robot's
+    name (robot_id, or the namespace / host name), and the rows in ROWS (settings_rows.py checks them)."""
+
     location: StoreLocation
     robot_id: str
     map_id: str = ""
@@ -53,13 +53,15 @@ class PersistenceSettings:
     continue_distance_m: float = 0.5
     continue_similarity: float = 0.8
 
+    ROWS = {"map_id": "map_id", "retention_s": "memory_retention_s", "flush_s": "memory_flush_s",
+            "queue_size": "memory_queue_size", "retry_s": "memory_retry_s",
+            "continue_distance_m": "memory_continue_distance_m",
+            "continue_similarity": "memory_continue_similarity"}
+
     @classmethod
     def from_parameters(cls, values: Mapping[str, Any], namespace: str = "") -> "PersistenceSettings":
         robot = str(values["robot_id"]).strip() or default_robot_id(namespace)
-        return cls(resolve_store(str(values["memory_store"])), robot, str(values["map_id"]),
-                   float(values["memory_retention_s"]), float(values["memory_flush_s"]),
-                   int(values["memory_queue_size"]), float(values["memory_retry_s"]),
-                   float(values["memory_continue_distance_m"]), float(values["memory_continue_similarity"]))
+        return cls(resolve_store(str(values["memory_store"])), robot, **cls.row_arguments(values))
 
 
 @dataclass

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ..engine.sync_audit import budgeted_sync
-from ..params import BY_NAME, default, setting_problem
+from ..settings_rows import TableSettings
 from .association import (
     ArrayLike, PackedMasks, assign, box_iou_matrix, distance_matrix, grid_stride, masks_on_grid,
     normalise_rows, pack_masks, pair_intersections,
@@ -38,25 +38,13 @@ NS_PER_S = 1_000_000_000
 MAX_TRACK_ID = np.iinfo(np.uint32).max
 TOKEN_CHUNK_BYTES = 1 << 20  # gathered candidate-pair tokens per chunk (see association.PAIR_CHUNK_BYTES)
 
-# ROS parameter name -> TrackingSettings field.
-PARAMETER_FIELDS = {
-    "track_max_age_s": "max_age_s",
-    "track_box_iou_gate": "box_iou_gate",
-    "track_min_similarity": "min_similarity",
-    "track_weight_mask_iou": "weight_mask_iou",
-    "track_weight_token": "weight_token",
-    "track_weight_3d": "weight_3d",
-    "track_max_distance_m": "max_distance_m",
-    "track_mask_grid": "mask_grid",
-}
-
-
 @dataclass(frozen=True)
-class TrackingSettings:
+class TrackingSettings(TableSettings):
     """How regions are matched to tracks and how long an unseen track stays open.
 
-    Each field's default and range are its parameter's row of the table (params.py, PARAMETER_FIELDS
-    maps them), so the node, the CLI and a library caller accept the same values. Why the defaults:
+    Each field is a row of the table (params.py; ROWS names it): its type, range and default are the
+    row's (settings_rows.py checks them), so the node, the CLI and a library caller accept the same
+    values. Why the defaults:
     3 s bridges a short occlusion or a missed detection at any frame rate without keeping
     ghosts around; an IoU gate of 0.1 admits an object that moved a good part of its size between
     frames; min_similarity 0.5 with equal mask and token weights needs e.g. a fair mask overlap plus
@@ -68,30 +56,23 @@ class TrackingSettings:
     keeps mask IoU precise to a few pixels at 640x480 while costing ~200 64-bit words per mask.
     """
 
-    max_age_s: float = default("track_max_age_s")
-    box_iou_gate: float = default("track_box_iou_gate")
-    min_similarity: float = default("track_min_similarity")
-    weight_mask_iou: float = default("track_weight_mask_iou")
-    weight_token: float = default("track_weight_token")
-    weight_3d: float = default("track_weight_3d")
-    max_distance_m: float = default("track_max_distance_m")
-    mask_grid: int = default("track_mask_grid")
+    max_age_s: float = 3.0
+    box_iou_gate: float = 0.1
+    min_similarity: float = 0.5
+    weight_mask_iou: float = 1.0
+    weight_token: float = 1.0
+    weight_3d: float = 0.5
+    max_distance_m: float = 0.5
+    mask_grid: int = 128
 
-    @classmethod
-    def from_parameters(cls, values: Mapping[str, Any]) -> "TrackingSettings":
-        """From the node's parameters (track_max_age_s, ..., track_mask_grid)."""
-        return cls(**{name: int(values[parameter]) if name == "mask_grid" else float(values[parameter])
-                      for parameter, name in PARAMETER_FIELDS.items()})
+    ROWS = {"max_age_s": "track_max_age_s", "box_iou_gate": "track_box_iou_gate",
+            "min_similarity": "track_min_similarity", "weight_mask_iou": "track_weight_mask_iou",
+            "weight_token": "track_weight_token", "weight_3d": "track_weight_3d",
+            "max_distance_m": "track_max_distance_m", "mask_grid": "track_mask_grid"}
 
-    def __post_init__(self) -> None:
-        # each field's type and range: its parameter's row of the table
-        for parameter, name in PARAMETER_FIELDS.items():
-            problem = setting_problem(BY_NAME[parameter], getattr(self, name), label=name)
-            if problem:
-                raise ValueError(problem)
-        if self.weight_mask_iou + self.weight_token <= 0.0:
-            raise ValueError("weight_mask_iou and weight_token must not both be 0 "
-                             "(a region without 3D would have nothing to be compared by)")
+
+# ROS parameter name -> TrackingSettings field.
+PARAMETER_FIELDS = {parameter: name for name, parameter in TrackingSettings.ROWS.items()}
 
 
 @dataclass

@@ -19,8 +19,8 @@ from ..engine.region_prompts import RegionPrompts
 from ..engine.results import Detection
 from ..objects import FrameObjects
 from ..outputs.overlay import draw_overlay
+from ..settings_rows import TableSettings
 from ..spatial import Boxes3D, DepthSettings, RigidTransform
-from ..spatial.locate import PARAMETER_FIELDS as DEPTH_PARAMETER_FIELDS
 from .depth_source import DepthSource, DepthView, No3D, OutputFrame
 from .frame_3d import detection_boxes, distances_m, in_frame, measure
 from .products import work_for
@@ -28,22 +28,24 @@ from .prompt_policy import KeyframeSettings, PreviousRegions, PromptPolicy, regi
 
 
 @dataclass(frozen=True)
-class PipelineSettings:
-    """The pipeline's own parameters (the engine's are EngineConfig, the tracks' FrameObjects')."""
+class PipelineSettings(TableSettings):
+    """The pipeline's own parameters (the engine's are EngineConfig, the tracks' FrameObjects'): its
+    own rows (ROWS) and the depth and keyframe settings, each checked by settings_rows.py."""
 
-    depth: DepthSettings
-    depth_sync_tolerance_s: float
-    tf_timeout_s: float
-    keyframes: KeyframeSettings = KeyframeSettings()  # region_prompts tracks (prompt_policy.py)
+    depth: DepthSettings = field(default_factory=DepthSettings)
+    depth_sync_tolerance_s: float = 0.05
+    tf_timeout_s: float = 0.05
+    keyframes: KeyframeSettings = field(default_factory=KeyframeSettings)  # region_prompts tracks (prompt_policy.py)
 
-    PARAMETERS = (frozenset(DEPTH_PARAMETER_FIELDS) | {"depth_sync_tolerance_s", "tf_timeout_s"}
-                  | KeyframeSettings.PARAMETERS)
+    ROWS = {"depth_sync_tolerance_s": "depth_sync_tolerance_s", "tf_timeout_s": "tf_timeout_s"}
+    PARAMETERS = frozenset(ROWS.values()) | DepthSettings.parameters() | KeyframeSettings.parameters()
 
     @classmethod
     def from_parameters(cls, values: Mapping[str, Any]) -> "PipelineSettings":
-        """From the node's parameter values; ValueError on a rule between them (min_depth_m < max_depth_m)."""
-        return cls(DepthSettings.from_parameters(values), float(values["depth_sync_tolerance_s"]),
-                   float(values["tf_timeout_s"]), KeyframeSettings.from_parameters(values))
+        """From the node's parameter values; ValueError naming them on a bad value or a rule between
+        them (min_depth_m < max_depth_m). Parameters not given keep their defaults."""
+        return cls(depth=DepthSettings.from_parameters(values), keyframes=KeyframeSettings.from_parameters(values),
+                   **cls.row_arguments(values))
 
 
 @dataclass

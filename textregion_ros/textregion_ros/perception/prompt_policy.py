@@ -16,12 +16,13 @@ caller (the frame pipeline), whichever thread finished it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any, Optional
 
 import numpy as np
 
 from .. import params
 from ..engine.region_prompts import PromptBasis, RegionPrompts
+from ..settings_rows import TableSettings
 
 NS_PER_S = 1_000_000_000
 # Engine rows whose change changes the regions themselves (queries and painting do not).
@@ -34,20 +35,16 @@ def region_settings_key(config: Any) -> tuple:
 
 
 @dataclass(frozen=True)
-class KeyframeSettings:
-    """The keyframe rules' parameters (ranges in params.py)."""
+class KeyframeSettings(TableSettings):
+    """The keyframe rules' parameters (rows of the table, ROWS names them; settings_rows.py checks them)."""
 
-    interval_s: float = params.default("keyframe_interval_s")
-    min_coverage: float = params.default("keyframe_min_coverage")
-    max_age_s: float = params.default("track_max_age_s")  # the tracker's: the same stamp-jump rule
+    interval_s: float = 1.0
+    min_coverage: float = 0.5
+    max_age_s: float = 3.0  # the tracker's: the same stamp-jump rule
 
-    PARAMETERS = frozenset({"keyframe_interval_s", "keyframe_min_coverage", "track_max_age_s"})
-
-    @classmethod
-    def from_parameters(cls, values: Mapping[str, Any]) -> "KeyframeSettings":
-        return cls(float(values.get("keyframe_interval_s", params.default("keyframe_interval_s"))),
-                   float(values.get("keyframe_min_coverage", params.default("keyframe_min_coverage"))),
-                   float(values.get("track_max_age_s", params.default("track_max_age_s"))))
+    ROWS = {"interval_s": "keyframe_interval_s", "min_coverage": "keyframe_min_coverage",
+            "max_age_s": "track_max_age_s"}
+    PARAMETERS = frozenset(ROWS.values())
 
 
 @dataclass(frozen=True)

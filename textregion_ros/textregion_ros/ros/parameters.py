@@ -17,7 +17,7 @@ from ..engine import EngineConfig, EngineError
 from ..engine.devices import device_problem
 from ..engine.queries import MAX_QUERY_CHARS, background_phrases, queries_from_parameter
 from ..engine.errors import QueryError
-from ..objects import FrameObjects
+from ..settings_rows import rules_problem
 
 _TYPES = {
     params.BOOL: ParameterType.PARAMETER_BOOL,
@@ -125,8 +125,9 @@ def combination_problem(changes: dict[str, Any], current: Callable[[str], Any]) 
     def value(name: str) -> Any:
         return changes[name] if name in changes else current(name)
 
-    if {"min_depth_m", "max_depth_m"} & set(changes) and value("min_depth_m") >= value("max_depth_m"):
-        return f"min_depth_m ({value('min_depth_m')}) must be below max_depth_m ({value('max_depth_m')})"
+    reason = rules_problem(changes, current)  # the rules between parameters (settings_rows.RULES)
+    if reason:
+        return reason
     if "max_rate_hz" in changes:
         reason = rate_cap_problem(changes["max_rate_hz"])
         if reason:
@@ -139,10 +140,6 @@ def combination_problem(changes: dict[str, Any], current: Callable[[str], Any]) 
         reason = device_problem(changes["device"])
         if reason:
             return f"device: {reason}"
-    if set(changes) & FrameObjects.PARAMETERS:
-        reason = FrameObjects.settings_problem({name: value(name) for name in FrameObjects.PARAMETERS})
-        if reason:
-            return reason
     if any(params.BY_NAME[name].engine for name in changes if name in params.BY_NAME):
         try:
             engine_config({p.name: value(p.name) for p in params.ENGINE_PARAMETERS})

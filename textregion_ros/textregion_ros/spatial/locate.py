@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping, Union
+from typing import Union
 
 import numpy as np
 import torch
 
 from ..engine.sync_audit import budgeted_sync
-from ..params import BY_NAME, default, setting_problem
+from ..settings_rows import TableSettings
 from .camera import Intrinsics, resample_nearest
 from .segmented import segment_keys, segment_median_deviation, segment_quantiles, segment_sort, segment_starts
 
@@ -42,50 +42,36 @@ MaskInput = Union[torch.Tensor, np.ndarray]
 
 
 # -- settings and results ---------------------------------------------------------------------------
-# ROS parameter name -> DepthSettings field (deviation_floor_m has no parameter).
-PARAMETER_FIELDS = {
-    "min_depth_m": "min_depth_m",
-    "max_depth_m": "max_depth_m",
-    "depth_outlier_k": "outlier_k",
-    "min_depth_points": "min_points",
-}
-
-
 @dataclass(frozen=True)
-class DepthSettings:
+class DepthSettings(TableSettings):
     """What counts as a point of a mask.
 
-    Each parameter-backed field's default and range are its row of the table (params.py), so the
-    node, the CLI and a library caller accept the same values; beyond the table, outlier_k = inf
-    turns outlier rejection off (for tests and benchmarks; a parameter cannot be inf).
-    deviation_floor_m keeps a flat, noise-free face (MAD 0) from rejecting its own sub-centimetre
-    ripples.
+    Each parameter-backed field is a row of the table (params.py; ROWS names it): its type, range
+    and default are the row's (settings_rows.py checks them, and the rule min_depth_m < max_depth_m),
+    so the node, the CLI and a library caller accept the same values; beyond the table,
+    outlier_k = inf turns outlier rejection off (for tests and benchmarks; a parameter cannot be
+    inf). deviation_floor_m (no parameter) keeps a flat, noise-free face (MAD 0) from rejecting its
+    own sub-centimetre ripples.
     """
 
-    min_depth_m: float = default("min_depth_m")
-    max_depth_m: float = default("max_depth_m")
-    outlier_k: float = default("depth_outlier_k")
-    min_points: int = default("min_depth_points")
+    min_depth_m: float = 0.1
+    max_depth_m: float = 10.0
+    outlier_k: float = 3.0
+    min_points: int = 20
     deviation_floor_m: float = 0.02
 
-    @classmethod
-    def from_parameters(cls, values: Mapping[str, Any]) -> "DepthSettings":
-        """From the node's parameters (min_depth_m, max_depth_m, depth_outlier_k, min_depth_points)."""
-        return cls(**{name: int(values[parameter]) if name == "min_points" else float(values[parameter])
-                      for parameter, name in PARAMETER_FIELDS.items()})
+    ROWS = {"min_depth_m": "min_depth_m", "max_depth_m": "max_depth_m", "outlier_k": "depth_outlier_k",
+            "min_points": "min_depth_points"}
+    BEYOND_TABLE = {"outlier_k": (math.inf,)}  # no rejection
 
     def __post_init__(self) -> None:
-        for parameter, name in PARAMETER_FIELDS.items():
-            value = getattr(self, name)
-            if name == "outlier_k" and value == math.inf:
-                continue  # no rejection
-            problem = setting_problem(BY_NAME[parameter], value, label=name)
-            if problem:
-                raise ValueError(problem)
-        if not self.min_depth_m < self.max_depth_m:
-            raise ValueError(f"need min_depth_m < max_depth_m; got {self.min_depth_m}, {self.max_depth_m}")
+        super().__post_init__()
         if not math.isfinite(self.deviation_floor_m) or self.deviation_floor_m < 0.0:
             raise ValueError(f"deviation_floor_m must be finite and >= 0, got {self.deviation_floor_m}")
+
+
+# ROS parameter name -> DepthSettings field (deviation_floor_m has no parameter).
+PARAMETER_FIELDS = {parameter: name for name, parameter in DepthSettings.ROWS.items()}
 
 
 @dataclass
