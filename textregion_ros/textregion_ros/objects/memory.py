@@ -2,9 +2,9 @@
 
 The node's frame thread writes one observe() per frame; a service thread answers "where did you
 last see a mug?" with find(). Records live in fixed slots of preallocated arrays (a token matrix
-plus one array per field) kept densely packed in rows 0..n-1: a removed record's slot is refilled
-by the last record, so find() hands the scorer a view of the token matrix and never rebuilds an
-[N,D] matrix per call. Ages are measured on observation stamps, relative to the latest frame, so a
+plus one array per field, a Columns table: columns.py) kept densely packed in rows 0..n-1: a removed
+record's slot is refilled by the last record, so find() hands the scorer a view of the token matrix
+and never rebuilds an [N,D] matrix per call. Ages are measured on observation stamps, relative to the latest frame, so a
 replayed bag forgets at the same pace as the live robot.
 
 Stamps that step back: further than memory_s is a new timeline (bag restart, sim reset), and the
@@ -21,11 +21,12 @@ import logging
 import math
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
 import numpy as np
 
 from ..settings_rows import TableSettings
+from .columns import Column, Columns
 from ..spatial.transform import Boxes3D
 
 logger = logging.getLogger(__name__)
@@ -35,23 +36,24 @@ MIN_CAPACITY = 16
 
 Scorer = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
-# Per-slot arrays other than the tokens: name -> (trailing shape, dtype, fill value).
-_FIELDS: dict[str, tuple[tuple[int, ...], Any, Any]] = {
-    "ids": ((), np.uint32, 0),
-    "first_seen": ((), np.int64, 0),
-    "last_seen": ((), np.int64, 0),
-    "sightings": ((), np.int64, 0),
-    "frame_seq": ((), np.int64, -1),
-    "boxes": ((4,), np.float64, np.nan),
-    "box_frame": ((), object, ""),
-    "box_stamp": ((), np.int64, 0),
-    "has_3d": ((), bool, False),
-    "centres": ((3,), np.float64, np.nan),
-    "box_centres": ((3,), np.float64, np.nan),
-    "sizes": ((3,), np.float64, np.nan),
-    "orientations": ((4,), np.float64, np.nan),
-    "frame_3d": ((), object, ""),
-    "stamp_3d": ((), np.int64, 0),
+# A record's columns, one row per remembered track, declared once (a new field is one line here).
+RECORD_COLUMNS: dict[str, Column] = {
+    "ids": Column(np.uint32),
+    "tokens": Column(np.float32, (None,)),  # [D] the track's latest averaged token
+    "first_seen": Column(np.int64),
+    "last_seen": Column(np.int64),
+    "sightings": Column(np.int64),
+    "frame_seq": Column(np.int64, (), -1),
+    "boxes": Column(np.float64, (4,), np.nan),
+    "box_frame": Column(object, (), ""),
+    "box_stamp": Column(np.int64),
+    "has_3d": Column(bool, (), False),
+    "centres": Column(np.float64, (3,), np.nan),
+    "box_centres": Column(np.float64, (3,), np.nan),
+    "sizes": Column(np.float64, (3,), np.nan),
+    "orientations": Column(np.float64, (4,), np.nan),
+    "frame_3d": Column(object, (), ""),
+    "stamp_3d": Column(np.int64),
 }
 
 
@@ -129,7 +131,7 @@ class ObjectMemory:
 
     def __len__(self) -> int:
         with self._lock:
-            return self._count
+            return len(self._rows)
 
     def configure(self, memory_s: float, memory_size: int) -> None:
         """New limits, applied at once (records now too old or too many are dropped)."""
@@ -140,8 +142,8 @@ class ObjectMemory:
                 self._reset_storage()
                 return
             self._prune()
-            if self._capacity > self._memory_size:
-                self._resize(self._memory_size)
+            if self._rows.capacity > self._memory_size:
+                self._rows.resize(self._memory_size)
 
     def clear(self) -> None:
         """Forget every record (the latest stamp stays: a frame was still observed)."""
@@ -173,29 +175,32 @@ class ObjectMemory:
         stamp = int(stamp_ns)
         with self._lock:
             memory_ns = int(round(self._memory_s * NS_PER_S))
-            if self._latest_stamp is not None and stamp < self._latest_stamp - memory_ns and self._count:
+            if self._latest_stamp is not None and stamp < self._latest_stamp - memory_ns and len(self._rows):
                 logger.warning("observation stamps went back %.3f s (bag restart? sim reset?): forgetting %d objects",
-                               (self._latest_stamp - stamp) / NS_PER_S, self._count)
+                               (self._latest_stamp - stamp) / NS_PER_S, len(self._rows))
                 self._reset_storage()
             self._latest_stamp = stamp
             self._seq += 1
             if memory_ns == 0 or ids.shape[0] == 0:
                 self._prune()
                 return
-            if self._count and tokens.shape[1] != self._tokens.shape[1]:
+            token_dim = self._rows.trailing_shape("tokens")[0]
+            if len(self._rows) and tokens.shape[1] != token_dim:
                 logger.warning("token size changed from %d to %d (another model?): forgetting %d objects",
-                               self._tokens.shape[1], tokens.shape[1], self._count)
+                               token_dim, tokens.shape[1], len(self._rows))
                 self._reset_storage()
             slots = np.array([self._slot_of.get(int(i), -1) for i in ids], dtype=np.int64)
             known = slots >= 0
             self._write(slots[known], known, ids, tokens, boxes, spatial, frame_id, stamp, new=False)
             self._prune()
             fresh = np.nonzero(~known)[0][:self._memory_size]
-            self._drop_oldest(self._count + fresh.shape[0] - self._memory_size)
+            self._drop_oldest(len(self._rows) + fresh.shape[0] - self._memory_size)
             if fresh.shape[0]:
-                self._ensure_capacity(self._count + fresh.shape[0], tokens.shape[1])
-                new_slots = np.arange(self._count, self._count + fresh.shape[0])
-                self._count += fresh.shape[0]
+                needed = len(self._rows) + fresh.shape[0]
+                if needed > self._rows.capacity:  # grow by doubling, never beyond memory_size
+                    self._rows.resize(min(self._memory_size, max(needed, 2 * self._rows.capacity, MIN_CAPACITY)))
+                new_slots = self._rows.append({"ids": ids[fresh], "tokens": tokens[fresh], "first_seen": stamp,
+                                               "last_seen": stamp}, fresh.shape[0])
                 chosen = np.zeros(ids.shape[0], dtype=bool)
                 chosen[fresh] = True
                 self._write(new_slots, chosen, ids, tokens, boxes, spatial, frame_id, stamp, new=True)
@@ -206,14 +211,8 @@ class ObjectMemory:
         """Regions `rows` (bool mask over the frame) go into `slots` (same order)."""
         if slots.shape[0] == 0:
             return
-        a = self._arrays
-        if new:
-            a["ids"][slots] = ids[rows]
-            a["first_seen"][slots] = stamp
-            a["last_seen"][slots] = stamp
-            a["sightings"][slots] = 0
-            a["has_3d"][slots] = False
-        self._tokens[slots] = tokens[rows]
+        a = self._rows
+        a["tokens"][slots] = tokens[rows]
         # a sighting is an image stamp: the same image delivered again (a re-sent or replayed frame) is not another
         a["sightings"][slots] += 1 if new else (a["box_stamp"][slots] != stamp)
         # first/last seen span the stamps the object was seen at (min/max: see the module docstring)
@@ -248,10 +247,10 @@ class ObjectMemory:
         if int(max_results) != max_results or max_results < 0:
             raise ValueError(f"max_results must be an integer >= 0 (0 = all), got {max_results}")
         with self._lock:
-            count = self._count
+            count = len(self._rows)
             if count == 0:
                 return []
-            tokens = self._tokens[:count]  # a view: no [N,D] copy per call
+            tokens = self._rows["tokens"]  # a view: no [N,D] copy per call
             tokens.flags.writeable = False  # ... that the scorer cannot write through
             classes, scores = score(tokens)
             classes = np.asarray(classes).reshape(-1).astype(np.int64)
@@ -259,7 +258,7 @@ class ObjectMemory:
             if classes.shape != (count,) or scores.shape != (count,):
                 raise ValueError(f"score() must return two arrays of {count} rows, got {classes.shape} and "
                                  f"{scores.shape}")
-            last_seen = self._arrays["last_seen"][:count]
+            last_seen = self._rows["last_seen"]
             keep = (classes >= 0) & (scores >= min_score)
             if max_age_s > 0.0:
                 keep &= self._latest_stamp - last_seen <= int(round(max_age_s * NS_PER_S))
@@ -278,8 +277,9 @@ class ObjectMemory:
         """RememberedObjects of these slots. Each field leaves numpy once, as a flat list of Python
         scalars (no per-row lists: with thousands of results, short-lived containers would trigger
         the cyclic garbage collector over and over, which costs more than building the objects)."""
-        a = self._arrays
-        flat = {name: a[name][slots].ravel().tolist() for name in _FIELDS if name != "frame_seq"}
+        a = self._rows
+        flat = {name: values.ravel().tolist()
+                for name, values in a.take(slots, [n for n in RECORD_COLUMNS if n not in ("frame_seq", "tokens")]).items()}
         visible = (a["frame_seq"][slots] == self._seq).tolist()
         results = []
         for i in range(slots.shape[0]):
@@ -300,63 +300,37 @@ class ObjectMemory:
 
     # -- storage (callers hold the lock) -----------------------------------------------------------------
     def _reset_storage(self) -> None:
-        self._count = 0
-        self._capacity = 0
-        self._slot_of: dict[int, int] = {}
-        self._tokens = np.zeros((0, 0), dtype=np.float32)
-        self._arrays = {name: np.full((0, *shape), fill, dtype=dtype) for name, (shape, dtype, fill) in _FIELDS.items()}
-
-    def _ensure_capacity(self, needed: int, token_dim: int) -> None:
-        if self._count == 0 and self._tokens.shape[1] != token_dim:
-            self._tokens = np.zeros((self._capacity, token_dim), dtype=np.float32)
-        if needed > self._capacity:
-            self._resize(min(self._memory_size, max(needed, 2 * self._capacity, MIN_CAPACITY)))
-
-    def _resize(self, capacity: int) -> None:
-        """Reallocate every per-slot array to `capacity` rows, keeping rows 0..count-1."""
-        count = self._count
-        tokens = np.zeros((capacity, self._tokens.shape[1]), dtype=np.float32)
-        tokens[:count] = self._tokens[:count]
-        self._tokens = tokens
-        for name, (shape, dtype, fill) in _FIELDS.items():
-            grown = np.full((capacity, *shape), fill, dtype=dtype)
-            grown[:count] = self._arrays[name][:count]
-            self._arrays[name] = grown
-        self._capacity = capacity
+        self._rows = Columns(RECORD_COLUMNS)
+        self._slot_of: dict[int, int] = {}  # track id -> its row
 
     def _prune(self) -> None:
         """Drop records too old for memory_s, then the oldest beyond memory_size."""
-        if self._count == 0 or self._latest_stamp is None:
+        if len(self._rows) == 0 or self._latest_stamp is None:
             return
         memory_ns = int(round(self._memory_s * NS_PER_S))
-        too_old = self._latest_stamp - self._arrays["last_seen"][:self._count] > memory_ns
+        too_old = self._latest_stamp - self._rows["last_seen"] > memory_ns
         if too_old.any():
             self._remove(np.nonzero(too_old)[0])
-        self._drop_oldest(self._count - self._memory_size)
+        self._drop_oldest(len(self._rows) - self._memory_size)
 
     def _drop_oldest(self, surplus: int) -> None:
         if surplus <= 0:
             return
-        surplus = min(surplus, self._count)
-        last_seen = self._arrays["last_seen"][:self._count]
-        oldest = np.argpartition(last_seen, surplus - 1)[:surplus] if surplus < self._count else np.arange(self._count)
+        count = len(self._rows)
+        surplus = min(surplus, count)
+        last_seen = self._rows["last_seen"]
+        oldest = np.argpartition(last_seen, surplus - 1)[:surplus] if surplus < count else np.arange(count)
         self._remove(oldest)
 
     def _remove(self, slots: np.ndarray) -> None:
-        """Remove records; the last records move into the freed slots so rows 0..n-1 stay packed."""
+        """Remove records; the last records move into the freed rows so rows 0..n-1 stay packed."""
         slots = np.unique(slots)
-        count, new_count = self._count, self._count - slots.shape[0]
-        removed = np.zeros(count, dtype=bool)
-        removed[slots] = True
-        for track_id in self._arrays["ids"][slots].tolist():
+        for track_id in self._rows["ids"][slots].tolist():
             del self._slot_of[track_id]
-        holes = slots[slots < new_count]
-        movers = np.nonzero(~removed[new_count:])[0] + new_count
-        self._tokens[holes] = self._tokens[movers]
-        for name in _FIELDS:
-            self._arrays[name][holes] = self._arrays[name][movers]
-        self._slot_of.update(zip(self._arrays["ids"][holes].tolist(), holes.tolist()))
-        self._count = new_count
+        keep = np.ones(len(self._rows), dtype=bool)
+        keep[slots] = False
+        _, moved_to = self._rows.compact(keep, stable=False)
+        self._slot_of.update(zip(self._rows["ids"][moved_to].tolist(), moved_to.tolist()))
 
 
 def _frame_arrays(track_ids: np.ndarray, tokens: np.ndarray, boxes: np.ndarray,

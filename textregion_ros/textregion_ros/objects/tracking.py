@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import types
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
 import numpy as np
@@ -31,6 +31,7 @@ from .association import (
     ArrayLike, PackedMasks, assign, box_iou_matrix, distance_matrix, grid_stride, masks_on_grid,
     normalise_rows, pack_masks, pair_intersections,
 )
+from .columns import Column, Columns
 
 logger = logging.getLogger(__name__)
 
@@ -109,80 +110,66 @@ def _as_numpy(value: ArrayLike, dtype: Any) -> np.ndarray:
     return np.asarray(value, dtype=dtype)
 
 
-@dataclass
-class _TrackTable:
-    """The open tracks as parallel arrays (one row per track), so association is array work."""
+# The open tracks' columns, one row per track, declared once (a new per-track field is one line here).
+TRACK_COLUMNS: dict[str, Column] = {
+    "ids": Column(np.uint32),
+    "token_sums": Column(np.float64, (None,)),  # [D] sum of the matched regions' tokens
+    "tokens": Column(np.float32, (None,)),  # [D] the sum renormalised
+    "sightings": Column(np.int64),
+    "first_seen": Column(np.int64),
+    "last_seen": Column(np.int64),
+    "boxes": Column(np.float64, (4,)),  # last box
+    "centres": Column(np.float64, (3,), np.nan),  # last known 3D centre, NaN = never known
+    "mask_words": Column(np.uint64, (None,)),  # last mask on the grid, packed (association.PackedMasks)
+    "mask_areas": Column(np.int64),
+    "mask_known": Column(bool, (), False),  # False: the grid changed since (the mask term sits out)
+}
 
-    ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint32))
-    token_sums: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float64))
-    tokens: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
-    sightings: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    first_seen: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    last_seen: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), dtype=np.float64))
-    centres: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), dtype=np.float64))
-    masks: PackedMasks = field(default_factory=lambda: PackedMasks.empty((0, 0)))
-    mask_known: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
-    def __len__(self) -> int:
-        return int(self.ids.shape[0])
+class _TrackTable(Columns):
+    """The open tracks as parallel arrays (one row per track, in opening order), so association is array work."""
+
+    def __init__(self) -> None:
+        super().__init__(TRACK_COLUMNS)
+        self.grid_shape: tuple[int, int] = (0, 0)  # the grid of mask_words
 
     @property
     def token_dim(self) -> int:
-        return int(self.tokens.shape[1])
-
-    def keep(self, rows: np.ndarray) -> None:
-        """Keep only these rows (a bool mask or indices)."""
-        for name in ("ids", "token_sums", "tokens", "sightings", "first_seen", "last_seen", "boxes",
-                     "centres", "mask_known"):
-            setattr(self, name, getattr(self, name)[rows])
-        self.masks = PackedMasks(self.masks.words[rows], self.masks.areas[rows], self.masks.grid_shape)
+        return self.trailing_shape("tokens")[0]
 
     def forget_masks(self, grid_shape: tuple[int, int]) -> None:
         """The grid changed (mask size or mask_grid): old masks cannot be compared any more."""
-        self.masks = PackedMasks.empty(grid_shape)
-        self.masks.words = np.zeros((len(self), self.masks.words.shape[1]), dtype=np.uint64)
-        self.masks.areas = np.zeros(len(self), dtype=np.int64)
-        self.mask_known = np.zeros(len(self), dtype=bool)
+        self.grid_shape = grid_shape
+        self.reshape("mask_words", PackedMasks.empty(grid_shape).words.shape[1:])
+        self["mask_areas"][:] = 0
+        self["mask_known"][:] = False
 
     def refresh(self, rows: np.ndarray, tokens: np.ndarray, masks: PackedMasks, regions: np.ndarray,
                 boxes: np.ndarray, centres: np.ndarray, stamp_ns: int) -> None:
         """Matched tracks `rows` take in their regions `regions` of this frame."""
         if rows.shape[0] == 0:
             return
-        self.token_sums[rows] += tokens[regions]
-        self.tokens[rows] = normalise_rows(self.token_sums[rows])
-        self.sightings[rows] += 1
+        self["token_sums"][rows] += tokens[regions]
+        self["tokens"][rows] = normalise_rows(self["token_sums"][rows])
+        self["sightings"][rows] += 1
         # the span of the stamps seen (a small step back keeps the track: see the module docstring)
-        self.first_seen[rows] = np.minimum(self.first_seen[rows], stamp_ns)
-        self.last_seen[rows] = np.maximum(self.last_seen[rows], stamp_ns)
-        self.boxes[rows] = boxes[regions]
+        self["first_seen"][rows] = np.minimum(self["first_seen"][rows], stamp_ns)
+        self["last_seen"][rows] = np.maximum(self["last_seen"][rows], stamp_ns)
+        self["boxes"][rows] = boxes[regions]
         new_centres = centres[regions]
         known = np.isfinite(new_centres).all(axis=1)
-        self.centres[rows[known]] = new_centres[known]
-        self.masks.words[rows] = masks.words[regions]
-        self.masks.areas[rows] = masks.areas[regions]
-        self.mask_known[rows] = True
+        self["centres"][rows[known]] = new_centres[known]
+        self["mask_words"][rows] = masks.words[regions]
+        self["mask_areas"][rows] = masks.areas[regions]
+        self["mask_known"][rows] = True
 
-    def append(self, ids: np.ndarray, tokens: np.ndarray, masks: PackedMasks, regions: np.ndarray,
-               boxes: np.ndarray, centres: np.ndarray, stamp_ns: int) -> None:
-        """New tracks `ids` opened by the unmatched regions `regions`."""
-        count = regions.shape[0]
-        if len(self) == 0:
-            self.token_sums = np.zeros((0, tokens.shape[1]), dtype=np.float64)
-            self.tokens = np.zeros((0, tokens.shape[1]), dtype=np.float32)
-        stamps = np.full(count, stamp_ns, dtype=np.int64)
-        self.ids = np.concatenate([self.ids, ids])
-        self.token_sums = np.concatenate([self.token_sums, tokens[regions].astype(np.float64)])
-        self.tokens = np.concatenate([self.tokens, tokens[regions]])
-        self.sightings = np.concatenate([self.sightings, np.ones(count, dtype=np.int64)])
-        self.first_seen = np.concatenate([self.first_seen, stamps])
-        self.last_seen = np.concatenate([self.last_seen, stamps])
-        self.boxes = np.concatenate([self.boxes, boxes[regions]])
-        self.centres = np.concatenate([self.centres, centres[regions]])
-        self.masks = PackedMasks(np.concatenate([self.masks.words, masks.words[regions]]),
-                                 np.concatenate([self.masks.areas, masks.areas[regions]]), masks.grid_shape)
-        self.mask_known = np.concatenate([self.mask_known, np.ones(count, dtype=bool)])
+    def open(self, ids: np.ndarray, tokens: np.ndarray, masks: PackedMasks, regions: np.ndarray,
+             boxes: np.ndarray, centres: np.ndarray, stamp_ns: int) -> None:
+        """New tracks `ids` opened by the unmatched regions `regions` (masks on the table's grid)."""
+        self.append({"ids": ids, "token_sums": tokens[regions], "tokens": tokens[regions], "sightings": 1,
+                     "first_seen": stamp_ns, "last_seen": stamp_ns, "boxes": boxes[regions],
+                     "centres": centres[regions], "mask_words": masks.words[regions],
+                     "mask_areas": masks.areas[regions], "mask_known": True}, regions.shape[0])
 
 
 class Tracker:
@@ -218,25 +205,26 @@ class Tracker:
         if self._snapshot is None:
             table = self._table
             tracks = {}
+            rows = table.take(slice(None))  # copies: changing a Track changes nothing here
             for row in range(len(table)):
-                centre = table.centres[row]
-                tracks[int(table.ids[row])] = Track(
-                    track_id=int(table.ids[row]), token=table.tokens[row].copy(),
-                    sightings=int(table.sightings[row]), first_seen_ns=int(table.first_seen[row]),
-                    last_seen_ns=int(table.last_seen[row]), box=table.boxes[row].copy(),
-                    centre_3d=centre.copy() if np.isfinite(centre).all() else None)
+                centre = rows["centres"][row]
+                tracks[int(rows["ids"][row])] = Track(
+                    track_id=int(rows["ids"][row]), token=rows["tokens"][row],
+                    sightings=int(rows["sightings"][row]), first_seen_ns=int(rows["first_seen"][row]),
+                    last_seen_ns=int(rows["last_seen"][row]), box=rows["boxes"][row],
+                    centre_3d=centre if np.isfinite(centre).all() else None)
             self._snapshot = types.MappingProxyType(tracks)
         return self._snapshot
 
     @property
     def open_count(self) -> int:
         """Number of open tracks (cheap, for diagnostics read from another thread)."""
-        return len(self._table.ids)
+        return len(self._table)
 
     def reset(self) -> tuple[int, ...]:
         """Close every open track (ids keep counting up); returns the closed ids."""
-        self.closed_ids = tuple(int(i) for i in self._table.ids)
-        self._table.keep(np.zeros(len(self._table), dtype=bool))
+        self.closed_ids = tuple(self._table["ids"].tolist())
+        self._table.clear()
         self._last_stamp = None
         self._snapshot = None
         return self.closed_ids
@@ -257,20 +245,20 @@ class Tracker:
         if len(self._table) and self._table.token_dim != tokens.shape[1]:
             logger.warning("token size changed from %d to %d (another model?): closing all %d tracks",
                            self._table.token_dim, tokens.shape[1], len(self._table))
-            closed.extend(int(i) for i in self._table.ids)
-            self._table.keep(np.zeros(len(self._table), dtype=bool))
-        if masks.grid_shape != self._table.masks.grid_shape:
+            closed.extend(self._table["ids"].tolist())
+            self._table.clear()
+        if masks.grid_shape != self._table.grid_shape:
             self._table.forget_masks(masks.grid_shape)
         regions, rows = self._associate(tokens, boxes, centres, masks)
         ids = np.zeros(count, dtype=np.uint32)
-        ids[regions] = self._table.ids[rows]
+        ids[regions] = self._table["ids"][rows]
         self._table.refresh(rows, tokens, masks, regions, boxes, centres, stamp)
         unmatched = np.setdiff1d(np.arange(count), regions)
         new_ids = self._new_ids(unmatched.shape[0])
         ids[unmatched] = new_ids
-        self._table.append(new_ids, tokens, masks, unmatched, boxes, centres, stamp)
+        self._table.open(new_ids, tokens, masks, unmatched, boxes, centres, stamp)
         track_tokens = np.empty_like(tokens)
-        track_tokens[regions] = self._table.tokens[rows]
+        track_tokens[regions] = self._table["tokens"][rows]
         track_tokens[unmatched] = tokens[unmatched]
         self.last_track_tokens = track_tokens
         self.closed_ids = tuple(closed)
@@ -315,11 +303,11 @@ class Tracker:
                            (self._last_stamp - stamp) / NS_PER_S, len(table))
             stale = np.ones(len(table), dtype=bool)
         else:
-            stale = stamp - table.last_seen > max_age_ns
-        closed = [int(i) for i in table.ids[stale]]
+            stale = stamp - table["last_seen"] > max_age_ns
+        closed = table["ids"][stale].tolist()
         if closed:
             logger.debug("closing tracks %s", closed)
-            table.keep(~stale)
+            table.compact(~stale)
         return closed
 
     def _new_ids(self, count: int) -> np.ndarray:
@@ -336,9 +324,9 @@ class Tracker:
         if len(table) == 0:
             empty = np.zeros(0, dtype=np.int64)
             return empty, empty.copy()
-        distances = distance_matrix(centres, table.centres)  # NaN where either side has no 3D
+        distances = distance_matrix(centres, table["centres"])  # NaN where either side has no 3D
         with np.errstate(invalid="ignore"):
-            candidates = (box_iou_matrix(boxes, table.boxes) >= s.box_iou_gate) | (distances <= s.max_distance_m)
+            candidates = (box_iou_matrix(boxes, table["boxes"]) >= s.box_iou_gate) | (distances <= s.max_distance_m)
         regions, rows = np.nonzero(candidates)
         similarity = self._pair_similarity(regions, rows, tokens, masks, distances[regions, rows])
         admissible = similarity >= s.min_similarity
@@ -348,11 +336,11 @@ class Tracker:
                          distances: np.ndarray) -> np.ndarray:
         """Weighted mean of the terms each candidate pair has: mask IoU, token cosine, 3D closeness."""
         table, s = self._table, self.settings
-        inter = pair_intersections(masks.words, table.masks.words, regions, rows)
-        union = masks.areas[regions] + table.masks.areas[rows] - inter
+        inter = pair_intersections(masks.words, table["mask_words"], regions, rows)
+        union = masks.areas[regions] + table["mask_areas"][rows] - inter
         mask_iou = np.divide(inter, union, out=np.zeros(inter.shape, dtype=np.float64), where=union > 0)
-        has_mask = table.mask_known[rows]
-        cosine = np.clip(_pair_dots(tokens, table.tokens, regions, rows), 0.0, 1.0)
+        has_mask = table["mask_known"][rows]
+        cosine = np.clip(_pair_dots(tokens, table["tokens"], regions, rows), 0.0, 1.0)
         has_3d = np.isfinite(distances)
         closeness = np.where(has_3d, np.clip(1.0 - np.nan_to_num(distances) / s.max_distance_m, 0.0, 1.0), 0.0)
         total = s.weight_mask_iou * mask_iou * has_mask + s.weight_token * cosine + s.weight_3d * closeness
