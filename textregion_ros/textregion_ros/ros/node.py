@@ -28,28 +28,26 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.event_handler import QoSRequestedIncompatibleQoSInfo, SubscriptionEventCallbacks
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
-from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
 from .. import params as params_module
-from ..engine import EngineConfig, EngineError, ImageError, QueryError, QuerySet, TextRegionEngine
+from ..engine import EngineConfig, EngineError, QueryError, QuerySet, TextRegionEngine
 from ..objects import FrameObjects
 from ..objects.persistent_memory import start_persistence, store_level
 from ..params import ENGINE_PARAMETERS
-from ..perception import FrameInput, FramePipeline, PipelineSettings
+from ..perception import FramePipeline, PipelineSettings
 from ..runtime.callback_errors import CallbackErrors
 from ..runtime.health import FrameHealth, ProblemLog, device_memory
 from ..runtime.heap_trim import release_freed_memory
-from ..runtime.host_stage import HostStage, overlap_for
+from ..runtime.host_stage import overlap_for
 from ..runtime.query_switch import QuerySwitch
 from ..runtime.work_gate import LOADING, NOT_CONFIGURED, RELEASING, WorkGate
-from ..runtime.worker import DROPPED, LatestFrameWorker, Rejected
 from ..tooling.params_files import NODE_NAME
-from . import conversions
-from .compressed_input import InputImageError, frame_rgb, input_topic
+from .compressed_input import input_topic
 from .depth_input import DepthInput, TargetFrame
 from .diagnostics import other_nodes_named_like, status_message
-from .frame_outputs import FrameOutputs, LatestFrame
+from .frame_loop import FrameLoop
+from .frame_outputs import FrameOutputs
 from .input_qos import QUERIES_INPUT, image_input_qos, incompatible_image_qos
 from .log_bridge import route_library_logging
 from .node_services import NodeServices
@@ -61,17 +59,11 @@ class TextRegionNode(LifecycleNode):
     def __init__(self, node_name: str = NODE_NAME, **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
         self._engine: Optional[TextRegionEngine] = None
-        self._pipeline: Optional[FramePipeline] = None
-        self._worker: Optional[LatestFrameWorker] = None  # frames (and the between-frames jobs)
-        self._host: Optional[HostStage] = None  # a frame's describe + messages + publishing
-        self._active = False
         self._pending_reconfigure: list[str] = []  # configure-time parameters changed since configure
         self._inputs: list[Any] = []
         # the one set of frame counters (the frame worker ticks it) and the verdict on them
         self._health = FrameHealth()
         self._problems = ProblemLog()
-        self._depth_input: Optional[DepthInput] = None
-        self._target_frame: Optional[TargetFrame] = None
         # Frames in a callback group of their own (depth + camera_info are polled: ros/polled_input.py).
         self._image_group = MutuallyExclusiveCallbackGroup()
         # Services live as long as the node; the gate lets calls use the models only while they are loaded,
@@ -92,10 +84,12 @@ class TextRegionNode(LifecycleNode):
         self._settings = self._params.built(PipelineSettings.from_parameters, PipelineSettings.PARAMETERS, "depth")
         self._queries = QuerySwitch(self._value, self._on_worker_error, self.get_logger().info)
         self._outputs = FrameOutputs(self, self._value)
+        self._loop = FrameLoop(self._outputs, self._queries, self._health, self._problem, self._on_worker_error,
+                               lambda: self._settings.depth_sync_tolerance_s)
         self._route_parameters()
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._calls = NodeServices(self, self._gate, self._queries, self._outputs, self._objects,
-                                      lambda: (self._engine, self._pipeline), self._problem)
+                                      lambda: (self._engine, self._loop.pipeline), self._problem)
         self._diagnostics_timer = self.create_timer(1.0, self._publish_diagnostics)
         self._autostart_timer = None
         if self.get_parameter("autostart").value:
@@ -106,7 +100,7 @@ class TextRegionNode(LifecycleNode):
         """What each parameter change reaches; between-frames jobs: a frame never sees two settings."""
         routing = self._params
         routing.route({"queries"}, lambda: self._queries.apply(self._value("queries")))
-        routing.route({"max_rate_hz"}, lambda: self._worker and self._worker.set_max_rate(self._value("max_rate_hz")))
+        routing.route({"max_rate_hz"}, self._rate_changed)
         routing.route(FrameObjects.PARAMETERS, lambda: self._objects.configure(self._params.values()))
         routing.route(PipelineSettings.PARAMETERS, self._settings_changed)
         routing.route({"stable_class_ids"}, self._queries.relabel)
@@ -125,19 +119,19 @@ class TextRegionNode(LifecycleNode):
             return SetParametersResult(successful=False, reason=reason)
         return super().set_parameters_atomically(typed)
 
+    def _rate_changed(self) -> None:
+        worker = self._loop.worker
+        if worker is not None:
+            worker.set_max_rate(self._value("max_rate_hz"))
+
     def _settings_changed(self) -> None:
-        self._settings = PipelineSettings.from_parameters(self._params.values())
-        self._between_frames("pipeline_settings", lambda: self._pipeline and self._pipeline.configure(self._settings))
+        self._settings = settings = PipelineSettings.from_parameters(self._params.values())
+        self._loop.between_frames("pipeline_settings", lambda: self._loop.pipeline and
+                                  self._loop.pipeline.configure(settings))
 
     def _engine_config_changed(self) -> None:
         config = engine_config(self._params.values())
-        self._between_frames("apply_config", lambda: self._apply_engine_config(config))
-
-    def _between_frames(self, key: str, job: Any) -> None:
-        """On the worker thread, between frames: a frame never sees two settings."""
-        worker = self._worker  # None once cleaned up (another thread may be releasing it)
-        if worker is not None:
-            worker.submit_job(key, job)
+        self._loop.between_frames("apply_config", lambda: self._apply_engine_config(config))
 
     def _apply_engine_config(self, config: EngineConfig) -> None:
         """Run-time fields apply now; configure-time ones stay pending (said once per change)."""
@@ -150,7 +144,7 @@ class TextRegionNode(LifecycleNode):
                 f"{', '.join(pending)} changed: applies at the next configure (cleanup, then configure); the "
                 f"other parameters apply at once")
         self._pending_reconfigure = pending
-        self._republish()
+        self._loop.republish()
 
     # -- lifecycle ------------------------------------------------------------------------------
     def _autostart(self) -> None:
@@ -193,9 +187,10 @@ class TextRegionNode(LifecycleNode):
             return result
 
     def _configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        target_frame = None
         if self._value("target_frame"):
             try:
-                self._target_frame = TargetFrame(self, self._value("target_frame"))
+                target_frame = TargetFrame(self, self._value("target_frame"))
             except RuntimeError as error:
                 self.get_logger().error(f"configure failed: {error}")
                 return TransitionCallbackReturn.FAILURE
@@ -211,20 +206,14 @@ class TextRegionNode(LifecycleNode):
             self.get_logger().error(f"configure failed while building the models: {type(error).__name__}: {error}")
             return TransitionCallbackReturn.FAILURE
         self.get_logger().info(f"models ready in {time.monotonic() - started:.1f} s on {self._engine.device}")
-        self._pipeline = FramePipeline(self._engine, self._settings, self._objects)
         self._objects.persistence = start_persistence(self._params.values(), self.get_namespace(), config)
         self._pending_reconfigure = []
         self._params.take_in(params_module.CONFIGURE)
         self._outputs.create()
-        self._host = HostStage(self._finish_frame, self._on_worker_error, self._health,
-                               overlap_for(self._value("overlap_host_stage"), str(self._engine.device)))
-        self._host.start()
-        # jobs (query switches, LabelInfo, republishing) wait until the host stage has published its frame
-        self._worker = LatestFrameWorker(self._process_frame, self._on_worker_error, health=self._health,
-                                         before_job=self._host.drain)
-        self._worker.set_max_rate(self._value("max_rate_hz"))
-        self._worker.start()
-        self._queries.start(self._prepare_queries, self._between_frames, self._queries_switched)
+        self._loop.start(FramePipeline(self._engine, self._settings, self._objects), target_frame,
+                         overlap_for(self._value("overlap_host_stage"), str(self._engine.device)),
+                         self._value("max_rate_hz"))
+        self._queries.start(self._prepare_queries, self._loop.between_frames, self._loop.queries_switched)
         try:
             self._queries.switch_to(self._queries.parse(self._value("queries")))
         except QueryError as error:
@@ -232,22 +221,22 @@ class TextRegionNode(LifecycleNode):
         return super().on_configure(state)
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        if self._shutting_down.is_set() or self._worker is None:
+        if self._shutting_down.is_set() or self._loop.worker is None:
             return TransitionCallbackReturn.FAILURE
         result = super().on_activate(state)
         self._params.take_in(params_module.ACTIVATE)
         self._duplicate_name()  # said at once when activating beside a namesake
-        self._active = True
+        self._loop.active = True
         self._inputs = [
             self.create_subscription(
-                *input_topic(self, "image", self._value("image_transport")), self._on_image,
+                *input_topic(self, "image", self._value("image_transport")), self._loop.on_image,
                 image_input_qos(self._value("image_reliability")), callback_group=self._image_group,
                 event_callbacks=SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_image_qos)),
             self.create_subscription(String, "queries", self._calls.on_queries_topic, QUERIES_INPUT),
         ]
         if self._value("use_depth"):
-            self._depth_input = DepthInput(self, self._value("image_transport"))
-        self._worker.submit_job("label_info", self._publish_label_info)  # LabelInfo: always from the worker
+            self._loop.depth_input = DepthInput(self, self._value("image_transport"))
+        self._loop.between_frames("label_info", self._loop.publish_label_info)  # LabelInfo: always from the worker
         self.get_logger().info(
             f"active: listening on {self.resolve_topic_name('image')}, {len(self._queries)} queries")
         return result
@@ -258,17 +247,15 @@ class TextRegionNode(LifecycleNode):
 
     def _unsubscribe(self) -> None:
         """No new frames; the frame in flight ends (counted as dropped) before its inputs go."""
-        self._active = False
+        self._loop.active = False
         self._health.qos_problem = ""
         for subscription in self._inputs:
             self.destroy_subscription(subscription)
         self._inputs = []
-        worker = self._worker
-        if worker is not None:
-            worker.wait_until_idle(timeout=30.0)
-        if self._depth_input is not None:
-            self._depth_input.close()
-            self._depth_input = None
+        self._loop.wait_until_idle()
+        depth, self._loop.depth_input = self._loop.depth_input, None
+        if depth is not None:
+            depth.close()
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         with self._transition_lock:
@@ -293,14 +280,8 @@ class TextRegionNode(LifecycleNode):
         if not self._gate.close(RELEASING):
             self.get_logger().warning("service calls still running after 30 s; releasing the models anyway")
         self._queries.stop()
-        if self._worker is not None:
-            self._worker.stop()
-        if self._host is not None:
-            self._host.stop()  # after the worker: the frame it handed over last is published, then counted
-        self._worker = self._host = None
-        self._pipeline = None
+        self._loop.stop()
         self._queries.clear()
-        self._target_frame = None
         self._outputs.destroy()
         self._objects.reset()  # open tracks close and the memory empties; track ids keep counting
         if self._objects.persistence is not None:  # the last flush, then the store closes
@@ -313,95 +294,11 @@ class TextRegionNode(LifecycleNode):
             self.get_logger().info("models freed")  # cleanup and shutdown both end here: say it happened
         self._gate.refuse(NOT_CONFIGURED)
 
-    # -- frames ---------------------------------------------------------------------
-    def _on_image(self, msg: Image) -> None:
-        worker, depth = self._worker, self._depth_input
-        if worker is None:
-            return
-        if depth is not None:  # the depth this frame needs is kept from now on
-            depth.frame_waiting(conversions.stamp_ns(msg.header), self._settings.depth_sync_tolerance_s)
-        worker.submit_frame((msg, time.monotonic()))
-
-    # -- frame processing (worker thread) -------------------------------------------------------
-    def _process_frame(self, item: tuple[Any, float]) -> Any:
-        """Worker thread: the depth buffer keeps this frame's depth until it is observed; a frame that fails
-        because a transition took its inputs or outputs away meanwhile counts as dropped."""
-        depth = self._depth_input
-        if depth is not None:
-            depth.frame_started(conversions.stamp_ns(item[0].header))
-        try:
-            return self._frame_verdict(item)
-        except Exception:
-            if not self._active:  # a transition took its inputs or outputs away meanwhile: not a failure
-                return DROPPED
-            raise
-        finally:
-            if depth is not None:
-                depth.frame_ended()
-
-    def _frame_verdict(self, item: tuple[Any, float]) -> Any:
-        """Worker thread: one frame through the pipeline, then to the host stage, which publishes its
-        messages and counts it (a frame refused or dropped here is counted by the worker)."""
-        msg, received = item
-        started = time.monotonic()
-        pipeline = self._pipeline
-        if pipeline is None or not self._active:
-            return DROPPED  # deactivated (or cleaned up) while the frame waited
-        try:
-            msg, rgb = frame_rgb(msg)
-            observed = pipeline.observe(FrameInput(rgb, conversions.stamp_ns(msg.header), msg.header.frame_id,
-                                                   self._depth_input, self._target_frame))
-        except InputImageError as error:
-            return self._reject(error.key, f"dropped {error}")
-        except ImageError as error:  # the engine's verdict on the pixels (empty, too large): bad input
-            return self._reject(str(error)[:80], f"dropped an image: {error}")
-        if observed.problem_3d is not None:
-            reason = observed.problem_3d
-            self._health.without_3d.tick(str(reason))
-            self._problem(f"3d-{reason.key}", f"no 3D for a frame: {reason}")
-        if not self._active:
-            return DROPPED  # deactivated while it was processed: nothing is published
-        frame = LatestFrame(msg.header, received, observed)
-        self._outputs.keep(frame)
-        info = self._depth_input.camera_info_for(msg.header) if self._depth_input is not None else None
-        # the queries change on this thread only, between frames, after the host stage is drained
-        return self._host.hand_over((frame, self._queries.snapshot(), info), started)
-
-    def _finish_frame(self, item: tuple[LatestFrame, tuple[QuerySet, tuple[int, ...]], Any]) -> Any:
-        """Host stage: the frame's outputs for the queries in force when it was observed."""
-        frame, (queries, label_values), info = item
-        if not self._active:
-            return DROPPED  # deactivated while the frame was on its way
-        self._outputs.publish_frame(self._pipeline, frame, queries, label_values)
-        if info is not None:
-            self._outputs.publish_camera_info(info)
-        return True
-
-    def _reject(self, reason: str, message: str) -> Rejected:
-        self._problem(f"image-{reason}", message)
-        return Rejected(reason)
-
-    # -- query switches (frame worker, between frames) ------------------------------------------
     def _prepare_queries(self, parsed: QuerySet) -> None:
         """Text thread: encode a query set's new phrases (the models may be gone meanwhile)."""
         engine = self._engine
         if engine is not None:
             engine.prepare(parsed)
-
-    def _queries_switched(self) -> None:
-        """New queries (or label values) in force: their LabelInfo, then the latest frame again."""
-        self._publish_label_info()
-        self._republish()
-
-    def _publish_label_info(self) -> None:
-        if self._active:
-            self._outputs.publish_label_info(*self._queries.snapshot())
-
-    def _republish(self) -> None:
-        """Outputs of the latest frame for the queries now in force: text work only."""
-        frame = self._outputs.latest
-        if frame is not None and self._active:
-            self._outputs.publish_frame(self._pipeline, frame, *self._queries.snapshot(), republish=True)
 
     # -- problems and diagnostics ---------------------------------------------------------------
     def _problem(self, key: str, message: str) -> None:
@@ -442,7 +339,7 @@ class TextRegionNode(LifecycleNode):
             "model": self._engine.config.model_id if self._engine is not None else "",
             "queries": str(len(self._queries)),
             **({"host_stage": "overlapped" if host.overlap else "inline"}
-               if (host := self._host) is not None else {}),
+               if (host := self._loop.host) is not None else {}),
             **self._health.values(),
             "problems": str(self._problems.total),
             "last_problem": self._problems.last,
@@ -452,13 +349,13 @@ class TextRegionNode(LifecycleNode):
             "service_calls_refused": str(self._gate.refused),
             **self._objects.diagnostics(),
             **(prompts.diagnostics() if prompts is not None else {}),
-            **(self._depth_input.rates() if self._depth_input is not None else {}),
+            **(depth.rates() if (depth := self._loop.depth_input) is not None else {}),
             **{f"latency_ms_{name}": f"{ms:.1f}" for name, ms in self._outputs.stage_ms.items()},
             **device_memory(device),
         }
         level, message = self._health.assess(state, self._problems.last, (*self._pending_reconfigure, *deferred),
                                              callback_errors=len(self._callback_errors.window.recent()),
-                                             rate_cap_hz=float(self._value("max_rate_hz")) if self._active else 0.0,
+                                             rate_cap_hz=float(self._value("max_rate_hz")) if self._loop.active else 0.0,
                                              duplicate_name=self._duplicate_name())
         level, message = store_level(self._objects.persistence, level, message)
         self._diagnostics.publish(status_message(
