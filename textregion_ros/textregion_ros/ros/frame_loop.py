@@ -68,6 +68,12 @@ class FrameLoop:
         if worker is not None:
             worker.wait_until_idle(timeout=30.0)
 
+    def diagnostics(self) -> dict[str, str]:
+        """How the host stage runs (once configured) and the depth inputs' rates (while they are open)."""
+        host, depth = self.host, self.depth_input
+        return {**({"host_stage": "overlapped" if host.overlap else "inline"} if host is not None else {}),
+                **(depth.rates() if depth is not None else {})}
+
     def between_frames(self, key: str, job: Callable[[], Any]) -> None:
         """On the worker thread, between frames: a frame never sees two settings."""
         worker = self.worker  # None once cleaned up (another thread may be releasing it)

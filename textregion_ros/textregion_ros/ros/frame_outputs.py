@@ -89,6 +89,13 @@ class FrameOutputs:
             stage_ms["total_since_receipt"] = 1000.0 * (time.monotonic() - frame.received)
         self.stage_ms = stage_ms
 
+    def diagnostics(self) -> dict[str, str]:
+        """The latest frame's region-prompt counts and stage times."""
+        latest = self.latest
+        prompts = latest.observed.regions.prompts if latest is not None else None
+        return {**(prompts.diagnostics() if prompts is not None else {}),
+                **{f"latency_ms_{name}": f"{ms:.1f}" for name, ms in self.stage_ms.items()}}
+
     def publish_camera_info(self, info: Any) -> None:
         """~/camera_info: the colour camera's, stamped like ~/labels."""
         self._publishers["camera_info"].publish(info)

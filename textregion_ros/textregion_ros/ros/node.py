@@ -22,7 +22,6 @@ import threading
 import time
 from typing import Any, Optional
 
-from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.event_handler import QoSRequestedIncompatibleQoSInfo, SubscriptionEventCallbacks
@@ -33,11 +32,10 @@ from std_msgs.msg import String
 from .. import params as params_module
 from ..engine import EngineConfig, EngineError, QueryError, QuerySet, TextRegionEngine
 from ..objects import FrameObjects
-from ..objects.persistent_memory import start_persistence, store_level
+from ..objects.persistent_memory import start_persistence
 from ..params import ENGINE_PARAMETERS
 from ..perception import FramePipeline, PipelineSettings
-from ..runtime.callback_errors import CallbackErrors
-from ..runtime.health import FrameHealth, ProblemLog, device_memory
+from ..runtime.health import FrameHealth, device_memory
 from ..runtime.heap_trim import release_freed_memory
 from ..runtime.host_stage import overlap_for
 from ..runtime.query_switch import QuerySwitch
@@ -45,14 +43,14 @@ from ..runtime.work_gate import LOADING, NOT_CONFIGURED, RELEASING, WorkGate
 from ..tooling.params_files import NODE_NAME
 from .compressed_input import input_topic
 from .depth_input import DepthInput, TargetFrame
-from .diagnostics import other_nodes_named_like, status_message
+from .diagnostics import NodeReport
 from .frame_loop import FrameLoop
 from .frame_outputs import FrameOutputs
 from .input_qos import QUERIES_INPUT, image_input_qos, incompatible_image_qos
 from .log_bridge import route_library_logging
 from .node_services import NodeServices
 from .parameter_routing import ParameterRouting
-from .parameters import WHEN, UnknownParameters, declare_parameters, engine_config, typed_for_table
+from .parameters import WHEN, declare_parameters, engine_config
 
 
 class TextRegionNode(LifecycleNode):
@@ -63,7 +61,6 @@ class TextRegionNode(LifecycleNode):
         self._inputs: list[Any] = []
         # the one set of frame counters (the frame worker ticks it) and the verdict on them
         self._health = FrameHealth()
-        self._problems = ProblemLog()
         # Frames in a callback group of their own (depth + camera_info are polled: ros/polled_input.py).
         self._image_group = MutuallyExclusiveCallbackGroup()
         # Services live as long as the node; the gate lets calls use the models only while they are loaded,
@@ -71,9 +68,8 @@ class TextRegionNode(LifecycleNode):
         self._gate = WorkGate()
         self._transition_lock = threading.RLock()  # configure / cleanup / shutdown, one at a time
         self._shutting_down = threading.Event()
-        # exceptions the executor loop caught (node_main.spin_guarded): logged once, counted
-        self._callback_errors = CallbackErrors(self._problems, self.get_logger().error)
-        self._duplicate_said = False
+        self._report = NodeReport(self, self._health)  # problems, callback errors, /diagnostics
+        self._problem = self._report.problem
         route_library_logging(self)  # the tracker's and memory's warnings reach /rosout
         declare_parameters(self)
         self._params = ParameterRouting(self)
@@ -82,14 +78,13 @@ class TextRegionNode(LifecycleNode):
         self._objects = self._params.built(FrameObjects.from_parameters, FrameObjects.PARAMETERS, "tracking and memory")
         # rebuilt only when one of its parameters changes
         self._settings = self._params.built(PipelineSettings.from_parameters, PipelineSettings.PARAMETERS, "depth")
-        self._queries = QuerySwitch(self._value, self._on_worker_error, self.get_logger().info)
+        self._queries = QuerySwitch(self._value, self._report.worker_error, self.get_logger().info)
         self._outputs = FrameOutputs(self, self._value)
-        self._loop = FrameLoop(self._outputs, self._queries, self._health, self._problem, self._on_worker_error,
+        self._loop = FrameLoop(self._outputs, self._queries, self._health, self._problem, self._report.worker_error,
                                lambda: self._settings.depth_sync_tolerance_s)
         self._route_parameters()
-        self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._calls = NodeServices(self, self._gate, self._queries, self._outputs, self._objects,
-                                      lambda: (self._engine, self._loop.pipeline), self._problem)
+                                   lambda: (self._engine, self._loop.pipeline), self._problem)
         self._diagnostics_timer = self.create_timer(1.0, self._publish_diagnostics)
         self._autostart_timer = None
         if self.get_parameter("autostart").value:
@@ -108,16 +103,8 @@ class TextRegionNode(LifecycleNode):
         routing.start(self._queries.change_problem)
 
     def set_parameters_atomically(self, parameter_list: list[Parameter]) -> SetParametersResult:
-        """rclpy's, with refusals in the user's terms: rclpy's parameter services call this for every set
-        (`ros2 param set`); an unknown name is named (rclpy's text says "undeclared parameter(s): []"),
-        a value of another type gets the table's words, a whole number for a double is the double."""
-        unknown = [p.name for p in parameter_list if not self.has_parameter(p.name)]
-        if unknown:
-            raise UnknownParameters(unknown, self.list_parameters([], 0).names)
-        typed, reason = typed_for_table(parameter_list)
-        if reason:
-            return SetParametersResult(successful=False, reason=reason)
-        return super().set_parameters_atomically(typed)
+        """rclpy's, with refusals in the user's terms (rclpy's parameter services call this for every set)."""
+        return self._params.set_atomically(parameter_list, super().set_parameters_atomically)
 
     def _rate_changed(self) -> None:
         worker = self._loop.worker
@@ -163,7 +150,7 @@ class TextRegionNode(LifecycleNode):
 
     def callback_failed(self, error: BaseException) -> None:
         """An exception a callback raised into the executor (node_main.spin_guarded): the node goes on."""
-        self._callback_errors.failed(error)
+        self._report.callback_errors.failed(error)
 
     def state_label(self) -> str:
         """'unconfigured', 'inactive', 'active', 'finalized' or a transition state."""
@@ -225,7 +212,7 @@ class TextRegionNode(LifecycleNode):
             return TransitionCallbackReturn.FAILURE
         result = super().on_activate(state)
         self._params.take_in(params_module.ACTIVATE)
-        self._duplicate_name()  # said at once when activating beside a namesake
+        self._report.duplicate_name()  # said at once when activating beside a namesake
         self._loop.active = True
         self._inputs = [
             self.create_subscription(
@@ -301,63 +288,19 @@ class TextRegionNode(LifecycleNode):
             engine.prepare(parsed)
 
     # -- problems and diagnostics ---------------------------------------------------------------
-    def _problem(self, key: str, message: str) -> None:
-        if self._problems.report(key, message):
-            self.get_logger().warning(message + " (further repeats are counted in /diagnostics, not logged)")
-
-    def _on_worker_error(self, error: BaseException, kind: str) -> None:
-        reason = f"{type(error).__name__}: {error}"
-        self._problem(f"worker-{kind}-{type(error).__name__}-{str(error)[:60]}",
-                      f"processing failed ({kind}): {reason}; continuing with the next frame")
-
-    def _duplicate_name(self) -> str:
-        """This node's full name when another node in the graph has it too ('' otherwise); said once in the log.
-
-        Checked at activation and with every /diagnostics: ROS 2 does not stop a second node of the same
-        name, whose outputs then mix with this one's (its own tools only warn, as this does)."""
-        duplicate = self.get_fully_qualified_name() if other_nodes_named_like(self) else ""
-        if duplicate and not self._duplicate_said:
-            self.get_logger().error(f"another node named {duplicate} is running: every output is published twice and "
-                                    f"services reach only one of the two (rename or stop one)")
-        self._duplicate_said = bool(duplicate)
-        return duplicate
-
     def _on_incompatible_image_qos(self, info: QoSRequestedIncompatibleQoSInfo) -> None:
         """A publisher on `image` that this subscription can never hear: say so instead of waiting silently."""
         policy, self._health.qos_problem = incompatible_image_qos(info, self._value("image_reliability"))
         self._problem(f"qos-{policy}", self._health.qos_problem)
 
     def _publish_diagnostics(self) -> None:
-        state = self.state_label()
-        device = str(self._engine.device) if self._engine is not None else "none"
+        state, engine = self.state_label(), self._engine
+        device = str(engine.device) if engine is not None else "none"
         deferred = [f"{name} (at {WHEN[when]})" for name, when in self._params.deferred_pending().items()]
-        latest = self._outputs.latest
-        prompts = latest.observed.regions.prompts if latest is not None else None  # region-prompt counts
-        values = {
-            "state": state,
-            "device": device,
-            "model": self._engine.config.model_id if self._engine is not None else "",
-            "queries": str(len(self._queries)),
-            **({"host_stage": "overlapped" if host.overlap else "inline"}
-               if (host := self._loop.host) is not None else {}),
-            **self._health.values(),
-            "problems": str(self._problems.total),
-            "last_problem": self._problems.last,
-            "pending_reconfigure": ", ".join(self._pending_reconfigure),
-            "pending_parameters": ", ".join(deferred),
-            "callback_errors": str(self._callback_errors.window.total),
-            "service_calls_refused": str(self._gate.refused),
-            **self._objects.diagnostics(),
-            **(prompts.diagnostics() if prompts is not None else {}),
-            **(depth.rates() if (depth := self._loop.depth_input) is not None else {}),
-            **{f"latency_ms_{name}": f"{ms:.1f}" for name, ms in self._outputs.stage_ms.items()},
-            **device_memory(device),
-        }
-        level, message = self._health.assess(state, self._problems.last, (*self._pending_reconfigure, *deferred),
-                                             callback_errors=len(self._callback_errors.window.recent()),
-                                             rate_cap_hz=float(self._value("max_rate_hz")) if self._loop.active else 0.0,
-                                             duplicate_name=self._duplicate_name())
-        level, message = store_level(self._objects.persistence, level, message)
-        self._diagnostics.publish(status_message(
-            f"{self.get_name()}: TextRegion", self.get_fully_qualified_name(), level, message, values,
-            self.get_clock().now().to_msg()))
+        values = {"state": state, "device": device, "model": engine.config.model_id if engine is not None else "",
+                  "queries": str(len(self._queries)), **self._loop.diagnostics(),
+                  "pending_reconfigure": ", ".join(self._pending_reconfigure), "pending_parameters": ", ".join(deferred),
+                  **self._objects.diagnostics(), **self._outputs.diagnostics(), **device_memory(device)}
+        rate_cap_hz = float(self._value("max_rate_hz")) if self._loop.active else 0.0
+        self._report.publish(state, values, (*self._pending_reconfigure, *deferred), rate_cap_hz,
+                             self._objects.persistence, self._gate.refused)

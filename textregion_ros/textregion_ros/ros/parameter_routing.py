@@ -15,7 +15,7 @@ from rclpy.parameter import Parameter
 
 from ..engine import queries_from_parameter
 from ..params import BY_NAME, PARAMETERS
-from .parameters import DEFERRED, WHEN, changes_problem, plain_value, ros_default
+from .parameters import DEFERRED, WHEN, UnknownParameters, changes_problem, plain_value, ros_default, typed_for_table
 
 QueriesProblem = Callable[[dict[str, Any], Callable[[str], Any]], Optional[str]]
 
@@ -61,6 +61,19 @@ class ParameterRouting:
     def route(self, names: Collection[str], changed: Callable[[], None]) -> None:
         """Call `changed` once after each successful set that changes any of `names`."""
         self._routes.append((frozenset(names), changed))
+
+    def set_atomically(self, parameters: list[Parameter],
+                       rclpy_set: Callable[[list[Parameter]], SetParametersResult]) -> SetParametersResult:
+        """The node's set_parameters_atomically (`rclpy_set` is rclpy's), with refusals in the user's terms:
+        an unknown name is named (rclpy's text says "undeclared parameter(s): []"), a value of another type
+        gets the table's words, a whole number for a double is the double."""
+        unknown = [p.name for p in parameters if not self._node.has_parameter(p.name)]
+        if unknown:
+            raise UnknownParameters(unknown, self._node.list_parameters([], 0).names)
+        typed, reason = typed_for_table(parameters)
+        if reason:
+            return SetParametersResult(successful=False, reason=reason)
+        return rclpy_set(typed)
 
     def _validate(self, parameters: list[Parameter]) -> SetParametersResult:
         """Every change, from any route, is validated here once."""
