@@ -10,8 +10,8 @@ import threading
 
 import pytest
 
-from textregion_ros.engine import QueryError, QuerySet
-from textregion_ros.runtime.query_switch import QuerySwitch
+from textregion_ros.engine import QueryError
+from textregion_ros.runtime.query_switch import QuerySwitch, request_set
 from textregion_ros.runtime.worker import LatestFrameWorker
 
 WAIT_S = 30.0
@@ -80,9 +80,14 @@ def test_the_parse_rule_applies_limits_being_set_instead_of_those_in_force():
 
 def test_a_service_request_without_queries_is_refused_with_the_reason():
     switch = QuerySwitch(settings().value, raise_errors)
-    assert switch.parse_request([]) == (None, "no queries given")
-    parsed, reason = switch.parse_request(["mug; cup"])
+    assert request_set([], switch.parse) == (None, "no queries given")
+    parsed, reason = request_set(["mug; cup"], switch.parse)
     assert (parsed.phrases, reason) == (("mug", "cup"), "")
+
+
+def test_a_service_request_is_held_to_the_limits_in_force():
+    switch = QuerySwitch(settings(max_queries=1).value, raise_errors)
+    assert request_set(["mug", "chair"], switch.parse) == (None, "2 queries exceed max_queries = 1")
 
 
 def test_one_blank_query_sent_as_a_request_is_refused_although_a_parameter_reads_it_as_none():

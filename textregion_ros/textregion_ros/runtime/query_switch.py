@@ -94,10 +94,6 @@ class QuerySwitch:
         return parse_within(queries, max_queries or self._value("max_queries"),
                             max_query_chars or self._value("max_query_chars"))
 
-    def parse_request(self, queries: Sequence[str]) -> tuple[Optional[QuerySet], str]:
-        """A service request's queries (~/query, ~/find) by the one rule: (query set, '') or (None, why)."""
-        return request_set(queries, self.parse)
-
     def request_problem(self, queries: Sequence[str]) -> str:
         """Why the topic's or ~/set_queries' list cannot become the `queries` setting ('' when it can).
 
