@@ -299,7 +299,8 @@ class TextRegionNode(LifecycleNode):
         deferred = [f"{name} (at {WHEN[when]})" for name, when in self._params.deferred_pending().items()]
         values = {"state": state, "device": device, "model": engine.config.model_id if engine is not None else "",
                   "queries": str(len(self._queries)), **self._loop.diagnostics(),
-                  "pending_reconfigure": ", ".join(self._pending_reconfigure), "pending_parameters": ", ".join(deferred),
+                  "pending_reconfigure": ", ".join(self._pending_reconfigure),
+                  "pending_parameters": ", ".join(deferred),
                   **self._objects.diagnostics(), **self._outputs.diagnostics(), **device_memory(device)}
         rate_cap_hz = float(self._value("max_rate_hz")) if self._loop.active else 0.0
         self._report.publish(state, values, (*self._pending_reconfigure, *deferred), rate_cap_hz,
