@@ -1,20 +1,21 @@
 """TextRegionNode: camera images + text queries in; labels, confidence, LabelInfo, detections,
 overlay and region tokens out. A thin lifecycle adapter over textregion_ros.perception (the frame pipeline):
-lifecycle and wiring here; the queries in runtime/query_switch.py (QuerySwitch: the parse rule, the
-queries in force, the text thread and the switch between frames), the publishers and the latest frame in
-ros/frame_outputs.py, the services in ros/node_services.py, parameter changes in ros/parameter_routing.py.
+lifecycle and wiring here. The queries: runtime/query_switch.py (QuerySwitch: the parse rule, the
+queries in force, the text thread and the switch between frames); frames: ros/frame_loop.py (the frame
+worker and the host stage); publishers and the latest frame: ros/frame_outputs.py; services and the
+queries topic: ros/node_services.py; parameter changes: ros/parameter_routing.py; problems and
+/diagnostics: ros/diagnostics.py (NodeReport).
 
 Lifecycle: configure loads the models, activate subscribes and enables the publishers,
 deactivate unsubscribes (the frame in flight ends first, counted as dropped), cleanup frees the models
 (and GPU memory). The services live as long as the node: a call while the models are not loaded is
-refused with the reason, and cleanup waits for the calls already running (runtime/work_gate.py). With `autostart` (default)
-the node configures and activates itself, so `ros2 run textregion_ros textregion_node` works.
+refused with the reason, and cleanup waits for the calls already running (runtime/work_gate.py). With
+`autostart` (default) the node configures and activates itself, so `ros2 run textregion_ros textregion_node`
+works.
 
-Threads: ROS callbacks only hand frames and queries over; one worker thread runs the models on
-the newest frame (older ones are dropped and counted). ~/query is answered from the latest
-frame's cached region tokens in its own reentrant callback group, concurrently with frame
-processing and with other ~/query calls. With `overlap_host_stage`, a second thread describes and
-publishes each frame while the worker runs the models on the next (runtime/host_stage.py).
+Threads: ROS callbacks only hand frames and queries over; the frame loop's worker runs the models on
+the newest frame. ~/query is answered from the latest frame's cached region tokens in its own reentrant
+callback group, concurrently with frame processing and with other ~/query calls.
 """
 from __future__ import annotations
 
