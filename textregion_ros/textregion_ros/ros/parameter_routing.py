@@ -27,8 +27,7 @@ class ParameterRouting:
         self._node = node
         self._routes: list[tuple[frozenset[str], Callable[[], None]]] = []
         self._queries_problem: QueriesProblem = lambda changes, current: None
-        # the values of the deferred rows the node runs with (taken in at start, configure, activate)
-        self._taken = {name: self.value(name) for name in DEFERRED}
+        self._taken: dict[str, Any] = {}  # the deferred rows' values the node runs with (from `start` on)
 
     def value(self, name: str) -> Any:
         """A parameter's value as the table's rules read it (`queries`: the list of queries, none as [])."""
@@ -53,7 +52,9 @@ class ParameterRouting:
             return build(self.values())
 
     def start(self, queries_problem: QueriesProblem) -> None:
-        """Validate and route every change from now on; `queries_problem` holds the query rules."""
+        """Validate and route every change from now on; `queries_problem` holds the query rules. The deferred
+        rows' values are taken in here (after `built` may have reset some), then at their transitions."""
+        self._taken = {name: self.value(name) for name in DEFERRED}
         self._queries_problem = queries_problem
         self._node.add_on_set_parameters_callback(self._validate)
         self._node.add_post_set_parameters_callback(self._apply)
