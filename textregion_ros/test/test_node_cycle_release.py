@@ -40,7 +40,7 @@ def test_a_configure_activate_work_deactivate_cleanup_cycle_leaves_no_reference_
     try:
         node.trigger_configure()
         node.trigger_activate()
-        engine = node._engine
+        engine = node._models.engine
         held = {"engine": weakref.ref(engine), "sam2": weakref.ref(engine.masks.model),
                 "pipeline": weakref.ref(node._loop.pipeline), "worker": weakref.ref(node._loop.worker),
                 "text worker": weakref.ref(node._queries.text_worker), "host stage": weakref.ref(node._loop.host)}

@@ -39,7 +39,7 @@ def test_a_model_call_that_raises_is_logged_once_and_the_next_frame_is_processed
                 failures["left"] -= 1
                 raise RuntimeError("simulated CUDA out of memory in the SAM2 image encoder")
 
-        hook = node._engine.masks.model.image_encoder.register_forward_pre_hook(out_of_memory)
+        hook = node._models.engine.masks.model.image_encoder.register_forward_pre_hook(out_of_memory)
         labels = probe.collect(Image, "/textregion_inproc/labels", RELIABLE)
         camera = probe.node.create_publisher(Image, "/textregion_inproc/image_in", RELIABLE)
         node.destroy_subscription(node._inputs[0])  # listen on a topic this test alone publishes

@@ -1,10 +1,10 @@
 """TextRegionNode: camera images + text queries in; labels, confidence, LabelInfo, detections,
 overlay and region tokens out. A thin lifecycle adapter over textregion_ros.perception (the frame pipeline):
 lifecycle and wiring here. The queries: runtime/query_switch.py (QuerySwitch: the parse rule, the
-queries in force, the text thread and the switch between frames); frames: ros/frame_loop.py (the frame
-worker and the host stage); publishers and the latest frame: ros/frame_outputs.py; services and the
-queries topic: ros/node_services.py; parameter changes: ros/parameter_routing.py; problems and
-/diagnostics: ros/diagnostics.py (NodeReport).
+queries in force, the text thread and the switch between frames); the engine: runtime/models.py;
+frames: ros/frame_loop.py (the frame worker and the host stage); publishers and the latest frame:
+ros/frame_outputs.py; services and the queries topic: ros/node_services.py; parameter changes:
+ros/parameter_routing.py; problems and /diagnostics: ros/diagnostics.py (NodeReport).
 
 Lifecycle: configure loads the models, activate subscribes and enables the publishers,
 deactivate unsubscribes (the frame in flight ends first, counted as dropped), cleanup frees the models
@@ -20,7 +20,6 @@ callback group, concurrently with frame processing and with other ~/query calls.
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any, Optional
 
 from rcl_interfaces.msg import SetParametersResult
@@ -31,14 +30,14 @@ from rclpy.parameter import Parameter
 from std_msgs.msg import String
 
 from .. import params as params_module
-from ..engine import EngineConfig, EngineError, QueryError, QuerySet, TextRegionEngine
+from ..engine import EngineError, QueryError
 from ..objects import FrameObjects
 from ..objects.persistent_memory import start_persistence
 from ..params import ENGINE_PARAMETERS
 from ..perception import FramePipeline, PipelineSettings
 from ..runtime.health import FrameHealth, device_memory
-from ..runtime.heap_trim import release_freed_memory
 from ..runtime.host_stage import overlap_for
+from ..runtime.models import Models
 from ..runtime.query_switch import QuerySwitch
 from ..runtime.work_gate import LOADING, NOT_CONFIGURED, RELEASING, WorkGate
 from ..tooling.params_files import NODE_NAME
@@ -57,8 +56,6 @@ from .parameters import WHEN, declare_parameters, engine_config
 class TextRegionNode(LifecycleNode):
     def __init__(self, node_name: str = NODE_NAME, **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
-        self._engine: Optional[TextRegionEngine] = None
-        self._pending_reconfigure: list[str] = []  # configure-time parameters changed since configure
         self._inputs: list[Any] = []
         # the one set of frame counters (the frame worker ticks it) and the verdict on them
         self._health = FrameHealth()
@@ -71,6 +68,8 @@ class TextRegionNode(LifecycleNode):
         self._shutting_down = threading.Event()
         self._report = NodeReport(self, self._health)  # problems, callback errors, /diagnostics
         self._problem = self._report.problem
+        logger = self.get_logger()
+        self._models = Models(logger.info, logger.warning, logger.error)  # the engine, from configure to cleanup
         route_library_logging(self)  # the tracker's and memory's warnings reach /rosout
         declare_parameters(self)
         self._params = ParameterRouting(self)
@@ -85,7 +84,7 @@ class TextRegionNode(LifecycleNode):
                                lambda: self._settings.depth_sync_tolerance_s)
         self._route_parameters()
         self._calls = NodeServices(self, self._gate, self._queries, self._outputs, self._objects,
-                                   lambda: (self._engine, self._loop.pipeline), self._problem)
+                                   lambda: (self._models.engine, self._loop.pipeline), self._problem)
         self._diagnostics_timer = self.create_timer(1.0, self._publish_diagnostics)
         self._autostart_timer = None
         if self.get_parameter("autostart").value:
@@ -119,20 +118,7 @@ class TextRegionNode(LifecycleNode):
 
     def _engine_config_changed(self) -> None:
         config = engine_config(self._params.values())
-        self._loop.between_frames("apply_config", lambda: self._apply_engine_config(config))
-
-    def _apply_engine_config(self, config: EngineConfig) -> None:
-        """Run-time fields apply now; configure-time ones stay pending (said once per change)."""
-        engine = self._engine
-        if engine is None:
-            return
-        pending = engine.apply_config(config)
-        if pending and pending != self._pending_reconfigure:
-            self.get_logger().warning(
-                f"{', '.join(pending)} changed: applies at the next configure (cleanup, then configure); the "
-                f"other parameters apply at once")
-        self._pending_reconfigure = pending
-        self._loop.republish()
+        self._loop.between_frames("apply_config", lambda: self._models.apply(config) and self._loop.republish())
 
     # -- lifecycle ------------------------------------------------------------------------------
     def _autostart(self) -> None:
@@ -184,24 +170,19 @@ class TextRegionNode(LifecycleNode):
                 return TransitionCallbackReturn.FAILURE
         try:
             config = engine_config(self._params.values())
-            self.get_logger().info(f"loading models: {config.model_id} + SAM2 {config.sam2_model} on {config.device}")
-            started = time.monotonic()
-            self._engine = TextRegionEngine(config)
         except EngineError as error:
             self.get_logger().error(f"configure failed: {error}")
             return TransitionCallbackReturn.FAILURE
-        except Exception as error:  # a model that cannot be built (e.g. CUDA out of memory)
-            self.get_logger().error(f"configure failed while building the models: {type(error).__name__}: {error}")
+        if not self._models.load(config):
             return TransitionCallbackReturn.FAILURE
-        self.get_logger().info(f"models ready in {time.monotonic() - started:.1f} s on {self._engine.device}")
+        engine = self._models.engine
         self._objects.persistence = start_persistence(self._params.values(), self.get_namespace(), config)
-        self._pending_reconfigure = []
         self._params.take_in(params_module.CONFIGURE)
         self._outputs.create()
-        self._loop.start(FramePipeline(self._engine, self._settings, self._objects), target_frame,
-                         overlap_for(self._value("overlap_host_stage"), str(self._engine.device)),
+        self._loop.start(FramePipeline(engine, self._settings, self._objects), target_frame,
+                         overlap_for(self._value("overlap_host_stage"), str(engine.device)),
                          self._value("max_rate_hz"))
-        self._queries.start(self._prepare_queries, self._loop.between_frames, self._loop.queries_switched)
+        self._queries.start(self._models.prepare, self._loop.between_frames, self._loop.queries_switched)
         try:
             self._queries.switch_to(self._queries.parse(self._value("queries")))
         except QueryError as error:
@@ -275,18 +256,8 @@ class TextRegionNode(LifecycleNode):
         if self._objects.persistence is not None:  # the last flush, then the store closes
             self._objects.persistence.stop()
             self._objects.persistence = None
-        if self._engine is not None:
-            self._engine.close()
-            self._engine = None
-            release_freed_memory()  # else glibc keeps the models' memory in its arenas
-            self.get_logger().info("models freed")  # cleanup and shutdown both end here: say it happened
+        self._models.release()
         self._gate.refuse(NOT_CONFIGURED)
-
-    def _prepare_queries(self, parsed: QuerySet) -> None:
-        """Text thread: encode a query set's new phrases (the models may be gone meanwhile)."""
-        engine = self._engine
-        if engine is not None:
-            engine.prepare(parsed)
 
     # -- problems and diagnostics ---------------------------------------------------------------
     def _on_incompatible_image_qos(self, info: QoSRequestedIncompatibleQoSInfo) -> None:
@@ -295,14 +266,14 @@ class TextRegionNode(LifecycleNode):
         self._problem(f"qos-{policy}", self._health.qos_problem)
 
     def _publish_diagnostics(self) -> None:
-        state, engine = self.state_label(), self._engine
+        state, engine = self.state_label(), self._models.engine
         device = str(engine.device) if engine is not None else "none"
         deferred = [f"{name} (at {WHEN[when]})" for name, when in self._params.deferred_pending().items()]
         values = {"state": state, "device": device, "model": engine.config.model_id if engine is not None else "",
                   "queries": str(len(self._queries)), **self._loop.diagnostics(),
-                  "pending_reconfigure": ", ".join(self._pending_reconfigure),
+                  "pending_reconfigure": ", ".join(self._models.pending_reconfigure),
                   "pending_parameters": ", ".join(deferred),
                   **self._objects.diagnostics(), **self._outputs.diagnostics(), **device_memory(device)}
         rate_cap_hz = float(self._value("max_rate_hz")) if self._loop.active else 0.0
-        self._report.publish(state, values, (*self._pending_reconfigure, *deferred), rate_cap_hz,
+        self._report.publish(state, values, (*self._models.pending_reconfigure, *deferred), rate_cap_hz,
                              self._objects.persistence, self._gate.refused)
