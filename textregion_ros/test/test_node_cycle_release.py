@@ -40,18 +40,18 @@ def test_a_configure_activate_work_deactivate_cleanup_cycle_leaves_no_reference_
     try:
         node.trigger_configure()
         node.trigger_activate()
-        engine = node._engine
+        engine = node._models.engine
         held = {"engine": weakref.ref(engine), "sam2": weakref.ref(engine.masks.model),
-                "pipeline": weakref.ref(node._pipeline), "worker": weakref.ref(node._worker),
-                "text worker": weakref.ref(node._text_worker), "host stage": weakref.ref(node._host)}
+                "pipeline": weakref.ref(node._loop.pipeline), "worker": weakref.ref(node._loop.worker),
+                "text worker": weakref.ref(node._queries.text_worker), "host stage": weakref.ref(node._loop.host)}
         del engine
         msg = numpy_to_imgmsg(photo_like(32, 48), "rgb8")
         msg.header.stamp.sec, msg.header.frame_id = 1, "camera"
-        node._on_image(msg)
-        wait_until(lambda: node._worker.counts.processed >= 1, 60, "the frame processed")
-        assert node._on_query(Query.Request(queries=["chair"]), Query.Response()).success
-        assert node._on_find(Find.Request(queries=["red mug"]), Find.Response()).message
-        assert node._on_set_queries(SetQueries.Request(queries=["red mug", "chair"]), SetQueries.Response()).success
+        node._loop.on_image(msg)
+        wait_until(lambda: node._loop.worker.counts.processed >= 1, 60, "the frame processed")
+        assert node._calls.on_query(Query.Request(queries=["chair"]), Query.Response()).success
+        assert node._calls.on_find(Find.Request(queries=["red mug"]), Find.Response()).message
+        assert node._calls.on_set_queries(SetQueries.Request(queries=["red mug", "chair"]), SetQueries.Response()).success
         node.trigger_deactivate()
         node.trigger_cleanup()
         gc.collect()

@@ -39,11 +39,11 @@ def test_a_model_call_that_raises_is_logged_once_and_the_next_frame_is_processed
                 failures["left"] -= 1
                 raise RuntimeError("simulated CUDA out of memory in the SAM2 image encoder")
 
-        hook = node._engine.masks.model.image_encoder.register_forward_pre_hook(out_of_memory)
+        hook = node._models.engine.masks.model.image_encoder.register_forward_pre_hook(out_of_memory)
         labels = probe.collect(Image, "/textregion_inproc/labels", RELIABLE)
         camera = probe.node.create_publisher(Image, "/textregion_inproc/image_in", RELIABLE)
         node.destroy_subscription(node._inputs[0])  # listen on a topic this test alone publishes
-        node._inputs[0] = node.create_subscription(Image, "/textregion_inproc/image_in", node._on_image, RELIABLE)
+        node._inputs[0] = node.create_subscription(Image, "/textregion_inproc/image_in", node._loop.on_image, RELIABLE)
 
         def publish(stamp):
             msg = numpy_to_imgmsg(photo_like(48, 64), "rgb8")
@@ -52,14 +52,14 @@ def test_a_model_call_that_raises_is_logged_once_and_the_next_frame_is_processed
 
         for stamp in (1, 2):  # both fail inside the model
             publish(stamp)
-            probe.spin_until(lambda: node._worker.counts.failed >= stamp, 60, f"failure {stamp}")
+            probe.spin_until(lambda: node._loop.worker.counts.failed >= stamp, 60, f"failure {stamp}")
         while not labels:
             publish(3)
             probe.spin_for(1.0)
-            assert node._worker.counts.processed < 20, "the node never produced outputs after the failure"
+            assert node._loop.worker.counts.processed < 20, "the node never produced outputs after the failure"
         hook.remove()
         assert labels[-1].header.stamp.sec == 3
-        assert node._worker.counts.failed == 2
+        assert node._loop.worker.counts.failed == 2
         captured = capfd.readouterr()
         assert (captured.out + captured.err).count("simulated CUDA out of memory") == 1
     finally:

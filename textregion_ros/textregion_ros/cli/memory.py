@@ -128,11 +128,11 @@ def _act(args: argparse.Namespace, settings, store: ObjectStore) -> int:
 
 
 def _find(args: argparse.Namespace, settings, store: ObjectStore) -> int:
-    from ..engine import TextRegionEngine
+    from ..engine import TextRegionEngine, split_query_text
     from ..objects.stored_index import StoredIndex
     from .settings import query_set
 
-    queries = query_set([q.strip() for q in args.phrase.split(",")], required=True)
+    queries = query_set(split_query_text(args.phrase), required=True)
     engine = TextRegionEngine(settings.config)
     try:
         index = StoredIndex(settings.config.model_id)

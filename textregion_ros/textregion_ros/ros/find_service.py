@@ -20,7 +20,8 @@ from ..objects import FrameObjects, ObjectMemory, Remembered3D, RememberedObject
 from ..objects.persistent_memory import PersistentMemory
 from ..objects.store_records import StoredObject
 from .conversions import bounding_boxes, detection_2d, stamp, unit_score
-from .query_service import NOT_CONFIGURED, request_queries, unit_interval_problem
+from ..runtime.query_switch import request_set
+from .query_service import NOT_CONFIGURED, unit_interval_problem
 from .spatial_messages import detection_3d
 
 _LOG = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ def answer_find(engine: Optional[TextRegionEngine], memory: Optional[ObjectMemor
         response.message = NOT_CONFIGURED
         return response
     reason = unit_interval_problem("min_score", request.min_score) or max_age_problem(max_age_s)
-    parsed, reason = (None, reason) if reason else request_queries(request.queries, parse)
+    parsed, reason = (None, reason) if reason else request_set(request.queries, parse)
     if parsed is None:
         response.message = reason
         return response

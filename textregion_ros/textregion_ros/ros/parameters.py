@@ -15,7 +15,7 @@ from rclpy.parameter import Parameter
 from .. import params
 from ..engine import EngineConfig, EngineError
 from ..engine.devices import device_problem
-from ..engine.queries import MAX_QUERY_CHARS, background_phrases, queries_from_parameter
+from ..engine.queries import MAX_QUERY_CHARS, background_phrases
 from ..engine.errors import QueryError
 from ..settings_rows import rules_problem
 
@@ -91,30 +91,21 @@ def engine_config(values: dict[str, Any]) -> EngineConfig:
     return EngineConfig(**{p.name: values[p.name] for p in params.ENGINE_PARAMETERS})
 
 
-def changes_problem(changes: dict[str, Any], current: Callable[[str], Any], queries_in_force: int,
-                    parse_queries: Callable[..., Any]) -> tuple[Optional[str], Optional[Any]]:
-    """(why a set of parameter changes is refused or None, the parsed queries when `queries` changes).
+def changes_problem(changes: dict[str, Any], current: Callable[[str], Any],
+                    queries_problem: Callable[[dict[str, Any], Callable[[str], Any]], Optional[str]]) -> Optional[str]:
+    """Why a set of parameter changes is refused, or None.
 
     The one validation of a parameter change, whatever route it took (param set, the queries topic,
-    ~/set_queries): each value against the table, the queries by the node's query rule (under the
-    limits being set with them), then the rules between parameters.
+    ~/set_queries): each value against the table, the query rules (`queries_problem`: the node's
+    QuerySwitch, which parses new queries under the limits being set with them), then the rules between
+    parameters.
     """
     for name, value in changes.items():
         parameter = params.BY_NAME.get(name)
         reason = check_value(parameter, value) if parameter else None
         if reason:
-            return reason, None
-    parsed = None
-    if "queries" in changes:
-        limits = {name: changes.get(name, current(name)) for name in ("max_queries", "max_query_chars")}
-        try:
-            parsed = parse_queries(queries_from_parameter(changes["queries"]), **limits)
-        except QueryError as error:
-            return f"queries: {error}", None
-    if "max_queries" in changes and changes["max_queries"] < queries_in_force:
-        return (f"max_queries = {changes['max_queries']} is below the {queries_in_force} queries in force; set "
-                f"fewer queries first"), None
-    return combination_problem(changes, current), parsed
+            return reason
+    return queries_problem(changes, current) or combination_problem(changes, current)
 
 
 def combination_problem(changes: dict[str, Any], current: Callable[[str], Any]) -> Optional[str]:

@@ -6,16 +6,16 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional
 
-from std_msgs.msg import Header
 from textregion_msgs.srv import Query
 
-from ..engine import QueryError, QuerySet
-from ..perception import FramePipeline, ObservedFrame
+from ..engine import QuerySet
+from ..perception import FramePipeline
+from ..runtime.query_switch import request_set
 from ..runtime.work_gate import NOT_CONFIGURED  # one wording for every refusal
 from . import conversions
+from .frame_outputs import LatestFrame
 from .spatial_messages import detections_3d_to_msg
 
 _LOG = logging.getLogger(__name__)
@@ -28,27 +28,7 @@ def unit_interval_problem(name: str, value: float) -> str:
     return ""
 
 
-def request_queries(queries: Sequence[str], parse: Callable[[list[str]], QuerySet]) -> tuple[Optional[QuerySet], str]:
-    """A service request's queries validated by the node's one rule: (query set, '') or (None, why)."""
-    try:
-        parsed = parse(list(queries))
-    except QueryError as error:
-        return None, str(error)
-    if not len(parsed):
-        return None, "no queries given"
-    return parsed, ""
-
-
 QUERY_PRODUCTS = frozenset({"detections", "detections_3d"})
-
-
-@dataclass
-class LatestFrame:
-    """The node's latest observed frame with its header: ~/query answers on it, query switches republish it."""
-
-    header: Header
-    received: float  # monotonic time the frame was handed to the worker
-    observed: ObservedFrame
 
 
 def answer_query(pipeline: Optional[FramePipeline], frame: Optional[LatestFrame], request: Query.Request,
@@ -64,7 +44,7 @@ def answer_query(pipeline: Optional[FramePipeline], frame: Optional[LatestFrame]
         response.message = "no processed frame yet: publish an image first"
         return response
     reason = unit_interval_problem("threshold", request.threshold)
-    parsed, reason = (None, reason) if reason else request_queries(request.queries, parse)
+    parsed, reason = (None, reason) if reason else request_set(request.queries, parse)
     if parsed is None:
         response.message = reason
         return response
