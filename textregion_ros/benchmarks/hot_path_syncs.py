@@ -16,25 +16,21 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-try:
-    import textregion_ros.engine  # noqa: F401
-except ImportError:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from injected_regions import synthetic_logits  # noqa: E402
-from torchvision.ops import box_iou  # noqa: E402
+from torchvision.ops import box_iou
 
 from textregion_ros.engine.boxes import exclusive_boxes, inclusive_boxes
 from textregion_ros.engine.mask_fusion import BOX_IOU_GATE, fuse, soft_masks
 from textregion_ros.engine.sam2_masks import MaskProposals
 from textregion_ros.engine.sync_audit import SyncAudit
+
+from .scenes import synthetic_logits
 
 
 def old_greedy_groups(masks: torch.Tensor, proposals: MaskProposals, threshold: float) -> list[list[int]]:

@@ -30,7 +30,6 @@ import dataclasses
 import datetime
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -38,20 +37,17 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_common, engine_presets (run as a script)
 
-from bench_common import benchmark_device, device_name, format_table  # noqa: E402
-from engine_presets import preset_config  # noqa: E402
+from textregion_ros.engine import EngineConfig, TextRegionEngine
+from textregion_ros.engine.region_prompts import PromptBasis, RegionPrompts
+from textregion_ros.perception.prompt_policy import PreviousRegions, tracks_prompts
 
-from textregion_ros.engine import EngineConfig, TextRegionEngine  # noqa: E402
-from textregion_ros.engine.region_prompts import PromptBasis, RegionPrompts  # noqa: E402
-from textregion_ros.perception.prompt_policy import PreviousRegions, tracks_prompts  # noqa: E402
+from .common import benchmark_device, device_name, format_table
+from .common import preset_config
 
 QUERIES = ["person", "chair", "table", "floor", "door"]
 QUICK = {"backbone": "pe", "model": "PE-Core-T-16-384", "sam2_image_size": 256, "points_per_side": 4,
          "scale": (448, 336), "resize_mode": "resize", "max_prompts": 8}
-
-
 
 
 def moving_scene(width: int, height: int, objects: int, frame: int) -> np.ndarray:

@@ -47,13 +47,15 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from node_latency import CAMERA_TOPIC, DEFAULT_PRESET, Probe, benchmark_settings, device_name
 from textregion_ros.engine import split_query_text
 from textregion_ros.ros.client import output_qos, set_stamp
 from textregion_ros.tooling import local_dds, process_stats
 from textregion_ros.tooling.node_command import CONFIGURE_FAILED
 from textregion_ros.tooling.node_process import NodeProcess, NodeProcessError
 from textregion_ros.tooling.params_files import NODE_NAME, preset_names
+
+from .common import DEFAULT_PRESET, device_name
+from .node_probe import CAMERA_TOPIC, Probe, benchmark_settings
 
 DEPTH_TOPIC, CAMERA_INFO_TOPIC = "/bench/depth", "/bench/camera_info"  # the node's depth and camera_info, remapped
 # Query sets cycled through (the `queries` topic's text form); the text cache holds them all after

@@ -13,24 +13,20 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
-try:
-    import textregion_ros.engine  # noqa: F401
-except ImportError:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_common import benchmark_device, cpu_model, positive_ints  # noqa: E402
-from engine_stages import benchmark_image  # noqa: E402
-from injected_regions import candidates  # noqa: E402
-from torch.profiler import ProfilerActivity, profile  # noqa: E402
+from torch.profiler import ProfilerActivity, profile
 
-from textregion_ros.engine import EngineConfig, TextRegionEngine  # noqa: E402
-from textregion_ros.engine import mask_fusion  # noqa: E402
-from textregion_ros.engine.sam2_masks import select_masks  # noqa: E402
+from textregion_ros.engine import EngineConfig, TextRegionEngine
+from textregion_ros.engine import mask_fusion
+from textregion_ros.engine.sam2_masks import select_masks
+
+from .common import benchmark_device, cpu_model, positive_ints
+from .scenes import benchmark_image
+from .scenes import candidates
 
 QUERIES = ["mug", "table; desk", "chair", "floor", "wall"]
 
