@@ -2,8 +2,8 @@
 """What `image_transport: compressed` costs the node per processed frame: the decode on the frame worker,
 as a share of the frame time.
 
-    python textregion_ros/benchmarks/compressed_decode.py                       # 640x480, 1280x720, 1920x1080
-    python textregion_ros/benchmarks/compressed_decode.py --sizes 640x480 --preset default --json /tmp/d.json
+    python -m benchmarks.compressed_decode                       # 640x480, 1280x720, 1920x1080
+    python -m benchmarks.compressed_decode --sizes 640x480 --preset default --json /tmp/d.json
 
 For every size it encodes one camera-like frame (the benchmarks' synthetic scene plus sensor noise, so
 the codecs see texture) as image_transport's compressed plugins would publish it (JPEG quality 95, PNG

@@ -1,6 +1,6 @@
 """Bytes the SAM2 mask decoder moves per frame, before and after each traffic lever (issue 16, item 5).
 
-    OMP_NUM_THREADS=1 python textregion_ros/benchmarks/decoder_traffic.py \
+    OMP_NUM_THREADS=1 python -m benchmarks.decoder_traffic \
         --json docs/benchmarks/decoder_traffic_cpu.json --txt docs/benchmarks/decoder_traffic_cpu.txt
 
 For each --sizes sam2_image_size (default 1024, the parameter's default, and 256), the decoder

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Frame time of each hardware preset against the defaults, as ratios measured in one run.
 
-    python textregion_ros/benchmarks/engine_presets.py --presets desktop_gpu,small_gpu --device cpu
-    python textregion_ros/benchmarks/engine_presets.py --presets small_gpu --device cuda --json /tmp/p.json
+    python -m benchmarks.engine_presets --presets desktop_gpu,small_gpu --device cpu
+    python -m benchmarks.engine_presets --presets small_gpu --device cuda --json /tmp/p.json
 
 Every preset is what the node would run with: config/textregion.yaml, then config/presets/<name>.yaml
 (`default` = the main file alone), read by the same code as the node (cli.settings.resolve_settings),

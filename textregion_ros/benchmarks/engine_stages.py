@@ -5,15 +5,15 @@ assertions do not belong in tests (they fail on slow or busy machines and pass o
 for the wrong reasons): tests check behaviour, benchmarks print tables.
 
     # GPU, the robot's settings (random weights need --thresholds-off to yield any masks)
-    python textregion_ros/benchmarks/engine_stages.py --device cuda --size 640x480 \
+    python -m benchmarks.engine_stages --device cuda --size 640x480 \
         --weights random --sam2-weights random --thresholds-off --region-sweep 8,16,32,64,128
 
     # real weights (from the Hugging Face cache, see `textregion-download`)
-    python textregion_ros/benchmarks/engine_stages.py --device cuda --weights openai \
+    python -m benchmarks.engine_stages --device cuda --weights openai \
         --sam2-weights facebook/sam2.1-hiera-tiny --json /tmp/engine_stages.json
 
     # a quick CPU smoke run
-    python textregion_ros/benchmarks/engine_stages.py --backbone pe --model PE-Core-T-16-384 \
+    python -m benchmarks.engine_stages --backbone pe --model PE-Core-T-16-384 \
         --sam2-image-size 256 --points-per-side 4 --size 160x120 --thresholds-off --repeats 1 \
         --region-sweep 4,8,16
 

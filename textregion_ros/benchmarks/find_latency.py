@@ -2,8 +2,8 @@
 
 Nothing here asserts a time; run it on the machine you care about and read the table.
 
-    python textregion_ros/benchmarks/find_latency.py                      # CPU, cpu_smoke models
-    python textregion_ros/benchmarks/find_latency.py --preset "" --device cuda --json /tmp/find.json
+    python -m benchmarks.find_latency                      # CPU, cpu_smoke models
+    python -m benchmarks.find_latency --preset "" --device cuda --json /tmp/find.json
 
 The engine is the one the node builds from config/textregion.yaml plus --preset (the real text model;
 random weights with cpu_smoke, which cost the same as real ones), with background_queries at the

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """A node frame's work besides the image models, per stage, before and after the overlapped frame loop.
 
-    python textregion_ros/benchmarks/host_stages.py --quick                           # CPU, a few minutes
-    python textregion_ros/benchmarks/host_stages.py --device cuda --json out.json    # on a GPU
+    python -m benchmarks.host_stages --quick                           # CPU, a few minutes
+    python -m benchmarks.host_stages --device cuda --json out.json    # on a GPU
 
 The image models are taken out: each frame is a fixed Regions of R synthetic soft masks (ellipses,
 benchmarks/spatial_stage.py's) with random unit tokens, at 640x480 and 1280x720, R = 8 / 32 / 64, depth
@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from textregion_ros.cli.depth_files import DepthFile
-from textregion_ros.engine import EngineConfig, Regions, TextRegionEngine, parse_queries
+from textregion_ros.engine import Regions, TextRegionEngine, parse_queries
 from textregion_ros.engine.mask_fusion import working_size
 from textregion_ros.objects import FrameObjects
 from textregion_ros.outputs.overlay import draw_overlay
@@ -46,7 +46,8 @@ from textregion_ros.params import PARAMETERS
 from textregion_ros.perception import FrameInput, FramePipeline, ObservedFrame, PipelineSettings
 from textregion_ros.tooling import local_dds
 
-from .common import benchmark_device, device_name, format_table, median_seconds, parse_sizes, positive_ints
+from .common import (benchmark_device, device_name, format_table, median_seconds, parse_sizes, positive_ints,
+                     random_config)
 from .scenes import blob_masks, camera_for, depth_scene
 
 QUERIES = ["mug", "table; desk", "chair", "floor", "wall", "door", "plant", "person"]
@@ -195,9 +196,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     device = benchmark_device(args.device, args.threads)
     repeats = 2 if args.quick else args.repeats
-    config = EngineConfig(backbone="pe", model="PE-Core-T-16-384", weights="random", sam2_weights="random",
-                          device=str(device), pred_iou_thresh=0.0, stability_score_thresh=0.0, min_mask_area=0,
-                          global_patch_threshold=-1.0, resize_mode="resize", background_queries="")
+    config = random_config("pe", device=str(device), remove_global_patches=True, global_patch_threshold=-1.0,
+                           resize_mode="resize", background_queries="")
     engine = TextRegionEngine(config)  # no hidden background: random tokens then give every region a class
     machine = device_name(device)
     publishing = Publishing()

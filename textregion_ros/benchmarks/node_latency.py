@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """End-to-end latency and throughput of textregion_node over real DDS, against the bare engine.
 
-    python textregion_ros/benchmarks/node_latency.py --device cuda --size 640x480          # GPU
-    python textregion_ros/benchmarks/node_latency.py --preset cpu_smoke --frames 5          # CPU
-    python textregion_ros/benchmarks/node_latency.py --preset cpu_smoke --size 320x240 --rate 2 --side-rate 30
+    python -m benchmarks.node_latency --device cuda --size 640x480          # GPU
+    python -m benchmarks.node_latency --preset cpu_smoke --frames 5          # CPU
+    python -m benchmarks.node_latency --preset cpu_smoke --size 320x240 --rate 2 --side-rate 30
 
 With --overlap-compare it measures instead the node's frame period (the median time between two frames'
 outputs while frames arrive faster than it works, every frame output subscribed) with overlap_host_stage

@@ -2,9 +2,9 @@
 
 Run it on the machine you care about and read the tables; nothing here asserts a time.
 
-    python textregion_ros/benchmarks/object_search.py                         # CPU, defaults below
-    python textregion_ros/benchmarks/object_search.py --device cuda --json /tmp/object_search.json
-    python textregion_ros/benchmarks/object_search.py --regions 8,256 --frames 20 --threads 1
+    python -m benchmarks.object_search                         # CPU, defaults below
+    python -m benchmarks.object_search --device cuda --json /tmp/object_search.json
+    python -m benchmarks.object_search --regions 8,256 --frames 20 --threads 1
 
 (a) Per frame, for R regions: soft masks (0..3 like the engine's clamped SAM2 logits, zero outside)
     of R elliptic blobs that drift and bounce at the working resolution (640x480 by default), as a

@@ -1,7 +1,7 @@
 """How far each reduced precision moves each backbone's outputs from fp32, and what `auto` would pick.
 
-    python textregion_ros/benchmarks/precision_table.py                       # CPU, every backbone
-    python textregion_ros/benchmarks/precision_table.py --device cuda --json /tmp/precision.json
+    python -m benchmarks.precision_table                       # CPU, every backbone
+    python -m benchmarks.precision_table --device cuda --json /tmp/precision.json
 
 Per backbone (CLIP ViT-B-16, SigLIP2 ViT-B-16-SigLIP2-256, PE-Core-T-16-384 with random weights:
 the real architectures, so the real activations' dtype paths; trained weights have other value

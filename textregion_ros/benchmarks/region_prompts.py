@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """region_prompts: what a `tracks` non-keyframe costs against the `grid`, as ratios measured in one run.
 
-    python textregion_ros/benchmarks/region_prompts.py --device cpu --json docs/benchmarks/region_prompts_cpu.json
-    python textregion_ros/benchmarks/region_prompts.py --device cuda --compile
-    python textregion_ros/benchmarks/region_prompts.py --device cpu --quick      # tiny models: a dry run
+    python -m benchmarks.region_prompts --device cpu --json docs/benchmarks/region_prompts_cpu.json
+    python -m benchmarks.region_prompts --device cuda --compile
+    python -m benchmarks.region_prompts --device cpu --quick      # tiny models: a dry run
 
 Per config (the defaults: SAM2.1-T at 1024 with 16 x 16 points, CLIP ViT-B-16; and the small_gpu preset, both
 as the node resolves them, with random weights and the mask filters off) one engine runs, frame after frame
@@ -42,11 +42,10 @@ from textregion_ros.engine import EngineConfig, TextRegionEngine
 from textregion_ros.engine.region_prompts import PromptBasis, RegionPrompts
 from textregion_ros.perception.prompt_policy import PreviousRegions, tracks_prompts
 
-from .common import benchmark_device, device_name, format_table
-from .common import preset_config
+from .common import MODELS, benchmark_device, device_name, format_table, preset_config
 
 QUERIES = ["person", "chair", "table", "floor", "door"]
-QUICK = {"backbone": "pe", "model": "PE-Core-T-16-384", "sam2_image_size": 256, "points_per_side": 4,
+QUICK = {"backbone": "pe", "model": MODELS["pe"], "sam2_image_size": 256, "points_per_side": 4,
          "scale": (448, 336), "resize_mode": "resize", "max_prompts": 8}
 
 

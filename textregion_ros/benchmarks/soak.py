@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Soak: thousands of frames through the real node over DDS, watching what its process holds.
 
-    python textregion_ros/benchmarks/soak.py --preset cpu_smoke -p points_per_side=2 --size 64x48 \\
+    python -m benchmarks.soak --preset cpu_smoke -p points_per_side=2 --size 64x48 \\
         --json docs/benchmarks/soak_cpu.json                                   # CPU, 10,000 frames
-    python textregion_ros/benchmarks/soak.py --preset default --device cuda --size 640x480   # GPU
-    python textregion_ros/benchmarks/soak.py --preset cpu_smoke ... --frames 2000 --depth --find-every 20 \\
+    python -m benchmarks.soak --preset default --device cuda --size 640x480   # GPU
+    python -m benchmarks.soak --preset cpu_smoke ... --frames 2000 --depth --find-every 20 \\
         --stamp-period-s 0.1 -p memory_s=10.0      # 3D, tracks closing, the memory full and ~/find calls
 
 A node that leaks a little per frame runs fine in every test and dies on the robot after a day, so

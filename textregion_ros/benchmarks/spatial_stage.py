@@ -2,9 +2,9 @@
 
 Run it on the machine you care about and read the table; nothing here asserts a time.
 
-    python textregion_ros/benchmarks/spatial_stage.py                      # CPU, 640x480 and 1280x720
-    python textregion_ros/benchmarks/spatial_stage.py --device cuda --json /tmp/spatial_stage.json
-    python textregion_ros/benchmarks/spatial_stage.py --threads 1 --regions 8,64,256 --repeats 3
+    python -m benchmarks.spatial_stage                      # CPU, 640x480 and 1280x720
+    python -m benchmarks.spatial_stage --device cuda --json /tmp/spatial_stage.json
+    python -m benchmarks.spatial_stage --threads 1 --regions 8,64,256 --repeats 3
 
 The scene per image size: a registered depth image at the colour resolution (a floor plane tilted
 away from the camera, a wall, boxes in front of it, 2 mm noise, 5 % holes) and R random soft blob

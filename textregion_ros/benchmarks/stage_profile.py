@@ -1,6 +1,6 @@
 """Top operators per stage (torch.profiler) of a frame of R injected proposals, after SAM2 (issue 16).
 
-    OMP_NUM_THREADS=1 python textregion_ros/benchmarks/stage_profile.py --regions 8,256 --size 640x480
+    OMP_NUM_THREADS=1 python -m benchmarks.stage_profile --regions 8,256 --size 640x480
 
 For each R: the stages after the SAM2 decoder (mask selection, soft masks + fusion, image features,
 region tokens, painting, grounding) run once to warm up, then once each under torch.profiler; for
@@ -20,11 +20,11 @@ import torch
 
 from torch.profiler import ProfilerActivity, profile
 
-from textregion_ros.engine import EngineConfig, TextRegionEngine
+from textregion_ros.engine import TextRegionEngine
 from textregion_ros.engine import mask_fusion
 from textregion_ros.engine.sam2_masks import select_masks
 
-from .common import benchmark_device, cpu_model, positive_ints
+from .common import benchmark_device, cpu_model, positive_ints, random_config
 from .scenes import benchmark_image
 from .scenes import candidates
 
@@ -91,9 +91,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     device = benchmark_device("cpu", args.threads)
     width, height = (int(v) for v in args.size.split("x"))
-    config = EngineConfig(backbone="pe", model="PE-Core-T-16-384", weights="random", sam2_weights="random",
-                          device=str(device), pred_iou_thresh=0.0, stability_score_thresh=0.0, min_mask_area=0,
-                          global_patch_threshold=-1.0, resize_mode="resize")
+    config = random_config("pe", device=str(device), remove_global_patches=True, global_patch_threshold=-1.0,
+                           resize_mode="resize")
     engine = TextRegionEngine(config)
     rgb, source = benchmark_image(width, height, 0)
     print(f"{cpu_model()}, {torch.get_num_threads()} torch thread(s), torch {torch.__version__}; {width}x{height} "

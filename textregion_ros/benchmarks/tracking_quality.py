@@ -3,8 +3,8 @@
 Nothing here asserts anything; it prints the table the defaults of track_box_iou_gate and
 track_min_similarity were chosen from (the closing note of the object-search issue quotes it).
 
-    python textregion_ros/benchmarks/tracking_quality.py
-    python textregion_ros/benchmarks/tracking_quality.py --regions 64 --frames 100 --json /tmp/quality.json
+    python -m benchmarks.tracking_quality
+    python -m benchmarks.tracking_quality --regions 64 --frames 100 --json /tmp/quality.json
 
 The scene is object_search.py's: R elliptic blobs drifting (and bouncing, so they cross) in a 640 x 480
 frame at a given speed, each with its own random token plus fresh Gaussian noise every frame (the
