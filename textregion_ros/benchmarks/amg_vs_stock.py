@@ -27,7 +27,7 @@ from textregion_ros.engine.precision import autocast
 from textregion_ros.engine.sam2_loading import load_sam2
 from textregion_ros.engine.sam2_masks import Sam2MaskGenerator
 
-from .common import timed_runs
+from .common import device_name, timed_runs
 
 
 def main() -> None:
@@ -49,7 +49,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[0:height, 0:width]
     rgb = np.stack([xx * 255 // width, yy * 255 // height, rng.integers(0, 256, (height, width))], -1).astype(np.uint8)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
+    name = device_name(device)
 
     ours = Sam2MaskGenerator(model, config)
 

@@ -24,6 +24,7 @@ import torch
 
 from textregion_ros.cli.settings import resolve_settings
 from textregion_ros.engine import EngineConfig
+from textregion_ros.tooling import process_stats
 from textregion_ros.tooling.params_files import config_file, preset_file
 from textregion_ros.tooling.small_models import MODELS, RANDOM_WEIGHTS, random_config, small_config
 
@@ -57,14 +58,11 @@ def parse_sizes(text: str) -> list[tuple[int, int]]:
 
 
 def cpu_model() -> str:
-    """The CPU's model name (/proc/cpuinfo), for the record of every CPU figure."""
+    """The CPU's model name (/proc/cpuinfo, as process_stats reads it), for the record of every CPU figure."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        return process_stats.cpu_model() or platform.processor() or platform.machine()
     except OSError:
-        pass
-    return platform.processor() or platform.machine()
+        return platform.processor() or platform.machine()
 
 
 def device_name(device: Union[torch.device, str]) -> str:

@@ -34,7 +34,6 @@ from typing import Callable
 
 import torch
 
-
 from textregion_ros.engine import EngineConfig
 from textregion_ros.engine.frame import image_to_float
 from textregion_ros.engine.op_traffic import OpTraffic, Traffic

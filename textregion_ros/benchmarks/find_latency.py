@@ -28,8 +28,6 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
-import torch
-
 
 from textregion_ros import params
 from textregion_ros.cli.settings import resolve_settings
@@ -37,7 +35,7 @@ from textregion_ros.engine import TextRegionEngine, parse_queries
 from textregion_ros.objects import ObjectMemory
 from textregion_ros.tooling.params_files import config_file, preset_file
 
-from .common import median_seconds, positive_ints
+from .common import device_name, median_seconds, positive_ints
 
 QUERIES = ["red mug", "chair", "coffee table; desk", "person", "laptop"]
 DEFAULT_MEMORIES = "100,1000,10000"
@@ -83,8 +81,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     queries = parse_queries(QUERIES)
     engine.prepare(queries)  # phrases and background encoded once, as the node has them cached
     dim = engine.backbone.embed_dim
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    print(f"{engine.config.model_id} text scoring on {device} ({name}), {os.cpu_count()} CPUs, "
+    name = device_name(device)
+    print(f"{engine.config.model_id} text scoring on {device} ({name}), "
           f"1-min load {os.getloadavg()[0]:.2f}; {len(queries)} queries + background, D = {dim}\n")
 
     def score(tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -43,7 +43,7 @@ from textregion_ros.tooling.params_files import NODE_NAME, preset_names
 from textregion_ros.tooling.node_command import CONFIGURE_FAILED
 from textregion_ros.tooling.node_process import NodeProcess
 
-from .common import DEFAULT_PRESET, device_name
+from .common import DEFAULT_PRESET, device_name, timed_runs
 from .node_probe import CAMERA_TOPIC, Probe, benchmark_settings
 
 
@@ -62,15 +62,14 @@ def engine_direct(settings: Settings, rgb: np.ndarray, queries: list[str], repea
     from std_msgs.msg import Header
 
     engine = TextRegionEngine(settings.config)
-    times = []
-    for index in range(repeats + 1):
-        started = time.perf_counter()
+
+    def frame() -> None:
         regions = engine.regions(rgb)
         segmentation = engine.segment(regions, queries)
         detections = engine.ground(regions, queries, segmentation=segmentation)
         conversions.detections_to_msg(detections, Header())
-        if index:  # the first run warms caches (text embeddings, allocator)
-            times.append(time.perf_counter() - started)
+
+    times, _ = timed_runs(frame, repeats)  # after one warm-up run (text embeddings, allocator)
     engine.close()
     return times
 

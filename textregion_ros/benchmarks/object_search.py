@@ -36,7 +36,6 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import torch
 
-
 from textregion_ros.objects import ObjectMemory, Tracker, TrackingSettings
 from textregion_ros.objects.association import grid_stride, masks_on_grid, pack_masks
 

@@ -30,7 +30,6 @@ from typing import Any
 import numpy as np
 import torch
 
-
 from textregion_ros.engine import TextRegionEngine
 from textregion_ros.engine.precision import (COSINE_BAR, DTYPES, Measurement, dtype_problem,
                                              pick_precision)

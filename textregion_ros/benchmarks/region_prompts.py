@@ -37,7 +37,6 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import torch
 
-
 from textregion_ros.engine import EngineConfig, TextRegionEngine
 from textregion_ros.engine.region_prompts import PromptBasis, RegionPrompts
 from textregion_ros.perception.prompt_policy import PreviousRegions, tracks_prompts

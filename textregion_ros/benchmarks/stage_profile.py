@@ -17,7 +17,6 @@ from typing import Any, Callable
 
 import torch
 
-
 from torch.profiler import ProfilerActivity, profile
 
 from textregion_ros.engine import TextRegionEngine

@@ -28,7 +28,6 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-
 from textregion_ros.objects import Tracker, TrackingSettings
 
 from .scenes import AREA_FRACTIONS, BlobScene, unit_rows
