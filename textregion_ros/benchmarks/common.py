@@ -1,7 +1,7 @@
 """What every benchmark shares: argument parsing, the machine's name and load, device syncs, the
 median timer, peak memory, plain-text tables, the least-squares line of a cost against a count, and
-the engine configs they run (the small random-weights config is tooling/small_models.py's, the one
-the tests build too). Synthetic scenes are in scenes.py.
+the node's presets with random weights. The small random-weights config is tooling/small_models.py's
+(the tests build the same one); synthetic scenes are in scenes.py.
 
 Part of the `benchmarks` package (run `python -m benchmarks.<name>` with textregion_ros/ on the
 path); not part of the installed package.
@@ -26,9 +26,8 @@ from textregion_ros.cli.settings import resolve_settings
 from textregion_ros.engine import EngineConfig
 from textregion_ros.tooling import process_stats
 from textregion_ros.tooling.params_files import config_file, preset_file
-from textregion_ros.tooling.small_models import MODELS, RANDOM_WEIGHTS, random_config, small_config
+from textregion_ros.tooling.small_models import RANDOM_WEIGHTS
 
-__all__ = ["MODELS", "RANDOM_WEIGHTS", "random_config", "small_config"]  # re-exported: one config, tests' too
 T = TypeVar("T")
 DEFAULT_PRESET = "default"  # the main params file alone (config/textregion.yaml)
 

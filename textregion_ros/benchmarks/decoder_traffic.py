@@ -189,7 +189,7 @@ def main() -> None:
 
 
 def report(results: list[dict], args: argparse.Namespace, device: torch.device) -> str:
-    lines = [f"benchmarks/decoder_traffic.py --sizes {','.join(map(str, args.sizes))} --batches "
+    lines = [f"python -m benchmarks.decoder_traffic --sizes {','.join(map(str, args.sizes))} --batches "
              f"{','.join(map(str, args.batches))} --points {args.points} --time-batch {args.time_batch} "
              f"--repeats {args.repeats}",
              f"machine: {device_name(device)}, torch {torch.__version__}; "

@@ -79,7 +79,8 @@ def run_frame(engine: TextRegionEngine, rgb: np.ndarray, queries: QuerySet, keep
         with timer.stage("grounding"):
             detections = engine.ground(regions, queries, segmentation=segmentation)
     seconds = {**regions.timings, "text": segmentation.timings["text"], UNCACHED_TEXT: first.timings["text"],
-               "segment_painting": segmentation.timings["painting"], "region_id_image": timer.seconds["region_id_image"],
+               "segment_painting": segmentation.timings["painting"],
+               "region_id_image": timer.seconds["region_id_image"],
                "grounding": timer.seconds["grounding"]}
     seconds["painting"] = seconds["segment_painting"] + seconds["region_id_image"]
     seconds["frame_wall"] = timer.seconds["regions_call"] + timer.seconds["steady_rest"]

@@ -5,7 +5,7 @@
     python -m benchmarks.host_stages --device cuda --json out.json    # on a GPU
 
 The image models are taken out: each frame is a fixed Regions of R synthetic soft masks (ellipses,
-benchmarks/spatial_stage.py's) with random unit tokens, at 640x480 and 1280x720, R = 8 / 32 / 64, depth
+benchmarks/scenes.py) with random unit tokens, at 640x480 and 1280x720, R = 8 / 32 / 64, depth
 on (a synthetic depth scene) and every frame output wanted. Each stage is the node's own code path:
   decode        sensor_msgs/Image -> HxWx3 RGB (ros/compressed_input.frame_rgb)
   3d            the regions' 3D (FramePipeline._locate: depth pairing, measure, optical frame)
@@ -45,9 +45,10 @@ from textregion_ros.outputs.overlay import draw_overlay
 from textregion_ros.params import PARAMETERS
 from textregion_ros.perception import FrameInput, FramePipeline, ObservedFrame, PipelineSettings
 from textregion_ros.tooling import local_dds
+from textregion_ros.tooling.small_models import random_config
 
-from .common import (benchmark_device, device_name, format_table, median_seconds, parse_sizes, positive_ints,
-                     random_config)
+from .common import (benchmark_device, device_name, format_table, median_seconds, parse_sizes,
+                     positive_ints)
 from .scenes import blob_masks, camera_for, depth_scene
 
 QUERIES = ["mug", "table; desk", "chair", "floor", "wall", "door", "plant", "person"]

@@ -27,8 +27,9 @@ from textregion_ros.engine.mask_fusion import fuse, soft_masks
 from textregion_ros.engine.sam2_masks import MaskProposals
 from textregion_ros.engine.sync_audit import SyncAudit
 from textregion_ros.tooling.fusion_reference import reference_groups
+from textregion_ros.tooling.small_models import small_config
 
-from .common import small_config, timed_runs
+from .common import timed_runs
 from .scenes import synthetic_logits
 
 

@@ -12,8 +12,9 @@ from typing import Any, Optional
 from textregion_ros.cli.settings import Settings, parse_assignment, resolve_settings, typed_value
 from textregion_ros.ros.client import NodeClient, set_stamp
 from textregion_ros.ros.conversions import stamp_ns
+from textregion_ros.tooling.small_models import RANDOM_WEIGHTS
 
-from .common import DEFAULT_PRESET, RANDOM_WEIGHTS, preset_files
+from .common import DEFAULT_PRESET, preset_files
 
 CAMERA_TOPIC = "/bench/image"  # the node's `image`, remapped
 

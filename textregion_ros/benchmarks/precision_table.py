@@ -34,8 +34,9 @@ from textregion_ros.engine import TextRegionEngine
 from textregion_ros.engine.precision import (COSINE_BAR, DTYPES, Measurement, dtype_problem,
                                              pick_precision)
 from textregion_ros.engine.sam2_loading import load_sam2
+from textregion_ros.tooling.small_models import MODELS, small_config
 
-from .common import MODELS, benchmark_device, device_name, median_seconds, small_config
+from .common import benchmark_device, device_name, median_seconds
 from .scenes import PHOTO, astronaut
 
 QUERIES = ["a person", "a red mug", "a wooden table", "the sky", "a cat", "a rocket", "grass", "a wall"]
@@ -164,7 +165,7 @@ def main() -> None:
     torch.manual_seed(0)
     rgb = astronaut(args.size)
     rows = [measure_backbone(kind, args, device, rgb) for kind in args.backbones.split(",")]
-    header = (f"benchmarks/precision_table.py --device {args.device} --size {args.size} "
+    header = (f"python -m benchmarks.precision_table --device {args.device} --size {args.size} "
               f"--points-per-side {args.points_per_side}\n"
               f"machine: {device_name(device)}, torch {torch.__version__}; image {PHOTO.name} "
               f"{rgb.shape[1]}x{rgb.shape[0]}; random weights (cpu_smoke preset), queries: {args.queries}")

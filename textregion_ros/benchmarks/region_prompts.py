@@ -40,8 +40,9 @@ import torch
 from textregion_ros.engine import EngineConfig, TextRegionEngine
 from textregion_ros.engine.region_prompts import PromptBasis, RegionPrompts
 from textregion_ros.perception.prompt_policy import PreviousRegions, tracks_prompts
+from textregion_ros.tooling.small_models import MODELS
 
-from .common import MODELS, benchmark_device, device_name, format_table, preset_config
+from .common import benchmark_device, device_name, format_table, preset_config
 
 QUERIES = ["person", "chair", "table", "floor", "door"]
 QUICK = {"backbone": "pe", "model": MODELS["pe"], "sam2_image_size": 256, "points_per_side": 4,

@@ -147,10 +147,12 @@ if has_flag "$BENCH.engine_stages" "--injected-regions"; then
   injected_repeats=3 injected_limit=40
   # the CPU dry run: one frame per R and side (before and after); a loaded 2-core CPU needs the time
   [ "$QUICK" = 1 ] && injected_repeats=1 injected_limit=150
-  step injected_regions "$injected_limit" "$PY" -m "$BENCH.engine_stages" "${injected_args[@]}" --repeats "$injected_repeats" \
+  step injected_regions "$injected_limit" "$PY" -m "$BENCH.engine_stages" "${injected_args[@]}" \
+    --repeats "$injected_repeats" \
     --injected-regions "$injected"
 else
-  { echo "$HEADER"; echo "== injected_regions: benchmarks.engine_stages has no --injected-regions yet: the region sweep stands in"; } \
+  { echo "$HEADER"
+    echo "== injected_regions: benchmarks.engine_stages has no --injected-regions yet: the region sweep stands in"; } \
     | tee "$OUT/injected_regions.txt"
 fi
 
@@ -179,7 +181,8 @@ if [ "$QUICK" = 1 ]; then
 else
   amg_args=(--size 640x480 --points-per-side 16 --repeats 5)
 fi
-step amg_vs_stock "$amg_limit" "$PY" -m "$BENCH.amg_vs_stock" --device "$DEVICE" "${amg_args[@]}" --json "$OUT/amg_vs_stock.json"
+step amg_vs_stock "$amg_limit" "$PY" -m "$BENCH.amg_vs_stock" --device "$DEVICE" "${amg_args[@]}" \
+  --json "$OUT/amg_vs_stock.json"
 
 # -- every JSON record carries the environment --------------------------------------------------------------
 "$PY" - "$OUT" <<'EOF'

@@ -22,8 +22,9 @@ from torch.profiler import ProfilerActivity, profile
 from textregion_ros.engine import TextRegionEngine
 from textregion_ros.engine import mask_fusion
 from textregion_ros.engine.sam2_masks import select_masks
+from textregion_ros.tooling.small_models import random_config
 
-from .common import benchmark_device, cpu_model, positive_ints, random_config
+from .common import benchmark_device, cpu_model, positive_ints
 from .scenes import benchmark_image
 from .scenes import candidates
 

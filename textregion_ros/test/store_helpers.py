@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 
 from textregion_ros.objects.store_records import StoredObject, resolve_store
-from textregion_ros.tooling.postgres_server import fresh_database_url as fresh_postgres_url  # noqa: F401 (the tests' name)
+# the tests' name for a new empty database on the session's server
+from textregion_ros.tooling.postgres_server import fresh_database_url as fresh_postgres_url  # noqa: F401
 
 DIM = 8
 MODEL = "pe:PE-Core-T-16-384:random"
