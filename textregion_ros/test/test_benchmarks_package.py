@@ -76,11 +76,11 @@ def test_no_benchmark_imports_another_script():
     for name in MODULES:
         for node in ast.walk(_tree(name)):
             if isinstance(node, ast.ImportFrom):
-                targets = [node.module or alias.name for alias in node.names] if node.level else [node.module or ""]
-                if not node.level and targets[0].startswith("benchmarks."):
-                    targets = [targets[0].split(".", 1)[1]]
-                elif not node.level:
-                    targets = [targets[0]]  # a bare `from engine_stages import ...` (the old sys.path way)
+                module = (node.module or "").removeprefix("benchmarks").lstrip(".")
+                if module:  # `from .engine_stages import`, `from benchmarks.engine_stages import`, or a bare
+                    targets = [module]  # `from engine_stages import` (the old sys.path way)
+                else:  # `from . import engine_stages`, `from benchmarks import engine_stages`
+                    targets = [alias.name for alias in node.names]
             elif isinstance(node, ast.Import):
                 targets = [alias.name.removeprefix("benchmarks.") for alias in node.names]
             else:
