@@ -1,4 +1,4 @@
-"""Bytes the SAM2 mask decoder moves per frame, before and after each traffic lever (issue 16, item 5).
+"""Bytes the SAM2 mask decoder moves per frame, before and after each traffic lever.
 
     OMP_NUM_THREADS=1 python -m benchmarks.decoder_traffic \
         --json docs/benchmarks/decoder_traffic_cpu.json --txt docs/benchmarks/decoder_traffic_cpu.txt
@@ -153,7 +153,7 @@ def decoder_times(bench: DecoderBench, args: argparse.Namespace) -> dict[str, fl
     seconds: dict[str, list[float]] = {name: [] for name in sides}
     with torch.no_grad():
         sparse, dense = bench.prompts(args.time_batch)
-        for name, run in sides.items():  # warm-up
+        for run in sides.values():  # warm-up
             run(sparse, dense)
         for _ in range(args.repeats):
             for name, run in sides.items():  # alternating, so drift on a shared machine hits both
@@ -213,7 +213,8 @@ def size_report(result: dict) -> list[str]:
     lines += ["", "GB / frame by module    " + "".join(f"{row['config'][:14]:>16}" for row in rows)]
     for group in groups:
         lines.append(f"{group:<24}" + "".join(f"{row['by_module'].get(group, 0) / GB:>16.2f}" for row in rows))
-    ops = sorted({op for row in rows for op in row["by_op"]}, key=lambda op: -max(r["by_op"].get(op, 0) for r in rows))[:12]
+    ops = sorted({op for row in rows for op in row["by_op"]},
+                 key=lambda op: -max(r["by_op"].get(op, 0) for r in rows))[:12]
     lines += ["", "GB / frame by aten op   " + "".join(f"{row['config'][:14]:>16}" for row in rows)]
     for op in ops:
         lines.append(f"{op:<24}" + "".join(f"{row['by_op'].get(op, 0) / GB:>16.2f}" for row in rows))

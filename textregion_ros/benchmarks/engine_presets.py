@@ -89,7 +89,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     runs: dict[str, list] = {name: [] for name in names}
     for round_index in range(args.repeats + 1):  # round 0 warms every engine up
         for name in names:
-            run = run_frame(engines[name], rgb, queries, keep_text=True)  # a shared engine still runs a frame of its own
+            # a shared engine still runs a frame of its own
+            run = run_frame(engines[name], rgb, queries, keep_text=True)
             print(f"  round {round_index} {name}: {sum(run.seconds.get(s, 0.0) for s, _ in FRAME_STAGES):.2f} s",
                   flush=True)
             if round_index:
@@ -105,7 +106,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         stages = {stage: statistics.median(run.seconds.get(stage, 0.0) for run in runs[name]) for stage in MAIN_STAGES}
         counts = runs[name][-1].stats
         label = name if same_as[name] == name else f"{name} (= {same_as[name]} settings)"
-        rows.append([label, f"{frame * 1e3:.0f}", f"{frame / base:.2f}", *(f"{stages[s] * 1e3:.0f}" for s in MAIN_STAGES),
+        rows.append([label, f"{frame * 1e3:.0f}", f"{frame / base:.2f}",
+                     *(f"{stages[s] * 1e3:.0f}" for s in MAIN_STAGES),
                      str(counts.get("candidates", 0)), str(counts.get("regions", 0))])
         record[name] = {"config": dataclasses.asdict(configs[name]), "frame_median_s": frame, "ratio": frame / base,
                         "stages_median_s": stages, "frames_s": [frame_s(run) for run in runs[name]],

@@ -107,7 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     method.add_argument("--points-per-side", type=int, default=16)
     method.add_argument("--points-per-batch", type=int, default=None, help="default: the engine's")
     method.add_argument("--resize-mode", default=None, choices=("multi_resolution", "resize"))
-    method.add_argument("--scale", type=parse_scale, default=None, help="LONG,SHORT rescale bound (default: the engine's)")
+    method.add_argument("--scale", type=parse_scale, default=None,
+                        help="LONG,SHORT rescale bound (default: the engine's)")
     method.add_argument("--thresholds-off", action="store_true",
                         help="pred_iou_thresh = stability_score_thresh = min_mask_area = 0 and, unless "
                              "--global-patch-threshold is given, global_patch_threshold = -1 (removes nothing, "
@@ -184,7 +185,8 @@ def print_frame_report(stages: list[StageStats], runs: Sequence[FrameRun], devic
     own = sum(s.median for s in stages if s.kind == OWN)
     model = sum(s.median for s in stages if s.kind == MODEL)
     print(f"\nTextRegion's own stages: {ms(own)} ms of {ms(total)} ms = "
-          f"{100 * own / total if total else 0:.1f} % of the frame (model forwards {100 * model / total if total else 0:.1f} %, "
+          f"{100 * own / total if total else 0:.1f} % of the frame "
+          f"(model forwards {100 * model / total if total else 0:.1f} %, "
           f"own : model = {own / model if model else float('nan'):.3f})")
     painting = [[name, ms(statistics.median(run.seconds[name] for run in runs))]
                 for name in ("segment_painting", "region_id_image")]
@@ -192,8 +194,8 @@ def print_frame_report(stages: list[StageStats], runs: Sequence[FrameRun], devic
     peak = max(run.peak_mib for run in runs)
     print(f"peak memory: {peak:.1f} MiB ({memory_kind(device)})")
     return {
-        "stages": {s.name: {"kind": s.kind, "ran": s.ran, "median_s": s.median, "min_s": s.minimum, "samples_s": s.samples,
-                            "share": s.median / total if total else None} for s in stages},
+        "stages": {s.name: {"kind": s.kind, "ran": s.ran, "median_s": s.median, "min_s": s.minimum,
+                            "samples_s": s.samples, "share": s.median / total if total else None} for s in stages},
         UNCACHED_TEXT: {"kind": MODEL, "median_s": uncached.median, "min_s": uncached.minimum,
                         "samples_s": uncached.samples},
         "total_median_s": total,
@@ -216,7 +218,8 @@ def print_counts(run: FrameRun) -> dict[str, int]:
 
 
 # -- main ----------------------------------------------------------------------------------------------
-def print_header(engine: TextRegionEngine, args: argparse.Namespace, image_source: str, queries: QuerySet) -> dict[str, Any]:
+def print_header(engine: TextRegionEngine, args: argparse.Namespace, image_source: str,
+                 queries: QuerySet) -> dict[str, Any]:
     config = engine.config
     info = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -236,7 +239,8 @@ def print_header(engine: TextRegionEngine, args: argparse.Namespace, image_sourc
     print(f"torch  : {info['torch']}" + (f" (CUDA {info['cuda']})" if info["cuda"] else ""))
     print(f"image  : {args.size[0]}x{args.size[1]} {image_source}")
     print(f"models : {config.backbone} {config.model} weights={config.weights}; SAM2 {config.sam2_model} "
-          f"weights={config.sam2_weights} at {config.sam2_image_size}; precision={config.precision}: {engine.precision.describe()}")
+          f"weights={config.sam2_weights} at {config.sam2_image_size}; "
+          f"precision={config.precision}: {engine.precision.describe()}")
     print(f"method : points_per_side={config.points_per_side} points_per_batch={config.points_per_batch} "
           f"pred_iou>{config.pred_iou_thresh} stability>={config.stability_score_thresh} "
           f"min_mask_area={config.min_mask_area} resize_mode={config.resize_mode} scale={list(config.scale)} "
@@ -287,7 +291,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.region_sweep:
         print(f"\n== region sweep: TextRegion's own stages for R synthetic masks "
               f"(image features computed once; median over {args.sweep_repeats} runs) ==")
-        rows, grid = run_sweep(engine, engine.prepare_frame(rgb), args.region_sweep, queries, args.sweep_repeats, args.seed)
+        rows, grid = run_sweep(engine, engine.prepare_frame(rgb), args.region_sweep, queries, args.sweep_repeats,
+                               args.seed)
         print(f"token grid {grid[0]}x{grid[1]} = {grid[0] * grid[1]} tokens. mask_to_grid = bilinear masks -> token "
               f"grid; painting = segment painting + region_id_image")
         results["region_sweep"] = {"token_grid": list(grid), **print_sweep(rows)}

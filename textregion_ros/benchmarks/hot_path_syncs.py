@@ -1,4 +1,4 @@
-"""Host syncs per frame and nested-mask fusion time, before vs after the sync-free fusion (issue 16).
+"""Host syncs per frame and nested-mask fusion time, before vs after the sync-free fusion.
 
     python -m benchmarks.hot_path_syncs --injected-regions 8,32,64,128,256 \
         --json docs/benchmarks/hot_path_syncs_cpu.json

@@ -1,4 +1,4 @@
-"""Top operators per stage (torch.profiler) of a frame of R injected proposals, after SAM2 (issue 16).
+"""Top operators per stage (torch.profiler) of a frame of R injected proposals, after SAM2.
 
     OMP_NUM_THREADS=1 python -m benchmarks.stage_profile --regions 8,256 --size 640x480
 
@@ -101,7 +101,8 @@ def main(argv=None) -> int:
         report = profile_stages(engine, rgb, count, args.top)
         print(f"\n== R = {count} injected candidates ==")
         for name, stage in report.items():
-            ops = "; ".join(f"{op['op']} {op['self_ms']:.2f} ms ({op['share']:.0%}, {op['calls']}x)" for op in stage["top"])
+            ops = "; ".join(f"{op['op']} {op['self_ms']:.2f} ms ({op['share']:.0%}, {op['calls']}x)"
+                            for op in stage["top"])
             print(f"{name:<14} {stage['wall_s'] * 1e3:8.2f} ms | {ops}")
     return 0
 

@@ -7,7 +7,7 @@ import numpy as np
 
 from textregion_ros.objects.store_records import StoredObject, resolve_store
 # the tests' name for a new empty database on the session's server
-from textregion_ros.tooling.postgres_server import fresh_database_url as fresh_postgres_url  # noqa: F401
+from textregion_ros.tooling.postgres_server import fresh_database_url as fresh_postgres_url
 
 DIM = 8
 MODEL = "pe:PE-Core-T-16-384:random"
