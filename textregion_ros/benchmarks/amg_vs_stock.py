@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Our batched low-resolution mask generator against SAM2's stock automatic mask generator.
 
-    python textregion_ros/benchmarks/amg_vs_stock.py --device cuda --size 640x480
-    python textregion_ros/benchmarks/amg_vs_stock.py --device cpu --size 512x512 --repeats 1
+    python -m benchmarks.amg_vs_stock --device cuda --size 640x480
+    python -m benchmarks.amg_vs_stock --device cpu --size 512x512 --repeats 1
 
 Same SAM2 model object, same image, same grid and thresholds (random weights need the filters
 off to keep any mask, which makes both do the most work). The stock generator decodes in
@@ -26,19 +26,8 @@ from textregion_ros.engine.mask_fusion import soft_masks, working_size
 from textregion_ros.engine.precision import autocast
 from textregion_ros.engine.sam2_loading import load_sam2
 from textregion_ros.engine.sam2_masks import Sam2MaskGenerator
-from textregion_ros.engine.timing import StageTimer
 
-
-def timed(run, device: torch.device, repeats: int) -> tuple[list[float], object]:
-    """Seconds of each of `repeats` runs after one warm-up, and the last result."""
-    result = run()  # warm-up
-    times = []
-    for _ in range(repeats):
-        timer = StageTimer(device)
-        with timer.stage("run"):
-            result = run()
-        times.append(timer.seconds["run"])
-    return times, result
+from .common import device_name, timed_runs
 
 
 def main() -> None:
@@ -60,7 +49,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[0:height, 0:width]
     rgb = np.stack([xx * 255 // width, yy * 255 // height, rng.integers(0, 256, (height, width))], -1).astype(np.uint8)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
+    name = device_name(device)
 
     ours = Sam2MaskGenerator(model, config)
 
@@ -69,7 +58,7 @@ def main() -> None:
         return soft_masks(proposals, working_size((height, width)))
 
     rows = []
-    times, masks = timed(run_ours, device, args.repeats)
+    times, masks = timed_runs(run_ours, args.repeats, device)
     rows.append(("ours: batched, low-res filters", times, masks.shape[0]))
     if not args.skip_stock:
         from sam2.automatic_mask_generator import SAM2AutomaticMaskGenerator
@@ -83,7 +72,7 @@ def main() -> None:
             with autocast(device, ours.dtype):  # the same SAM2 precision as ours
                 return stock.generate(rgb)
 
-        times, masks = timed(run_stock, device, args.repeats)
+        times, masks = timed_runs(run_stock, args.repeats, device)
         rows.append(("stock SAM2AutomaticMaskGenerator", times, len(masks)))
     print(f"device: {name}   image {width}x{height}   grid {args.points_per_side}x{args.points_per_side}   "
           f"sam2.1_hiera_t at {args.sam2_image_size} (random weights)")

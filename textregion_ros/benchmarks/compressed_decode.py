@@ -2,8 +2,8 @@
 """What `image_transport: compressed` costs the node per processed frame: the decode on the frame worker,
 as a share of the frame time.
 
-    python textregion_ros/benchmarks/compressed_decode.py                       # 640x480, 1280x720, 1920x1080
-    python textregion_ros/benchmarks/compressed_decode.py --sizes 640x480 --preset default --json /tmp/d.json
+    python -m benchmarks.compressed_decode                       # 640x480, 1280x720, 1920x1080
+    python -m benchmarks.compressed_decode --sizes 640x480 --preset default --json /tmp/d.json
 
 For every size it encodes one camera-like frame (the benchmarks' synthetic scene plus sensor noise, so
 the codecs see texture) as image_transport's compressed plugins would publish it (JPEG quality 95, PNG
@@ -25,7 +25,6 @@ import json
 import statistics
 import struct
 import sys
-import time
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
@@ -33,18 +32,14 @@ import numpy as np
 import torch
 from PIL import Image as PILImage
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # engine_stages, bench_common (run as a script)
+from textregion_ros.engine import TextRegionEngine, parse_queries, split_query_text
+from textregion_ros.tooling.params_files import preset_names
 
-from bench_common import benchmark_device, cpu_model  # noqa: E402
-from engine_stages import FRAME_STAGES, benchmark_image, format_table, load_line, run_frame  # noqa: E402
-
-from textregion_ros.cli.settings import resolve_settings  # noqa: E402
-from textregion_ros.engine import TextRegionEngine, parse_queries, split_query_text  # noqa: E402
-from textregion_ros.tooling.params_files import config_file, preset_file, preset_names  # noqa: E402
+from .common import benchmark_device, device_name, format_table, load_line, preset_config, timed_runs
+from .frame_runs import FRAME_STAGES, run_frame
+from .scenes import benchmark_image
 
 GPU_RECORD = Path(__file__).resolve().parents[2] / "docs" / "benchmarks" / "engine_stages_h200.json"
-RANDOM = {"weights": "random", "sam2_weights": "random", "pred_iou_thresh": 0.0, "stability_score_thresh": 0.0,
-          "min_mask_area": 0, "remove_global_patches": False}
 QUERIES = "person, chair, table; desk, floor; ground, door"
 FORMATS = {  # what image_transport's plugins write into CompressedImage.format
     "jpeg": "rgb8; jpeg compressed bgr8",
@@ -74,16 +69,6 @@ def payloads(rgb: np.ndarray) -> dict[str, bytes]:
     PILImage.fromarray(depth).save(buffer, format="PNG", compress_level=1)  # zlib inflate time barely depends on it
     found["depth png"] = struct.pack("<iff", 0, 0.0, 0.0) + buffer.getvalue()
     return found
-
-
-def timed(function: Callable[[], Any], repeats: int) -> list[float]:
-    function()  # warm-up (imports, allocator)
-    samples = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        function()
-        samples.append(time.perf_counter() - started)
-    return samples
 
 
 def decoders() -> dict[str, Callable[[str, bytes], Any]]:
@@ -116,14 +101,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     sizes = [tuple(int(v) for v in text.lower().split("x")) for text in args.sizes.split(",") if text.strip()]
     device = benchmark_device(args.device, args.threads)
-    files = [config_file()] + ([] if args.preset == "default" else [preset_file(args.preset)])
-    config = resolve_settings(files, overrides={**RANDOM, "device": str(device)}).config
-    engine = TextRegionEngine(config)
+    engine = TextRegionEngine(preset_config(args.preset, str(device)))
     queries = parse_queries(split_query_text(QUERIES))
     gpu = json.loads(GPU_RECORD.read_text()) if GPU_RECORD.is_file() else None
     gpu_frame = gpu["frame"]["total_median_s"] if gpu else None
     decode = decoders()
-    machine = f"{cpu_model()} ({torch.get_num_threads()} torch threads)"
+    machine = device_name(torch.device("cpu"))
     print(f"decode: {machine}; engine frame: preset {args.preset} on {device}, random weights, filters off")
     print(f"host  : {load_line()}")
     rows, record = [], []
@@ -135,12 +118,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                   for _ in range(args.frame_repeats)]
         frame = statistics.median(frames)
         for kind, data in encoded.items():
-            samples = timed(lambda: decode[kind](FORMATS[kind], data), args.repeats)
+            samples, _ = timed_runs(lambda: decode[kind](FORMATS[kind], data), args.repeats)
             cost = statistics.median(samples)
             share = cost / (frame + cost)
             gpu_share = cost / (gpu_frame + cost) if gpu_frame and (width, height) == (640, 480) else None
             rows.append([f"{width}x{height}", kind, f"{len(data) / 1024:.0f}", f"{cost * 1e3:.2f}",
-                         f"{frame * 1e3:.0f}", f"{100 * share:.2f}", "-" if gpu_share is None else f"{100 * gpu_share:.1f}"])
+                         f"{frame * 1e3:.0f}", f"{100 * share:.2f}",
+                         "-" if gpu_share is None else f"{100 * gpu_share:.1f}"])
             record.append({"size": [width, height], "payload": kind, "format": FORMATS[kind], "bytes": len(data),
                            "decode_median_s": cost, "decode_samples_s": samples, "frame_median_s": frame,
                            "frame_samples_s": frames, "share_of_frame": share, "share_of_gpu_frame": gpu_share})

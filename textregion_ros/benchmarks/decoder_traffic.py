@@ -1,6 +1,6 @@
-"""Bytes the SAM2 mask decoder moves per frame, before and after each traffic lever (issue 16, item 5).
+"""Bytes the SAM2 mask decoder moves per frame, before and after each traffic lever.
 
-    OMP_NUM_THREADS=1 python textregion_ros/benchmarks/decoder_traffic.py \
+    OMP_NUM_THREADS=1 python -m benchmarks.decoder_traffic \
         --json docs/benchmarks/decoder_traffic_cpu.json --txt docs/benchmarks/decoder_traffic_cpu.txt
 
 For each --sizes sam2_image_size (default 1024, the parameter's default, and 256), the decoder
@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -35,20 +34,16 @@ from typing import Callable
 
 import torch
 
-try:
-    import textregion_ros  # noqa: F401
-except ImportError:  # a source checkout without installing
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from textregion_ros.engine import EngineConfig
+from textregion_ros.engine.frame import image_to_float
+from textregion_ros.engine.op_traffic import OpTraffic, Traffic
+from textregion_ros.engine.precision import autocast
+from textregion_ros.engine.sam2_decoder import DecoderLevers, ImageInputs, cast_inputs, decode_masks, sam2_decode
+from textregion_ros.engine.sam2_loading import load_sam2
+from textregion_ros.engine.sam2_masks import Sam2MaskGenerator
 
-from bench_common import benchmark_device, device_name, positive_ints, synchronize  # noqa: E402
-from precision_table import photograph  # noqa: E402
-from textregion_ros.engine import EngineConfig  # noqa: E402
-from textregion_ros.engine.frame import image_to_float  # noqa: E402
-from textregion_ros.engine.op_traffic import OpTraffic, Traffic  # noqa: E402
-from textregion_ros.engine.precision import autocast  # noqa: E402
-from textregion_ros.engine.sam2_decoder import DecoderLevers, ImageInputs, cast_inputs, decode_masks, sam2_decode  # noqa: E402
-from textregion_ros.engine.sam2_loading import load_sam2  # noqa: E402
-from textregion_ros.engine.sam2_masks import Sam2MaskGenerator  # noqa: E402
+from .common import benchmark_device, device_name, positive_ints, synchronize
+from .scenes import astronaut as photograph
 
 GB = 1e9
 
@@ -158,7 +153,7 @@ def decoder_times(bench: DecoderBench, args: argparse.Namespace) -> dict[str, fl
     seconds: dict[str, list[float]] = {name: [] for name in sides}
     with torch.no_grad():
         sparse, dense = bench.prompts(args.time_batch)
-        for name, run in sides.items():  # warm-up
+        for run in sides.values():  # warm-up
             run(sparse, dense)
         for _ in range(args.repeats):
             for name, run in sides.items():  # alternating, so drift on a shared machine hits both
@@ -194,7 +189,7 @@ def main() -> None:
 
 
 def report(results: list[dict], args: argparse.Namespace, device: torch.device) -> str:
-    lines = [f"benchmarks/decoder_traffic.py --sizes {','.join(map(str, args.sizes))} --batches "
+    lines = [f"python -m benchmarks.decoder_traffic --sizes {','.join(map(str, args.sizes))} --batches "
              f"{','.join(map(str, args.batches))} --points {args.points} --time-batch {args.time_batch} "
              f"--repeats {args.repeats}",
              f"machine: {device_name(device)}, torch {torch.__version__}; "
@@ -218,7 +213,8 @@ def size_report(result: dict) -> list[str]:
     lines += ["", "GB / frame by module    " + "".join(f"{row['config'][:14]:>16}" for row in rows)]
     for group in groups:
         lines.append(f"{group:<24}" + "".join(f"{row['by_module'].get(group, 0) / GB:>16.2f}" for row in rows))
-    ops = sorted({op for row in rows for op in row["by_op"]}, key=lambda op: -max(r["by_op"].get(op, 0) for r in rows))[:12]
+    ops = sorted({op for row in rows for op in row["by_op"]},
+                 key=lambda op: -max(r["by_op"].get(op, 0) for r in rows))[:12]
     lines += ["", "GB / frame by aten op   " + "".join(f"{row['config'][:14]:>16}" for row in rows)]
     for op in ops:
         lines.append(f"{op:<24}" + "".join(f"{row['by_op'].get(op, 0) / GB:>16.2f}" for row in rows))

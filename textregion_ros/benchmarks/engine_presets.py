@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Frame time of each hardware preset against the defaults, as ratios measured in one run.
 
-    python textregion_ros/benchmarks/engine_presets.py --presets desktop_gpu,small_gpu --device cpu
-    python textregion_ros/benchmarks/engine_presets.py --presets small_gpu --device cuda --json /tmp/p.json
+    python -m benchmarks.engine_presets --presets desktop_gpu,small_gpu --device cpu
+    python -m benchmarks.engine_presets --presets small_gpu --device cuda --json /tmp/p.json
 
 Every preset is what the node would run with: config/textregion.yaml, then config/presets/<name>.yaml
 (`default` = the main file alone), read by the same code as the node (cli.settings.resolve_settings),
@@ -28,31 +28,18 @@ from typing import Any, Optional, Sequence
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # engine_stages, bench_common (run as a script)
+from textregion_ros.engine import EngineConfig, TextRegionEngine, parse_queries, split_query_text
+from textregion_ros.engine.rescale import rescaled_size
+from textregion_ros.engine.tiling import plan_views
 
-from bench_common import benchmark_device, cpu_model  # noqa: E402
-from engine_stages import FRAME_STAGES, benchmark_image, format_table, load_line, run_frame  # noqa: E402
+from .common import DEFAULT_PRESET as DEFAULT
+from .common import benchmark_device, device_name, format_table, load_line, preset_config
+from .frame_runs import FRAME_STAGES, run_frame
+from .scenes import benchmark_image
 
-from textregion_ros.cli.settings import resolve_settings  # noqa: E402
-from textregion_ros.engine import EngineConfig, TextRegionEngine, parse_queries, split_query_text  # noqa: E402
-from textregion_ros.engine.rescale import rescaled_size  # noqa: E402
-from textregion_ros.engine.tiling import plan_views  # noqa: E402
-from textregion_ros.tooling.params_files import config_file, preset_file  # noqa: E402
-
-DEFAULT = "default"
-RANDOM = {"weights": "random", "sam2_weights": "random", "pred_iou_thresh": 0.0, "stability_score_thresh": 0.0,
-          "min_mask_area": 0, "remove_global_patches": False}
 QUERIES = "person, chair, table; desk, floor; ground, door"
 CLIP_CROP, PATCH = 336, 16  # CLIP ViT-B/16 views (crop_size 0 = 336 for CLIP)
 MAIN_STAGES = ("sam2_encode", "sam2_decode_filter", "image_encoder")
-
-
-def preset_config(name: str, device: str, points_per_batch: Optional[int]) -> EngineConfig:
-    """The engine config the node would run with under preset `name`, on `device`, with random weights
-    (and `points_per_batch`, a memory bound that leaves the work per frame as it is, when given)."""
-    files = [config_file()] + ([] if name == DEFAULT else [preset_file(name)])
-    extra = {} if points_per_batch is None else {"points_per_batch": points_per_batch}
-    return resolve_settings(files, overrides={**RANDOM, "device": device, **extra}).config
 
 
 def gives_up(config: EngineConfig, width: int, height: int) -> dict[str, Any]:
@@ -96,14 +83,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         same = next((other for other in engines if configs[other] == config), None)
         engines[name] = engines[same] if same else TextRegionEngine(config)
     same_as = {name: next(other for other in engines if engines[other] is engines[name]) for name in names}
-    machine = torch.cuda.get_device_name(device) if device.type == "cuda" else \
-        f"{cpu_model()} ({torch.get_num_threads()} torch threads)"
+    machine = device_name(device)
     print(f"device: {machine}; torch {torch.__version__}; {width}x{height} {source}; random weights, filters off")
     print(f"host  : {load_line()}")
     runs: dict[str, list] = {name: [] for name in names}
     for round_index in range(args.repeats + 1):  # round 0 warms every engine up
         for name in names:
-            run = run_frame(engines[name], rgb, queries, keep_text=True)  # a shared engine still runs a frame of its own
+            # a shared engine still runs a frame of its own
+            run = run_frame(engines[name], rgb, queries, keep_text=True)
             print(f"  round {round_index} {name}: {sum(run.seconds.get(s, 0.0) for s, _ in FRAME_STAGES):.2f} s",
                   flush=True)
             if round_index:
@@ -119,7 +106,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         stages = {stage: statistics.median(run.seconds.get(stage, 0.0) for run in runs[name]) for stage in MAIN_STAGES}
         counts = runs[name][-1].stats
         label = name if same_as[name] == name else f"{name} (= {same_as[name]} settings)"
-        rows.append([label, f"{frame * 1e3:.0f}", f"{frame / base:.2f}", *(f"{stages[s] * 1e3:.0f}" for s in MAIN_STAGES),
+        rows.append([label, f"{frame * 1e3:.0f}", f"{frame / base:.2f}",
+                     *(f"{stages[s] * 1e3:.0f}" for s in MAIN_STAGES),
                      str(counts.get("candidates", 0)), str(counts.get("regions", 0))])
         record[name] = {"config": dataclasses.asdict(configs[name]), "frame_median_s": frame, "ratio": frame / base,
                         "stages_median_s": stages, "frames_s": [frame_s(run) for run in runs[name]],

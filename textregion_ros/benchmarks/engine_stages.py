@@ -5,15 +5,15 @@ assertions do not belong in tests (they fail on slow or busy machines and pass o
 for the wrong reasons): tests check behaviour, benchmarks print tables.
 
     # GPU, the robot's settings (random weights need --thresholds-off to yield any masks)
-    python textregion_ros/benchmarks/engine_stages.py --device cuda --size 640x480 \
+    python -m benchmarks.engine_stages --device cuda --size 640x480 \
         --weights random --sam2-weights random --thresholds-off --region-sweep 8,16,32,64,128
 
     # real weights (from the Hugging Face cache, see `textregion-download`)
-    python textregion_ros/benchmarks/engine_stages.py --device cuda --weights openai \
+    python -m benchmarks.engine_stages --device cuda --weights openai \
         --sam2-weights facebook/sam2.1-hiera-tiny --json /tmp/engine_stages.json
 
     # a quick CPU smoke run
-    python textregion_ros/benchmarks/engine_stages.py --backbone pe --model PE-Core-T-16-384 \
+    python -m benchmarks.engine_stages --backbone pe --model PE-Core-T-16-384 \
         --sam2-image-size 256 --points-per-side 4 --size 160x120 --thresholds-off --repeats 1 \
         --region-sweep 4,8,16
 
@@ -56,74 +56,31 @@ import os
 import platform
 import statistics
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-import numpy as np
 import torch
 
-try:
-    import textregion_ros.engine  # noqa: F401  (installed, or run from a colcon/pip install)
-except ImportError:  # run from a source checkout without installing
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench_common import format_table, ms, peak_memory_mib, reset_peak_memory  # noqa: E402,F401 (re-exported)
-from injected_regions import BEFORE_COMMIT, run_injected  # noqa: E402
-from region_sweep import print_sweep, run_sweep  # noqa: E402
 from textregion_ros.engine import EngineConfig, QuerySet, TextRegionEngine, parse_queries, split_query_text
 from textregion_ros.engine.precision import PRECISIONS
-from textregion_ros.engine.rescale import resize_linear_uint8
-from textregion_ros.engine.timing import StageTimer
 
-MODEL = "model"
-OWN = "own"
-INPUT = "input"
-GLUE = "glue"
-# Frame stages in pipeline order, with whether each is a model forward or TextRegion's own work.
-FRAME_STAGES: tuple[tuple[str, str], ...] = (
-    ("rescale", INPUT),  # validation + the aspect-keeping rescale both models see
-    ("sam2_encode", MODEL),
-    ("sam2_decode_filter", MODEL),
-    ("mask_fusion", OWN),
-    ("image_encoder", MODEL),
-    ("mask_to_grid", OWN),
-    ("global_patch_removal", OWN),
-    ("pooling", OWN),
-    ("text", MODEL),  # cached: what a frame with unchanged queries pays
-    ("painting", OWN),  # segment()'s painting + region_id_image()
-    ("grounding", OWN),
-    ("untimed_glue", GLUE),  # frame wall time minus the stages: transfers, boxes, small steps
-)
-UNCACHED_TEXT = "text_uncached"  # first encoding of the queries; paid once per query change
+from .common import device_name, format_table, load_line, ms, parse_size, positive_ints
+from .frame_runs import MODEL, OWN, UNCACHED_TEXT, FrameRun, StageStats, frame_stage_stats, kind_label, run_frame
+from .injected_regions import BEFORE_COMMIT, run_injected
+from .region_sweep import print_sweep, run_sweep
+from .scenes import benchmark_image
+
 DEFAULT_QUERIES = "mug, table; desk, chair, laptop; computer, floor; ground, background; wall; sky"
 RANDOM_WEIGHTS = "random"
 
 
 # -- command line ----------------------------------------------------------------------------------
-def positive_ints(text: str, count: int = 0, separators: str = ",") -> list[int]:
-    """'8,16,32' -> [8, 16, 32]; with `count`, exactly that many ('640x480' -> [640, 480] with separators 'x')."""
-    for separator in separators[1:]:
-        text = text.lower().replace(separator, separators[0])
-    try:
-        values = [int(v) for v in text.split(separators[0]) if v.strip()]
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"expected integers, got {text!r}") from error
-    if not values or min(values) < 1 or (count and len(values) != count):
-        raise argparse.ArgumentTypeError(f"expected {count or 'some'} positive integers, got {text!r}")
-    return values
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """'640x480' -> (width, height)."""
-    width, height = positive_ints(text, 2, "x")
-    return width, height
-
-
 def parse_scale(text: str) -> tuple[int, int]:
     """'2016,672' -> (2016, 672): long-side and short-side bound of the rescale."""
-    long_side, short_side = positive_ints(text, 2, ",x")
-    return long_side, short_side
+    values = positive_ints(text.lower().replace("x", ","))
+    if len(values) != 2:
+        raise argparse.ArgumentTypeError(f"expected LONG,SHORT, got {text!r}")
+    return values[0], values[1]
 
 
 def parse_int_list(text: str) -> list[int]:
@@ -150,7 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     method.add_argument("--points-per-side", type=int, default=16)
     method.add_argument("--points-per-batch", type=int, default=None, help="default: the engine's")
     method.add_argument("--resize-mode", default=None, choices=("multi_resolution", "resize"))
-    method.add_argument("--scale", type=parse_scale, default=None, help="LONG,SHORT rescale bound (default: the engine's)")
+    method.add_argument("--scale", type=parse_scale, default=None,
+                        help="LONG,SHORT rescale bound (default: the engine's)")
     method.add_argument("--thresholds-off", action="store_true",
                         help="pred_iou_thresh = stability_score_thresh = min_mask_area = 0 and, unless "
                              "--global-patch-threshold is given, global_patch_threshold = -1 (removes nothing, "
@@ -197,23 +155,6 @@ def engine_config(args: argparse.Namespace) -> EngineConfig:
 
 
 # -- environment -------------------------------------------------------------------------------------
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip() + f" ({torch.get_num_threads()} torch threads)"
-    except OSError:
-        pass
-    return (platform.processor() or platform.machine()) + f" ({torch.get_num_threads()} torch threads)"
-
-
-def load_line() -> str:
-    """The 1-minute load average against the CPU count: other busy processes inflate CPU timings."""
-    load, cores = os.getloadavg()[0], os.cpu_count() or 1
-    busy = " (more runnable work than CPUs: CPU timings will be noisy; try --threads 1)" if load > cores else ""
-    return f"1-min load average {load:.2f} on {cores} CPUs, this process included{busy}"
 
 
 def memory_kind(device: torch.device) -> str:
@@ -224,108 +165,12 @@ def memory_kind(device: torch.device) -> str:
 
 
 # -- test image ------------------------------------------------------------------------------------
-def photograph() -> Optional[tuple[np.ndarray, str]]:
-    """A real photograph from scikit-image when it is installed."""
-    try:
-        from skimage import data
-    except ImportError:
-        return None
-    for name in ("astronaut", "chelsea"):
-        try:
-            return np.ascontiguousarray(getattr(data, name)()[..., :3]), f"skimage.data.{name}()"
-        except Exception:  # data files may be missing from a trimmed install
-            continue
-    return None
-
-
-def synthetic_image(width: int, height: int, seed: int) -> np.ndarray:
-    """A gradient with a few solid discs and rectangles, HxWx3 uint8."""
-    rng = np.random.default_rng(seed)
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-    u, v = xs / max(width - 1, 1), ys / max(height - 1, 1)
-    image = np.stack([60 + 120 * u, 80 + 100 * v, 170 - 90 * u * v], axis=-1)
-    colours = [(220, 40, 40), (40, 180, 60), (240, 210, 40), (50, 70, 210), (200, 90, 200), (30, 30, 30)]
-    for index, colour in enumerate(colours):
-        cx, cy = rng.uniform(0.15, 0.85) * width, rng.uniform(0.15, 0.85) * height
-        rx, ry = rng.uniform(0.06, 0.18) * width, rng.uniform(0.06, 0.18) * height
-        if index % 2 == 0:
-            inside = ((xs - cx) / rx) ** 2 + ((ys - cy) / ry) ** 2 <= 1.0
-        else:
-            inside = (np.abs(xs - cx) <= rx) & (np.abs(ys - cy) <= ry)
-        image[inside] = colour
-    return image.clip(0, 255).astype(np.uint8)
-
-
-def benchmark_image(width: int, height: int, seed: int) -> tuple[np.ndarray, str]:
-    found = photograph()
-    if found is None:
-        return synthetic_image(width, height, seed), "synthetic (gradient + shapes; scikit-image not installed)"
-    rgb, source = found
-    return resize_linear_uint8(torch.from_numpy(rgb), (height, width)).numpy(), source
 
 
 # -- frame stages ------------------------------------------------------------------------------------
-@dataclass
-class StageStats:
-    name: str
-    kind: str
-    samples: list[float]
-    ran: bool = True  # False when no run reached the stage (e.g. zero masks: no image encoder)
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.samples) if self.samples else 0.0
-
-    @property
-    def minimum(self) -> float:
-        return min(self.samples) if self.samples else 0.0
-
-
-@dataclass
-class FrameRun:
-    """One frame through the whole engine: seconds per stage, counts, peak memory."""
-
-    seconds: dict[str, float]
-    stats: dict[str, int]
-    detections: int
-    peak_mib: float
-
-
-def run_frame(engine: TextRegionEngine, rgb: np.ndarray, queries: QuerySet, keep_text: bool = False) -> FrameRun:
-    """regions -> segment (uncached text unless keep_text, then cached) -> region-id image -> ground."""
-    device = engine.device
-    reset_peak_memory(device)
-    if not keep_text:  # keep_text: callers that time only the steady-state frame skip re-encoding the queries
-        engine.text.clear()  # the first segment() below encodes the queries
-    timer = StageTimer(device)
-    with timer.stage("regions_call"):
-        regions = engine.regions(rgb)
-    first = engine.segment(regions, queries)
-    with timer.stage("steady_rest"):  # the steady-state frame leaves out the uncached text call above
-        segmentation = engine.segment(regions, queries)
-        with timer.stage("region_id_image"):
-            regions.region_id_image()
-        with timer.stage("grounding"):
-            detections = engine.ground(regions, queries, segmentation=segmentation)
-    seconds = {**regions.timings, "text": segmentation.timings["text"], UNCACHED_TEXT: first.timings["text"],
-               "segment_painting": segmentation.timings["painting"], "region_id_image": timer.seconds["region_id_image"],
-               "grounding": timer.seconds["grounding"]}
-    seconds["painting"] = seconds["segment_painting"] + seconds["region_id_image"]
-    seconds["frame_wall"] = timer.seconds["regions_call"] + timer.seconds["steady_rest"]
-    stage_sum = sum(seconds.get(name, 0.0) for name, kind in FRAME_STAGES if kind != GLUE)
-    seconds["untimed_glue"] = max(0.0, seconds["frame_wall"] - stage_sum)
-    stats = {"points": 0, "candidates": 0, "proposals": 0, "fused": 0, "regions": 0, **regions.stats}
-    return FrameRun(seconds, stats, len(detections), peak_memory_mib(device))
 
 
 # -- tables --------------------------------------------------------------------------------------------
-def kind_label(kind: str) -> str:
-    return {MODEL: "model fwd", OWN: "TextRegion", INPUT: "input prep", GLUE: "-"}[kind]
-
-
-def frame_stage_stats(runs: Sequence[FrameRun]) -> list[StageStats]:
-    return [StageStats(name, kind, [run.seconds.get(name, 0.0) for run in runs],
-                       ran=any(name in run.seconds for run in runs)) for name, kind in FRAME_STAGES]
 
 
 def print_frame_report(stages: list[StageStats], runs: Sequence[FrameRun], device: torch.device) -> dict[str, Any]:
@@ -340,7 +185,8 @@ def print_frame_report(stages: list[StageStats], runs: Sequence[FrameRun], devic
     own = sum(s.median for s in stages if s.kind == OWN)
     model = sum(s.median for s in stages if s.kind == MODEL)
     print(f"\nTextRegion's own stages: {ms(own)} ms of {ms(total)} ms = "
-          f"{100 * own / total if total else 0:.1f} % of the frame (model forwards {100 * model / total if total else 0:.1f} %, "
+          f"{100 * own / total if total else 0:.1f} % of the frame "
+          f"(model forwards {100 * model / total if total else 0:.1f} %, "
           f"own : model = {own / model if model else float('nan'):.3f})")
     painting = [[name, ms(statistics.median(run.seconds[name] for run in runs))]
                 for name in ("segment_painting", "region_id_image")]
@@ -348,8 +194,8 @@ def print_frame_report(stages: list[StageStats], runs: Sequence[FrameRun], devic
     peak = max(run.peak_mib for run in runs)
     print(f"peak memory: {peak:.1f} MiB ({memory_kind(device)})")
     return {
-        "stages": {s.name: {"kind": s.kind, "ran": s.ran, "median_s": s.median, "min_s": s.minimum, "samples_s": s.samples,
-                            "share": s.median / total if total else None} for s in stages},
+        "stages": {s.name: {"kind": s.kind, "ran": s.ran, "median_s": s.median, "min_s": s.minimum,
+                            "samples_s": s.samples, "share": s.median / total if total else None} for s in stages},
         UNCACHED_TEXT: {"kind": MODEL, "median_s": uncached.median, "min_s": uncached.minimum,
                         "samples_s": uncached.samples},
         "total_median_s": total,
@@ -372,7 +218,8 @@ def print_counts(run: FrameRun) -> dict[str, int]:
 
 
 # -- main ----------------------------------------------------------------------------------------------
-def print_header(engine: TextRegionEngine, args: argparse.Namespace, image_source: str, queries: QuerySet) -> dict[str, Any]:
+def print_header(engine: TextRegionEngine, args: argparse.Namespace, image_source: str,
+                 queries: QuerySet) -> dict[str, Any]:
     config = engine.config
     info = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -392,7 +239,8 @@ def print_header(engine: TextRegionEngine, args: argparse.Namespace, image_sourc
     print(f"torch  : {info['torch']}" + (f" (CUDA {info['cuda']})" if info["cuda"] else ""))
     print(f"image  : {args.size[0]}x{args.size[1]} {image_source}")
     print(f"models : {config.backbone} {config.model} weights={config.weights}; SAM2 {config.sam2_model} "
-          f"weights={config.sam2_weights} at {config.sam2_image_size}; precision={config.precision}: {engine.precision.describe()}")
+          f"weights={config.sam2_weights} at {config.sam2_image_size}; "
+          f"precision={config.precision}: {engine.precision.describe()}")
     print(f"method : points_per_side={config.points_per_side} points_per_batch={config.points_per_batch} "
           f"pred_iou>{config.pred_iou_thresh} stability>={config.stability_score_thresh} "
           f"min_mask_area={config.min_mask_area} resize_mode={config.resize_mode} scale={list(config.scale)} "
@@ -443,7 +291,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.region_sweep:
         print(f"\n== region sweep: TextRegion's own stages for R synthetic masks "
               f"(image features computed once; median over {args.sweep_repeats} runs) ==")
-        rows, grid = run_sweep(engine, engine.prepare_frame(rgb), args.region_sweep, queries, args.sweep_repeats, args.seed)
+        rows, grid = run_sweep(engine, engine.prepare_frame(rgb), args.region_sweep, queries, args.sweep_repeats,
+                               args.seed)
         print(f"token grid {grid[0]}x{grid[1]} = {grid[0] * grid[1]} tokens. mask_to_grid = bilinear masks -> token "
               f"grid; painting = segment painting + region_id_image")
         results["region_sweep"] = {"token_grid": list(grid), **print_sweep(rows)}
@@ -452,10 +301,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"\n== injected regions: R synthetic proposals from mask selection on (median over {args.repeats} "
               f"frames per R and side, alternating) ==")
         results["injected_regions"] = run_injected(engine, rgb, split_query_text(args.queries), args.injected_regions,
-                                                   args.repeats, args.before_commit, args.seed, format_table)
+                                                   args.repeats, args.before_commit, args.seed)
 
     if args.compile:  # eager vs compiled per stage (benchmarks/compiled_stages.py)
-        from compiled_stages import compare_compiled
+        from .compiled_stages import compare_compiled
         print(f"\n== eager vs compiled per stage (p50 / p95 over {args.repeats} alternating frames each) ==")
         results["compiled"] = compare_compiled(engine, rgb, args.repeats, format_table)
 

@@ -2,8 +2,8 @@
 
 Nothing here asserts a time; run it on the machine you care about and read the table.
 
-    python textregion_ros/benchmarks/find_latency.py                      # CPU, cpu_smoke models
-    python textregion_ros/benchmarks/find_latency.py --preset "" --device cuda --json /tmp/find.json
+    python -m benchmarks.find_latency                      # CPU, cpu_smoke models
+    python -m benchmarks.find_latency --preset "" --device cuda --json /tmp/find.json
 
 The engine is the one the node builds from config/textregion.yaml plus --preset (the real text model;
 random weights with cpu_smoke, which cost the same as real ones), with background_queries at the
@@ -23,26 +23,19 @@ import argparse
 import datetime
 import json
 import os
-import statistics
 import sys
-import time
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
-import torch
 
-try:
-    import textregion_ros  # noqa: F401
-except ImportError:  # a source checkout without installing
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench_common import positive_ints  # noqa: E402
 from textregion_ros import params
 from textregion_ros.cli.settings import resolve_settings
 from textregion_ros.engine import TextRegionEngine, parse_queries
 from textregion_ros.objects import ObjectMemory
 from textregion_ros.tooling.params_files import config_file, preset_file
+
+from .common import device_name, median_seconds, positive_ints
 
 QUERIES = ["red mug", "chair", "coffee table; desk", "person", "laptop"]
 DEFAULT_MEMORIES = "100,1000,10000"
@@ -79,29 +72,17 @@ def filled_memory(count: int, dim: int, rng: np.random.Generator) -> ObjectMemor
     return memory
 
 
-def median_ms(call: Callable[[], Any], calls: int, synchronize: Callable[[], None]) -> float:
-    call()
-    times = []
-    for _ in range(calls):
-        started = time.perf_counter()
-        call()
-        synchronize()
-        times.append(1e3 * (time.perf_counter() - started))
-    return statistics.median(times)
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     from textregion_ros.ros.find_service import found_object  # message classes only: no node, no DDS
 
     engine = build_engine(args)
     device = engine.device
-    synchronize = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
     queries = parse_queries(QUERIES)
     engine.prepare(queries)  # phrases and background encoded once, as the node has them cached
     dim = engine.backbone.embed_dim
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    print(f"{engine.config.model_id} text scoring on {device} ({name}), {os.cpu_count()} CPUs, "
+    name = device_name(device)
+    print(f"{engine.config.model_id} text scoring on {device} ({name}), "
           f"1-min load {os.getloadavg()[0]:.2f}; {len(queries)} queries + background, D = {dim}\n")
 
     def score(tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -121,9 +102,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         memory.find(lambda tokens: handed.append(np.array(tokens)) or score(tokens))
         tokens = handed[0]
         row = {"objects": count,
-               "score_ms": median_ms(lambda: score(tokens), args.calls, synchronize),
-               "top10_ms": median_ms(lambda: answer(memory, 10), args.calls, synchronize),
-               "all_ms": median_ms(lambda: answer(memory, 0), max(5, args.calls // 10), synchronize),
+               "score_ms": 1e3 * median_seconds(lambda: score(tokens), args.calls, device)[0],
+               "top10_ms": 1e3 * median_seconds(lambda: answer(memory, 10), args.calls, device)[0],
+               "all_ms": 1e3 * median_seconds(lambda: answer(memory, 0), max(5, args.calls // 10), device)[0],
                "matches": answer(memory, 0)}
         rows.append(row)
         base = rows[0]["top10_ms"]

@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """A node frame's work besides the image models, per stage, before and after the overlapped frame loop.
 
-    python textregion_ros/benchmarks/host_stages.py --quick                           # CPU, a few minutes
-    python textregion_ros/benchmarks/host_stages.py --device cuda --json out.json    # on a GPU
+    python -m benchmarks.host_stages --quick                           # CPU, a few minutes
+    python -m benchmarks.host_stages --device cuda --json out.json    # on a GPU
 
 The image models are taken out: each frame is a fixed Regions of R synthetic soft masks (ellipses,
-benchmarks/spatial_stage.py's) with random unit tokens, at 640x480 and 1280x720, R = 8 / 32 / 64, depth
+benchmarks/scenes.py) with random unit tokens, at 640x480 and 1280x720, R = 8 / 32 / 64, depth
 on (a synthetic depth scene) and every frame output wanted. Each stage is the node's own code path:
   decode        sensor_msgs/Image -> HxWx3 RGB (ros/compressed_input.frame_rgb)
   3d            the regions' 3D (FramePipeline._locate: depth pairing, measure, optical frame)
@@ -30,32 +30,26 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
 
-try:
-    import textregion_ros.engine  # noqa: F401
-except ImportError:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from textregion_ros.cli.depth_files import DepthFile
+from textregion_ros.engine import Regions, TextRegionEngine, parse_queries
+from textregion_ros.engine.mask_fusion import working_size
+from textregion_ros.objects import FrameObjects
+from textregion_ros.outputs.overlay import draw_overlay
+from textregion_ros.params import PARAMETERS
+from textregion_ros.perception import FrameInput, FramePipeline, ObservedFrame, PipelineSettings
+from textregion_ros.tooling import local_dds
+from textregion_ros.tooling.small_models import random_config
 
-from bench_common import benchmark_device, device_name, format_table, positive_ints  # noqa: E402
-from spatial_stage import blob_masks, camera_for, depth_scene, parse_sizes  # noqa: E402
-
-from textregion_ros.cli.depth_files import DepthFile  # noqa: E402
-from textregion_ros.engine import EngineConfig, Regions, TextRegionEngine, parse_queries  # noqa: E402
-from textregion_ros.engine.mask_fusion import working_size  # noqa: E402
-from textregion_ros.objects import FrameObjects  # noqa: E402
-from textregion_ros.outputs.overlay import draw_overlay  # noqa: E402
-from textregion_ros.params import PARAMETERS  # noqa: E402
-from textregion_ros.perception import FrameInput, FramePipeline, ObservedFrame, PipelineSettings  # noqa: E402
-from textregion_ros.tooling import local_dds  # noqa: E402
+from .common import (benchmark_device, device_name, format_table, median_seconds, parse_sizes,
+                     positive_ints)
+from .scenes import blob_masks, camera_for, depth_scene
 
 QUERIES = ["mug", "table; desk", "chair", "floor", "wall", "door", "plant", "person"]
 SIZES = ((640, 480), (1280, 720))
@@ -85,21 +79,6 @@ def fixed_regions(engine: TextRegionEngine, width: int, height: int, count: int,
     ones = torch.ones(count, device=engine.device)
     areas = inside.flatten(1).sum(dim=1).float() * float(scale[0] * scale[1])
     return Regions(tokens.to(engine.device), masks, boxes, areas, ones, ones, (height, width), engine.config.model_id)
-
-
-def timed(repeats: int, fn: Callable[[], Any], device: torch.device) -> tuple[float, Any]:
-    """(median seconds over `repeats` runs after one warm-up, the last result)."""
-    result = fn()
-    times = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        result = fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
 
 
 class Publishing:
@@ -156,22 +135,23 @@ def run_case(engine: TextRegionEngine, publishing: Publishing, width: int, heigh
     seconds: dict[str, float] = {}
     stamp = [0]
 
-    seconds["decode"], _ = timed(repeats, lambda: frame_rgb(msg), device)
+    seconds["decode"], _ = median_seconds(lambda: frame_rgb(msg), repeats, device)
 
     def locate() -> ObservedFrame:
         observed = ObservedFrame(rgb, stamp[0], "camera", regions, None)
         pipeline._locate(observed, FrameInput(rgb, stamp[0], "camera", depth, None))  # the node's own 3D step
         return observed
 
-    seconds["3d"], observed = timed(repeats, locate, device)
+    seconds["3d"], observed = median_seconds(locate, repeats, device)
 
     def track() -> np.ndarray:
         stamp[0] += 100_000_000  # 10 Hz
         return objects.observe(stamp[0], "camera", regions, observed.output_3d)
 
-    seconds["tracks_memory"], observed.track_ids = timed(repeats, track, device)
-    seconds["painting"], segmentation = timed(repeats, lambda: engine.segment(regions, queries), device)
-    seconds["grounding"], _ = timed(repeats, lambda: engine.ground(regions, queries, segmentation=segmentation), device)
+    seconds["tracks_memory"], observed.track_ids = median_seconds(track, repeats, device)
+    seconds["painting"], segmentation = median_seconds(lambda: engine.segment(regions, queries), repeats, device)
+    seconds["grounding"], _ = median_seconds(lambda: engine.ground(regions, queries, segmentation=segmentation),
+                                             repeats, device)
     result = pipeline.describe(observed, queries, publishing.wanted)  # its overlay: what the node now draws
     seconds["detections_3d"] = result.seconds.get("detections_3d", 0.0)
     seconds["detections"] = float(len(result.detections))
@@ -182,14 +162,16 @@ def run_case(engine: TextRegionEngine, publishing: Publishing, width: int, heigh
         return lambda: draw_overlay(rgb, labels, queries.classes, result.detections, distances=by_region,
                                     track_ids=observed.track_ids, pixels=pixels)
 
-    seconds["overlay_before"], before = timed(repeats, overlay("numpy", segmentation.labels), device)
-    seconds["overlay_after"], after = timed(repeats, overlay("auto", labels_where_made), device)
-    seconds["overlay_tensor_ops"], tensor = timed(repeats, overlay("tensor", labels_where_made), device)
+    seconds["overlay_before"], before = median_seconds(overlay("numpy", segmentation.labels), repeats, device)
+    seconds["overlay_after"], after = median_seconds(overlay("auto", labels_where_made), repeats, device)
+    seconds["overlay_tensor_ops"], tensor = median_seconds(overlay("tensor", labels_where_made), repeats, device)
     seconds["overlay_same_bytes"] = float(np.array_equal(before, after) and np.array_equal(before, tensor))
-    seconds["messages"], messages = timed(repeats, lambda: frame_messages(result, header, publishing.wanted), device)
-    seconds["serialise"], _ = timed(repeats, lambda: [serialize_message(m) for m in messages.values()], device)
-    seconds["publish"], _ = timed(
-        repeats, lambda: [publishing.publishers[name].publish(m) for name, m in messages.items()], device)
+    seconds["messages"], messages = median_seconds(lambda: frame_messages(result, header, publishing.wanted),
+                                                   repeats, device)
+    seconds["serialise"], _ = median_seconds(lambda: [serialize_message(m) for m in messages.values()],
+                                             repeats, device)
+    seconds["publish"], _ = median_seconds(
+        lambda: [publishing.publishers[name].publish(m) for name, m in messages.items()], repeats, device)
     return seconds
 
 
@@ -215,9 +197,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     device = benchmark_device(args.device, args.threads)
     repeats = 2 if args.quick else args.repeats
-    config = EngineConfig(backbone="pe", model="PE-Core-T-16-384", weights="random", sam2_weights="random",
-                          device=str(device), pred_iou_thresh=0.0, stability_score_thresh=0.0, min_mask_area=0,
-                          global_patch_threshold=-1.0, resize_mode="resize", background_queries="")
+    config = random_config("pe", device=str(device), remove_global_patches=True, global_patch_threshold=-1.0,
+                           resize_mode="resize", background_queries="")
     engine = TextRegionEngine(config)  # no hidden background: random tokens then give every region a class
     machine = device_name(device)
     publishing = Publishing()

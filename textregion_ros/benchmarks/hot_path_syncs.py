@@ -1,13 +1,14 @@
-"""Host syncs per frame and nested-mask fusion time, before vs after the sync-free fusion (issue 16).
+"""Host syncs per frame and nested-mask fusion time, before vs after the sync-free fusion.
 
-    python textregion_ros/benchmarks/hot_path_syncs.py --injected-regions 8,32,64,128,256 \
+    python -m benchmarks.hot_path_syncs --injected-regions 8,32,64,128,256 \
         --json docs/benchmarks/hot_path_syncs_cpu.json
 
 Prints two tables, measured in one run:
   1. fusion for R injected masks (random rectangles, nested parts, exact ties, some empty; at
      --mask-size working resolution): host syncs (engine/sync_audit.py counts the ops that would
-     block on CUDA) and median time, for the old per-mask loop ("before", kept here verbatim as
-     the reference) and the engine's fuse() ("after"), and whether both formed the same groups;
+     block on CUDA) and median time, for the old per-mask loop ("before": tooling/fusion_reference.py,
+     the reference the tests check fusion against too) and the engine's fuse() ("after"), and whether
+     both formed the same groups;
   2. syncs in one steady-state frame (regions + segment + ground) on a small random-weight
      config, by op. Run it with PYTHONPATH pointing at another checkout to count that one.
 """
@@ -16,49 +17,20 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-try:
-    import textregion_ros.engine  # noqa: F401
-except ImportError:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from injected_regions import synthetic_logits  # noqa: E402
-from torchvision.ops import box_iou  # noqa: E402
-
-from textregion_ros.engine.boxes import exclusive_boxes, inclusive_boxes
-from textregion_ros.engine.mask_fusion import BOX_IOU_GATE, fuse, soft_masks
+from textregion_ros.engine.boxes import inclusive_boxes
+from textregion_ros.engine.mask_fusion import fuse, soft_masks
 from textregion_ros.engine.sam2_masks import MaskProposals
 from textregion_ros.engine.sync_audit import SyncAudit
+from textregion_ros.tooling.fusion_reference import reference_groups
+from textregion_ros.tooling.small_models import small_config
 
-
-def old_greedy_groups(masks: torch.Tensor, proposals: MaskProposals, threshold: float) -> list[list[int]]:
-    """The loop over masks the engine ran before issue 16 (mask_fusion._greedy_groups), verbatim."""
-    sums = masks.flatten(1).sum(1)
-    box_ious = box_iou(proposals.boxes, proposals.boxes)
-    used = ~(sums > 0)
-    support_boxes = exclusive_boxes(masks > 0).long()
-    groups: list[list[int]] = []
-    for i in range(masks.shape[0]):
-        if bool(used[i]):
-            continue
-        candidates = torch.nonzero(~used & (box_ious[i] > BOX_IOU_GATE)).flatten()
-        candidates = candidates[candidates != i]
-        group = [i]
-        if candidates.numel():
-            x1, y1, x2, y2 = support_boxes[i].tolist()
-            crop_i = masks[i, y1:y2, x1:x2]
-            overlap = torch.minimum(crop_i[None], masks[candidates, y1:y2, x1:x2]).flatten(1).sum(1)
-            containment = overlap / torch.minimum(sums[i], sums[candidates])
-            group += candidates[containment > threshold].tolist()
-        used[group] = True
-        groups.append(group)
-    return groups
+from .common import timed_runs
+from .scenes import synthetic_logits
 
 
 def injected(count: int, size: int, seed: int) -> MaskProposals:
@@ -69,12 +41,8 @@ def injected(count: int, size: int, seed: int) -> MaskProposals:
 
 
 def timed(fn, repeats: int) -> tuple[float, int, object]:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
+    """(median seconds after a warm-up, host syncs of one more call, its result)."""
+    times, _ = timed_runs(fn, repeats)
     with SyncAudit() as audit:
         result = fn()
     return statistics.median(times), audit.count.total, result
@@ -85,7 +53,7 @@ def fusion_rows(regions: list[int], size: int, repeats: int) -> list[dict]:
     for count in regions:
         proposals = injected(count, size, seed=count)
         masks = soft_masks(proposals, (size, size))
-        before_s, before_syncs, before = timed(lambda: old_greedy_groups(masks, proposals, 0.8), repeats)
+        before_s, before_syncs, before = timed(lambda: reference_groups(masks, proposals.boxes, 0.8), repeats)
         after_s, after_syncs, after = timed(lambda: fuse(proposals, masks, 0.8).groups, repeats)
         rows.append({"regions": count, "before_s": before_s, "after_s": after_s, "before_syncs": before_syncs,
                      "after_syncs": after_syncs, "same_groups": [sorted(g) for g in before] == after})
@@ -93,12 +61,10 @@ def fusion_rows(regions: list[int], size: int, repeats: int) -> list[dict]:
 
 
 def frame_syncs() -> dict:
-    from textregion_ros.engine import EngineConfig, TextRegionEngine
+    from textregion_ros.engine import TextRegionEngine
 
-    config = EngineConfig(backbone="pe", model="PE-Core-T-16-384", weights="random", sam2_weights="random",
-                          sam2_image_size=256, points_per_side=4, device="cpu", pred_iou_thresh=0.0,
-                          stability_score_thresh=0.0, min_mask_area=0, global_patch_threshold=-1.0)
-    engine = TextRegionEngine(config)
+    # the small config with global-patch removal computed but removing nothing (its syncs count too)
+    engine = TextRegionEngine(small_config("pe", remove_global_patches=True, global_patch_threshold=-1.0))
     image = np.random.default_rng(0).integers(0, 256, (96, 128, 3), dtype=np.uint8)
     queries = ["mug", "table", "floor"]
 

@@ -16,6 +16,7 @@ around one extra frame per side. Without git (or with --before-commit ''), only 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import io
 import statistics
 import subprocess
@@ -35,38 +36,13 @@ from textregion_ros.engine.sam2_masks import select_masks
 from textregion_ros.engine.sync_audit import SyncAudit
 from textregion_ros.engine.timing import StageTimer
 
+from .common import format_table, ms
+from .scenes import candidates
+
 BEFORE_COMMIT = "828d448"  # the last engine with the per-mask fusion loop (fa12189 replaced it)
 PACKAGE_PATH = "textregion_ros/textregion_ros"  # the python package (engine/ imports ..params)
 STAGES = ("select_nms", "mask_fusion", "image_encoder", "mask_to_grid", "global_patch_removal", "pooling",
           "painting", "grounding")
-
-
-def synthetic_logits(count: int, size: int, seed: int) -> np.ndarray:
-    """[R,size,size] float32 low-res logits: rectangles, nested parts of earlier ones, exact ties, a few empty."""
-    rng = np.random.default_rng(seed)
-    logits = np.full((count, size, size), -10.0, np.float32)
-    for k in range(count):
-        kind = rng.integers(0, 4)
-        if kind == 0 and k:
-            parent = np.argwhere(logits[rng.integers(0, k)] > 0)
-            if len(parent):
-                (y1, x1), (y2, x2) = parent.min(0), parent.max(0)
-                dy, dx = (y2 - y1) // 4, (x2 - x1) // 4
-                logits[k, y1 + dy:y2 - dy + 1, x1 + dx:x2 - dx + 1] = 3.0
-        elif kind == 1 and k:
-            logits[k] = logits[rng.integers(0, k)]
-        elif kind != 2 or k % 7 != 3:
-            y, x = rng.integers(0, size - 2, 2)
-            h, w = rng.integers(2, size // 2, 2)
-            logits[k, y:y + h, x:x + w] = rng.uniform(0.5, 3.5)
-    return logits
-
-
-def candidates(count: int, size: int, seed: int, device: torch.device) -> tuple[torch.Tensor, ...]:
-    """(logits, predicted IoU, stability, granularity) of `count` synthetic candidates, as the decoder gives them."""
-    logits = torch.from_numpy(synthetic_logits(count, size, seed)).to(device)
-    iou = torch.from_numpy(np.random.default_rng(seed + 1).uniform(0.6, 1.0, count).astype(np.float32)).to(device)
-    return logits, iou, torch.ones_like(iou), (torch.arange(count) % 3).to(device)
 
 
 def load_before(commit: str) -> Optional[ModuleType]:
@@ -89,7 +65,11 @@ def load_before(commit: str) -> Optional[ModuleType]:
     root = Path(tempfile.mkdtemp(prefix="textregion_before_"))
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(root / name, filter="data")
-    sys.path.insert(0, str(root))
+    package = importlib.util.spec_from_file_location(name, root / name / "__init__.py",
+                                                     submodule_search_locations=[str(root / name)])
+    module = importlib.util.module_from_spec(package)
+    sys.modules[name] = module  # its own relative imports (engine/ imports ..params) resolve under `name`
+    package.loader.exec_module(module)
     return importlib.import_module(f"{name}.engine")
 
 
@@ -173,7 +153,7 @@ def _run(row: SideRow, frame_fn: Callable[[StageTimer], Any], device: torch.devi
 
 
 def run_injected(engine: TextRegionEngine, rgb: np.ndarray, queries: list[str], counts: Sequence[int],
-                 repeats: int, before_commit: str, seed: int, format_table: Callable) -> dict[str, Any]:
+                 repeats: int, before_commit: str, seed: int) -> dict[str, Any]:
     """Warm-up, then `repeats` frames per R and side (alternating), then one audited frame each; prints two tables."""
     module = load_before(before_commit)
     old = before_engine(module, engine) if module is not None else None
@@ -193,15 +173,11 @@ def run_injected(engine: TextRegionEngine, rgb: np.ndarray, queries: list[str], 
                 fn(cands, StageTimer(engine.device, enabled=False))
             rows[(side, count)].syncs, rows[(side, count)].syncs_by_op = audit.count.total, dict(audit.count.by_op)
     return _report(rows, counts, [side for side, _ in sides], before_commit if old is not None else None,
-                   lowres, format_table)
-
-
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1e3:.2f}"
+                   lowres)
 
 
 def _report(rows: dict[tuple[str, int], SideRow], counts: Sequence[int], sides: list[str], commit: Optional[str],
-            lowres: int, format_table: Callable) -> dict[str, Any]:
+            lowres: int) -> dict[str, Any]:
     has_before = "before" in sides
     print(f"candidates at {lowres}x{lowres} (SAM2's low-res size); fusion+NMS = select_nms + mask_fusion; "
           f"frame = prepare_frame to ground; syncs: one frame, engine/sync_audit.py")
@@ -213,20 +189,20 @@ def _report(rows: dict[tuple[str, int], SideRow], counts: Sequence[int], sides: 
         for count in counts:
             b, a = rows[("before", count)], rows[("after", count)]
             same = b.regions_out == a.regions_out and np.allclose(b.boxes, a.boxes)
-            table.append([str(count), str(b.syncs), str(a.syncs), _ms(b.fusion_nms()), _ms(a.fusion_nms()),
-                          f"{b.fusion_nms() / a.fusion_nms():.2f}", _ms(b.total()), _ms(a.total()),
+            table.append([str(count), str(b.syncs), str(a.syncs), ms(b.fusion_nms()), ms(a.fusion_nms()),
+                          f"{b.fusion_nms() / a.fusion_nms():.2f}", ms(b.total()), ms(a.total()),
                           f"{b.total() / a.total():.2f}", str(a.regions_out), str(same)])
     else:
         headers = ["R", "syncs", "fusion+NMS ms", "frame ms", "regions"]
-        table = [[str(c), str(rows[("after", c)].syncs), _ms(rows[("after", c)].fusion_nms()),
-                  _ms(rows[("after", c)].total()), str(rows[("after", c)].regions_out)] for c in counts]
+        table = [[str(c), str(rows[("after", c)].syncs), ms(rows[("after", c)].fusion_nms()),
+                  ms(rows[("after", c)].total()), str(rows[("after", c)].regions_out)] for c in counts]
     print(format_table(headers, table))
     print("\nper stage, median ms" + (" (before / after)" if has_before else ""))
     stage_rows = []
     for count in counts:
         cells = [str(count)]
         for stage in STAGES:
-            values = [_ms(rows[(side, count)].median(stage)) for side in sides]
+            values = [ms(rows[(side, count)].median(stage)) for side in sides]
             cells.append(" / ".join(values))
         stage_rows.append(cells)
     print(format_table(["R", *STAGES], stage_rows))

@@ -1,6 +1,6 @@
 """The object store's costs: what a frame pays, writer throughput, cold start, ~/find, fleet delay, bytes.
 
-    python textregion_ros/benchmarks/memory_store.py [--sizes 1000,10000,100000] [--out docs/benchmarks/memory_store_cpu]
+    python -m benchmarks.memory_store [--sizes 1000,10000,100000] [--out docs/benchmarks/memory_store_cpu]
 
 SQLite (a temp file) and PostgreSQL (a throwaway cluster from Debian's package, started as the tests
 start it) side by side in one run. Tokens of 512 values (PE-Core-T; ViT-B-16 has 512 too), 20 tracks
@@ -17,17 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "test"))
+from textregion_ros.objects.persistent_memory import PersistenceSettings, PersistentMemory
+from textregion_ros.objects.store import open_store
+from textregion_ros.objects.store_records import StoredObject, resolve_store
+from textregion_ros.objects.stored_index import StoredIndex
+from textregion_ros.tooling.postgres_server import PostgresServer, fresh_database_url
 
-from bench_common import cpu_model, format_table, positive_ints  # noqa: E402
-from postgres_server import PostgresServer  # noqa: E402
-from store_helpers import fresh_postgres_url  # noqa: E402
-
-from textregion_ros.objects.persistent_memory import PersistenceSettings, PersistentMemory  # noqa: E402
-from textregion_ros.objects.store import open_store  # noqa: E402
-from textregion_ros.objects.store_records import StoredObject, resolve_store  # noqa: E402
-from textregion_ros.objects.stored_index import StoredIndex  # noqa: E402
+from .common import cpu_model, format_table, positive_ints
 
 DIM, TRACKS, MODEL = 512, 20, "pe:PE-Core-T-16-384:random"
 
@@ -139,7 +135,7 @@ def main() -> int:
     try:
         folder = Path(tempfile.mkdtemp(prefix="memory-bench-"))
         kinds = {"sqlite": lambda n: resolve_store(str(folder / f"m{n}.sqlite")),
-                 "postgresql": lambda n: resolve_store(fresh_postgres_url(server))}
+                 "postgresql": lambda n: resolve_store(fresh_database_url(server))}
         results["frame_enqueue_us"] = frame_cost_us(kinds["sqlite"]("frame"))
         results["writer_objects_per_s"] = {kind: throughput(make("tp"), 5000) for kind, make in kinds.items()}
         for size in args.sizes:
@@ -156,7 +152,7 @@ def main() -> int:
                     "cold_start_s": seconds, "find_ms": find_ms(index), "index_rss_mib": added_mib,
                     "disk_bytes_per_1000": disk_bytes(location) / size * 1000}
                 del index
-        results["fleet_delay_s_flush_0.2"] = fleet_delay_s(fresh_postgres_url(server))
+        results["fleet_delay_s_flush_0.2"] = fleet_delay_s(fresh_database_url(server))
     finally:
         server.stop()
     rows = [[size, kind, f"{v['cold_start_s']:.3f}", f"{v['find_ms']:.2f}", f"{v['index_rss_mib']:.1f}",

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """End-to-end latency and throughput of textregion_node over real DDS, against the bare engine.
 
-    python textregion_ros/benchmarks/node_latency.py --device cuda --size 640x480          # GPU
-    python textregion_ros/benchmarks/node_latency.py --preset cpu_smoke --frames 5          # CPU
-    python textregion_ros/benchmarks/node_latency.py --preset cpu_smoke --size 320x240 --rate 2 --side-rate 30
+    python -m benchmarks.node_latency --device cuda --size 640x480          # GPU
+    python -m benchmarks.node_latency --preset cpu_smoke --frames 5          # CPU
+    python -m benchmarks.node_latency --preset cpu_smoke --size 320x240 --rate 2 --side-rate 30
 
 With --overlap-compare it measures instead the node's frame period (the median time between two frames'
 outputs while frames arrive faster than it works, every frame output subscribed) with overlap_host_stage
@@ -27,68 +27,25 @@ Figures are printed as tables (with the CPU/GPU name); nothing here is a test as
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
-import platform
 import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
-from textregion_ros.cli.settings import Settings, parse_assignment, resolve_settings, typed_value
-from textregion_ros.ros.client import NodeClient, set_stamp
-from textregion_ros.ros.conversions import stamp_ns
+from textregion_ros.cli.settings import Settings
 from textregion_ros.tooling import local_dds
-from textregion_ros.tooling.params_files import NODE_NAME, config_file, preset_file, preset_names
+from textregion_ros.tooling.params_files import NODE_NAME, preset_names
 from textregion_ros.tooling.node_command import CONFIGURE_FAILED
 from textregion_ros.tooling.node_process import NodeProcess
 
-# --preset default: the main file's (real) architectures with random weights; filters off so random
-# weights leave regions. Any other --preset is a params file in config/presets/ (e.g. cpu_smoke).
-DEFAULT_PRESET = "default"
-RANDOM_WEIGHTS: dict[str, Any] = {"weights": "random", "sam2_weights": "random", "pred_iou_thresh": 0.0,
-                                  "stability_score_thresh": 0.0, "remove_global_patches": False}
+from .common import DEFAULT_PRESET, device_name, timed_runs
+from .node_probe import CAMERA_TOPIC, Probe, benchmark_settings
 
-
-def device_name(device: str) -> str:
-    import torch
-
-    if device.startswith("cuda") or (device == "auto" and torch.cuda.is_available()):
-        return torch.cuda.get_device_name(0)
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return f"CPU: {line.split(':', 1)[1].strip()} ({os.cpu_count()} threads)"
-    return platform.processor() or "CPU"
-
-
-def node_settings(preset: str, overrides: dict[str, Any]) -> tuple[list[Path], dict[str, Any]]:
-    """The node's params files and its `-p` overrides for `--preset`, plus the command line's."""
-    if preset == DEFAULT_PRESET:
-        return [config_file()], {**RANDOM_WEIGHTS, **overrides}
-    return [config_file(), preset_file(preset)], dict(overrides)
-
-
-def benchmark_settings(preset: str, queries: list[str], device: Optional[str],
-                       assignments: list[str]) -> tuple[list[Path], dict[str, Any], Settings, dict[str, Any]]:
-    """What a benchmark starts the node with: (params files, its -p overrides, the validated settings,
-    every parameter value for the record), from --preset, the queries, --device and -p NAME=VALUE.
-
-    The node is given each override as validated (typed_value): `-p nms_iou=1` reaches it as the
-    double 1.0 its parameter is declared as, not the YAML integer 1 that the node would refuse.
-    UsageError for a value the node would reject, before any node starts."""
-    requested: dict[str, Any] = {"queries": queries}
-    if device:
-        requested["device"] = device
-    requested.update(parse_assignment(text) for text in assignments)
-    params_files, raw = node_settings(preset, requested)
-    overrides = {name: typed_value(name, value, f"-p {name}") for name, value in raw.items()}
-    settings = resolve_settings(params_files, overrides=overrides)  # what the node will run with
-    parameters = {**dataclasses.asdict(settings.config), **settings.node, "queries": settings.queries}
-    return params_files, overrides, settings, parameters
 
 
 def summary(values: list[float]) -> dict[str, float]:
@@ -99,62 +56,20 @@ def summary(values: list[float]) -> dict[str, float]:
     }
 
 
-CAMERA_TOPIC = "/bench/image"  # the node's `image`, remapped
-
-
-class Probe(NodeClient):
-    """The client harness (ros/client.py) as the benchmarks' camera: frames out, the first arrival
-    of each frame's detections in (by stamp), and a ~/query client."""
-
-    def __init__(self, name: str = "latency_probe") -> None:
-        super().__init__(name)
-        from textregion_msgs.srv import Query
-
-        self.camera = self.camera_publisher(CAMERA_TOPIC)
-        self.arrivals: dict[int, float] = {}  # stamp (ns) -> when its detections arrived (perf_counter)
-        self.detections = self.subscribe_output("detections", self._on_detections)
-        self.query_client = self.service(Query, self.topic("query"))
-        self.Query = Query
-
-    def _on_detections(self, msg: Any) -> None:
-        self.arrivals.setdefault(stamp_ns(msg.header), time.perf_counter())
-
-    def frames_matched(self) -> bool:
-        """Whether the node's image subscription and its detections publisher have matched ours."""
-        return self.matched(self.camera, self.detections)
-
-    def publish(self, message: Any, key: int) -> float:
-        """Publish `message` stamped `key` (ns); when it was sent (perf_counter)."""
-        set_stamp(message, key)
-        sent = time.perf_counter()
-        self.camera.publish(message)
-        return sent
-
-    def query(self, phrases: list[str]) -> float:
-        request = self.Query.Request(queries=phrases, threshold=0.0)
-        started = time.perf_counter()
-        future = self.query_client.call_async(request)
-        self.spin_until(future.done, 300, "the ~/query answer", step=0.01)
-        if not future.result().success:
-            raise RuntimeError(f"~/query failed: {future.result().message}")
-        return time.perf_counter() - started
-
-
 def engine_direct(settings: Settings, rgb: np.ndarray, queries: list[str], repeats: int) -> list[float]:
     from textregion_ros.engine import TextRegionEngine
     from textregion_ros.ros import conversions
     from std_msgs.msg import Header
 
     engine = TextRegionEngine(settings.config)
-    times = []
-    for index in range(repeats + 1):
-        started = time.perf_counter()
+
+    def frame() -> None:
         regions = engine.regions(rgb)
         segmentation = engine.segment(regions, queries)
         detections = engine.ground(regions, queries, segmentation=segmentation)
         conversions.detections_to_msg(detections, Header())
-        if index:  # the first run warms caches (text embeddings, allocator)
-            times.append(time.perf_counter() - started)
+
+    times, _ = timed_runs(frame, repeats)  # after one warm-up run (text embeddings, allocator)
     engine.close()
     return times
 
@@ -374,7 +289,7 @@ def overlap_main(args: argparse.Namespace, overrides: dict[str, Any], params_fil
 def side_rate_main(args: argparse.Namespace, overrides: dict[str, Any], params_files: list[Path],
                    env: dict[str, str], width: int, height: int, parameters: dict[str, Any]) -> int:
     """--side-rate: this code's node (and with --before, the other copy's), `--repeats` rounds alternated."""
-    from side_rate import TABLE_HEADER, PhaseResult, side_rate_run, side_rate_table, summary_dict
+    from .side_rate import TABLE_HEADER, PhaseResult, side_rate_run, side_rate_table, summary_dict
 
     remaps = {name: f"/bench/{name}" for name in ("image", "depth", "camera_info")}
     codes = {}

@@ -2,9 +2,9 @@
 
 Run it on the machine you care about and read the tables; nothing here asserts a time.
 
-    python textregion_ros/benchmarks/object_search.py                         # CPU, defaults below
-    python textregion_ros/benchmarks/object_search.py --device cuda --json /tmp/object_search.json
-    python textregion_ros/benchmarks/object_search.py --regions 8,256 --frames 20 --threads 1
+    python -m benchmarks.object_search                         # CPU, defaults below
+    python -m benchmarks.object_search --device cuda --json /tmp/object_search.json
+    python -m benchmarks.object_search --regions 8,256 --frames 20 --threads 1
 
 (a) Per frame, for R regions: soft masks (0..3 like the engine's clamped SAM2 logits, zero outside)
     of R elliptic blobs that drift and bounce at the working resolution (640x480 by default), as a
@@ -31,28 +31,21 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
 
-try:
-    import textregion_ros.objects  # noqa: F401  (installed, or run from a colcon/pip install)
-except ImportError:  # run from a source checkout without installing
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench_common import benchmark_device, cpu_model, positive_ints, synchronize  # noqa: E402
-from textregion_ros.objects import FrameObservation, ObjectMemory, Tracker, TrackingSettings
-from textregion_ros.spatial import Boxes3D
+from textregion_ros.objects import ObjectMemory, Tracker, TrackingSettings
 from textregion_ros.objects.association import grid_stride, masks_on_grid, pack_masks
+
+from .common import benchmark_device, cpu_model, device_name, median_seconds, positive_ints, synchronize
+from .scenes import TOKEN_DIM, BlobScene, unit_rows
 
 DEFAULT_REGIONS = "8,32,64,128,256"
 DEFAULT_MEMORIES = "100,1000,10000"
-TOKEN_DIM = 512
 CLASSES = 5
 LOGIT_SCALE = 100.0  # CLIP-style temperature: random tokens still give a confident argmax
-AREA_FRACTIONS = (0.002, 0.03)  # log-uniform blob areas, as fractions of the image
-VALID_3D = 0.8
 
 
 # -- command line ----------------------------------------------------------------------------------
@@ -76,61 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def unit_rows(values: np.ndarray) -> np.ndarray:
-    return (values / np.linalg.norm(values, axis=1, keepdims=True)).astype(np.float32)
-
-
 # -- (a) synthetic moving blobs ------------------------------------------------------------------------
-class BlobScene:
-    """R elliptic blobs drifting and bouncing in a W x H frame; the mask buffer is reused per frame."""
-
-    def __init__(self, count: int, width: int, height: int, device: torch.device, rng: np.random.Generator) -> None:
-        self.count, self.width, self.height, self.rng = count, width, height, rng
-        areas = np.exp(rng.uniform(*np.log(AREA_FRACTIONS), count)) * width * height
-        aspect = rng.uniform(0.5, 2.0, count)
-        self.radii = np.stack([np.sqrt(areas * aspect / np.pi), np.sqrt(areas / aspect / np.pi)], axis=1)
-        self.centres = rng.uniform([0, 0], [width, height], (count, 2))
-        self.velocity = rng.uniform(-6.0, 6.0, (count, 2))  # pixels per frame
-        self.points = rng.uniform([-1.5, -1.0, 1.0], [1.5, 1.0, 4.0], (count, 3))
-        self.tokens = unit_rows(rng.normal(size=(count, TOKEN_DIM)))
-        self.masks = torch.zeros((count, height, width), dtype=torch.float32, device=device)
-        self.windows: list[Optional[tuple[int, int, int, int]]] = [None] * count
-
-    def step(self, frame: int, stamp_ns: int) -> tuple[FrameObservation, Boxes3D]:
-        self.centres += self.velocity
-        size = np.array([self.width, self.height], dtype=float)
-        bounce = (self.centres < 0) | (self.centres >= size)
-        self.velocity[bounce] *= -1.0
-        self.centres = np.clip(self.centres, 0, size - 1)
-        self.points += self.rng.normal(0.0, 0.01, self.points.shape)
-        boxes = np.stack([self._draw(i) for i in range(self.count)])
-        tokens = unit_rows(self.tokens + self.rng.normal(0.0, 0.02, self.tokens.shape))
-        valid = self.rng.random(self.count) < VALID_3D
-        centres = np.where(valid[:, None], self.points, np.nan)
-        observation = FrameObservation(stamp_ns=stamp_ns, tokens=torch.from_numpy(tokens), masks=self.masks,
-                                       boxes=boxes, centres_3d=centres)
-        spatial = Boxes3D(centres=centres, box_centres=centres, sizes=np.full((self.count, 3), 0.2),
-                             orientations=np.tile([0.0, 0.0, 0.0, 1.0], (self.count, 1)), valid=valid,
-                             frame_id="map", stamp_ns=stamp_ns)
-        return observation, spatial
-
-    def _draw(self, i: int) -> np.ndarray:
-        """Blob i at its new place (its old window cleared); returns its exclusive box."""
-        if self.windows[i] is not None:
-            x1, y1, x2, y2 = self.windows[i]
-            self.masks[i, y1:y2, x1:x2] = 0.0
-        (cx, cy), (rx, ry) = self.centres[i], self.radii[i]
-        x1, x2 = max(0, int(cx - rx)), min(self.width, int(cx + rx) + 1)
-        y1, y2 = max(0, int(cy - ry)), min(self.height, int(cy + ry) + 1)
-        yy, xx = np.mgrid[y1:y2, x1:x2]
-        value = 3.0 * np.clip(1.0 - ((xx - cx) / rx) ** 2 - ((yy - cy) / ry) ** 2, 0.0, 1.0)
-        self.masks[i, y1:y2, x1:x2] = torch.from_numpy(value.astype(np.float32))
-        self.windows[i] = (x1, y1, x2, y2)
-        inside = value > 0
-        if not inside.any():
-            return np.zeros(4)
-        rows, cols = np.nonzero(inside.any(axis=1))[0], np.nonzero(inside.any(axis=0))[0]
-        return np.array([x1 + cols[0], y1 + rows[0], x1 + cols[-1] + 1, y1 + rows[-1] + 1], dtype=float)
 
 
 @dataclass
@@ -206,25 +145,15 @@ def filled_memory(count: int, rng: np.random.Generator) -> ObjectMemory:
     return memory
 
 
-def median_ms(call: Callable[[], Any], calls: int) -> float:
-    call()
-    times = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
-
-
 def time_find(count: int, args: argparse.Namespace) -> FindRow:
     rng = np.random.default_rng(args.seed + 7 * count)
     memory, score = filled_memory(count, rng), text_scorer(rng)
     handed: list[np.ndarray] = []
     memory.find(lambda tokens: (handed.append(tokens.copy()) or score(tokens)))  # the matrix find hands over
     tokens = handed[0]
-    return FindRow(count, median_ms(lambda: score(tokens), args.calls),
-                   median_ms(lambda: memory.find(score, max_results=10), args.calls),
-                   median_ms(lambda: memory.find(score), args.calls), len(memory.find(score)))
+    return FindRow(count, 1e3 * median_seconds(lambda: score(tokens), args.calls)[0],
+                   1e3 * median_seconds(lambda: memory.find(score, max_results=10), args.calls)[0],
+                   1e3 * median_seconds(lambda: memory.find(score), args.calls)[0], len(memory.find(score)))
 
 
 # -- output -----------------------------------------------------------------------------------------------
@@ -257,7 +186,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     device = benchmark_device(args.device, args.threads)
     width, height = (int(v) for v in args.size.lower().split("x"))
     load_start = list(os.getloadavg())
-    print(f"{cpu_model()}, {os.cpu_count()} CPUs, {torch.get_num_threads()} torch threads; masks on {device}; "
+    print(f"{device_name(torch.device('cpu'))}; masks on {device}; "
           f"numpy {np.__version__}, torch {torch.__version__}")
     print(f"1-min load average at start {load_start[0]:.2f} (other work inflates CPU timings)\n")
     frame_rows = [time_frames(count, width, height, args, device) for count in args.regions]

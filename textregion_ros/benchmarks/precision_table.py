@@ -1,7 +1,7 @@
 """How far each reduced precision moves each backbone's outputs from fp32, and what `auto` would pick.
 
-    python textregion_ros/benchmarks/precision_table.py                       # CPU, every backbone
-    python textregion_ros/benchmarks/precision_table.py --device cuda --json /tmp/precision.json
+    python -m benchmarks.precision_table                       # CPU, every backbone
+    python -m benchmarks.precision_table --device cuda --json /tmp/precision.json
 
 Per backbone (CLIP ViT-B-16, SigLIP2 ViT-B-16-SigLIP2-256, PE-Core-T-16-384 with random weights:
 the real architectures, so the real activations' dtype paths; trained weights have other value
@@ -24,32 +24,22 @@ import argparse
 import dataclasses
 import datetime
 import json
-import statistics
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 
-try:
-    import textregion_ros  # noqa: F401
-except ImportError:  # a source checkout without installing
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench_common import benchmark_device, device_name, synchronize  # noqa: E402
-from textregion_ros.engine import EngineConfig, TextRegionEngine  # noqa: E402
-from textregion_ros.params import BY_NAME  # noqa: E402
-from textregion_ros.engine.precision import (COSINE_BAR, DTYPES, Measurement, dtype_problem,  # noqa: E402
+from textregion_ros.engine import TextRegionEngine
+from textregion_ros.engine.precision import (COSINE_BAR, DTYPES, Measurement, dtype_problem,
                                              pick_precision)
-from textregion_ros.engine.sam2_loading import load_sam2  # noqa: E402
-from textregion_ros.tooling.params_files import preset_file, read_params_file  # noqa: E402
+from textregion_ros.engine.sam2_loading import load_sam2
+from textregion_ros.tooling.small_models import MODELS, small_config
 
-MODELS = {"clip": "ViT-B-16", "siglip2": "ViT-B-16-SigLIP2-256", "pe": "PE-Core-T-16-384"}
+from .common import benchmark_device, device_name, median_seconds
+from .scenes import PHOTO, astronaut
+
 QUERIES = ["a person", "a red mug", "a wooden table", "the sky", "a cat", "a rocket", "grass", "a wall"]
-PHOTO = Path(__file__).resolve().parents[1] / "textregion_ros" / "data" / "astronaut.jpg"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--txt", type=Path, default=None, help="also write the printed table here")
     parser.add_argument("--queries", default=", ".join(QUERIES), help="comma-separated queries (80 templates each)")
     parser.add_argument("--quick", action="store_true", help="a dry run (run_gpu_checks.sh --quick): PE only, "
-                        "a 96-pixel photograph, 2 x 2 points, 1 repeat, 1 query, bf16 only (fp16 is emulated, slowly, on a CPU)")
+                        "a 96-pixel photograph, 2 x 2 points, 1 repeat, 1 query, bf16 only "
+                        "(fp16 is emulated, slowly, on a CPU)")
     return parser
 
 
@@ -78,20 +69,6 @@ def quick(args: argparse.Namespace) -> argparse.Namespace:
     return args
 
 
-def photograph(long_side: int) -> np.ndarray:
-    image = Image.open(PHOTO).convert("RGB")
-    factor = long_side / max(image.size)
-    return np.asarray(image.resize((round(image.size[0] * factor), round(image.size[1] * factor))))
-
-
-def base_config(backbone: str, args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
-    """The cpu_smoke preset (random weights, filters off) with the backbone's model on `device`."""
-    values = {k: v for k, v in read_params_file(preset_file("cpu_smoke")).items()
-              if k not in ("backbone", "model") and BY_NAME[k].engine}
-    return {**values, "backbone": backbone, "model": MODELS[backbone], "device": str(device),
-            "points_per_side": args.points_per_side}
-
-
 def text_tokenizer(model: torch.nn.Module):
     """open_clip's bundled BPE at the model's context length: offline, and with random weights any
     valid token ids do (SigLIP2's own tokenizer would need a download)."""
@@ -101,14 +78,8 @@ def text_tokenizer(model: torch.nn.Module):
 
 
 def median_ms(engine: TextRegionEngine, frame, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        synchronize(engine.device)
-        start = time.perf_counter()
-        engine.image_features(frame)
-        synchronize(engine.device)
-        times.append(1000.0 * (time.perf_counter() - start))
-    return statistics.median(times)
+    """The image tower's median time on `frame`, in milliseconds (no warm-up: the fp32 reference ran first)."""
+    return 1000.0 * median_seconds(lambda: engine.image_features(frame), repeats, engine.device, warmup=0)[0]
 
 
 def cosines(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -119,13 +90,13 @@ def cosines(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 def measure_backbone(backbone: str, args: argparse.Namespace, device: torch.device, rgb: np.ndarray) -> dict:
     import open_clip
 
-    config = base_config(backbone, args, device)
+    config = small_config(backbone, device=str(device), points_per_side=args.points_per_side)
     model = open_clip.create_model(MODELS[backbone], pretrained=None).eval().to(device)
-    sam2 = load_sam2(EngineConfig(**config), device)
+    sam2 = load_sam2(config, device)
     tokenizer = text_tokenizer(model)
 
     def engine(precision: str) -> TextRegionEngine:
-        return TextRegionEngine(EngineConfig(**config, precision=precision), clip_model=model, sam2_model=sam2,
+        return TextRegionEngine(dataclasses.replace(config, precision=precision), clip_model=model, sam2_model=sam2,
                                 tokenizer=tokenizer)
 
     queries = [query.strip() for query in args.queries.split(",") if query.strip()]
@@ -193,9 +164,9 @@ def main() -> None:
     args = quick(build_parser().parse_args())
     device = benchmark_device(args.device, args.threads)
     torch.manual_seed(0)
-    rgb = photograph(args.size)
+    rgb = astronaut(args.size)
     rows = [measure_backbone(kind, args, device, rgb) for kind in args.backbones.split(",")]
-    header = (f"benchmarks/precision_table.py --device {args.device} --size {args.size} "
+    header = (f"python -m benchmarks.precision_table --device {args.device} --size {args.size} "
               f"--points-per-side {args.points_per_side}\n"
               f"machine: {device_name(device)}, torch {torch.__version__}; image {PHOTO.name} "
               f"{rgb.shape[1]}x{rgb.shape[0]}; random weights (cpu_smoke preset), queries: {args.queries}")

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """How much `region_prompts: tracks` changes the answers against `grid`, on your own frames and weights.
 
-    python textregion_ros/benchmarks/prompt_agreement.py ~/frames --queries "person, chair, door"
-    python textregion_ros/benchmarks/prompt_agreement.py ~/run.bag --image-topic /camera/image \\
+    python -m benchmarks.prompt_agreement ~/frames --queries "person, chair, door"
+    python -m benchmarks.prompt_agreement ~/run.bag --image-topic /camera/image \\
         --params-file textregion_ros/config/presets/small_gpu.yaml --json /tmp/agreement.json
 
 Both modes run on the same frames, in order, each with its own tracks (as two nodes would): one engine,

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """region_prompts: what a `tracks` non-keyframe costs against the `grid`, as ratios measured in one run.
 
-    python textregion_ros/benchmarks/region_prompts.py --device cpu --json docs/benchmarks/region_prompts_cpu.json
-    python textregion_ros/benchmarks/region_prompts.py --device cuda --compile
-    python textregion_ros/benchmarks/region_prompts.py --device cpu --quick      # tiny models: a dry run
+    python -m benchmarks.region_prompts --device cpu --json docs/benchmarks/region_prompts_cpu.json
+    python -m benchmarks.region_prompts --device cuda --compile
+    python -m benchmarks.region_prompts --device cpu --quick      # tiny models: a dry run
 
 Per config (the defaults: SAM2.1-T at 1024 with 16 x 16 points, CLIP ViT-B-16; and the small_gpu preset, both
 as the node resolves them, with random weights and the mask filters off) one engine runs, frame after frame
@@ -30,7 +30,6 @@ import dataclasses
 import datetime
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -38,20 +37,16 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_common, engine_presets (run as a script)
+from textregion_ros.engine import EngineConfig, TextRegionEngine
+from textregion_ros.engine.region_prompts import PromptBasis, RegionPrompts
+from textregion_ros.perception.prompt_policy import PreviousRegions, tracks_prompts
+from textregion_ros.tooling.small_models import MODELS
 
-from bench_common import benchmark_device, device_name, format_table  # noqa: E402
-from engine_presets import preset_config  # noqa: E402
-
-from textregion_ros.engine import EngineConfig, TextRegionEngine  # noqa: E402
-from textregion_ros.engine.region_prompts import PromptBasis, RegionPrompts  # noqa: E402
-from textregion_ros.perception.prompt_policy import PreviousRegions, tracks_prompts  # noqa: E402
+from .common import benchmark_device, device_name, format_table, preset_config
 
 QUERIES = ["person", "chair", "table", "floor", "door"]
-QUICK = {"backbone": "pe", "model": "PE-Core-T-16-384", "sam2_image_size": 256, "points_per_side": 4,
+QUICK = {"backbone": "pe", "model": MODELS["pe"], "sam2_image_size": 256, "points_per_side": 4,
          "scale": (448, 336), "resize_mode": "resize", "max_prompts": 8}
-
-
 
 
 def moving_scene(width: int, height: int, objects: int, frame: int) -> np.ndarray:
@@ -192,7 +187,8 @@ def sam2_rounds(engine: TextRegionEngine, base: EngineConfig, rgb: np.ndarray,
 def sam2_table(rounds: int, result: dict[str, dict[str, float]]) -> str:
     rows = [[kind, str(r["decoded"]), f"{r['decoder_s'] * 1e3:.0f}", f"{(r['encoder_s'] + r['decoder_s']) * 1e3:.0f}",
              f"{r['decoder_ratio']:.2f}", f"{r['sam2_ratio']:.2f}"] for kind, r in result.items()]
-    return (f"SAM2 stage alone, median of {rounds} alternating rounds (encoder {next(iter(result.values()))['encoder_s'] * 1e3:.0f}"
+    encoder_ms = next(iter(result.values()))["encoder_s"] * 1e3
+    return (f"SAM2 stage alone, median of {rounds} alternating rounds (encoder {encoder_ms:.0f}"
             " ms, the same for every kind)\n" + format_table(
                 ["frame kind", "decoded", "decoder ms", "SAM2 ms", "decoder x", "SAM2 x"], rows))
 

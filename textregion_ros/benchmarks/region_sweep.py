@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
 import torch
-from bench_common import format_table, linear_fit, ms, peak_memory_mib, reset_peak_memory
 
 from textregion_ros.engine import QuerySet, TextRegionEngine
 from textregion_ros.engine.frame import Frame
 from textregion_ros.engine.mask_fusion import working_size
 from textregion_ros.engine.tiling import TokenFeatures
 from textregion_ros.engine.timing import StageTimer
+
+from .common import format_table, linear_fit, ms, peak_memory_mib, reset_peak_memory
 
 SWEEP_STAGES = ("mask_to_grid", "global_patch_removal", "pooling", "painting", "grounding")
 

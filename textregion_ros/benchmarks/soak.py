@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Soak: thousands of frames through the real node over DDS, watching what its process holds.
 
-    python textregion_ros/benchmarks/soak.py --preset cpu_smoke -p points_per_side=2 --size 64x48 \\
+    python -m benchmarks.soak --preset cpu_smoke -p points_per_side=2 --size 64x48 \\
         --json docs/benchmarks/soak_cpu.json                                   # CPU, 10,000 frames
-    python textregion_ros/benchmarks/soak.py --preset default --device cuda --size 640x480   # GPU
-    python textregion_ros/benchmarks/soak.py --preset cpu_smoke ... --frames 2000 --depth --find-every 20 \\
+    python -m benchmarks.soak --preset default --device cuda --size 640x480   # GPU
+    python -m benchmarks.soak --preset cpu_smoke ... --frames 2000 --depth --find-every 20 \\
         --stamp-period-s 0.1 -p memory_s=10.0      # 3D, tracks closing, the memory full and ~/find calls
 
 A node that leaks a little per frame runs fine in every test and dies on the robot after a day, so
@@ -47,13 +47,15 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from node_latency import CAMERA_TOPIC, DEFAULT_PRESET, Probe, benchmark_settings, device_name
 from textregion_ros.engine import split_query_text
 from textregion_ros.ros.client import output_qos, set_stamp
 from textregion_ros.tooling import local_dds, process_stats
 from textregion_ros.tooling.node_command import CONFIGURE_FAILED
 from textregion_ros.tooling.node_process import NodeProcess, NodeProcessError
 from textregion_ros.tooling.params_files import NODE_NAME, preset_names
+
+from .common import DEFAULT_PRESET, device_name
+from .node_probe import CAMERA_TOPIC, Probe, benchmark_settings
 
 DEPTH_TOPIC, CAMERA_INFO_TOPIC = "/bench/depth", "/bench/camera_info"  # the node's depth and camera_info, remapped
 # Query sets cycled through (the `queries` topic's text form); the text cache holds them all after

@@ -2,9 +2,9 @@
 
 Run it on the machine you care about and read the table; nothing here asserts a time.
 
-    python textregion_ros/benchmarks/spatial_stage.py                      # CPU, 640x480 and 1280x720
-    python textregion_ros/benchmarks/spatial_stage.py --device cuda --json /tmp/spatial_stage.json
-    python textregion_ros/benchmarks/spatial_stage.py --threads 1 --regions 8,64,256 --repeats 3
+    python -m benchmarks.spatial_stage                      # CPU, 640x480 and 1280x720
+    python -m benchmarks.spatial_stage --device cuda --json /tmp/spatial_stage.json
+    python -m benchmarks.spatial_stage --threads 1 --regions 8,64,256 --repeats 3
 
 The scene per image size: a registered depth image at the colour resolution (a floor plane tilted
 away from the camera, a wall, boxes in front of it, 2 mm noise, 5 % holes) and R random soft blob
@@ -39,33 +39,18 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import torch
 
-try:
-    import textregion_ros.spatial  # noqa: F401  (installed, or run from a colcon/pip install)
-except ImportError:  # run from a source checkout without installing
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench_common import LinearFit, benchmark_device, cpu_model, linear_fit, positive_ints, synchronize  # noqa: E402
 from textregion_ros.engine.mask_fusion import working_size
-from textregion_ros.spatial import DepthSettings, Intrinsics, locate
+from textregion_ros.spatial import DepthSettings, locate
+
+from .common import (LinearFit, benchmark_device, cpu_model, device_name, format_table, linear_fit, parse_sizes,
+                     positive_ints, synchronize)
+from .scenes import blob_masks, camera_for, depth_scene
 
 DEFAULT_SIZES = "640x480,1280x720"
 DEFAULT_REGIONS = "8,16,32,64,128,256"
-AREA_FRACTIONS = (0.002, 0.15)  # log-uniform blob areas, as fractions of the image
-MASK_CHUNK = 16  # masks generated this many at a time (bounds the generator's temporaries)
 
 
 # -- command line ----------------------------------------------------------------------------------
-
-
-def parse_sizes(text: str) -> list[tuple[int, int]]:
-    """'640x480,1280x720' -> [(640, 480), (1280, 720)] as (width, height)."""
-    sizes = []
-    for item in text.split(","):
-        values = positive_ints(item, "x")
-        if len(values) != 2:
-            raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, got {item!r}")
-        sizes.append((values[0], values[1]))
-    return sizes
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,63 +68,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     return parser
-
-
-# -- environment -----------------------------------------------------------------------------------
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"{cpu_model()}, {os.cpu_count()} CPUs, {torch.get_num_threads()} torch threads"
-
-
-# -- synthetic scene ---------------------------------------------------------------------------------
-def camera_for(width: int, height: int) -> Intrinsics:
-    """A typical RGB-D colour camera: about 70 degrees horizontal field of view, centred."""
-    focal = 0.7 * width
-    return Intrinsics(fx=focal, fy=focal, cx=(width - 1) / 2.0, cy=(height - 1) / 2.0, width=width, height=height)
-
-
-def depth_scene(camera: Intrinsics, rng: np.random.Generator) -> np.ndarray:
-    """float32 metres [H, W], NaN holes: a floor 1 m below the camera, a wall at 4 m, eight boxes."""
-    v, u = np.mgrid[0:camera.height, 0:camera.width].astype(np.float64)
-    ray_x, ray_y = (u - camera.cx) / camera.fx, (v - camera.cy) / camera.fy
-    depth = np.full(u.shape, 4.0)
-    floor = np.where(ray_y > 0, 1.0 / np.maximum(ray_y, 1e-9), np.inf)  # y = 1 m plane
-    depth = np.minimum(depth, floor)
-    for _ in range(8):
-        z = rng.uniform(1.0, 3.5)
-        x0, y0 = rng.uniform(-1.2, 1.0), rng.uniform(-0.6, 0.6)
-        inside = (ray_x * z >= x0) & (ray_x * z <= x0 + rng.uniform(0.1, 0.6)) & \
-                 (ray_y * z >= y0) & (ray_y * z <= min(y0 + rng.uniform(0.1, 0.6), 1.0))
-        depth = np.where(inside, np.minimum(depth, z), depth)
-    depth += rng.normal(0.0, 0.002, depth.shape)
-    depth[rng.random(depth.shape) < 0.05] = np.nan
-    return depth.astype(np.float32)
-
-
-def blob_masks(count: int, height: int, width: int, device: torch.device, generator: torch.Generator) -> torch.Tensor:
-    """[count, H, W] float32 soft masks in [0, 3]: ellipses with soft edges, areas log-uniform in
-    AREA_FRACTIONS of the image, made MASK_CHUNK at a time."""
-    rows = torch.arange(height, dtype=torch.float32, device=device)[None, :, None]
-    cols = torch.arange(width, dtype=torch.float32, device=device)[None, None, :]
-    masks = torch.empty(count, height, width, device=device)
-    log_low, log_high = np.log(AREA_FRACTIONS[0]), np.log(AREA_FRACTIONS[1])
-
-    def uniform(n: int, low: float, high: float) -> torch.Tensor:
-        return (low + (high - low) * torch.rand(n, generator=generator)).to(device)[:, None, None]
-
-    for start in range(0, count, MASK_CHUNK):  # setup, not the timed path
-        n = min(MASK_CHUNK, count - start)
-        area = torch.exp(uniform(n, log_low, log_high)) * height * width
-        aspect = torch.exp(uniform(n, -0.7, 0.7))
-        radius_u = torch.sqrt(area * aspect / np.pi)
-        radius_v = torch.sqrt(area / aspect / np.pi)
-        centre_u, centre_v = uniform(n, 0, width), uniform(n, 0, height)
-        distance = ((cols - centre_u) / radius_u) ** 2 + ((rows - centre_v) / radius_v) ** 2
-        masks[start:start + n] = ((1.15 - distance) * 8.0).clamp_(0.0, 3.0)
-    return masks
 
 
 # -- timing and fitting ----------------------------------------------------------------------------------
@@ -191,17 +119,6 @@ def time_size(width: int, height: int, counts: Sequence[int], args: argparse.Nam
 
 
 # -- tables ----------------------------------------------------------------------------------------
-def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """Aligned plain text: first column left-aligned, the others right-aligned."""
-    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
-
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
-
-    return "\n".join([line(headers), "  ".join("-" * w for w in widths), *(line(r) for r in rows)])
-
-
 def print_results(rows: Sequence[Row], fits: dict[str, LinearFit], point_fits: dict[str, LinearFit]) -> None:
     table = []
     for row in rows:

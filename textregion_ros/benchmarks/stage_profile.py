@@ -1,6 +1,6 @@
-"""Top operators per stage (torch.profiler) of a frame of R injected proposals, after SAM2 (issue 16).
+"""Top operators per stage (torch.profiler) of a frame of R injected proposals, after SAM2.
 
-    OMP_NUM_THREADS=1 python textregion_ros/benchmarks/stage_profile.py --regions 8,256 --size 640x480
+    OMP_NUM_THREADS=1 python -m benchmarks.stage_profile --regions 8,256 --size 640x480
 
 For each R: the stages after the SAM2 decoder (mask selection, soft masks + fusion, image features,
 region tokens, painting, grounding) run once to warm up, then once each under torch.profiler; for
@@ -13,24 +13,20 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
-try:
-    import textregion_ros.engine  # noqa: F401
-except ImportError:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from torch.profiler import ProfilerActivity, profile
 
-from bench_common import benchmark_device, cpu_model, positive_ints  # noqa: E402
-from engine_stages import benchmark_image  # noqa: E402
-from injected_regions import candidates  # noqa: E402
-from torch.profiler import ProfilerActivity, profile  # noqa: E402
+from textregion_ros.engine import TextRegionEngine
+from textregion_ros.engine import mask_fusion
+from textregion_ros.engine.sam2_masks import select_masks
+from textregion_ros.tooling.small_models import random_config
 
-from textregion_ros.engine import EngineConfig, TextRegionEngine  # noqa: E402
-from textregion_ros.engine import mask_fusion  # noqa: E402
-from textregion_ros.engine.sam2_masks import select_masks  # noqa: E402
+from .common import benchmark_device, cpu_model, positive_ints
+from .scenes import benchmark_image
+from .scenes import candidates
 
 QUERIES = ["mug", "table; desk", "chair", "floor", "wall"]
 
@@ -95,9 +91,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     device = benchmark_device("cpu", args.threads)
     width, height = (int(v) for v in args.size.split("x"))
-    config = EngineConfig(backbone="pe", model="PE-Core-T-16-384", weights="random", sam2_weights="random",
-                          device=str(device), pred_iou_thresh=0.0, stability_score_thresh=0.0, min_mask_area=0,
-                          global_patch_threshold=-1.0, resize_mode="resize")
+    config = random_config("pe", device=str(device), remove_global_patches=True, global_patch_threshold=-1.0,
+                           resize_mode="resize")
     engine = TextRegionEngine(config)
     rgb, source = benchmark_image(width, height, 0)
     print(f"{cpu_model()}, {torch.get_num_threads()} torch thread(s), torch {torch.__version__}; {width}x{height} "
@@ -106,7 +101,8 @@ def main(argv=None) -> int:
         report = profile_stages(engine, rgb, count, args.top)
         print(f"\n== R = {count} injected candidates ==")
         for name, stage in report.items():
-            ops = "; ".join(f"{op['op']} {op['self_ms']:.2f} ms ({op['share']:.0%}, {op['calls']}x)" for op in stage["top"])
+            ops = "; ".join(f"{op['op']} {op['self_ms']:.2f} ms ({op['share']:.0%}, {op['calls']}x)"
+                            for op in stage["top"])
             print(f"{name:<14} {stage['wall_s'] * 1e3:8.2f} ms | {ops}")
     return 0
 

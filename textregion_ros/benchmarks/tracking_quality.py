@@ -3,8 +3,8 @@
 Nothing here asserts anything; it prints the table the defaults of track_box_iou_gate and
 track_min_similarity were chosen from (the closing note of the object-search issue quotes it).
 
-    python textregion_ros/benchmarks/tracking_quality.py
-    python textregion_ros/benchmarks/tracking_quality.py --regions 64 --frames 100 --json /tmp/quality.json
+    python -m benchmarks.tracking_quality
+    python -m benchmarks.tracking_quality --regions 64 --frames 100 --json /tmp/quality.json
 
 The scene is object_search.py's: R elliptic blobs drifting (and bouncing, so they cross) in a 640 x 480
 frame at a given speed, each with its own random token plus fresh Gaussian noise every frame (the
@@ -28,10 +28,9 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # object_search.py's synthetic scene
-from object_search import AREA_FRACTIONS, BlobScene, unit_rows  # noqa: E402
+from textregion_ros.objects import Tracker, TrackingSettings
 
-from textregion_ros.objects import Tracker, TrackingSettings  # noqa: E402
+from .scenes import AREA_FRACTIONS, BlobScene, unit_rows
 
 SPEEDS = (2.0, 6.0, 12.0, 24.0)
 NOISES = (0.02, 0.05)  # per token dimension (D = 512): consecutive sightings at cosine ~0.83 / ~0.44

@@ -114,11 +114,11 @@ from engine_fixtures import (  # noqa: E402,F401
 
 @pytest.fixture(scope="session")
 def postgres_server():
-    """A real PostgreSQL server in a temp folder for the whole session (postgres_server.py); stopped at the end.
+    """A real PostgreSQL server in a temp folder for the whole session (tooling/postgres_server.py); stopped at the end.
 
     Skipped, with the reason, where the package is not installed, except in CI (CI=true), where the
     set-up must have installed it and its absence is an error."""
-    from postgres_server import PostgresServer, postgres_bin
+    from textregion_ros.tooling.postgres_server import PostgresServer, postgres_bin
 
     if postgres_bin() is None:
         if os.environ.get("CI") == "true":

@@ -15,23 +15,16 @@ import torch
 
 from textregion_ros.engine import EngineConfig, TextRegionEngine
 from textregion_ros.engine.sam2_loading import load_sam2
-from textregion_ros.params import BY_NAME
-from textregion_ros.tooling.params_files import preset_file, read_params_file
+from textregion_ros.tooling.small_models import MODELS, random_config, small_engine_values
 
-MODELS = {"clip": "ViT-B-16", "siglip2": "ViT-B-16-SigLIP2-256", "pe": "PE-Core-T-16-384"}
-# The cpu_smoke preset's engine settings without its model choice (tests pick the backbone), plus the
-# engine tests' own two choices: a 3 x 3 grid (they run many small frames) and global-patch removal at its
-# default (on), since tests of that stage and of empty outcomes rely on it.
-SMALL: dict[str, Any] = {
-    **{name: value for name, value in read_params_file(preset_file("cpu_smoke")).items()
-       if name not in ("backbone", "model") and BY_NAME[name].engine},
-    "points_per_side": 3,
-    "remove_global_patches": True,
-}
+# The shared small random-weights config (tooling/small_models.py: the cpu_smoke sizes, filters off),
+# plus the engine tests' own two choices: a 3 x 3 grid (they run many small frames) and global-patch
+# removal at its default (on), since tests of that stage and of empty outcomes rely on it.
+SMALL: dict[str, Any] = {**small_engine_values(), "points_per_side": 3, "remove_global_patches": True}
 
 
 def small_config(backbone: str = "pe", **overrides: Any) -> EngineConfig:
-    return EngineConfig(**{"backbone": backbone, "model": MODELS[backbone], **SMALL, **overrides})
+    return random_config(backbone, **{**SMALL, **overrides})
 
 
 def photo_like(height: int = 96, width: int = 128, seed: int = 0) -> np.ndarray:

@@ -1,14 +1,14 @@
 """Helpers for the object-store tests: objects to store and fresh, empty stores of either kind."""
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 
 import numpy as np
 
 from textregion_ros.objects.store_records import StoredObject, resolve_store
+# the tests' name for a new empty database on the session's server
+from textregion_ros.tooling.postgres_server import fresh_database_url as fresh_postgres_url
 
-_DATABASES = itertools.count(1)
 DIM = 8
 MODEL = "pe:PE-Core-T-16-384:random"
 
@@ -27,16 +27,6 @@ def stored(track_id: int, robot: str = "robot_a", session: str = "s1", seen_ns: 
                         tuple(centre) if has_3d else (float("nan"),) * 3,
                         tuple(centre) if has_3d else (float("nan"),) * 3, (0.1, 0.2, 0.3), (0.0, 0.0, 0.0, 1.0),
                         "map" if has_3d else "", seen_ns, map_id)
-
-
-def fresh_postgres_url(server) -> str:
-    """A new empty database on the test server (one per test: stores never see each other's rows)."""
-    import psycopg
-
-    name = f"t{next(_DATABASES)}_{np.random.default_rng().integers(1 << 30)}"
-    with psycopg.connect(server.url(), autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    return server.url(database=name)
 
 
 def fresh_location(kind: str, tmp_path: Path, server=None):

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 from engine_fixtures import photo_like, small_config
-from torchvision.ops import box_iou
 
 from textregion_ros.engine import TextRegionEngine
 from textregion_ros.engine.boxes import inclusive_boxes
-from textregion_ros.engine.mask_fusion import BOX_IOU_GATE, fuse, soft_masks
+from textregion_ros.engine.mask_fusion import fuse, soft_masks
 from textregion_ros.engine.sam2_masks import MaskProposals, select_masks
 from textregion_ros.engine.sync_audit import SyncAudit
+from textregion_ros.tooling.fusion_reference import reference_groups
 
 # Fusion's syncs: one copy of the group labels (with the sweeps' convergence flag), plus one copy
 # of the proposals' boxes here, where the proposals do not come from select_masks (which copies
@@ -29,29 +29,6 @@ FUSION_SYNC_BUDGET = 2
 # The audit counts `.cpu()` too: on the CPU it is a no-op, on CUDA a blocking copy.
 FRAME_SYNC_BUDGET = 5
 QUERIES = ["mug", "table", "floor"]
-
-
-def reference_groups(masks: torch.Tensor, boxes: torch.Tensor, threshold: float) -> list[list[int]]:
-    """The greedy rule as written in DESIGN.md 1.1, in plain Python over masks (the old loop)."""
-    sums = masks.flatten(1).sum(1)
-    gate = box_iou(boxes, boxes)
-    used = [float(s) <= 0 for s in sums]
-    groups = []
-    for i in range(masks.shape[0]):
-        if used[i]:
-            continue
-        group = [i]
-        for j in range(masks.shape[0]):
-            # compared in float32 tensors, as the engine does (ties at the thresholds resolve alike)
-            if used[j] or j == i or not bool(gate[i, j] > BOX_IOU_GATE):
-                continue
-            overlap = torch.minimum(masks[i], masks[j]).sum()
-            if bool(overlap / torch.minimum(sums[i], sums[j]) > threshold):
-                group.append(j)
-        for member in group:
-            used[member] = True
-        groups.append(sorted(group))
-    return groups
 
 
 def _proposals(logits: torch.Tensor) -> MaskProposals:

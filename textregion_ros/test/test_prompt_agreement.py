@@ -1,8 +1,9 @@
-"""benchmarks/prompt_agreement.py on a folder of frames with random weights: both modes run on every
+"""benchmarks.prompt_agreement on a folder of frames with random weights: both modes run on every
 frame, tracks starts with a keyframe and then prompts from its tracks, and the report says that its
 figures are meaningless."""
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
 import sys
@@ -15,11 +16,13 @@ from PIL import Image
 from engine_fixtures import photo_like
 from textregion_ros.tooling.params_files import preset_file
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "prompt_agreement.py"
-_spec = importlib.util.spec_from_file_location("prompt_agreement", SCRIPT)
-prompt_agreement = importlib.util.module_from_spec(_spec)
-sys.modules["prompt_agreement"] = prompt_agreement
-_spec.loader.exec_module(prompt_agreement)
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+if "benchmarks" not in sys.modules:  # the package by its path: textregion_ros/ need not be on sys.path
+    _spec = importlib.util.spec_from_file_location("benchmarks", BENCHMARKS / "__init__.py",
+                                                   submodule_search_locations=[str(BENCHMARKS)])
+    sys.modules["benchmarks"] = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(sys.modules["benchmarks"])
+prompt_agreement = importlib.import_module("benchmarks.prompt_agreement")
 
 FRAMES = 3
 

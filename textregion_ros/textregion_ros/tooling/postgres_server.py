@@ -1,4 +1,4 @@
-"""A throwaway PostgreSQL server for tests: Debian's `postgresql` package, a cluster in a temp folder.
+"""A throwaway PostgreSQL server for tests and benchmarks: Debian's `postgresql` package, a cluster in a temp folder.
 
 initdb refuses to run as root, so under root (CI) the cluster belongs to the unprivileged `nobody`
 user. The server listens on 127.0.0.1 at a free port with password (scram) authentication, so the
@@ -11,6 +11,7 @@ and are skipped elsewhere with the reason.
 from __future__ import annotations
 
 import glob
+import itertools
 import os
 import pwd
 import shutil
@@ -23,6 +24,7 @@ from typing import Optional
 USER = "textregion"
 PASSWORD = "s3cret-Pw.for_tests"
 DATABASE = "postgres"
+_DATABASES = itertools.count(1)
 
 
 def postgres_bin() -> Optional[Path]:
@@ -86,3 +88,13 @@ class PostgresServer:
     def stop_only(self) -> None:
         """Stop the server but keep its data (a store lost mid-run)."""
         self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "-t", "60", "stop")
+
+
+def fresh_database_url(server: "PostgresServer") -> str:
+    """A new empty database on `server`, by URL (one per test or case: stores never see each other's rows)."""
+    import psycopg
+
+    name = f"t{next(_DATABASES)}_{os.getpid()}"
+    with psycopg.connect(server.url(), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return server.url(database=name)
