@@ -40,15 +40,15 @@ try:
 except ImportError:  # a source checkout without installing
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_common import benchmark_device, device_name, positive_ints, synchronize  # noqa: E402
-from precision_table import photograph  # noqa: E402
-from textregion_ros.engine import EngineConfig  # noqa: E402
-from textregion_ros.engine.frame import image_to_float  # noqa: E402
-from textregion_ros.engine.op_traffic import OpTraffic, Traffic  # noqa: E402
-from textregion_ros.engine.precision import autocast  # noqa: E402
-from textregion_ros.engine.sam2_decoder import DecoderLevers, ImageInputs, cast_inputs, decode_masks, sam2_decode  # noqa: E402
-from textregion_ros.engine.sam2_loading import load_sam2  # noqa: E402
-from textregion_ros.engine.sam2_masks import Sam2MaskGenerator  # noqa: E402
+from bench_common import benchmark_device, device_name, positive_ints, synchronize
+from precision_table import photograph
+from textregion_ros.engine import EngineConfig
+from textregion_ros.engine.frame import image_to_float
+from textregion_ros.engine.op_traffic import OpTraffic, Traffic
+from textregion_ros.engine.precision import autocast
+from textregion_ros.engine.sam2_decoder import DecoderLevers, ImageInputs, cast_inputs, decode_masks, sam2_decode
+from textregion_ros.engine.sam2_loading import load_sam2
+from textregion_ros.engine.sam2_masks import Sam2MaskGenerator
 
 GB = 1e9
 

@@ -30,14 +30,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # engine_stages, bench_common (run as a script)
 
-from bench_common import benchmark_device, cpu_model  # noqa: E402
-from engine_stages import FRAME_STAGES, benchmark_image, format_table, load_line, run_frame  # noqa: E402
+from bench_common import benchmark_device, cpu_model
+from engine_stages import FRAME_STAGES, benchmark_image, format_table, load_line, run_frame
 
-from textregion_ros.cli.settings import resolve_settings  # noqa: E402
-from textregion_ros.engine import EngineConfig, TextRegionEngine, parse_queries, split_query_text  # noqa: E402
-from textregion_ros.engine.rescale import rescaled_size  # noqa: E402
-from textregion_ros.engine.tiling import plan_views  # noqa: E402
-from textregion_ros.tooling.params_files import config_file, preset_file  # noqa: E402
+from textregion_ros.cli.settings import resolve_settings
+from textregion_ros.engine import EngineConfig, TextRegionEngine, parse_queries, split_query_text
+from textregion_ros.engine.rescale import rescaled_size
+from textregion_ros.engine.tiling import plan_views
+from textregion_ros.tooling.params_files import config_file, preset_file
 
 DEFAULT = "default"
 RANDOM = {"weights": "random", "sam2_weights": "random", "pred_iou_thresh": 0.0, "stability_score_thresh": 0.0,

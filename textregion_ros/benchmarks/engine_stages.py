@@ -68,9 +68,9 @@ try:
 except ImportError:  # run from a source checkout without installing
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_common import format_table, ms, peak_memory_mib, reset_peak_memory  # noqa: E402,F401 (re-exported)
-from injected_regions import BEFORE_COMMIT, run_injected  # noqa: E402
-from region_sweep import print_sweep, run_sweep  # noqa: E402
+from bench_common import format_table, ms, peak_memory_mib, reset_peak_memory
+from injected_regions import BEFORE_COMMIT, run_injected
+from region_sweep import print_sweep, run_sweep
 from textregion_ros.engine import EngineConfig, QuerySet, TextRegionEngine, parse_queries, split_query_text
 from textregion_ros.engine.precision import PRECISIONS
 from textregion_ros.engine.rescale import resize_linear_uint8

@@ -37,7 +37,7 @@ try:
 except ImportError:  # a source checkout without installing
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_common import positive_ints  # noqa: E402
+from bench_common import positive_ints
 from textregion_ros import params
 from textregion_ros.cli.settings import resolve_settings
 from textregion_ros.engine import TextRegionEngine, parse_queries

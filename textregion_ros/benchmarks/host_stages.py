@@ -45,17 +45,17 @@ except ImportError:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_common import benchmark_device, device_name, format_table, positive_ints  # noqa: E402
-from spatial_stage import blob_masks, camera_for, depth_scene, parse_sizes  # noqa: E402
+from bench_common import benchmark_device, device_name, format_table, positive_ints
+from spatial_stage import blob_masks, camera_for, depth_scene, parse_sizes
 
-from textregion_ros.cli.depth_files import DepthFile  # noqa: E402
-from textregion_ros.engine import EngineConfig, Regions, TextRegionEngine, parse_queries  # noqa: E402
-from textregion_ros.engine.mask_fusion import working_size  # noqa: E402
-from textregion_ros.objects import FrameObjects  # noqa: E402
-from textregion_ros.outputs.overlay import draw_overlay  # noqa: E402
-from textregion_ros.params import PARAMETERS  # noqa: E402
-from textregion_ros.perception import FrameInput, FramePipeline, ObservedFrame, PipelineSettings  # noqa: E402
-from textregion_ros.tooling import local_dds  # noqa: E402
+from textregion_ros.cli.depth_files import DepthFile
+from textregion_ros.engine import EngineConfig, Regions, TextRegionEngine, parse_queries
+from textregion_ros.engine.mask_fusion import working_size
+from textregion_ros.objects import FrameObjects
+from textregion_ros.outputs.overlay import draw_overlay
+from textregion_ros.params import PARAMETERS
+from textregion_ros.perception import FrameInput, FramePipeline, ObservedFrame, PipelineSettings
+from textregion_ros.tooling import local_dds
 
 QUERIES = ["mug", "table; desk", "chair", "floor", "wall", "door", "plant", "person"]
 SIZES = ((640, 480), (1280, 720))

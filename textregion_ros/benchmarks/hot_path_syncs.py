@@ -28,8 +28,8 @@ try:
 except ImportError:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from injected_regions import synthetic_logits  # noqa: E402
-from torchvision.ops import box_iou  # noqa: E402
+from injected_regions import synthetic_logits
+from torchvision.ops import box_iou
 
 from textregion_ros.engine.boxes import exclusive_boxes, inclusive_boxes
 from textregion_ros.engine.mask_fusion import BOX_IOU_GATE, fuse, soft_masks

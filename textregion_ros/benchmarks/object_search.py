@@ -41,7 +41,7 @@ try:
 except ImportError:  # run from a source checkout without installing
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_common import benchmark_device, cpu_model, positive_ints, synchronize  # noqa: E402
+from bench_common import benchmark_device, cpu_model, positive_ints, synchronize
 from textregion_ros.objects import FrameObservation, ObjectMemory, Tracker, TrackingSettings
 from textregion_ros.spatial import Boxes3D
 from textregion_ros.objects.association import grid_stride, masks_on_grid, pack_masks

@@ -39,13 +39,13 @@ try:
 except ImportError:  # a source checkout without installing
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_common import benchmark_device, device_name, synchronize  # noqa: E402
-from textregion_ros.engine import EngineConfig, TextRegionEngine  # noqa: E402
-from textregion_ros.params import BY_NAME  # noqa: E402
-from textregion_ros.engine.precision import (COSINE_BAR, DTYPES, Measurement, dtype_problem,  # noqa: E402
+from bench_common import benchmark_device, device_name, synchronize
+from textregion_ros.engine import EngineConfig, TextRegionEngine
+from textregion_ros.params import BY_NAME
+from textregion_ros.engine.precision import (COSINE_BAR, DTYPES, Measurement, dtype_problem,
                                              pick_precision)
-from textregion_ros.engine.sam2_loading import load_sam2  # noqa: E402
-from textregion_ros.tooling.params_files import preset_file, read_params_file  # noqa: E402
+from textregion_ros.engine.sam2_loading import load_sam2
+from textregion_ros.tooling.params_files import preset_file, read_params_file
 
 MODELS = {"clip": "ViT-B-16", "siglip2": "ViT-B-16-SigLIP2-256", "pe": "PE-Core-T-16-384"}
 QUERIES = ["a person", "a red mug", "a wooden table", "the sky", "a cat", "a rocket", "grass", "a wall"]

@@ -40,12 +40,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_common, engine_presets (run as a script)
 
-from bench_common import benchmark_device, device_name, format_table  # noqa: E402
-from engine_presets import preset_config  # noqa: E402
+from bench_common import benchmark_device, device_name, format_table
+from engine_presets import preset_config
 
-from textregion_ros.engine import EngineConfig, TextRegionEngine  # noqa: E402
-from textregion_ros.engine.region_prompts import PromptBasis, RegionPrompts  # noqa: E402
-from textregion_ros.perception.prompt_policy import PreviousRegions, tracks_prompts  # noqa: E402
+from textregion_ros.engine import EngineConfig, TextRegionEngine
+from textregion_ros.engine.region_prompts import PromptBasis, RegionPrompts
+from textregion_ros.perception.prompt_policy import PreviousRegions, tracks_prompts
 
 QUERIES = ["person", "chair", "table", "floor", "door"]
 QUICK = {"backbone": "pe", "model": "PE-Core-T-16-384", "sam2_image_size": 256, "points_per_side": 4,

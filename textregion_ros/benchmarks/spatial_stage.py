@@ -44,7 +44,7 @@ try:
 except ImportError:  # run from a source checkout without installing
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_common import LinearFit, benchmark_device, cpu_model, linear_fit, positive_ints, synchronize  # noqa: E402
+from bench_common import LinearFit, benchmark_device, cpu_model, linear_fit, positive_ints, synchronize
 from textregion_ros.engine.mask_fusion import working_size
 from textregion_ros.spatial import DepthSettings, Intrinsics, locate
 

@@ -23,14 +23,14 @@ try:
 except ImportError:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_common import benchmark_device, cpu_model, positive_ints  # noqa: E402
-from engine_stages import benchmark_image  # noqa: E402
-from injected_regions import candidates  # noqa: E402
-from torch.profiler import ProfilerActivity, profile  # noqa: E402
+from bench_common import benchmark_device, cpu_model, positive_ints
+from engine_stages import benchmark_image
+from injected_regions import candidates
+from torch.profiler import ProfilerActivity, profile
 
-from textregion_ros.engine import EngineConfig, TextRegionEngine  # noqa: E402
-from textregion_ros.engine import mask_fusion  # noqa: E402
-from textregion_ros.engine.sam2_masks import select_masks  # noqa: E402
+from textregion_ros.engine import EngineConfig, TextRegionEngine
+from textregion_ros.engine import mask_fusion
+from textregion_ros.engine.sam2_masks import select_masks
 
 QUERIES = ["mug", "table; desk", "chair", "floor", "wall"]
 

@@ -29,9 +29,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # object_search.py's synthetic scene
-from object_search import AREA_FRACTIONS, BlobScene, unit_rows  # noqa: E402
+from object_search import AREA_FRACTIONS, BlobScene, unit_rows
 
-from textregion_ros.objects import Tracker, TrackingSettings  # noqa: E402
+from textregion_ros.objects import Tracker, TrackingSettings
 
 SPEEDS = (2.0, 6.0, 12.0, 24.0)
 NOISES = (0.02, 0.05)  # per token dimension (D = 512): consecutive sightings at cosine ~0.83 / ~0.44

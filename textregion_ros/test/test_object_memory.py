@@ -313,7 +313,7 @@ def test_writer_and_reader_threads_run_together_without_errors() -> None:
             reading.wait(timeout=30)
             for k in range(400):
                 observe(memory, 0.1 * k, [k + 1 + j for j in range(8)])
-        except BaseException as error:  # noqa: BLE001 - reported by the assertion below
+        except BaseException as error:
             errors.append(error)
         finally:
             done.set()
@@ -326,7 +326,7 @@ def test_writer_and_reader_threads_run_together_without_errors() -> None:
                 reading.set()
                 assert len({f.track_id for f in found}) == len(found)
                 time.sleep(0.0005)  # let the writer take the lock (CPython's lock is not fair)
-        except BaseException as error:  # noqa: BLE001
+        except BaseException as error:
             errors.append(error)
 
     threads = [threading.Thread(target=write), threading.Thread(target=read)]

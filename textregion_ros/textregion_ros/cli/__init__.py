@@ -21,7 +21,8 @@ import sys
 from typing import Optional, Sequence
 
 from .. import params
-from .settings import EXIT_INTERRUPTED, EXIT_USAGE, FLAG_PARAMETERS, NODE_NAME, UsageError
+from ..tooling.params_files import NODE_NAME
+from .settings import EXIT_INTERRUPTED, EXIT_USAGE, FLAG_PARAMETERS, UsageError
 
 _FLAG_TYPES = {params.INTEGER: int, params.DOUBLE: float, params.STRING: str}
 
