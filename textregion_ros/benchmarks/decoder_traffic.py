@@ -158,7 +158,7 @@ def decoder_times(bench: DecoderBench, args: argparse.Namespace) -> dict[str, fl
     seconds: dict[str, list[float]] = {name: [] for name in sides}
     with torch.no_grad():
         sparse, dense = bench.prompts(args.time_batch)
-        for name, run in sides.items():  # warm-up
+        for run in sides.values():  # warm-up
             run(sparse, dense)
         for _ in range(args.repeats):
             for name, run in sides.items():  # alternating, so drift on a shared machine hits both

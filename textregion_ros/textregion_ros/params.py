@@ -464,8 +464,3 @@ def coerce(parameter: Parameter, value: Any) -> Any:
         if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
             return list(value)
     raise bad
-
-
-def kind_words(parameter: Parameter) -> str:
-    """'an integer', 'true or false', ...: what a value of this parameter must be."""
-    return _KIND_WORDS[parameter.kind]

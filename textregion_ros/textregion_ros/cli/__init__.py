@@ -42,6 +42,7 @@ def _add_shared(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `textregion` command line: one subcommand per front end, their shared flags from the parameter table."""
     from .bag import run_bag
     from .download import run_download
     from .segment import run_segment
@@ -104,6 +105,7 @@ def _setup_logging(verbose: bool) -> None:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of `textregion`: the exit status says how it ended (0, usage error, interrupted, failed)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):

@@ -59,6 +59,7 @@ RELOAD_FIELDS = params.RELOAD_FIELDS
 
 
 def field_names() -> list[str]:
+    """The engine settings' names, in the table's order."""
     return [f.name for f in dataclasses.fields(EngineConfig)]
 
 

@@ -33,6 +33,7 @@ MASK_WORK_MAX_SIDE = 1024
 
 @dataclass
 class FusedMasks:
+    """SAM2's masks after nested masks are fused into groups: one soft mask and its best scores per group."""
     masks: torch.Tensor  # [R,hw,ww] float soft masks in [0, 3] at working resolution
     iou: torch.Tensor  # [R] best predicted IoU in each group
     stability: torch.Tensor  # [R] best stability score in each group

@@ -83,6 +83,7 @@ class WeightSource:
 
 
 def hub_endpoint() -> str:
+    """The model hub's base URL; HF_ENDPOINT points it at a mirror."""
     return os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
 
 
@@ -100,10 +101,12 @@ def hub_reachable(timeout: float = 3.0) -> bool:
 
 
 def warn_random(what: str) -> None:
+    """Says loudly that `what` runs with random weights, so nobody mistakes its answers for real ones."""
     log.warning(_RANDOM_BANNER, what)
 
 
 def looks_like_path(value: str) -> bool:
+    """Whether a weights setting names a file (rather than a hub or open_clip tag)."""
     return os.sep in value or value.startswith(".") or Path(value).suffix in (".pt", ".pth", ".bin", ".safetensors", ".npz")
 
 
@@ -137,6 +140,7 @@ def cached_or_download(
 
 
 def unavailable_message(what: str, candidates: tuple[HubFile, ...], cache_dir: Optional[str]) -> str:
+    """Why the weights could not be had and how to provide them: the URLs tried and the cache to fill."""
     urls = " or ".join(c.url for c in candidates)
     cache = cache_dir or os.environ.get("HF_HUB_CACHE") or os.environ.get("HF_HOME") or "~/.cache/huggingface"
     return (

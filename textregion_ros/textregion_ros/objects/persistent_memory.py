@@ -43,6 +43,7 @@ PARAMETERS = ("memory_store", "robot_id", "map_id", "memory_retention_s", "memor
 
 @dataclass(frozen=True)
 class PersistenceSettings:
+    """Where and how the object memory is kept across runs (the memory_* rows of the parameter table)."""
     location: StoreLocation
     robot_id: str
     map_id: str = ""

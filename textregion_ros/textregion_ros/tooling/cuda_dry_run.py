@@ -328,6 +328,7 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of the CUDA dry run: runs the chosen cases, prints each report, writes JSON on request."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backbone", choices=sorted(MODELS), default="clip")

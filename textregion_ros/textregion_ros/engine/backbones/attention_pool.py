@@ -22,6 +22,8 @@ from .loading import Tokenizer
 
 
 class AttentionPoolBackbone(Backbone):
+    """Backbones whose image embedding comes from an attention-pool head (SigLIP2, PE): region tokens go
+    through that head's value path, so they land in the space the text is embedded in."""
     global_weight = 0.5
     mean = (0.5, 0.5, 0.5)
     std = (0.5, 0.5, 0.5)
@@ -82,6 +84,7 @@ class AttentionPoolBackbone(Backbone):
 
 
 class Siglip2Backbone(AttentionPoolBackbone):
+    """SigLIP2 (an open_clip timm trunk); its crops are resized bicubic."""
     kind = "siglip2"
     interpolation = InterpolationMode.BICUBIC
 
@@ -98,5 +101,6 @@ class Siglip2Backbone(AttentionPoolBackbone):
 
 
 class PerceptionEncoderBackbone(AttentionPoolBackbone):
+    """The Perception Encoder (an open_clip timm trunk); its crops are resized bilinear."""
     kind = "pe"
     interpolation = InterpolationMode.BILINEAR
