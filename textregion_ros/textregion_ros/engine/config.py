@@ -6,7 +6,7 @@ params file, the CLI and the engine cannot disagree on a name, a default or a ra
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from .. import params
 from .errors import ConfigError
@@ -42,18 +42,21 @@ def _model_id(self: Any) -> str:
     return f"{self.backbone}:{self.model}:{self.weights}"
 
 
-EngineConfig = dataclasses.make_dataclass(
-    "EngineConfig",
-    [_field(p) for p in params.ENGINE_PARAMETERS],
-    namespace={
-        "__doc__": "The engine's settings: one field per engine row of textregion_ros.params (same name, "
-                   "default and range). Invalid values raise ConfigError listing every problem.",
-        "__post_init__": _post_init,
-        "from_mapping": classmethod(_from_mapping),
-        "model_id": property(_model_id),
-    },
-)
-EngineConfig.__module__ = __name__
+if TYPE_CHECKING:  # the class is built at import time from the table: to mypy its fields are Any
+    EngineConfig = Any
+else:
+    EngineConfig = dataclasses.make_dataclass(
+        "EngineConfig",
+        [_field(p) for p in params.ENGINE_PARAMETERS],
+        namespace={
+            "__doc__": "The engine's settings: one field per engine row of textregion_ros.params (same name, "
+                       "default and range). Invalid values raise ConfigError listing every problem.",
+            "__post_init__": _post_init,
+            "from_mapping": classmethod(_from_mapping),
+            "model_id": property(_model_id),
+        },
+    )
+    EngineConfig.__module__ = __name__
 
 RELOAD_FIELDS = params.RELOAD_FIELDS
 

@@ -160,8 +160,9 @@ class TextRegionEngine:
             with budgeted_sync(self.device):
                 index = kept.nonzero().flatten()  # the one compaction of the regions: one host sync
         stats["regions"] = int(index.shape[0])
-        regions = self.build_regions(*(t.index_select(0, index) for t in (fused.masks, tokens, fused.iou,
-                                                                          fused.stability)), frame.size)
+        masks, tokens, iou, stability = (t.index_select(0, index) for t in (fused.masks, tokens, fused.iou,
+                                                                            fused.stability))
+        regions = self.build_regions(masks, tokens, iou, stability, frame.size)
         regions.timings, regions.stats, regions.prompt_basis = timer.seconds, stats, basis
         return regions
 

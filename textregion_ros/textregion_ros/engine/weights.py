@@ -13,7 +13,7 @@ import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 from urllib.parse import urlparse
 
 from .errors import WeightsUnavailableError
@@ -120,7 +120,7 @@ def cached_or_download(
     """
     from huggingface_hub import hf_hub_download, try_to_load_from_cache
 
-    kwargs = {"cache_dir": cache_dir or None}
+    kwargs: dict[str, Any] = {"cache_dir": cache_dir or None}
     for candidate in candidates:
         # a pure cache lookup: hf_hub_download(local_files_only=True) may still reach for the network
         # (huggingface_hub 2.x fetches an agent registry for its headers unless offline at import)

@@ -27,10 +27,12 @@ class AttentionPoolBackbone(Backbone):
     global_weight = 0.5
     mean = (0.5, 0.5, 0.5)
     std = (0.5, 0.5, 0.5)
+    visual: Any  # open_clip's image tower and its timm trunk: untyped
+    trunk: Any
 
     def __init__(self, model: torch.nn.Module, tokenizer: Tokenizer, crop_size: int = 0,
                  dtype: torch.dtype = torch.float32) -> None:
-        trunk = getattr(getattr(model, "visual", None), "trunk", None)
+        trunk: Any = getattr(getattr(model, "visual", None), "trunk", None)
         pool = getattr(trunk, "attn_pool", None)
         if pool is None or not hasattr(pool, "kv"):
             raise ConfigError(
