@@ -86,7 +86,8 @@ def compare_compiled(engine: TextRegionEngine, rgb: np.ndarray, repeats: int, ta
         rows.append([stage, *(f"{stats[k] * 1e3:.2f}" for k in ("eager_p50_s", "eager_p95_s", "compiled_p50_s",
                                                                   "compiled_p95_s")),
                      f"{stats['ratio_eager_over_compiled']:.2f}x" if stats["ratio_eager_over_compiled"] else "-"])
-    print(table(["stage", "eager p50 ms", "eager p95 ms", "compiled p50 ms", "compiled p95 ms", "eager/compiled"], rows))
+    print(table(["stage", "eager p50 ms", "eager p95 ms", "compiled p50 ms", "compiled p95 ms", "eager/compiled"],
+                rows))
     compile_rows = [[report.name, report.mode, shape, f"{seconds:.1f}"]
                     for report in reports.values() for shape, seconds in report.compiled.items()]
     compile_rows += [[report.name, report.mode, "-", "-"] for report in reports.values() if not report.compiled]

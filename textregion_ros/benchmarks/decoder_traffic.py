@@ -218,7 +218,8 @@ def size_report(result: dict) -> list[str]:
     lines += ["", "GB / frame by module    " + "".join(f"{row['config'][:14]:>16}" for row in rows)]
     for group in groups:
         lines.append(f"{group:<24}" + "".join(f"{row['by_module'].get(group, 0) / GB:>16.2f}" for row in rows))
-    ops = sorted({op for row in rows for op in row["by_op"]}, key=lambda op: -max(r["by_op"].get(op, 0) for r in rows))[:12]
+    ops = sorted({op for row in rows for op in row["by_op"]},
+                 key=lambda op: -max(r["by_op"].get(op, 0) for r in rows))[:12]
     lines += ["", "GB / frame by aten op   " + "".join(f"{row['config'][:14]:>16}" for row in rows)]
     for op in ops:
         lines.append(f"{op:<24}" + "".join(f"{row['by_op'].get(op, 0) / GB:>16.2f}" for row in rows))

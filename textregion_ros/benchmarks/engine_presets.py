@@ -119,7 +119,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         stages = {stage: statistics.median(run.seconds.get(stage, 0.0) for run in runs[name]) for stage in MAIN_STAGES}
         counts = runs[name][-1].stats
         label = name if same_as[name] == name else f"{name} (= {same_as[name]} settings)"
-        rows.append([label, f"{frame * 1e3:.0f}", f"{frame / base:.2f}", *(f"{stages[s] * 1e3:.0f}" for s in MAIN_STAGES),
+        rows.append([label, f"{frame * 1e3:.0f}", f"{frame / base:.2f}",
+                     *(f"{stages[s] * 1e3:.0f}" for s in MAIN_STAGES),
                      str(counts.get("candidates", 0)), str(counts.get("regions", 0))])
         record[name] = {"config": dataclasses.asdict(configs[name]), "frame_median_s": frame, "ratio": frame / base,
                         "stages_median_s": stages, "frames_s": [frame_s(run) for run in runs[name]],

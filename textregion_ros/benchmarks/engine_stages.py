@@ -150,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     method.add_argument("--points-per-side", type=int, default=16)
     method.add_argument("--points-per-batch", type=int, default=None, help="default: the engine's")
     method.add_argument("--resize-mode", default=None, choices=("multi_resolution", "resize"))
-    method.add_argument("--scale", type=parse_scale, default=None, help="LONG,SHORT rescale bound (default: the engine's)")
+    method.add_argument("--scale", type=parse_scale, default=None,
+                        help="LONG,SHORT rescale bound (default: the engine's)")
     method.add_argument("--thresholds-off", action="store_true",
                         help="pred_iou_thresh = stability_score_thresh = min_mask_area = 0 and, unless "
                              "--global-patch-threshold is given, global_patch_threshold = -1 (removes nothing, "
@@ -348,7 +349,8 @@ def print_frame_report(stages: list[StageStats], runs: Sequence[FrameRun], devic
     peak = max(run.peak_mib for run in runs)
     print(f"peak memory: {peak:.1f} MiB ({memory_kind(device)})")
     return {
-        "stages": {s.name: {"kind": s.kind, "ran": s.ran, "median_s": s.median, "min_s": s.minimum, "samples_s": s.samples,
+        "stages": {s.name: {"kind": s.kind, "ran": s.ran, "median_s": s.median, "min_s": s.minimum,
+                            "samples_s": s.samples,
                             "share": s.median / total if total else None} for s in stages},
         UNCACHED_TEXT: {"kind": MODEL, "median_s": uncached.median, "min_s": uncached.minimum,
                         "samples_s": uncached.samples},
@@ -372,7 +374,8 @@ def print_counts(run: FrameRun) -> dict[str, int]:
 
 
 # -- main ----------------------------------------------------------------------------------------------
-def print_header(engine: TextRegionEngine, args: argparse.Namespace, image_source: str, queries: QuerySet) -> dict[str, Any]:
+def print_header(engine: TextRegionEngine, args: argparse.Namespace, image_source: str,
+                 queries: QuerySet) -> dict[str, Any]:
     config = engine.config
     info = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -443,7 +446,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.region_sweep:
         print(f"\n== region sweep: TextRegion's own stages for R synthetic masks "
               f"(image features computed once; median over {args.sweep_repeats} runs) ==")
-        rows, grid = run_sweep(engine, engine.prepare_frame(rgb), args.region_sweep, queries, args.sweep_repeats, args.seed)
+        rows, grid = run_sweep(engine, engine.prepare_frame(rgb), args.region_sweep, queries, args.sweep_repeats,
+                               args.seed)
         print(f"token grid {grid[0]}x{grid[1]} = {grid[0] * grid[1]} tokens. mask_to_grid = bilinear masks -> token "
               f"grid; painting = segment painting + region_id_image")
         results["region_sweep"] = {"token_grid": list(grid), **print_sweep(rows)}

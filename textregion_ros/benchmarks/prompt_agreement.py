@@ -112,7 +112,8 @@ def compare(pipelines: dict[str, FramePipeline], engine: TextRegionEngine, frame
         for query in queries.classes:
             g = [d for d in grid.detections if d.query == query]
             t = [d for d in tracks.detections if d.query == query]
-            iou = box_iou(np.array([d.box for d in g], float).reshape(-1, 4), np.array([d.box for d in t], float).reshape(-1, 4))
+            iou = box_iou(np.array([d.box for d in g], float).reshape(-1, 4),
+                          np.array([d.box for d in t], float).reshape(-1, 4))
             matched = iou.max(axis=1) >= MATCH_IOU if iou.size else np.zeros(len(g), bool)
             hits[query] += int(matched.sum())
             totals[query] += len(g)

@@ -80,7 +80,8 @@ class SideProbe(NodeClient):
         self.arrivals: dict[int, float] = {}
         self.detections = self.subscribe_output("detections", self._on_detections)
         self.arrivals_3d: set[int] = set()
-        self.detections_3d = self.subscribe_output("detections_3d", lambda msg: self.arrivals_3d.add(stamp_ns(msg.header)))
+        self.detections_3d = self.subscribe_output("detections_3d",
+                                                   lambda msg: self.arrivals_3d.add(stamp_ns(msg.header)))
         self.watch_diagnostics()  # self.status, self.statuses
         yy, xx = np.mgrid[0:height, 0:width]
         rgb = np.stack([xx * 255 // max(width - 1, 1), yy * 255 // max(height - 1, 1),

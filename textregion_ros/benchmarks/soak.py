@@ -275,7 +275,8 @@ def format_table(samples: list[dict[str, Any]], slope: dict[str, Optional[float]
 def machine(device: str) -> dict[str, Any]:
     """Where the figures come from: CPU model, GPU name on CUDA, and how busy the CPU was."""
     cpuinfo = Path("/proc/cpuinfo").read_text()
-    info: dict[str, Any] = {"cpu": process_stats.cpu_model(cpuinfo) or platform.processor(), "cpu_threads": os.cpu_count(),
+    info: dict[str, Any] = {"cpu": process_stats.cpu_model(cpuinfo) or platform.processor(),
+                            "cpu_threads": os.cpu_count(),
                             "virtual_machine": " hypervisor" in cpuinfo, "load_average_at_start": list(os.getloadavg()),
                             "python": platform.python_version()}
     try:
@@ -314,7 +315,8 @@ def parse_args() -> argparse.Namespace:
                         help="stamp spacing of the frames in s (0: 1 ns apart, as the first soaks)")
     parser.add_argument("--detections-only", action="store_true",
                         help="subscribe to ~/detections only (the node then skips the other outputs)")
-    parser.add_argument("--frame-timeout", type=float, default=30.0, help="closed loop: s before a frame counts as lost")
+    parser.add_argument("--frame-timeout", type=float, default=30.0,
+                        help="closed loop: s before a frame counts as lost")
     parser.add_argument("--json", type=Path, help="write the record here")
     args = parser.parse_args()
     if args.frames < 1 or args.sample_every < 1:

@@ -85,7 +85,8 @@ def load_photos() -> list[tuple[str, np.ndarray]]:
         try:
             photos.append((name, read_image(DATA_DIR / name)))
         except ValueError as error:
-            raise SystemExit(f"[demo] bundled photo {DATA_DIR / name} is unusable ({error}); reinstall the package") from error
+            raise SystemExit(f"[demo] bundled photo {DATA_DIR / name} is unusable ({error}); "
+                             "reinstall the package") from error
     return photos
 
 
@@ -313,7 +314,8 @@ def run_demo(args: argparse.Namespace, out: Path, params_files: list[Path], real
                 say(f"node stopped (exit status {code}) after {time.monotonic() - started:.1f} s in all")
             else:
                 how = f"(ended by signal {-code})" if code < 0 else "on SIGINT"
-                log.error(f"the node exited with status {code} {how}. Last lines of its log:\n{indent(node.log_tail())}")
+                log.error(f"the node exited with status {code} {how}. "
+                          f"Last lines of its log:\n{indent(node.log_tail())}")
                 status = 1
     return status
 

@@ -3,8 +3,8 @@
 SAM2's own automatic generator upsamples every mask of every grid point to the image size
 before filtering (about a minute per frame on a CPU). Here the image encoder runs once, all
 grid points go through the prompt encoder and mask decoder in batches of points_per_batch
-(the decoder without its per-prompt image traffic: engine/sam2_decoder.py), and every filter runs on the 256 x 256 low-resolution logits, vectorised over masks. Only
-survivors are ever upsampled (by the caller).
+(the decoder without its per-prompt image traffic: engine/sam2_decoder.py), and every filter runs
+on the 256 x 256 low-resolution logits, vectorised over masks. Only survivors are ever upsampled (by the caller).
 
 Filter order, as the reference: predicted IoU and stability per batch; then box NMS over all
 masks on SAM2's inclusive boxes; then the area filter. The area filter comes after NMS on
@@ -98,7 +98,8 @@ def prompt_decode(model: Sam2Module, coords: torch.Tensor, labels: torch.Tensor,
         sparse = encoder._embed_points(coords, labels, pad=False)
         dense = encoder.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(coords.shape[0], -1,
                                                                          *encoder.image_embedding_size)
-    return decode_masks(model.sam_mask_decoder, ImageInputs(image_embed, dense_pe, tuple(high_res_feats)), sparse, dense)
+    return decode_masks(model.sam_mask_decoder, ImageInputs(image_embed, dense_pe, tuple(high_res_feats)), sparse,
+                        dense)
 
 
 @dataclass

@@ -64,7 +64,8 @@ def segment(regions: Regions, queries: QuerySet, text: torch.Tensor, temperature
     else:  # softmax after bilinear upsampling, band by band
         bands = ((y0, class_probability(band[:-1], phrase_class, classes, temperature), band[-1])
                  for y0, band in bilinear_bands(torch.cat([seg, coverage]), (height, width)))
-    on_device: Optional[list[torch.Tensor]] = [] if regions.tokens.device.type != "cpu" else None  # the label map kept where it is made
+    # the label map kept where it is made
+    on_device: Optional[list[torch.Tensor]] = [] if regions.tokens.device.type != "cpu" else None
     for y0, probability, band_coverage in bands:
         best, label = probability.max(dim=0)
         covered = band_coverage > 0

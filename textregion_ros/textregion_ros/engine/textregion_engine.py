@@ -347,7 +347,8 @@ class TextRegionEngine:
         Text encoder only (cached phrases: no model work)."""
         return self.token_scorer(queries)(tokens)
 
-    def token_scorer(self, queries: Queries) -> Callable[[Union[torch.Tensor, np.ndarray]], tuple[np.ndarray, np.ndarray]]:
+    def token_scorer(self, queries: Queries) -> Callable[[Union[torch.Tensor, np.ndarray]],
+                                                         tuple[np.ndarray, np.ndarray]]:
         """score_tokens for these queries, with their phrases encoded now: the scorer itself runs no text
         model. ~/find makes it before it locks the object memory, so new phrases (a text-model forward
         each) never hold the lock that the frame thread's observe() waits on."""

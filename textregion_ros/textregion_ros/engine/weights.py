@@ -107,7 +107,8 @@ def warn_random(what: str) -> None:
 
 def looks_like_path(value: str) -> bool:
     """Whether a weights setting names a file (rather than a hub or open_clip tag)."""
-    return os.sep in value or value.startswith(".") or Path(value).suffix in (".pt", ".pth", ".bin", ".safetensors", ".npz")
+    return (os.sep in value or value.startswith(".")
+            or Path(value).suffix in (".pt", ".pth", ".bin", ".safetensors", ".npz"))
 
 
 def cached_or_download(

@@ -156,8 +156,9 @@ class FramePipeline:
             observed.track_ids = self.objects.observe(frame.stamp_ns, frame.frame_id, regions, observed.output_3d)
         keyframe = regions.prompts is None or regions.prompts.keyframe
         track_ids = observed.track_ids if observed.track_ids is not None else np.zeros(len(regions), np.uint32)
-        observed.previous = PreviousRegions(frame.stamp_ns, cast(tuple[int, int], tuple(regions.image_size)), key, keyframe,
-                                            regions.prompt_basis, np.asarray(track_ids))
+        image_size = cast(tuple[int, int], tuple(regions.image_size))
+        observed.previous = PreviousRegions(frame.stamp_ns, image_size, key, keyframe, regions.prompt_basis,
+                                            np.asarray(track_ids))
         self.previous = observed.previous
         observed.seconds["observe"] = time.perf_counter() - started
         return observed

@@ -4,8 +4,8 @@ overlay and region tokens out. A thin lifecycle adapter over textregion_ros.perc
 Lifecycle: configure loads the models, activate subscribes and enables the publishers,
 deactivate unsubscribes (the frame in flight ends first, counted as dropped), cleanup frees the models
 (and GPU memory). The services live as long as the node: a call while the models are not loaded is
-refused with the reason, and cleanup waits for the calls already running (runtime/work_gate.py). With `autostart` (default)
-the node configures and activates itself, so `ros2 run textregion_ros textregion_node` works.
+refused with the reason, and cleanup waits for the calls already running (runtime/work_gate.py).
+With `autostart` (default) the node configures and activates itself, so `ros2 run textregion_ros textregion_node` works.
 
 Threads: ROS callbacks only hand frames and queries over; one worker thread runs the models on
 the newest frame (older ones are dropped and counted). ~/query is answered from the latest
@@ -190,7 +190,8 @@ class TextRegionNode(QueryRoute, LifecycleNode):
             self._objects.configure(self._values())
         if names & PipelineSettings.PARAMETERS:
             self._settings = PipelineSettings.from_parameters(self._values())
-            self._between_frames("pipeline_settings", lambda: self._pipeline and self._pipeline.configure(self._settings))
+            self._between_frames("pipeline_settings",
+                                 lambda: self._pipeline and self._pipeline.configure(self._settings))
         if "stable_class_ids" in names:
             self._between_frames("label_values", lambda: self._put_in_force(None))
         if any(BY_NAME[name].engine for name in names if name in BY_NAME):

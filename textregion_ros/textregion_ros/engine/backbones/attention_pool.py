@@ -40,7 +40,8 @@ class AttentionPoolBackbone(Backbone):
                 f"(SigLIP2 / PE), got {type(getattr(model, 'visual', None)).__name__}; use backbone=clip for CLIP ViTs"
             )
         if getattr(pool, "pos_embed", None) is not None:
-            raise ConfigError(f"backbone={self.kind}: attention pools with their own position embedding are not supported")
+            raise ConfigError(f"backbone={self.kind}: attention pools with their own position embedding "
+                              "are not supported")
         self.visual, self.trunk, self.attn_pool = model.visual, trunk, pool
         native = int(trunk.patch_embed.img_size[0])
         super().__init__(model, tokenizer, crop_size or native, dtype)
