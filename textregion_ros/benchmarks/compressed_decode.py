@@ -140,7 +140,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             share = cost / (frame + cost)
             gpu_share = cost / (gpu_frame + cost) if gpu_frame and (width, height) == (640, 480) else None
             rows.append([f"{width}x{height}", kind, f"{len(data) / 1024:.0f}", f"{cost * 1e3:.2f}",
-                         f"{frame * 1e3:.0f}", f"{100 * share:.2f}", "-" if gpu_share is None else f"{100 * gpu_share:.1f}"])
+                         f"{frame * 1e3:.0f}", f"{100 * share:.2f}",
+                         "-" if gpu_share is None else f"{100 * gpu_share:.1f}"])
             record.append({"size": [width, height], "payload": kind, "format": FORMATS[kind], "bytes": len(data),
                            "decode_median_s": cost, "decode_samples_s": samples, "frame_median_s": frame,
                            "frame_samples_s": frames, "share_of_frame": share, "share_of_gpu_frame": gpu_share})

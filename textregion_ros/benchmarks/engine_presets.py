@@ -103,7 +103,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     runs: dict[str, list] = {name: [] for name in names}
     for round_index in range(args.repeats + 1):  # round 0 warms every engine up
         for name in names:
-            run = run_frame(engines[name], rgb, queries, keep_text=True)  # a shared engine still runs a frame of its own
+            # a shared engine still runs a frame of its own
+            run = run_frame(engines[name], rgb, queries, keep_text=True)
             print(f"  round {round_index} {name}: {sum(run.seconds.get(s, 0.0) for s, _ in FRAME_STAGES):.2f} s",
                   flush=True)
             if round_index:

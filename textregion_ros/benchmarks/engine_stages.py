@@ -309,7 +309,8 @@ def run_frame(engine: TextRegionEngine, rgb: np.ndarray, queries: QuerySet, keep
         with timer.stage("grounding"):
             detections = engine.ground(regions, queries, segmentation=segmentation)
     seconds = {**regions.timings, "text": segmentation.timings["text"], UNCACHED_TEXT: first.timings["text"],
-               "segment_painting": segmentation.timings["painting"], "region_id_image": timer.seconds["region_id_image"],
+               "segment_painting": segmentation.timings["painting"],
+               "region_id_image": timer.seconds["region_id_image"],
                "grounding": timer.seconds["grounding"]}
     seconds["painting"] = seconds["segment_painting"] + seconds["region_id_image"]
     seconds["frame_wall"] = timer.seconds["regions_call"] + timer.seconds["steady_rest"]
@@ -341,7 +342,8 @@ def print_frame_report(stages: list[StageStats], runs: Sequence[FrameRun], devic
     own = sum(s.median for s in stages if s.kind == OWN)
     model = sum(s.median for s in stages if s.kind == MODEL)
     print(f"\nTextRegion's own stages: {ms(own)} ms of {ms(total)} ms = "
-          f"{100 * own / total if total else 0:.1f} % of the frame (model forwards {100 * model / total if total else 0:.1f} %, "
+          f"{100 * own / total if total else 0:.1f} % of the frame "
+          f"(model forwards {100 * model / total if total else 0:.1f} %, "
           f"own : model = {own / model if model else float('nan'):.3f})")
     painting = [[name, ms(statistics.median(run.seconds[name] for run in runs))]
                 for name in ("segment_painting", "region_id_image")]
@@ -395,7 +397,8 @@ def print_header(engine: TextRegionEngine, args: argparse.Namespace, image_sourc
     print(f"torch  : {info['torch']}" + (f" (CUDA {info['cuda']})" if info["cuda"] else ""))
     print(f"image  : {args.size[0]}x{args.size[1]} {image_source}")
     print(f"models : {config.backbone} {config.model} weights={config.weights}; SAM2 {config.sam2_model} "
-          f"weights={config.sam2_weights} at {config.sam2_image_size}; precision={config.precision}: {engine.precision.describe()}")
+          f"weights={config.sam2_weights} at {config.sam2_image_size}; "
+          f"precision={config.precision}: {engine.precision.describe()}")
     print(f"method : points_per_side={config.points_per_side} points_per_batch={config.points_per_batch} "
           f"pred_iou>{config.pred_iou_thresh} stability>={config.stability_score_thresh} "
           f"min_mask_area={config.min_mask_area} resize_mode={config.resize_mode} scale={list(config.scale)} "

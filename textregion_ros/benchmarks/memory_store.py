@@ -1,6 +1,7 @@
 """The object store's costs: what a frame pays, writer throughput, cold start, ~/find, fleet delay, bytes.
 
-    python textregion_ros/benchmarks/memory_store.py [--sizes 1000,10000,100000] [--out docs/benchmarks/memory_store_cpu]
+    python textregion_ros/benchmarks/memory_store.py [--sizes 1000,10000,100000] \
+        [--out docs/benchmarks/memory_store_cpu]
 
 SQLite (a temp file) and PostgreSQL (a throwaway cluster from Debian's package, started as the tests
 start it) side by side in one run. Tokens of 512 values (PE-Core-T; ViT-B-16 has 512 too), 20 tracks

@@ -66,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--txt", type=Path, default=None, help="also write the printed table here")
     parser.add_argument("--queries", default=", ".join(QUERIES), help="comma-separated queries (80 templates each)")
     parser.add_argument("--quick", action="store_true", help="a dry run (run_gpu_checks.sh --quick): PE only, "
-                        "a 96-pixel photograph, 2 x 2 points, 1 repeat, 1 query, bf16 only (fp16 is emulated, slowly, on a CPU)")
+                        "a 96-pixel photograph, 2 x 2 points, 1 repeat, 1 query, bf16 only "
+                        "(fp16 is emulated, slowly, on a CPU)")
     return parser
 
 

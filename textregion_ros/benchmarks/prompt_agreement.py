@@ -178,8 +178,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     pipelines = {mode: FramePipeline(engine, PipelineSettings.from_parameters(values),
                                      FrameObjects.from_parameters(values)) for mode in ("grid", "tracks")}
     queries = parse_queries(split_query_text(args.queries))
-    frames = folder_frames(args.input, args.fps) if args.input.is_dir() and not (args.input / "metadata.yaml").exists() \
-        else bag_frames(args.input, args.image_topic)
+    is_folder = args.input.is_dir() and not (args.input / "metadata.yaml").exists()
+    frames = folder_frames(args.input, args.fps) if is_folder else bag_frames(args.input, args.image_topic)
     result = compare(pipelines, engine, frames, queries, args.max_frames)
     random_weights = "random" in (settings.config.weights, settings.config.sam2_weights)
     result["random_weights"] = random_weights

@@ -192,7 +192,8 @@ def sam2_rounds(engine: TextRegionEngine, base: EngineConfig, rgb: np.ndarray,
 def sam2_table(rounds: int, result: dict[str, dict[str, float]]) -> str:
     rows = [[kind, str(r["decoded"]), f"{r['decoder_s'] * 1e3:.0f}", f"{(r['encoder_s'] + r['decoder_s']) * 1e3:.0f}",
              f"{r['decoder_ratio']:.2f}", f"{r['sam2_ratio']:.2f}"] for kind, r in result.items()]
-    return (f"SAM2 stage alone, median of {rounds} alternating rounds (encoder {next(iter(result.values()))['encoder_s'] * 1e3:.0f}"
+    encoder_s = next(iter(result.values()))["encoder_s"]
+    return (f"SAM2 stage alone, median of {rounds} alternating rounds (encoder {encoder_s * 1e3:.0f}"
             " ms, the same for every kind)\n" + format_table(
                 ["frame kind", "decoded", "decoder ms", "SAM2 ms", "decoder x", "SAM2 x"], rows))
 

@@ -88,8 +88,8 @@ WARMUP_REPEAT_S = 10.0  # the warm-up frame is published again after this long w
 
 
 class SoakProbe(Probe):
-    """node_latency's probe (the client harness: frames out, detections in, ~/query) plus what a soak also drives and reads:
-    the other frame outputs (counted), /diagnostics (latest status kept), ~/set_queries and the
+    """node_latency's probe (the client harness: frames out, detections in, ~/query) plus what a soak also
+    drives and reads: the other frame outputs (counted), /diagnostics (latest status kept), ~/set_queries and the
     `queries` topic, ~/label_info (counted: one per query switch), and service calls kept in flight."""
 
     def __init__(self, outputs: tuple[str, ...]) -> None:
@@ -268,7 +268,8 @@ def format_table(samples: list[dict[str, Any]], slope: dict[str, Optional[float]
         if slope[key] is None:
             lines.append(f"  {name:<16} not measured")
         else:
-            lines.append(f"  {name:<16}{slope[key]:>+12.2f} {unit}/1k frames   spread {process_stats.spread(values):.1f} {unit}")
+            lines.append(f"  {name:<16}{slope[key]:>+12.2f} {unit}/1k frames   "
+                         f"spread {process_stats.spread(values):.1f} {unit}")
     return "\n".join(lines)
 
 

@@ -106,7 +106,8 @@ def main(argv=None) -> int:
         report = profile_stages(engine, rgb, count, args.top)
         print(f"\n== R = {count} injected candidates ==")
         for name, stage in report.items():
-            ops = "; ".join(f"{op['op']} {op['self_ms']:.2f} ms ({op['share']:.0%}, {op['calls']}x)" for op in stage["top"])
+            ops = "; ".join(f"{op['op']} {op['self_ms']:.2f} ms ({op['share']:.0%}, {op['calls']}x)"
+                            for op in stage["top"])
             print(f"{name:<14} {stage['wall_s'] * 1e3:8.2f} ms | {ops}")
     return 0
 
