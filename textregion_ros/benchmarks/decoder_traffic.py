@@ -1,4 +1,4 @@
-"""Bytes the SAM2 mask decoder moves per frame, before and after each traffic lever (issue 16, item 5).
+"""Bytes the SAM2 mask decoder moves per frame, before and after each traffic lever.
 
     OMP_NUM_THREADS=1 python textregion_ros/benchmarks/decoder_traffic.py \
         --json docs/benchmarks/decoder_traffic_cpu.json --txt docs/benchmarks/decoder_traffic_cpu.txt

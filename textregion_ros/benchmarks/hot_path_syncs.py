@@ -1,4 +1,4 @@
-"""Host syncs per frame and nested-mask fusion time, before vs after the sync-free fusion (issue 16).
+"""Host syncs per frame and nested-mask fusion time, before vs after the sync-free fusion.
 
     python textregion_ros/benchmarks/hot_path_syncs.py --injected-regions 8,32,64,128,256 \
         --json docs/benchmarks/hot_path_syncs_cpu.json
@@ -38,7 +38,7 @@ from textregion_ros.engine.sync_audit import SyncAudit
 
 
 def old_greedy_groups(masks: torch.Tensor, proposals: MaskProposals, threshold: float) -> list[list[int]]:
-    """The loop over masks the engine ran before issue 16 (mask_fusion._greedy_groups), verbatim."""
+    """The loop over masks the engine ran before the sync-free fusion (mask_fusion._greedy_groups), verbatim."""
     sums = masks.flatten(1).sum(1)
     box_ious = box_iou(proposals.boxes, proposals.boxes)
     used = ~(sums > 0)

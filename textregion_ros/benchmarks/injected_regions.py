@@ -1,5 +1,5 @@
 """engine_stages.py --injected-regions R1,R2,...: R synthetic SAM2 proposals through the engine after
-SAM2, per stage, with the host syncs of each frame, before vs after the sync-free hot path (issue 16).
+SAM2, per stage, with the host syncs of each frame, before vs after the sync-free hot path.
 
 Each frame: the same R low-res candidate logits (rectangles, nested parts of earlier ones, exact
 ties, a few empty; at SAM2's low-res size) go through the engine's own mask selection (box NMS,

@@ -1,4 +1,4 @@
-"""Top operators per stage (torch.profiler) of a frame of R injected proposals, after SAM2 (issue 16).
+"""Top operators per stage (torch.profiler) of a frame of R injected proposals, after SAM2.
 
     OMP_NUM_THREADS=1 python textregion_ros/benchmarks/stage_profile.py --regions 8,256 --size 640x480
 

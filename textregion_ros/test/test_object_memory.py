@@ -264,7 +264,8 @@ def test_clear_forgets_every_record() -> None:
 
 
 def test_stamps_stepping_back_a_little_keep_first_seen_before_last_seen() -> None:
-    """Issue 21: a step back of 0.1 s (well inside memory_s) gave first_seen 1800000000.0 > last_seen."""
+    """As an outside client sent it: a step back of 0.1 s (well inside memory_s) gave first_seen 1800000000.0
+    > last_seen."""
     memory = ObjectMemory(memory_s=10.0)
     observe(memory, 1_800_000_000.0, [7])
     observe(memory, 1_799_999_999.9, [7], shift=3.0)

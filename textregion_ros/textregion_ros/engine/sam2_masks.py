@@ -11,7 +11,7 @@ masks on SAM2's inclusive boxes; then the area filter. The area filter comes aft
 purpose: a small mask with a higher predicted IoU may suppress a larger one and then be dropped
 itself (see select_masks).
 
-No host syncs until the survivors are known (issue 16): every candidate keeps its slot through
+No host syncs until the survivors are known: every candidate keeps its slot through
 the filters and NMS (validity masks, engine/nms.py), and one copy to the host brings the survivor
 count, NMS's convergence flag and the survivors' boxes (which mask fusion plans its work with).
 """
