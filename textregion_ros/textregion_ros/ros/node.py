@@ -73,6 +73,7 @@ from ..tooling.params_files import NODE_NAME
 
 class TextRegionNode(QueryRoute, LifecycleNode):
     """The lifecycle node: wires parameters, topics and services to the frame pipeline and the queries."""
+
     def __init__(self, node_name: str = NODE_NAME, **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
         self._lock = threading.Lock()
