@@ -208,7 +208,8 @@ def check_mapped_libraries(node: Node, workspace: Path) -> None:
         raise SmokeFailure("the node mapped no vision_msgs / textregion_msgs library")
     stray = [p for p in ours if not inside(p.resolve(), workspace.resolve())]
     if stray:
-        raise SmokeFailure("the node loaded message libraries from outside the workspace: " + ", ".join(map(str, stray)))
+        raise SmokeFailure("the node loaded message libraries from outside the workspace: "
+                           + ", ".join(map(str, stray)))
     say(f"the node's {len(ours)} mapped vision_msgs / textregion_msgs libraries are the workspace's")
 
 

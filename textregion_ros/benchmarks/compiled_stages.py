@@ -81,12 +81,14 @@ def compare_compiled(engine: TextRegionEngine, rgb: np.ndarray, repeats: int, ta
         stats = {"eager_p50_s": percentile(e, 50), "eager_p95_s": percentile(e, 95),
                  "compiled_p50_s": percentile(c, 50), "compiled_p95_s": percentile(c, 95),
                  "eager_samples_s": e, "compiled_samples_s": c}
-        stats["ratio_eager_over_compiled"] = stats["eager_p50_s"] / stats["compiled_p50_s"] if stats["compiled_p50_s"] else None
+        stats["ratio_eager_over_compiled"] = (stats["eager_p50_s"] / stats["compiled_p50_s"]
+                                              if stats["compiled_p50_s"] else None)
         record[stage] = stats
         rows.append([stage, *(f"{stats[k] * 1e3:.2f}" for k in ("eager_p50_s", "eager_p95_s", "compiled_p50_s",
                                                                   "compiled_p95_s")),
                      f"{stats['ratio_eager_over_compiled']:.2f}x" if stats["ratio_eager_over_compiled"] else "-"])
-    print(table(["stage", "eager p50 ms", "eager p95 ms", "compiled p50 ms", "compiled p95 ms", "eager/compiled"], rows))
+    print(table(["stage", "eager p50 ms", "eager p95 ms", "compiled p50 ms", "compiled p95 ms", "eager/compiled"],
+                rows))
     compile_rows = [[report.name, report.mode, shape, f"{seconds:.1f}"]
                     for report in reports.values() for shape, seconds in report.compiled.items()]
     compile_rows += [[report.name, report.mode, "-", "-"] for report in reports.values() if not report.compiled]

@@ -1,5 +1,5 @@
 """engine_stages.py --injected-regions R1,R2,...: R synthetic SAM2 proposals through the engine after
-SAM2, per stage, with the host syncs of each frame, before vs after the sync-free hot path (issue 16).
+SAM2, per stage, with the host syncs of each frame, before vs after the sync-free hot path.
 
 Each frame: the same R low-res candidate logits (rectangles, nested parts of earlier ones, exact
 ties, a few empty; at SAM2's low-res size) go through the engine's own mask selection (box NMS,
@@ -7,7 +7,8 @@ area, order), then fusion, the image encoder, pooling, painting and grounding, e
 frame would after the decoder. So the per-mask cost of selection and fusion is visible.
 
 "before" is the engine package as it was at --before-commit (default 828d448: the last engine with
-the per-mask Python fusion loop and torchvision NMS; 6e0b7a6 is main before the sync-free frame), extracted from git into a temporary folder and imported under another name (textregion_<commit>),
+the per-mask Python fusion loop and torchvision NMS; 6e0b7a6 is main before the sync-free frame),
+extracted from git into a temporary folder and imported under another name (textregion_<commit>),
 sharing this run's model objects; "after" is the code of this checkout. Frames alternate before /
 after, so a slow spell of a shared machine hits both. Syncs are counted with this checkout's
 SyncAudit (engine/sync_audit.py: the ops that block on CUDA, `.cpu()` and `.tolist()` included)

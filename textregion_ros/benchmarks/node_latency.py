@@ -309,7 +309,8 @@ def side_rate_main(args: argparse.Namespace, overrides: dict[str, Any], params_f
                 totals[code][phase].add(result)
     print(f"device: {device_name(parameters['device'])}   frames {width}x{height} at {args.rate:g} Hz   preset "
           f"{args.preset}   {args.repeats} x {args.seconds:g} s per phase and code   node env: "
-          f"{' '.join(args.node_env) or '-'}" + (f"   codes: {', '.join(args.before)} and this one (after)" if args.before else ""))
+          f"{' '.join(args.node_env) or '-'}"
+          + (f"   codes: {', '.join(args.before)} and this one (after)" if args.before else ""))
     print(TABLE_HEADER)
     for code, code_totals in totals.items():
         print(side_rate_table(code_totals, args.side_rate, code))

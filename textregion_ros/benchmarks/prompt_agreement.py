@@ -112,7 +112,8 @@ def compare(pipelines: dict[str, FramePipeline], engine: TextRegionEngine, frame
         for query in queries.classes:
             g = [d for d in grid.detections if d.query == query]
             t = [d for d in tracks.detections if d.query == query]
-            iou = box_iou(np.array([d.box for d in g], float).reshape(-1, 4), np.array([d.box for d in t], float).reshape(-1, 4))
+            iou = box_iou(np.array([d.box for d in g], float).reshape(-1, 4),
+                          np.array([d.box for d in t], float).reshape(-1, 4))
             matched = iou.max(axis=1) >= MATCH_IOU if iou.size else np.zeros(len(g), bool)
             hits[query] += int(matched.sum())
             totals[query] += len(g)
@@ -177,8 +178,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     pipelines = {mode: FramePipeline(engine, PipelineSettings.from_parameters(values),
                                      FrameObjects.from_parameters(values)) for mode in ("grid", "tracks")}
     queries = parse_queries(split_query_text(args.queries))
-    frames = folder_frames(args.input, args.fps) if args.input.is_dir() and not (args.input / "metadata.yaml").exists() \
-        else bag_frames(args.input, args.image_topic)
+    is_folder = args.input.is_dir() and not (args.input / "metadata.yaml").exists()
+    frames = folder_frames(args.input, args.fps) if is_folder else bag_frames(args.input, args.image_topic)
     result = compare(pipelines, engine, frames, queries, args.max_frames)
     random_weights = "random" in (settings.config.weights, settings.config.sam2_weights)
     result["random_weights"] = random_weights

@@ -24,7 +24,8 @@ from .common import format_table, linear_fit, ms, peak_memory_mib, reset_peak_me
 SWEEP_STAGES = ("mask_to_grid", "global_patch_removal", "pooling", "painting", "grounding")
 
 
-def synthetic_masks(count: int, height: int, width: int, device: torch.device, generator: torch.Generator) -> torch.Tensor:
+def synthetic_masks(count: int, height: int, width: int, device: torch.device,
+                    generator: torch.Generator) -> torch.Tensor:
     """[R,H,W] soft masks in [0,1]: discs (even rows) and rectangles (odd rows), soft-edged, vectorised."""
     def uniform(low: float, high: float) -> torch.Tensor:
         return (low + (high - low) * torch.rand(count, generator=generator)).to(device)[:, None, None]
@@ -110,7 +111,8 @@ def print_sweep(rows: Sequence[SweepRow]) -> dict[str, Any]:
     fits = {stage: linear_fit(counts, [row.median(stage) for row in rows]) for stage in stages}
     fits["own total"] = linear_fit(counts, [row.own_total() for row in rows])
     print("\nleast-squares fit  time = slope * R + intercept  (medians)")
-    fit_rows = [[name, f"{fit.per_region_s * 1e6:.2f}", ms(fit.fixed_s), f"{fit.r_squared:.4f}"] for name, fit in fits.items()]
+    fit_rows = [[name, f"{fit.per_region_s * 1e6:.2f}", ms(fit.fixed_s),
+                 f"{fit.r_squared:.4f}"] for name, fit in fits.items()]
     print(format_table(["stage", "slope us/region", "intercept ms", "R^2"], fit_rows))
     return {
         "rows": [{"regions": row.regions, "samples_s": row.seconds,

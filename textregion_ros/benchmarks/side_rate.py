@@ -80,7 +80,8 @@ class SideProbe(NodeClient):
         self.arrivals: dict[int, float] = {}
         self.detections = self.subscribe_output("detections", self._on_detections)
         self.arrivals_3d: set[int] = set()
-        self.detections_3d = self.subscribe_output("detections_3d", lambda msg: self.arrivals_3d.add(stamp_ns(msg.header)))
+        self.detections_3d = self.subscribe_output("detections_3d",
+                                                   lambda msg: self.arrivals_3d.add(stamp_ns(msg.header)))
         self.watch_diagnostics()  # self.status, self.statuses
         yy, xx = np.mgrid[0:height, 0:width]
         rgb = np.stack([xx * 255 // max(width - 1, 1), yy * 255 // max(height - 1, 1),
@@ -192,6 +193,7 @@ def side_rate_table(totals: dict[str, PhaseResult], side_rate: float, code: str 
 def summary_dict(totals: dict[str, PhaseResult]) -> dict[str, Any]:
     return {phase: {"received": r.received, "processed": r.processed, "ratio": r.ratio,
                     "latency_p50_s": percentile(r.latencies, 50), "latency_p95_s": percentile(r.latencies, 95),
-                    "side_messages": r.side_messages, "frames_with_3d": r.with_3d, "frames_sent": r.published, "seconds": r.seconds, "node_cpu_s": r.cpu_s,
+                    "side_messages": r.side_messages, "frames_with_3d": r.with_3d, "frames_sent": r.published,
+                    "seconds": r.seconds, "node_cpu_s": r.cpu_s,
                     "latency_median_s": statistics.median(r.latencies) if r.latencies else None}
             for phase, r in totals.items()}

@@ -90,8 +90,8 @@ WARMUP_REPEAT_S = 10.0  # the warm-up frame is published again after this long w
 
 
 class SoakProbe(Probe):
-    """node_latency's probe (the client harness: frames out, detections in, ~/query) plus what a soak also drives and reads:
-    the other frame outputs (counted), /diagnostics (latest status kept), ~/set_queries and the
+    """node_latency's probe (the client harness: frames out, detections in, ~/query) plus what a soak also
+    drives and reads: the other frame outputs (counted), /diagnostics (latest status kept), ~/set_queries and the
     `queries` topic, ~/label_info (counted: one per query switch), and service calls kept in flight."""
 
     def __init__(self, outputs: tuple[str, ...]) -> None:
@@ -270,14 +270,16 @@ def format_table(samples: list[dict[str, Any]], slope: dict[str, Optional[float]
         if slope[key] is None:
             lines.append(f"  {name:<16} not measured")
         else:
-            lines.append(f"  {name:<16}{slope[key]:>+12.2f} {unit}/1k frames   spread {process_stats.spread(values):.1f} {unit}")
+            lines.append(f"  {name:<16}{slope[key]:>+12.2f} {unit}/1k frames   "
+                         f"spread {process_stats.spread(values):.1f} {unit}")
     return "\n".join(lines)
 
 
 def machine(device: str) -> dict[str, Any]:
     """Where the figures come from: CPU model, GPU name on CUDA, and how busy the CPU was."""
     cpuinfo = Path("/proc/cpuinfo").read_text()
-    info: dict[str, Any] = {"cpu": process_stats.cpu_model(cpuinfo) or platform.processor(), "cpu_threads": os.cpu_count(),
+    info: dict[str, Any] = {"cpu": process_stats.cpu_model(cpuinfo) or platform.processor(),
+                            "cpu_threads": os.cpu_count(),
                             "virtual_machine": " hypervisor" in cpuinfo, "load_average_at_start": list(os.getloadavg()),
                             "python": platform.python_version()}
     try:
@@ -316,7 +318,8 @@ def parse_args() -> argparse.Namespace:
                         help="stamp spacing of the frames in s (0: 1 ns apart, as the first soaks)")
     parser.add_argument("--detections-only", action="store_true",
                         help="subscribe to ~/detections only (the node then skips the other outputs)")
-    parser.add_argument("--frame-timeout", type=float, default=30.0, help="closed loop: s before a frame counts as lost")
+    parser.add_argument("--frame-timeout", type=float, default=30.0,
+                        help="closed loop: s before a frame counts as lost")
     parser.add_argument("--json", type=Path, help="write the record here")
     args = parser.parse_args()
     if args.frames < 1 or args.sample_every < 1:

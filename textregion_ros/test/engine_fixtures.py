@@ -49,7 +49,8 @@ def build_siglip2_tokenizer(directory: Path) -> Path:
     tokenizer = Tokenizer(models.WordLevel(unk_token="<unk>"))
     tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
     corpus = [t.format("red mug table desk chair floor wall sky background person") for t in IMAGENET_TEMPLATES]
-    tokenizer.train_from_iterator(corpus, trainers.WordLevelTrainer(special_tokens=["<pad>", "<eos>", "<bos>", "<unk>"]))
+    tokenizer.train_from_iterator(corpus,
+                                  trainers.WordLevelTrainer(special_tokens=["<pad>", "<eos>", "<bos>", "<unk>"]))
     directory.mkdir(parents=True, exist_ok=True)
     tokenizer.save(str(directory / "tokenizer.json"))
     (directory / "tokenizer_config.json").write_text(json.dumps({

@@ -139,7 +139,8 @@ class NodeSession:
     def set_parameter(self, name: str, value: Any) -> Any:
         """Like `ros2 param set`: the SetParametersResult."""
         parameter = ParameterMsg(name=name, value=_parameter_value(value))
-        response = self.probe.call(SetParameters, self.topic("set_parameters"), SetParameters.Request(parameters=[parameter]))
+        response = self.probe.call(SetParameters, self.topic("set_parameters"),
+                                   SetParameters.Request(parameters=[parameter]))
         return response.results[0]
 
     def get_parameter(self, name: str) -> Any:

@@ -17,7 +17,7 @@ WALL_M = 2.0
 K = [100.0, 0.0, 79.5, 0.0, 100.0, 59.5, 0.0, 0.0, 1.0]  # 160 x 120 colour images
 
 
-def test_segment_with_depth_adds_each_detection_s_3d_position_to_the_json(tmp_path, config_file):  # noqa: F811
+def test_segment_with_depth_adds_each_detection_s_3d_position_to_the_json(tmp_path, config_file):
     photo = small_photo(tmp_path / "images", "kitchen.png", (160, 120))
     depth = tmp_path / "depth"
     depth.mkdir()
@@ -69,7 +69,7 @@ def write_depth_bag(path: Path) -> list[dict[str, Any]]:
     return frames
 
 
-def test_bag_with_depth_writes_detections_3d_and_markers_that_match_the_2d_detections(tmp_path, config_file):  # noqa: F811,E501
+def test_bag_with_depth_writes_detections_3d_and_markers_that_match_the_2d_detections(tmp_path, config_file):
     from rclpy.serialization import deserialize_message
     from vision_msgs.msg import Detection2DArray, Detection3DArray
     from visualization_msgs.msg import Marker, MarkerArray

@@ -27,7 +27,8 @@ def setup_requirements() -> tuple[list[Requirement], list[Requirement]]:
     """install_requires and extras_require["test"] of setup.py, read with ast (no setup() call)."""
     tree = ast.parse((PACKAGE / "setup.py").read_text())
     call = next(n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "setup")
-    keywords = {k.arg: ast.literal_eval(k.value) for k in call.keywords if k.arg in ("install_requires", "extras_require")}
+    keywords = {k.arg: ast.literal_eval(k.value) for k in call.keywords
+                if k.arg in ("install_requires", "extras_require")}
     return ([Requirement(r) for r in keywords["install_requires"]],
             [Requirement(r) for r in keywords["extras_require"]["test"]])
 
@@ -40,7 +41,8 @@ def pinned_versions() -> dict[str, list[Version]]:
         if "==" in line:
             name, version = line.split("==", 1)
             pins.setdefault(canonicalize_name(name), []).append(Version(version.strip()))
-    for name, version in re.findall(r"\b(torch|torchvision)==([0-9][0-9.]*)", (REPO / "scripts" / "setup.sh").read_text()):
+    for name, version in re.findall(r"\b(torch|torchvision)==([0-9][0-9.]*)",
+                                    (REPO / "scripts" / "setup.sh").read_text()):
         pins.setdefault(name, []).append(Version(version))
     return pins
 

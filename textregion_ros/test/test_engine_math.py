@@ -274,7 +274,8 @@ def _squares(*squares: tuple[int, int, int], size: int = 256) -> torch.Tensor:
     return logits
 
 
-def _select(logits: torch.Tensor, iou: list[float], min_mask_area: int = 0, box_nms_thresh: float = 0.9) -> MaskProposals:
+def _select(logits: torch.Tensor, iou: list[float], min_mask_area: int = 0,
+            box_nms_thresh: float = 0.9) -> MaskProposals:
     count = logits.shape[0]
     return select_masks(logits.half(), torch.tensor(iou), torch.ones(count), torch.full((count,), 2),
                         box_nms_thresh=box_nms_thresh, min_mask_area=min_mask_area, points=count)

@@ -31,7 +31,8 @@ def test_defaults_are_the_design_table():
         0.9, 100, True, 0.8)
     assert (config.resize_mode, config.scale, config.crop_size) == ("multi_resolution", (2016, 672), 0)
     assert (config.remove_global_patches, config.global_patch_threshold, config.clip_pool_mlp) == (True, 0.07, False)
-    assert (config.logit_scale, config.prob_threshold, config.grounding_mode, config.device) == (50.0, 0.0, "all", "auto")
+    assert (config.logit_scale, config.prob_threshold, config.grounding_mode, config.device) == (
+        50.0, 0.0, "all", "auto")
     assert "points_per_batch" in field_names()
 
 
@@ -67,7 +68,8 @@ def test_from_mapping_ignores_unknown_keys_and_accepts_lists():
 
 
 def test_sam2_hub_checkpoint_offline_fails_naming_the_file_without_touching_the_network(offline, network_guard):
-    with pytest.raises(WeightsUnavailableError, match=r"facebook/sam2\.1-hiera-tiny/resolve/main/sam2\.1_hiera_tiny\.pt"):
+    with pytest.raises(WeightsUnavailableError,
+                       match=r"facebook/sam2\.1-hiera-tiny/resolve/main/sam2\.1_hiera_tiny\.pt"):
         sam2_checkpoint_path(EngineConfig(cache_dir=offline))
     # HF_HUB_OFFLINE: not one lookup or connection, so no hub-client retry loop (about 25 s) either
     assert network_guard.attempts == []
@@ -89,7 +91,8 @@ def test_open_clip_tag_without_network_names_the_files_and_the_way_out(offline):
 
 
 def test_siglip2_tokenizer_without_network_or_local_directory_says_what_to_set(offline):
-    with pytest.raises(WeightsUnavailableError, match="tokenizer.json.*set `tokenizer`|set `tokenizer`.*tokenizer.json"):
+    with pytest.raises(WeightsUnavailableError,
+                       match="tokenizer.json.*set `tokenizer`|set `tokenizer`.*tokenizer.json"):
         load_tokenizer(EngineConfig(backbone="siglip2", model="ViT-B-16-SigLIP2-256", cache_dir=offline))
 
 

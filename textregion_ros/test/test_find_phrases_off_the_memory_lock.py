@@ -1,4 +1,4 @@
-"""~/find with phrases the text encoder has never seen must not hold up frames (issue 18, item 2).
+"""~/find with phrases the text encoder has never seen must not hold up frames.
 
 Encoding a new phrase is a text-model forward per template; the frame thread's ObjectMemory.observe()
 takes the memory's lock. So the phrases are encoded (engine.token_scorer) before answer_find locks the

@@ -97,7 +97,8 @@ def test_the_3d_is_in_the_output_frame_and_the_distance_from_the_camera(pipeline
     assert observed.problem_3d is None and observed.camera_3d.valid.any()
     assert observed.output_3d.frame_id == "map" and observed.camera_3d.frame_id == "camera_optical"
     valid = observed.camera_3d.valid
-    np.testing.assert_allclose(observed.output_3d.centres[valid], observed.camera_3d.centres[valid] + TO_MAP.translation)
+    np.testing.assert_allclose(observed.output_3d.centres[valid],
+                               observed.camera_3d.centres[valid] + TO_MAP.translation)
     result = pipeline.describe(observed, QUERIES, {"detections_3d", "overlay"})
     distances = result.distances_m()
     rows = result.detections_camera_3d.valid

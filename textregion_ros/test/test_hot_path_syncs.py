@@ -1,6 +1,6 @@
 """Host syncs in the hot path: one steady-state frame (grid, or a region_prompts tracks non-keyframe)
-stays within a stated budget of host syncs whatever the number of masks or tracks; nested-mask fusion resolves its greedy order
-on the device and forms the same groups as the plain greedy rule; on CUDA the frame runs under
+stays within a stated budget of host syncs whatever the number of masks or tracks; nested-mask fusion
+resolves its greedy order on the device and forms the same groups as the plain greedy rule; on CUDA the frame runs under
 torch.cuda.set_sync_debug_mode("error") apart from its budgeted copies."""
 from __future__ import annotations
 
@@ -48,7 +48,8 @@ def random_scene(count: int, seed: int, size: int = 32) -> torch.Tensor:
             support = (logits[parent] > 0).nonzero()
             if support.numel():
                 (y1, x1), (y2, x2) = support.amin(0).tolist(), support.amax(0).tolist()
-                logits[k, y1 + (y2 - y1) // 4:y2 - (y2 - y1) // 4 + 1, x1 + (x2 - x1) // 4:x2 - (x2 - x1) // 4 + 1] = 3.0
+                logits[k, y1 + (y2 - y1) // 4:y2 - (y2 - y1) // 4 + 1,
+                       x1 + (x2 - x1) // 4:x2 - (x2 - x1) // 4 + 1] = 3.0
         elif kind == 1 and k > 0:  # the same mask again: a tie
             logits[k] = logits[int(torch.randint(0, k, (1,), generator=generator))]
         elif kind == 2 and k % 7 == 3:

@@ -46,7 +46,8 @@ def write_params(path: Path, **values: Any) -> Path:
 
 
 def test_arguments_that_mirror_parameters_are_not_given_by_default():
-    parameter_names = set(yaml.safe_load((PACKAGE / "config" / "textregion.yaml").read_text())["/**"]["ros__parameters"])
+    params_file = yaml.safe_load((PACKAGE / "config" / "textregion.yaml").read_text())
+    parameter_names = set(params_file["/**"]["ros__parameters"])
     mirrored = {a.name for a in ARGUMENTS if a.mirrors_parameter}
     assert {"device", "queries"} <= mirrored <= parameter_names
     for argument in ARGUMENTS:

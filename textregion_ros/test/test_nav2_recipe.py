@@ -61,7 +61,8 @@ def _check(block: dict[str, Any], declared: dict[str, Any], nested: set[str], wh
         if key in nested:
             continue
         assert key in declared, f"{where}.{key} is not declared by the layer's jazzy branch"
-        assert _same_type(value, declared[key]), f"{where}.{key} = {value!r}: declared as {type(declared[key]).__name__}"
+        assert _same_type(value, declared[key]), (
+            f"{where}.{key} = {value!r}: declared as {type(declared[key]).__name__}")
 
 
 @pytest.mark.parametrize("costmap, layer", _layers())
@@ -73,7 +74,8 @@ def test_every_key_of_the_recipe_is_one_the_jazzy_branch_declares_with_its_type(
         _check(layer[source], SOURCE_KEYS, set(class_types), f"{costmap}.{source}")
         for class_type in class_types:
             _check(layer[source][class_type], CLASS_TYPE_KEYS, set(), f"{costmap}.{source}.{class_type}")
-            assert layer[source][class_type]["classes"], f"{class_type}: the layer exits on a class type without classes"
+            assert layer[source][class_type]["classes"], (
+                f"{class_type}: the layer exits on a class type without classes")
 
 
 @pytest.mark.parametrize("costmap, layer", _layers())
@@ -158,6 +160,7 @@ def test_nav2_launch_file_hands_the_ros_free_decisions_to_launch_ros():
 
     tree = ast.parse((PACKAGE / "launch" / "textregion_nav2.launch.py").read_text())
     imported = {(n.module, a.name) for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
-    assert {("textregion_ros.tooling.nav2_launch", "NAV2_ARGUMENTS"), ("textregion_ros.tooling.nav2_launch", "nav2_launch"),
+    assert {("textregion_ros.tooling.nav2_launch", "NAV2_ARGUMENTS"),
+            ("textregion_ros.tooling.nav2_launch", "nav2_launch"),
             ("launch.actions", "OpaqueFunction"), ("launch_ros.actions", "Node")} <= imported
     assert "generate_launch_description" in {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}

@@ -1,4 +1,4 @@
-"""Greedy box NMS on fixed-size tensors (engine/nms.py, issue 16 item 1): the same kept set as
+"""Greedy box NMS on fixed-size tensors (engine/nms.py): the same kept set as
 torchvision.ops.nms, with validity masks instead of compaction and no host sync per sweep."""
 from __future__ import annotations
 

@@ -115,7 +115,8 @@ WALL_MM = 2000
 
 
 def _compressed_depth(stamp: int) -> CompressedImage:
-    """A 96 x 128 wall at 2 m as compressed_depth_image_transport publishes 16UC1: a 12-byte header, then a 16-bit PNG."""
+    """A 96 x 128 wall at 2 m as compressed_depth_image_transport publishes 16UC1: a 12-byte header, then a
+    16-bit PNG."""
     buffer = io.BytesIO()
     PILImage.fromarray(np.full((96, 128), WALL_MM, np.uint16)).save(buffer, format="PNG")
     return _compressed("16UC1; compressedDepth png", struct.pack("<iff", 0, 0.0, 0.0) + buffer.getvalue(), stamp)
@@ -130,9 +131,11 @@ def compressed_with_depth(raw_and_compressed):
     assert session.set_parameter("min_depth_points", 5).successful  # as test_node_depth: small regions count
     assert session.lifecycle(Transition.TRANSITION_ACTIVATE)
     session.outputs["detections_3d"] = session.probe.collect(Detection3DArray, session.topic("detections_3d"), RELIABLE)
-    session.depth = session.probe.node.create_publisher(CompressedImage, "/depth/compressedDepth", qos_profile_sensor_data)
+    session.depth = session.probe.node.create_publisher(CompressedImage, "/depth/compressedDepth",
+                                                        qos_profile_sensor_data)
     session.camera_info = session.probe.node.create_publisher(CameraInfo, "/camera_info", qos_profile_sensor_data)
-    session.probe.spin_until(lambda: session.depth.get_subscription_count() and session.camera_info.get_subscription_count(),
+    session.probe.spin_until(lambda: (session.depth.get_subscription_count()
+                                      and session.camera_info.get_subscription_count()),
                              30, "the node's compressedDepth and camera_info subscriptions")
     return session
 
@@ -144,7 +147,8 @@ def test_compressed_colour_with_compressed_depth_gives_2d_and_3d(compressed_with
     info = CameraInfo(width=128, height=96, k=DEPTH_K)
     info.header.stamp.sec, info.header.frame_id = stamp, "camera"
     depth = _compressed_depth(stamp)
-    colour = _compressed(f"rgb8; {codec.lower()} compressed rgb8", _encoded(photo_like(96, 128, seed=stamp), codec), stamp)
+    colour = _compressed(f"rgb8; {codec.lower()} compressed rgb8", _encoded(photo_like(96, 128, seed=stamp), codec),
+                         stamp)
     for _ in range(3):  # best effort: a few copies; the node pairs from its buffer
         session.camera_info.publish(info)
         session.depth.publish(depth)

@@ -51,7 +51,8 @@ def test_a_configure_activate_work_deactivate_cleanup_cycle_leaves_no_reference_
         wait_until(lambda: node._loop.worker.counts.processed >= 1, 60, "the frame processed")
         assert node._calls.on_query(Query.Request(queries=["chair"]), Query.Response()).success
         assert node._calls.on_find(Find.Request(queries=["red mug"]), Find.Response()).message
-        assert node._calls.on_set_queries(SetQueries.Request(queries=["red mug", "chair"]), SetQueries.Response()).success
+        request = SetQueries.Request(queries=["red mug", "chair"])
+        assert node._calls.on_set_queries(request, SetQueries.Response()).success
         node.trigger_deactivate()
         node.trigger_cleanup()
         gc.collect()

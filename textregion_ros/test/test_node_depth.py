@@ -59,7 +59,8 @@ def wall(stamp_sec: int, encoding: str = "32FC1", frame_id: str = "camera", scal
 
 def process_with_depth(session, stamp: int, depth: Image, info: CameraInfo, keys) -> dict:
     """Depth and camera_info first (the node pairs from its buffer), then the colour frame."""
-    session.probe.spin_until(lambda: session.depth.get_subscription_count() and session.camera_info.get_subscription_count(),
+    session.probe.spin_until(lambda: (session.depth.get_subscription_count()
+                                      and session.camera_info.get_subscription_count()),
                              30, "the node's depth and camera_info subscriptions")
     for _ in range(3):  # best effort: a few copies, the node keeps a buffer
         session.camera_info.publish(info)

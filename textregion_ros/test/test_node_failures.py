@@ -52,7 +52,7 @@ def test_a_model_call_that_raises_is_logged_once_and_the_next_frame_is_processed
 
         for stamp in (1, 2):  # both fail inside the model
             publish(stamp)
-            probe.spin_until(lambda: node._loop.worker.counts.failed >= stamp, 60, f"failure {stamp}")
+            probe.spin_until(lambda: node._loop.worker.counts.failed >= stamp, 60, f"failure {stamp}")  # noqa: B023
         while not labels:
             publish(3)
             probe.spin_for(1.0)

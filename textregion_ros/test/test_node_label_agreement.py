@@ -1,4 +1,4 @@
-"""Every label image and detection array agrees with the LabelInfo published before it (issue 19.5).
+"""Every label image and detection array agrees with the LabelInfo published before it.
 
 Nav2's semantic_segmentation_layer maps a label image's raw values through the latest LabelInfo,
 so a frame computed with the old queries and published after the new LabelInfo is mislabelled in

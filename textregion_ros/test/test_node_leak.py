@@ -46,9 +46,10 @@ WIDTH, HEIGHT = 64, 48
 # (median at 50, 60, 70) by this much. Measured on this shared 2-core CPU, 3 runs: +0.3 MB, +0.6 MB
 # and -79 MB (most likely a thread's allocator arena still holding the warm-up's text-model
 # activations at frame 50 and giving them back later): after the warm-up the node's ~2 GB RSS moved
-# only in steps of a few hundred kB; file-backed pages and Fast DDS's shared memory did not move. 8 MB is >10x the largest rise seen, and a real leak
-# crosses it within 250 frames when it keeps ~32 kB per frame (about one 64 x 48 frame's outputs) or
-# ~320 kB per query switch; a thread or file per switch fails the exact checks below.
+# only in steps of a few hundred kB; file-backed pages and Fast DDS's shared memory did not move.
+# 8 MB is >10x the largest rise seen, and a real leak crosses it within 250 frames when it keeps ~32 kB
+# per frame (about one 64 x 48 frame's outputs) or ~320 kB per query switch; a thread or file per switch
+# fails the exact checks below.
 RSS_TOLERANCE_KB = 8 * 1024
 LAZY_THREADS = 2  # threads a library may start once, late (see the thread check)
 

@@ -111,7 +111,7 @@ def test_max_rate_hz_reaches_the_worker(session, first_frame):
         for _ in range(2):
             received = session.counts()["received"]
             session.camera.publish(frame)
-            session.status_when(lambda status: session.counts(status)["received"] > received, 30.0,
+            session.status_when(lambda status: session.counts(status)["received"] > received, 30.0,  # noqa: B023
                                 "a frame under the cap received")
         capped = session.counts()
         assert capped["processed"] == held["processed"]  # both held back ...

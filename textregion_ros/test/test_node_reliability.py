@@ -1,4 +1,4 @@
-"""What an outside client broke (issue 19), over real DDS: each bad input is refused with its reason
+"""What an outside client broke, over real DDS: each bad input is refused with its reason
 and the node keeps working. One node serves the module.
 """
 from __future__ import annotations

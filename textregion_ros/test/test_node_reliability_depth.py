@@ -1,4 +1,4 @@
-"""Depth an outside client tried (issue 19), over real DDS: images without a usable reading, big-endian
+"""Depth an outside client tried, over real DDS: images without a usable reading, big-endian
 millimetres, a 4000 x 3000 depth image, and depth floods while images stream.
 
 A depth image without one usable reading (all NaN, all inf, negative, denormal) costs that frame its

@@ -1,4 +1,4 @@
-"""Stamps, tracking and memory settings an outside client tried (issues 19 and 21), over real DDS.
+"""Stamps, tracking and memory settings an outside client tried, over real DDS.
 
 Image stamps that step back a little, repeat, jump years ahead or are zero; `memory_size 1`,
 `track_min_similarity` 0 and 1; two cameras of different resolutions on one image topic. The node
@@ -67,8 +67,8 @@ def process_exact(session, msg: Image, timeout: float = 120.0) -> dict:
 
 
 def test_after_stamps_step_back_a_little_find_answers_first_seen_before_last_seen(session):
-    """Issue 21: 1800000000.0 then 1799999999.9 (0.1 s back, under track_max_age_s) gave first_seen
-    1800000000.0 > last_seen 1799999999.9 on every later ~/find."""
+    """As an outside client sent them: 1800000000.0 then 1799999999.9 (0.1 s back, under track_max_age_s)
+    gave first_seen 1800000000.0 > last_seen 1799999999.9 on every later ~/find."""
     session.process(frame(session, NEAR_2027))
     session.process(frame(session, NEAR_2027 - 1, 900_000_000))
     for _ in range(2):  # and keeps them ordered on later calls and frames

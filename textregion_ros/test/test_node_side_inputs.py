@@ -32,7 +32,8 @@ def session():
         running.depth = running.probe.node.create_publisher(Image, "/depth", qos_profile_sensor_data)
         running.info = running.probe.node.create_publisher(CameraInfo, "/camera_info", qos_profile_sensor_data)
         running.wait_until_active()
-        running.probe.spin_until(lambda: running.depth.get_subscription_count() and running.info.get_subscription_count(),
+        running.probe.spin_until(lambda: (running.depth.get_subscription_count()
+                                          and running.info.get_subscription_count()),
                                  30, "the node's depth and camera_info subscriptions")
         yield running
 
@@ -130,4 +131,5 @@ def test_depth_and_camera_info_at_30_hz_leave_frame_throughput_within_10_percent
             totals[side_hz][1] += processed
     without, with_side = (processed / received for received, processed in (totals[0.0], totals[30.0]))
     assert totals[0.0][0] >= 20 and totals[30.0][0] >= 20, totals  # the frames arrived
-    assert with_side >= 0.9 * without, f"processed/received {with_side:.2f} with the side streams, {without:.2f} without"
+    assert with_side >= 0.9 * without, (f"processed/received {with_side:.2f} with the side streams, "
+                                        f"{without:.2f} without")

@@ -264,7 +264,8 @@ def test_clear_forgets_every_record() -> None:
 
 
 def test_stamps_stepping_back_a_little_keep_first_seen_before_last_seen() -> None:
-    """Issue 21: a step back of 0.1 s (well inside memory_s) gave first_seen 1800000000.0 > last_seen."""
+    """As an outside client sent it: a step back of 0.1 s (well inside memory_s) gave first_seen 1800000000.0
+    > last_seen."""
     memory = ObjectMemory(memory_s=10.0)
     observe(memory, 1_800_000_000.0, [7])
     observe(memory, 1_799_999_999.9, [7], shift=3.0)
@@ -313,7 +314,7 @@ def test_writer_and_reader_threads_run_together_without_errors() -> None:
             reading.wait(timeout=30)
             for k in range(400):
                 observe(memory, 0.1 * k, [k + 1 + j for j in range(8)])
-        except BaseException as error:  # noqa: BLE001 - reported by the assertion below
+        except BaseException as error:
             errors.append(error)
         finally:
             done.set()
@@ -326,7 +327,7 @@ def test_writer_and_reader_threads_run_together_without_errors() -> None:
                 reading.set()
                 assert len({f.track_id for f in found}) == len(found)
                 time.sleep(0.0005)  # let the writer take the lock (CPython's lock is not fair)
-        except BaseException as error:  # noqa: BLE001
+        except BaseException as error:
             errors.append(error)
 
     threads = [threading.Thread(target=write), threading.Thread(target=read)]

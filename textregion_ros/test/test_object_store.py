@@ -38,9 +38,10 @@ def test_objects_round_trip_with_every_field(location):
     back = {obj.track_id: obj for obj in open_store(location).objects()}
     assert set(back) == {1, 2}
     got = back[1]
-    assert (got.robot_id, got.session_id, got.model, got.map_id, got.frame_3d) == ("robot_a", "s1", MODEL, "floor1", "map")
-    assert (got.first_seen_ns, got.last_seen_ns, got.sightings, got.box_stamp_ns) == (a.first_seen_ns, a.last_seen_ns, 3,
-                                                                                      a.box_stamp_ns)
+    assert (got.robot_id, got.session_id, got.model, got.map_id, got.frame_3d) == (
+        "robot_a", "s1", MODEL, "floor1", "map")
+    assert (got.first_seen_ns, got.last_seen_ns, got.sightings, got.box_stamp_ns) == (
+        a.first_seen_ns, a.last_seen_ns, 3, a.box_stamp_ns)
     np.testing.assert_array_equal(got.token, a.token)
     assert got.box == a.box and got.centre == a.centre and got.orientation == a.orientation and got.has_3d
     assert not back[2].has_3d and all(np.isnan(back[2].centre))
@@ -89,12 +90,14 @@ def test_a_newer_schema_is_refused_and_left_untouched(location):
     open_store(location).close()
     if location.kind == "sqlite":
         with sqlite3.connect(location.target) as conn:
-            conn.execute("UPDATE textregion_meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
+            conn.execute("UPDATE textregion_meta SET value = ? WHERE key = 'schema_version'",
+                         (str(SCHEMA_VERSION + 1),))
         before = _digest(location.target)
     else:
         import psycopg
         with psycopg.connect(location.target, autocommit=True) as conn:
-            conn.execute("UPDATE textregion_meta SET value = %s WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
+            conn.execute("UPDATE textregion_meta SET value = %s WHERE key = 'schema_version'",
+                         (str(SCHEMA_VERSION + 1),))
     with pytest.raises(StoreRefused, match="newer textregion_ros"):
         open_store(location)
     if location.kind == "sqlite":

@@ -100,7 +100,8 @@ def test_node_package_xml_declares_every_import_as_a_dependency():
     assert package.get_build_type() == "ament_python"
     run = {d.name for d in package.exec_depends}
     test = {d.name for d in package.test_depends}
-    run_imports = imported_top_level_modules(PACKAGE / "textregion_ros") | imported_top_level_modules(PACKAGE / "launch")
+    run_imports = (imported_top_level_modules(PACKAGE / "textregion_ros")
+                   | imported_top_level_modules(PACKAGE / "launch"))
     unmapped = run_imports - set(RUN_IMPORT_KEYS)
     assert not unmapped, f"map these imports of textregion_ros/ to package.xml keys: {sorted(unmapped)}"
     assert {RUN_IMPORT_KEYS[name] for name in run_imports} | INDIRECT_KEYS <= run

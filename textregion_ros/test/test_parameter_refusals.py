@@ -64,13 +64,15 @@ def test_a_value_of_another_type_is_refused_in_the_tables_words(node, name, valu
 
 def test_a_parameter_cannot_be_unset_and_the_refusal_says_what_to_set(node):
     result = node.set_parameters_atomically([Parameter("prob_threshold", Parameter.Type.NOT_SET)])
-    assert not result.successful and "prob_threshold cannot be left without a value: set it to a number" in result.reason
+    assert not result.successful
+    assert "prob_threshold cannot be left without a value: set it to a number" in result.reason
 
 
 def test_a_whole_number_for_a_double_parameter_is_taken_as_the_double(node):
     result = node.set_parameters_atomically([Parameter("tf_timeout_s", value=1)])
     assert result.successful, result.reason
-    assert node.get_parameter("tf_timeout_s").value == 1.0 and node.get_parameter("tf_timeout_s").type_ == Parameter.Type.DOUBLE
+    taken = node.get_parameter("tf_timeout_s")
+    assert taken.value == 1.0 and taken.type_ == Parameter.Type.DOUBLE
 
 
 @pytest.mark.parametrize("sent", [Parameter.Type.BYTE_ARRAY, Parameter.Type.BOOL_ARRAY])
@@ -86,5 +88,6 @@ def test_a_store_url_of_the_wrong_type_is_refused_without_showing_it(node):
 
 
 def test_an_integer_array_of_rclpy_s_array_type_is_accepted(node):
-    result = node.set_parameters_atomically([Parameter("scale", value=array.array("q", node.get_parameter("scale").value))])
+    result = node.set_parameters_atomically([Parameter("scale",
+                                                       value=array.array("q", node.get_parameter("scale").value))])
     assert result.successful, result.reason

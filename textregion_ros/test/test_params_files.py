@@ -27,7 +27,8 @@ def test_a_preset_of_the_source_tree_is_found_by_name_with_or_without_the_suffix
 
 @pytest.mark.parametrize("name", ["cpu_smok", "", "../textregion", "presets/cpu_smoke"])
 def test_an_unknown_preset_name_is_answered_with_the_available_names(name):
-    with pytest.raises(params_files.UnknownPresetError, match="available presets: cpu_demo, cpu_smoke, desktop_gpu, small_gpu") as error:
+    with pytest.raises(params_files.UnknownPresetError,
+                       match="available presets: cpu_demo, cpu_smoke, desktop_gpu, small_gpu") as error:
         params_files.preset_file(name, environ={})
     assert str(PACKAGE / "config") in str(error.value)  # says where it looked
 
@@ -35,13 +36,15 @@ def test_an_unknown_preset_name_is_answered_with_the_available_names(name):
 def test_a_preset_installed_under_an_ament_prefix_is_found(tmp_path):
     prefix = _installed_prefix(tmp_path / "install", "gpu_small")
     environ = {"AMENT_PREFIX_PATH": f"/nonexistent/prefix:{prefix}"}
-    assert params_files.preset_file("gpu_small", environ) == prefix / "share/textregion_ros/config/presets/gpu_small.yaml"
+    installed = prefix / "share/textregion_ros/config/presets/gpu_small.yaml"
+    assert params_files.preset_file("gpu_small", environ) == installed
     assert "gpu_small" in params_files.preset_names(environ)
 
 
 def test_the_source_tree_wins_over_an_installed_copy_of_the_same_preset(tmp_path):
     prefix = _installed_prefix(tmp_path / "install", "cpu_smoke")
-    assert params_files.preset_file("cpu_smoke", {"AMENT_PREFIX_PATH": str(prefix)}) == SOURCE_PRESETS / "cpu_smoke.yaml"
+    environ = {"AMENT_PREFIX_PATH": str(prefix)}
+    assert params_files.preset_file("cpu_smoke", environ) == SOURCE_PRESETS / "cpu_smoke.yaml"
 
 
 def test_config_file_is_the_main_params_file_of_the_source_tree():

@@ -3,13 +3,12 @@ batching, following another robot, continuation across restarts, forgetting, and
 unreachable at start, lost mid-run, refused file, full queue)."""
 from __future__ import annotations
 
-import threading
 import time
 
 import numpy as np
 import pytest
 
-from store_helpers import DIM, MODEL, fresh_postgres_url, stored, token
+from store_helpers import MODEL, fresh_postgres_url, stored, token
 from textregion_ros.objects.persistent_memory import PersistenceSettings, PersistentMemory
 from textregion_ros.objects.store import open_store
 from textregion_ros.objects.store_records import resolve_store

@@ -72,10 +72,12 @@ def configure_output() -> None:
 
 
 def say(text: str) -> None:
+    """The demo's narration, through logging so it interleaves with the node's own lines."""
     log.info(text)
 
 
 def load_photos() -> list[tuple[str, np.ndarray]]:
+    """The bundled photos the demo replays as a camera; an unreadable one ends the demo with its name."""
     from .cli.segment import read_image
 
     photos = []
@@ -83,7 +85,8 @@ def load_photos() -> list[tuple[str, np.ndarray]]:
         try:
             photos.append((name, read_image(DATA_DIR / name)))
         except ValueError as error:
-            raise SystemExit(f"[demo] bundled photo {DATA_DIR / name} is unusable ({error}); reinstall the package")
+            raise SystemExit(f"[demo] bundled photo {DATA_DIR / name} is unusable ({error}); "
+                             "reinstall the package") from error
     return photos
 
 
@@ -106,6 +109,7 @@ def choose_weights(mode: str, params_file: Optional[Path], device: Optional[str]
 
 
 def random_banner() -> str:
+    """The warning shown when no real weights are at hand: the answers are then not meaningful."""
     return "\n".join([
         BANNER,
         "  RANDOM WEIGHTS: this run shows the pipeline working end to end (node, topics, files),",
@@ -154,6 +158,7 @@ def gpu_expected(device: Optional[str]) -> bool:
 # ---------------------------------------------------------------------------------------------
 @dataclass
 class Frame:
+    """One bundled photo as the demo publishes it, with the stamp that pairs it with the node's outputs."""
     index: int
     name: str
     rgb: np.ndarray
@@ -187,6 +192,7 @@ def write_frame(out: Path, frame: Frame, got: "FrameOutputs", classes: list[str]
 # Main
 # ---------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
+    """The `textregion-demo` flags."""
     parser = argparse.ArgumentParser(
         prog="textregion-demo",
         description="Start the TextRegion node, replay bundled photos as a camera, save and print its outputs.")
@@ -204,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of `textregion-demo`: starts the node, replays the photos, saves and prints its outputs."""
     args = build_parser().parse_args(argv)
     configure_output()
     frames_wanted = args.frames if args.frames is not None else (2 if args.short else len(PHOTOS))
@@ -279,7 +286,7 @@ def run_demo(args: argparse.Namespace, out: Path, params_files: list[Path], real
         for frame in frames:
             frame.sent = time.monotonic()
             frame.stamp = client.publish(frame.rgb)
-            wait(client, node, lambda: client.complete(frame.stamp), args.frame_timeout,
+            wait(client, node, lambda: client.complete(frame.stamp), args.frame_timeout,  # noqa: B023 (waited on here)
                  f"the outputs of frame {frame.index} ({frame.name})")
             got = client.take(frame.stamp)
             scored = write_frame(out, frame, got, classes)
@@ -307,7 +314,8 @@ def run_demo(args: argparse.Namespace, out: Path, params_files: list[Path], real
                 say(f"node stopped (exit status {code}) after {time.monotonic() - started:.1f} s in all")
             else:
                 how = f"(ended by signal {-code})" if code < 0 else "on SIGINT"
-                log.error(f"the node exited with status {code} {how}. Last lines of its log:\n{indent(node.log_tail())}")
+                log.error(f"the node exited with status {code} {how}. "
+                          f"Last lines of its log:\n{indent(node.log_tail())}")
                 status = 1
     return status
 

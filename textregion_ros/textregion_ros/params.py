@@ -143,8 +143,9 @@ PARAMETERS: tuple[Parameter, ...] = (
               rule="not empty", check=_not_blank("a file, a hub id or random"), cli_flag=True),
     Parameter("sam2_image_size", INTEGER, 1024, "SAM2 input size in pixels (smaller only for CPU tests).", CONFIGURE,
               group=_MODELS, minimum=64, maximum=4096, step=32),
-    Parameter("device", STRING, "auto", "Where the models run: auto = CUDA if available, else the CPU (with a warning).",
-              CONFIGURE, group=_MODELS, rule="auto, cpu, cuda or cuda:N", check=_device, cli_flag=True),
+    Parameter("device", STRING, "auto",
+              "Where the models run: auto = CUDA if available, else the CPU (with a warning).", CONFIGURE,
+              group=_MODELS, rule="auto, cpu, cuda or cuda:N", check=_device, cli_flag=True),
     Parameter("compile", STRING, "auto",
               "torch.compile the SAM2 encoder, the SAM2 decoder's point batch and the image encoder's view batch "
               "at configure (the views of a 640x480 frame; another view count compiles at its first frame); auto "
@@ -284,7 +285,8 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("track_mask_grid", INTEGER, 128,
               "Mask IoU of the association is measured on the masks subsampled to at most this many cells along "
               "the long side (128: a few pixels at object borders, about a third of the exact cost at 640x480 and "
-              "1/25 of the mask bytes a GPU hands over); 0 = at the working resolution exactly.", engine=False, group=_OBJECTS, minimum=0, maximum=4096),
+              "1/25 of the mask bytes a GPU hands over); 0 = at the working resolution exactly.", engine=False,
+              group=_OBJECTS, minimum=0, maximum=4096),
     Parameter("memory_s", DOUBLE, 600.0,
               "How long ~/find remembers an object after its last sighting (by image stamps); 0 = no memory.",
               engine=False, group=_OBJECTS, minimum=0.0, maximum=1.0e7),
@@ -310,7 +312,8 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("memory_store", STRING, "$ROS_HOME/textregion/memory.sqlite",
               "Where remembered objects outlive the process: a SQLite file path ($ROS_HOME defaults to ~/.ros), "
               "a postgresql://user:password@host/db URL shared by a fleet, or '' (RAM only).", CONFIGURE,
-              engine=False, group=_STORE, rule="'' | a file path | postgresql://...", check=_memory_store, redact=_redacted_store),
+              engine=False, group=_STORE, rule="'' | a file path | postgresql://...", check=_memory_store,
+              redact=_redacted_store),
     Parameter("robot_id", STRING, "",
               "This robot's name in the store; '' = the node's namespace, else the host name.", CONFIGURE,
               engine=False, group=_STORE),
@@ -320,8 +323,8 @@ PARAMETERS: tuple[Parameter, ...] = (
               group=_STORE),
     Parameter("memory_retention_s", DOUBLE, 0.0,
               "How long the store keeps an object after it was last seen (wall-clock; applied at configure, hourly "
-              "while running and by `textregion memory prune`); 0 = forever.", CONFIGURE, engine=False, group=_STORE, minimum=0.0,
-              maximum=1.0e10),
+              "while running and by `textregion memory prune`); 0 = forever.", CONFIGURE, engine=False,
+              group=_STORE, minimum=0.0, maximum=1.0e10),
     Parameter("memory_flush_s", DOUBLE, 1.0,
               "The writer's period: changed objects go to the store in one transaction this often, and a "
               "shared store is followed as often.", CONFIGURE, engine=False, group=_STORE, minimum=0.01,
@@ -465,8 +468,3 @@ def coerce(parameter: Parameter, value: Any) -> Any:
         if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
             return list(value)
     raise bad
-
-
-def kind_words(parameter: Parameter) -> str:
-    """'an integer', 'true or false', ...: what a value of this parameter must be."""
-    return _KIND_WORDS[parameter.kind]

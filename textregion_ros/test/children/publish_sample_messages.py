@@ -13,7 +13,7 @@ from textregion_msgs.msg import RegionTokens
 from vision_msgs.msg import Detection2DArray
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sample_messages import TOPICS, sample_detections, sample_image, sample_region_tokens  # noqa: E402
+from sample_messages import TOPICS, sample_detections, sample_image, sample_region_tokens
 
 
 def main() -> None:

@@ -21,7 +21,8 @@ import sys
 from typing import Optional, Sequence
 
 from .. import params
-from .settings import EXIT_INTERRUPTED, EXIT_USAGE, FLAG_PARAMETERS, NODE_NAME, UsageError
+from ..tooling.params_files import NODE_NAME
+from .settings import EXIT_INTERRUPTED, EXIT_USAGE, FLAG_PARAMETERS, UsageError
 
 _FLAG_TYPES = {params.INTEGER: int, params.DOUBLE: float, params.STRING: str}
 
@@ -41,6 +42,7 @@ def _add_shared(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `textregion` command line: one subcommand per front end, their shared flags from the parameter table."""
     from .bag import run_bag
     from .download import run_download
     from .segment import run_segment
@@ -103,6 +105,7 @@ def _setup_logging(verbose: bool) -> None:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of `textregion`: the exit status says how it ended (0, usage error, interrupted, failed)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):

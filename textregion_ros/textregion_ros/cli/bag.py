@@ -128,7 +128,8 @@ def run_bag(args: argparse.Namespace) -> int:
 
         typestore = bag_typestore()
         # one set of tracks for the whole bag, as the live node keeps them
-        pipeline = build_pipeline(build_engine(settings.config), settings.node, FrameObjects.from_parameters(settings.node))
+        pipeline = build_pipeline(build_engine(settings.config), settings.node,
+                                  FrameObjects.from_parameters(settings.node))
         writer = Writer(out, version=Writer.VERSION_LATEST, storage_plugin=StoragePlugin.MCAP)
         try:
             writer.open()

@@ -26,6 +26,7 @@ from .settings import EXIT_USAGE, UsageError, settings_from_args
 
 
 def add_memory_parser(commands, add_shared) -> None:
+    """The `memory` subcommand and its actions, on the parser the CLI builds."""
     memory = commands.add_parser("memory", help="list, search, forget, export/import or prune an object store",
                                  description=__doc__.split("\n\n")[1], formatter_class=argparse.RawTextHelpFormatter)
     memory.add_argument("--store", metavar="FILE|URL", help="SQLite file or postgresql:// URL (default: the "
@@ -53,6 +54,7 @@ def add_memory_parser(commands, add_shared) -> None:
 
 
 def object_json(obj: StoredObject) -> dict:
+    """A stored object as JSON-safe values: the token as base64 of little-endian float16, tuples as lists."""
     values = asdict(obj)
     values["token"] = base64.b64encode(np.asarray(obj.token, dtype="<f2").tobytes()).decode()
     for name in ("box", "centre", "box_centre", "size", "orientation"):
@@ -61,6 +63,7 @@ def object_json(obj: StoredObject) -> dict:
 
 
 def object_from_json(values: dict) -> StoredObject:
+    """The inverse of object_json; keys that are not fields (from a newer export) are dropped."""
     known = {f.name for f in fields(StoredObject)}
     values = {k: v for k, v in values.items() if k in known}
     values["token"] = np.frombuffer(base64.b64decode(values["token"]), dtype="<f2").astype(np.float32)
@@ -77,6 +80,7 @@ def _line(obj: StoredObject, score: str = "") -> str:
 
 
 def run_memory(args: argparse.Namespace) -> int:
+    """Runs one `memory` action against the store the arguments name; the exit status for the CLI."""
     settings = settings_from_args(args)
     if not getattr(args, "action", None):
         raise UsageError("say what to do: list, find, forget, export, import or prune")

@@ -185,6 +185,7 @@ def _depth_of(folder: Optional[Path], image: Path, intrinsics: Any, size: tuple[
 
 
 def tqdm_write(message: str) -> None:
+    """A log line that does not tear the progress bar (tqdm is imported only when it is drawn)."""
     from tqdm import tqdm
 
     tqdm.write(message, file=sys.stderr)

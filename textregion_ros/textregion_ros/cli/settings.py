@@ -16,7 +16,7 @@ import yaml
 from .. import params
 from ..engine import EngineConfig, QueryError, QuerySet, parse_queries, queries_from_parameter, split_query_text
 from ..engine.errors import ConfigError
-from ..tooling.params_files import NODE_NAME, ParamsFileError, read_params_file
+from ..tooling.params_files import ParamsFileError, read_params_file
 
 log = logging.getLogger("textregion")
 

@@ -231,7 +231,8 @@ class CompiledForwards:
 
 
 def compile_forwards(setting: str, device: torch.device, sam2_forwards: Any, encode_views: Callable[..., Any],
-                     point_batch: Callable[[], int], backend: Union[str, Callable] = "inductor") -> tuple[CompiledForwards, Any]:
+                     point_batch: Callable[[], int],
+                     backend: Union[str, Callable] = "inductor") -> tuple[CompiledForwards, Any]:
     """The three stages for `setting` on `device`, and SAM2 forwards that go through them.
 
     `sam2_forwards` is the mask generator's Sam2Forwards (eager); the returned one calls the

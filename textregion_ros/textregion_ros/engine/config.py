@@ -77,6 +77,7 @@ RELOAD_FIELDS = params.RELOAD_FIELDS
 
 
 def field_names() -> list[str]:
+    """The config's field names in declaration order (the CLI and the node's parameter routing walk them)."""
     return [f.name for f in dataclasses.fields(EngineConfig)]
 
 

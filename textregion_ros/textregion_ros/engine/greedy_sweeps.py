@@ -1,4 +1,4 @@
-"""The greedy "earliest wins" rule as a fixed point, resolved by bounded vectorised sweeps (issue 16).
+"""The greedy "earliest wins" rule as a fixed point, resolved by bounded vectorised sweeps.
 
 Both greedy box NMS (nms.py) and nested-mask fusion (mask_fusion.py) ask the same question: in a
 given order, which items survive if an item is dropped as soon as an earlier *surviving* item

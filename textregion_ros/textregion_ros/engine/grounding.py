@@ -51,7 +51,7 @@ def ground(regions: Regions, queries: QuerySet, text: torch.Tensor, segmentation
     rows = np.flatnonzero(table[:, 0] > 0)
     detections = [
         Detection(query=queries.classes[int(table[r, 1])], class_index=int(table[r, 1]),
-                  score=min(max(float(table[r, 2]), 0.0), 1.0), box=tuple(float(v) for v in table[r, 3:]),
+                  score=min(max(float(table[r, 2]), 0.0), 1.0), box=_box(table[r, 3:]),
                   region_index=int(r), image_size=regions.image_size, region_masks=regions.masks)
         for r in rows
     ]
@@ -83,7 +83,7 @@ def _ground_best(regions: Regions, queries: QuerySet, text: torch.Tensor, probab
         box = exclusive_boxes(torch.from_numpy(component)[None])[0].numpy() * scale
         detections.append(Detection(
             query=queries.classes[class_index], class_index=class_index, score=min(max(score, 0.0), 1.0),
-            box=tuple(float(v) for v in box), region_index=region, image_size=(height, width), mask_work=component,
+            box=_box(box), region_index=region, image_size=(height, width), mask_work=component,
         ))
     return sorted(detections, key=lambda d: d.score, reverse=True)
 
@@ -97,3 +97,9 @@ def _largest_component_in_box(mask: np.ndarray) -> np.ndarray:
     component = np.zeros_like(mask)
     component[y1:y2, x1:x2] = largest_component(mask[y1:y2, x1:x2])
     return component
+
+
+def _box(values: np.ndarray) -> tuple[float, float, float, float]:
+    """x1, y1, x2, y2 as Python floats."""
+    x1, y1, x2, y2 = (float(v) for v in values)
+    return x1, y1, x2, y2

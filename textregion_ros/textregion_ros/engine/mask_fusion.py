@@ -33,6 +33,7 @@ MASK_WORK_MAX_SIDE = 1024
 
 @dataclass
 class FusedMasks:
+    """SAM2's masks after nested masks are fused into groups: one soft mask and its best scores per group."""
     masks: torch.Tensor  # [R,hw,ww] float soft masks in [0, 3] at working resolution
     iou: torch.Tensor  # [R] best predicted IoU in each group
     stability: torch.Tensor  # [R] best stability score in each group
@@ -68,9 +69,9 @@ def fuse(proposals: MaskProposals, masks: torch.Tensor, threshold: float, enable
     else:
         with budgeted_sync(masks.device):  # the sync
             labels = torch.where(nonempty, torch.arange(count, device=masks.device), count).tolist()
-    labels = np.asarray(labels, dtype=np.int64)
-    members = np.flatnonzero(labels < count)
-    leaders, group_of = np.unique(labels[members], return_inverse=True)
+    label_of = np.asarray(labels, dtype=np.int64)
+    members = np.flatnonzero(label_of < count)
+    leaders, group_of = np.unique(label_of[members], return_inverse=True)
     if not len(leaders):
         empty = torch.zeros(0, device=masks.device)
         return FusedMasks(masks.new_zeros((0, *masks.shape[1:])), empty, empty, [])
@@ -78,8 +79,8 @@ def fuse(proposals: MaskProposals, masks: torch.Tensor, threshold: float, enable
     order = np.argsort(group_of, kind="stable")
     groups = [part.tolist() for part in np.split(members[order], np.flatnonzero(np.diff(group_of[order])) + 1)]
     # each group starts as its leader's mask; only the followers (few) are reduced into it
-    followers = members[labels[members] != members]
-    plan = to_device(np.concatenate([np.searchsorted(leaders, labels[followers]), followers, leaders]), masks.device)
+    followers = members[label_of[members] != members]
+    plan = to_device(np.concatenate([np.searchsorted(leaders, label_of[followers]), followers, leaders]), masks.device)
     into, follower_t, leader_t = plan.split([len(followers), len(followers), len(leaders)])
     fused, iou, stability = (values.index_select(0, leader_t) for values in
                              (masks, proposals.iou.float(), proposals.stability.float()))
@@ -132,7 +133,7 @@ def _contained_pairs(proposals: MaskProposals, masks: torch.Tensor, sums: torch.
     if boxes is None:
         with budgeted_sync(masks.device):
             boxes = np.asarray(proposals.boxes.float().tolist(), dtype=np.float32).reshape(-1, 4)
-    plan = plan_pairs(boxes, BOX_IOU_GATE, tuple(proposals.logits.shape[-2:]), tuple(masks.shape[-2:]))
+    plan = plan_pairs(boxes, BOX_IOU_GATE, _height_width(proposals.logits), _height_width(masks))
     contained = torch.zeros(count, count, dtype=torch.bool, device=masks.device)
     if len(plan):
         first, second = to_device(np.stack([plan.first, plan.second]), masks.device)
@@ -143,3 +144,8 @@ def _contained_pairs(proposals: MaskProposals, masks: torch.Tensor, sums: torch.
                                     & (containment > threshold))
     return contained | contained.T
 
+
+
+def _height_width(images: torch.Tensor) -> tuple[int, int]:
+    """The last two sizes of a [..., H, W] tensor."""
+    return int(images.shape[-2]), int(images.shape[-1])

@@ -1,4 +1,4 @@
-"""Greedy box NMS on a fixed-size candidate set, without host syncs (issue 16, item 1).
+"""Greedy box NMS on a fixed-size candidate set, without host syncs.
 
 torchvision.ops.nms keeps a data-dependent number of boxes, so on CUDA its result size (and its
 own kernel) round-trips through the host. Here every candidate keeps its slot: the result is a

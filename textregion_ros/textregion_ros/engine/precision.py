@@ -58,6 +58,7 @@ class Measurement:
 
 
 def dtype_name(dtype: torch.dtype) -> str:
+    """The parameter value ("float16", ...) that names `dtype`, for logs and benchmark records."""
     return {value: key for key, value in DTYPES.items()}[dtype]
 
 

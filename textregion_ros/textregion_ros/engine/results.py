@@ -113,6 +113,7 @@ class Detection:
         if self.mask_work is not None:
             work = torch.from_numpy(self.mask_work)
         else:
+            assert self.region_masks is not None, "a detection carries its part mask or the regions' masks"
             work = self.region_masks[self.region_index] > 0
         if tuple(work.shape) != tuple(self.image_size):  # centre-aligned, as region_id_image
             work = resample_nearest(work, *self.image_size)

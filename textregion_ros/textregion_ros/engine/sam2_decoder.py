@@ -17,10 +17,15 @@ decoder_traffic.py estimates the bytes each lever saves.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
+
+
+# SAM2's modules (SAM2Base, MaskDecoder, TwoWayTransformer, ...) come from the untyped sam2 package and are
+# reached through nn.Module's attribute lookup, which torch types as Tensor | Module: to mypy they are Any.
+Sam2Module = Any
 
 
 @dataclass(frozen=True)
@@ -47,7 +52,7 @@ def cast_inputs(embedding: torch.Tensor, positional: torch.Tensor, high_res: Seq
     return ImageInputs(cast(embedding), cast(positional), tuple(cast(t) for t in high_res))
 
 
-def decode_masks(decoder: torch.nn.Module, image: ImageInputs, sparse: torch.Tensor, dense: torch.Tensor,
+def decode_masks(decoder: Sam2Module, image: ImageInputs, sparse: torch.Tensor, dense: torch.Tensor,
                  levers: DecoderLevers = DecoderLevers()) -> tuple[torch.Tensor, torch.Tensor]:
     """Multimask low-res logits [B,3,h',w'] and predicted IoUs [B,3] of B point prompts on one image.
 
@@ -81,7 +86,7 @@ def decode_masks(decoder: torch.nn.Module, image: ImageInputs, sparse: torch.Ten
     return masks, iou[:, 1:]
 
 
-def sam2_decode(decoder: torch.nn.Module, image: ImageInputs, sparse: torch.Tensor,
+def sam2_decode(decoder: Sam2Module, image: ImageInputs, sparse: torch.Tensor,
                 dense: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """SAM2's own MaskDecoder.forward, as the engine called it before the levers: the reference
     decode_masks is tested (test_sam2_decoder.py) and benchmarked (benchmarks/decoder_traffic.py) against."""
@@ -91,7 +96,7 @@ def sam2_decode(decoder: torch.nn.Module, image: ImageInputs, sparse: torch.Tens
     return masks, iou
 
 
-def _upscale(decoder: torch.nn.Module, src: torch.Tensor, high_res: Sequence[torch.Tensor]) -> torch.Tensor:
+def _upscale(decoder: Sam2Module, src: torch.Tensor, high_res: Sequence[torch.Tensor]) -> torch.Tensor:
     """SAM2's output upscaling, with the high-resolution features added (broadcast over prompts)."""
     if not decoder.use_high_res_features:
         return decoder.output_upscaling(src)
@@ -101,7 +106,7 @@ def _upscale(decoder: torch.nn.Module, src: torch.Tensor, high_res: Sequence[tor
     return act2(dc2(upscaled) + feat_s0)
 
 
-def _transformer_broadcast(transformer: torch.nn.Module, src: torch.Tensor, positional: torch.Tensor,
+def _transformer_broadcast(transformer: Sam2Module, src: torch.Tensor, positional: torch.Tensor,
                            tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """TwoWayTransformer.forward for one image [1,C,h,w] and B prompts' tokens, image side not repeated."""
     keys = src.flatten(2).permute(0, 2, 1)  # [1,HW,C]
@@ -114,7 +119,7 @@ def _transformer_broadcast(transformer: torch.nn.Module, src: torch.Tensor, posi
     return transformer.norm_final_attn(queries + attn_out), keys
 
 
-def _first_block(block: torch.nn.Module, queries: torch.Tensor, keys: torch.Tensor, query_pe: torch.Tensor,
+def _first_block(block: Sam2Module, queries: torch.Tensor, keys: torch.Tensor, query_pe: torch.Tensor,
                  key_pe: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """TwoWayAttentionBlock.forward with image-only keys [1,HW,C]: their projections run once."""
     batch = queries.shape[0]
@@ -136,7 +141,7 @@ def _first_block(block: torch.nn.Module, queries: torch.Tensor, keys: torch.Tens
     return queries, block.norm4(keys + attn_out)
 
 
-def _attend(attention: torch.nn.Module, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, batch: int) -> torch.Tensor:
+def _attend(attention: Sam2Module, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, batch: int) -> torch.Tensor:
     """SAM2 Attention.forward after its input projections; batch-1 operands broadcast as views."""
     heads = [attention._separate_heads(x, attention.num_heads).expand(batch, -1, -1, -1) for x in (q, k, v)]
     out = F.scaled_dot_product_attention(*heads)

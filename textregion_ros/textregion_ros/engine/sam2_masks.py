@@ -3,15 +3,15 @@
 SAM2's own automatic generator upsamples every mask of every grid point to the image size
 before filtering (about a minute per frame on a CPU). Here the image encoder runs once, all
 grid points go through the prompt encoder and mask decoder in batches of points_per_batch
-(the decoder without its per-prompt image traffic: engine/sam2_decoder.py), and every filter runs on the 256 x 256 low-resolution logits, vectorised over masks. Only
-survivors are ever upsampled (by the caller).
+(the decoder without its per-prompt image traffic: engine/sam2_decoder.py), and every filter runs
+on the 256 x 256 low-resolution logits, vectorised over masks. Only survivors are ever upsampled (by the caller).
 
 Filter order, as the reference: predicted IoU and stability per batch; then box NMS over all
 masks on SAM2's inclusive boxes; then the area filter. The area filter comes after NMS on
 purpose: a small mask with a higher predicted IoU may suppress a larger one and then be dropped
 itself (see select_masks).
 
-No host syncs until the survivors are known (issue 16): every candidate keeps its slot through
+No host syncs until the survivors are known: every candidate keeps its slot through
 the filters and NMS (validity masks, engine/nms.py), and one copy to the host brings the survivor
 count, NMS's convergence flag and the survivors' boxes (which mask fusion plans its work with).
 """
@@ -30,7 +30,7 @@ from .config import EngineConfig
 from .nms import start_nms
 from .precision import autocast, resolve_precision
 from .region_prompts import BOX_LABELS, POINT_LABELS, RegionPrompts, batch_sizes, bucket_plan, prompt_chunk
-from .sam2_decoder import ImageInputs, cast_inputs, decode_masks
+from .sam2_decoder import ImageInputs, Sam2Module, cast_inputs, decode_masks
 from .sync_audit import budgeted_sync
 from .uploads import to_device
 
@@ -68,7 +68,7 @@ def stability_scores(logits: torch.Tensor) -> torch.Tensor:
     return torch.where(outer > 0, inner / outer.clamp_min(1.0), torch.zeros_like(outer))
 
 
-def image_forward(model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+def image_forward(model: Sam2Module, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """SAM2's image encoder on a normalised [1,3,S,S] input: (image embedding, high-res feature maps)."""
     backbone_out = model.forward_image(x)
     _, features, _, sizes = model._prepare_backbone_features(backbone_out)
@@ -78,7 +78,7 @@ def image_forward(model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor
     return maps[-1], maps[:-1]
 
 
-def prompt_decode(model: torch.nn.Module, coords: torch.Tensor, labels: torch.Tensor, image_embed: torch.Tensor,
+def prompt_decode(model: Sam2Module, coords: torch.Tensor, labels: torch.Tensor, image_embed: torch.Tensor,
                   dense_pe: torch.Tensor, high_res_feats: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """Prompt encoder + mask decoder for a batch of prompts: (low-res logits [B,3,h,w], IoU [B,3]).
 
@@ -98,7 +98,8 @@ def prompt_decode(model: torch.nn.Module, coords: torch.Tensor, labels: torch.Te
         sparse = encoder._embed_points(coords, labels, pad=False)
         dense = encoder.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(coords.shape[0], -1,
                                                                          *encoder.image_embedding_size)
-    return decode_masks(model.sam_mask_decoder, ImageInputs(image_embed, dense_pe, tuple(high_res_feats)), sparse, dense)
+    return decode_masks(model.sam_mask_decoder, ImageInputs(image_embed, dense_pe, tuple(high_res_feats)), sparse,
+                        dense)
 
 
 @dataclass
@@ -110,14 +111,14 @@ class Sam2Forwards:
     decoder: Callable[..., tuple[torch.Tensor, torch.Tensor]]
 
     @classmethod
-    def eager(cls, model: torch.nn.Module) -> "Sam2Forwards":
+    def eager(cls, model: Sam2Module) -> "Sam2Forwards":
         return cls(functools.partial(image_forward, model), functools.partial(prompt_decode, model))
 
 
 class Sam2MaskGenerator:
     """Grid-prompted SAM2 masks for one image at a time."""
 
-    def __init__(self, model: torch.nn.Module, config: EngineConfig, dtype: torch.dtype | None = None) -> None:
+    def __init__(self, model: Sam2Module, config: EngineConfig, dtype: torch.dtype | None = None) -> None:
         self.model = model
         self.config = config
         self.device = next(model.parameters()).device
@@ -202,9 +203,9 @@ class Sam2MaskGenerator:
             valid = self._filter(logits, iou, stability) & valid_prompt[start:start + size].repeat_interleave(3)
             batches.append((logits.half(), iou, stability, granularity, valid))
         if not batches:
-            lowres = self.input_size // 4
+            side = self.input_size // 4
             empty = torch.zeros(0, device=self.device)
-            batches.append((torch.zeros(0, lowres, lowres, device=self.device).half(), empty, empty,
+            batches.append((torch.zeros(0, side, side, device=self.device).half(), empty, empty,
                             torch.zeros(0, dtype=torch.long, device=self.device),
                             torch.zeros(0, dtype=torch.bool, device=self.device)))
         logits, iou, stability, granularity, valid = (torch.cat(parts) for parts in zip(*batches))
@@ -290,6 +291,7 @@ def select_masks(logits: torch.Tensor, iou: torch.Tensor, stability: torch.Tenso
             host = summary.tolist()  # the one host sync of mask selection
         if host[1]:
             break
+        assert state is not None  # without a suppression state the summary says converged
         state.sweep()  # a longer chain of suppressions than one block: one more block, one more check
     order = order[:int(host[0])]
     host_boxes = np.asarray(host[2:], dtype=np.float32).reshape(-1, 4)[:int(host[0])]

@@ -1,7 +1,7 @@
 """Region logits -> per-pixel semantic segmentation (DESIGN.md 1.6-1.7); grounding.py turns it into detections."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Iterable, Optional
 
 import numpy as np
 import torch
@@ -58,12 +58,14 @@ def segment(regions: Regions, queries: QuerySet, text: torch.Tensor, temperature
     seg = (logits.T @ soft.flatten(1)).view(-1, work_h, work_w)  # overlapping regions add up
     coverage = soft.amax(dim=0, keepdim=True)
     work_probability = class_probability(seg, phrase_class, classes, temperature)  # [Q,h,w]
+    bands: Iterable[tuple[int, torch.Tensor, torch.Tensor]]
     if (work_h, work_w) == (height, width):  # masks at image size: the work-size softmax is the answer
         bands = [(0, work_probability, coverage[0])]
     else:  # softmax after bilinear upsampling, band by band
         bands = ((y0, class_probability(band[:-1], phrase_class, classes, temperature), band[-1])
                  for y0, band in bilinear_bands(torch.cat([seg, coverage]), (height, width)))
-    on_device = [] if regions.tokens.device.type != "cpu" else None  # the label map kept where it is made
+    # the label map kept where it is made
+    on_device: Optional[list[torch.Tensor]] = [] if regions.tokens.device.type != "cpu" else None
     for y0, probability, band_coverage in bands:
         best, label = probability.max(dim=0)
         covered = band_coverage > 0
@@ -76,9 +78,9 @@ def segment(regions: Regions, queries: QuerySet, text: torch.Tensor, temperature
         # one copy per band (float32 holds the class indices exactly)
         band = torch.stack([label.float(), torch.where(covered, best, torch.zeros_like(best)).float()])
         with budgeted_sync(band.device):
-            band = band.cpu().numpy()
-        labels[rows] = band[0].astype(np.int32)
-        confidence[rows] = band[1]
+            host = band.cpu().numpy()
+        labels[rows] = host[0].astype(np.int32)
+        confidence[rows] = host[1]
     inside = (regions.masks > 0).float().flatten(1)  # [R,hw]
     region_probability = (inside @ work_probability.flatten(1).T) / inside.sum(dim=1, keepdim=True).clamp_min(1.0)
     label_map = torch.cat(on_device) if on_device else None

@@ -42,6 +42,8 @@ class FrameStreams:
 
     def join(self) -> None:
         """Make the caller's stream wait for every branch (no host wait)."""
-        current = torch.cuda.current_stream(self.device) if self.enabled else None
+        if not self.enabled:
+            return
+        current = torch.cuda.current_stream(self.device)
         for stream in self._streams.values():
             current.wait_stream(stream)

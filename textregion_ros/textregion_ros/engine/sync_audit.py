@@ -1,4 +1,4 @@
-"""Counts the operators that would force a host sync on CUDA (issue 16, item 1).
+"""Counts the operators that would force a host sync on CUDA.
 
 Why: a sync stalls the GPU queue until the host catches up, so the hot path should have a small,
 mask-count-independent number of them. The count works on any device: it records the aten ops

@@ -160,8 +160,9 @@ class TextRegionEngine:
             with budgeted_sync(self.device):
                 index = kept.nonzero().flatten()  # the one compaction of the regions: one host sync
         stats["regions"] = int(index.shape[0])
-        regions = self.build_regions(*(t.index_select(0, index) for t in (fused.masks, tokens, fused.iou,
-                                                                          fused.stability)), frame.size)
+        masks, tokens, iou, stability = (t.index_select(0, index) for t in (fused.masks, tokens, fused.iou,
+                                                                            fused.stability))
+        regions = self.build_regions(masks, tokens, iou, stability, frame.size)
         regions.timings, regions.stats, regions.prompt_basis = timer.seconds, stats, basis
         return regions
 
@@ -222,7 +223,10 @@ class TextRegionEngine:
         """
         self._check_open()
         pixels = self.uploads.upload(uint8_image(rgb))  # pinned, asynchronous on CUDA (uploads.py)
-        scale = self.config.scale if self.config.resize_mode == "multi_resolution" else None
+        scale = None
+        if self.config.resize_mode == "multi_resolution":
+            long_side, short_side = self.config.scale  # the table's rule: exactly two sizes
+            scale = (long_side, short_side)
         with _timed(timer, self.device).stage("rescale"):
             return make_frame(pixels, scale)
 
@@ -346,7 +350,8 @@ class TextRegionEngine:
         Text encoder only (cached phrases: no model work)."""
         return self.token_scorer(queries)(tokens)
 
-    def token_scorer(self, queries: Queries) -> Callable[[Union[torch.Tensor, np.ndarray]], tuple[np.ndarray, np.ndarray]]:
+    def token_scorer(self, queries: Queries) -> Callable[[Union[torch.Tensor, np.ndarray]],
+                                                         tuple[np.ndarray, np.ndarray]]:
         """score_tokens for these queries, with their phrases encoded now: the scorer itself runs no text
         model. ~/find makes it before it locks the object memory, so new phrases (a text-model forward
         each) never hold the lock that the frame thread's observe() waits on."""

@@ -1,4 +1,4 @@
-"""Per-stage timings for diagnostics and benchmarks, without stalling the GPU (issue 16, item 1).
+"""Per-stage timings for diagnostics and benchmarks, without stalling the GPU.
 
 On CUDA a stage is bracketed by two CUDA events, recorded on the stream; nothing waits until
 `seconds` is read, which waits once for the last event (after the frame's final host copy it is

@@ -31,7 +31,8 @@ def upsample_width(x: torch.Tensor, out_width: int) -> torch.Tensor:
     return x[..., i0] * (1 - w1) + x[..., i1] * w1
 
 
-def bilinear_bands(x: torch.Tensor, out_size: tuple[int, int], band_rows: int = 0) -> Iterator[tuple[int, torch.Tensor]]:
+def bilinear_bands(x: torch.Tensor, out_size: tuple[int, int],
+                   band_rows: int = 0) -> Iterator[tuple[int, torch.Tensor]]:
     """Yield (first_row, [C,rows,W]) bands of x [C,h,w] upsampled to out_size (H,W)."""
     height, width = out_size
     wide = upsample_width(x, width)

@@ -13,7 +13,7 @@ import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 from urllib.parse import urlparse
 
 from .errors import WeightsUnavailableError
@@ -83,6 +83,7 @@ class WeightSource:
 
 
 def hub_endpoint() -> str:
+    """The model hub's base URL; HF_ENDPOINT points it at a mirror."""
     return os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
 
 
@@ -100,11 +101,14 @@ def hub_reachable(timeout: float = 3.0) -> bool:
 
 
 def warn_random(what: str) -> None:
+    """Says loudly that `what` runs with random weights, so nobody mistakes its answers for real ones."""
     log.warning(_RANDOM_BANNER, what)
 
 
 def looks_like_path(value: str) -> bool:
-    return os.sep in value or value.startswith(".") or Path(value).suffix in (".pt", ".pth", ".bin", ".safetensors", ".npz")
+    """Whether a weights setting names a file (rather than a hub or open_clip tag)."""
+    return (os.sep in value or value.startswith(".")
+            or Path(value).suffix in (".pt", ".pth", ".bin", ".safetensors", ".npz"))
 
 
 def cached_or_download(
@@ -117,7 +121,7 @@ def cached_or_download(
     """
     from huggingface_hub import hf_hub_download, try_to_load_from_cache
 
-    kwargs = {"cache_dir": cache_dir or None}
+    kwargs: dict[str, Any] = {"cache_dir": cache_dir or None}
     for candidate in candidates:
         # a pure cache lookup: hf_hub_download(local_files_only=True) may still reach for the network
         # (huggingface_hub 2.x fetches an agent registry for its headers unless offline at import)
@@ -137,6 +141,7 @@ def cached_or_download(
 
 
 def unavailable_message(what: str, candidates: tuple[HubFile, ...], cache_dir: Optional[str]) -> str:
+    """Why the weights could not be had and how to provide them: the URLs tried and the cache to fill."""
     urls = " or ".join(c.url for c in candidates)
     cache = cache_dir or os.environ.get("HF_HUB_CACHE") or os.environ.get("HF_HOME") or "~/.cache/huggingface"
     return (

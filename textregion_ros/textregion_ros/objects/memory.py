@@ -279,7 +279,8 @@ class ObjectMemory:
         the cyclic garbage collector over and over, which costs more than building the objects)."""
         a = self._rows
         flat = {name: values.ravel().tolist()
-                for name, values in a.take(slots, [n for n in RECORD_COLUMNS if n not in ("frame_seq", "tokens")]).items()}
+                for name, values in a.take(slots, [n for n in RECORD_COLUMNS
+                                                   if n not in ("frame_seq", "tokens")]).items()}
         visible = (a["frame_seq"][slots] == self._seq).tolist()
         results = []
         for i in range(slots.shape[0]):

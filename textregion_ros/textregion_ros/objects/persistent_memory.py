@@ -311,7 +311,8 @@ class PersistentMemory:
                 obj.box_centre = tuple(float(v) for v in spatial.box_centres[i])
                 obj.size = tuple(float(v) for v in spatial.sizes[i])
                 obj.orientation = tuple(float(v) for v in spatial.orientations[i])
-                obj.frame_3d, obj.stamp_3d_ns, obj.map_id = spatial.frame_id, int(spatial.stamp_ns), self.settings.map_id
+                obj.frame_3d, obj.stamp_3d_ns = spatial.frame_id, int(spatial.stamp_ns)
+                obj.map_id = self.settings.map_id
             with self._live_lock:
                 self._live[track] = obj
             self._dirty[obj.key] = obj

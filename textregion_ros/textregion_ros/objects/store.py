@@ -228,7 +228,8 @@ class ObjectStore:
     def prune(self, last_seen_before_ns: int) -> int:
         """Delete objects last seen before this stamp (memory_retention_s); returns how many."""
         def work(cursor: Any) -> int:
-            cursor.execute(self._sql(f"DELETE FROM {OBJECTS_TABLE} WHERE last_seen_ns < ?"), (int(last_seen_before_ns),))
+            cursor.execute(self._sql(f"DELETE FROM {OBJECTS_TABLE} WHERE last_seen_ns < ?"),
+                           (int(last_seen_before_ns),))
             return max(cursor.rowcount, 0)
         return self._write(work)
 
@@ -275,8 +276,8 @@ class ObjectStore:
 
     def forgotten(self, since_seq: int) -> list[tuple[str, str, int, int]]:
         """(robot_id, session_id or '', track_id or -1, seq) forgotten after `since_seq`."""
-        rows = self._read(f"SELECT robot_id, session_id, track_id, seq FROM {FORGOTTEN_TABLE} WHERE seq > ? ORDER BY seq",
-                          (int(since_seq),))
+        rows = self._read(f"SELECT robot_id, session_id, track_id, seq FROM {FORGOTTEN_TABLE} "
+                          "WHERE seq > ? ORDER BY seq", (int(since_seq),))
         return [(str(r), str(s), int(t), int(q)) for r, s, t, q in rows]
 
     def last_seq(self) -> int:

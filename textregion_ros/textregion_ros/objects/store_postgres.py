@@ -20,6 +20,7 @@ _SCHEMA_LOCK = 0x7465787472  # an advisory-lock number of our own ("textr")
 
 
 class PostgresStore(ObjectStore):
+    """The object store on PostgreSQL, shared by a fleet of robots."""
     MARK = "%s"
     TYPES = {"text": "TEXT", "bigint": "BIGINT", "double": "DOUBLE PRECISION", "blob": "BYTEA"}
 

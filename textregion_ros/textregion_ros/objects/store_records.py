@@ -80,6 +80,7 @@ def token_bytes(token: np.ndarray) -> bytes:
 
 
 def token_from_bytes(data: bytes) -> np.ndarray:
+    """A stored token (little-endian float16 bytes) as float32 for matching."""
     return np.frombuffer(bytes(data), dtype="<f2").astype(np.float32)
 
 

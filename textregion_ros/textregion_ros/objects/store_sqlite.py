@@ -23,6 +23,7 @@ BUSY_TIMEOUT_S = 10.0
 
 
 class SqliteStore(ObjectStore):
+    """The object store in one SQLite file on the robot's own disk."""
     TYPES = {"text": "TEXT", "bigint": "INTEGER", "double": "REAL", "blob": "BLOB"}
 
     @property

@@ -30,6 +30,8 @@ class IndexHit:
 
 
 class StoredIndex:
+    """The stored objects' tokens of one model, held in memory so a search does not read the store."""
+
     def __init__(self, model: str) -> None:
         self.model = model
         self._lock = threading.Lock()

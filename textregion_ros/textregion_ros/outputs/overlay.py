@@ -106,7 +106,7 @@ def draw_overlay(
     alpha: float = 0.5,
     legend: bool = True,
     distances: Optional[Mapping[int, float]] = None,
-    track_ids: Optional[Sequence[int]] = None,
+    track_ids: Optional[Union[Sequence[int], np.ndarray]] = None,
     pixels: str = "auto",
 ) -> np.ndarray:
     """New HxWx3 uint8 (rgb8) overlay; `rgb` itself is never modified.

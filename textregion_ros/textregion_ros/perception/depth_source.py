@@ -34,10 +34,14 @@ class DepthView:
 
 
 class DepthSource(Protocol):
+    """Where the pipeline gets the depth image of a colour frame (the node's depth input, a bag, files)."""
+
     def depth_for(self, stamp_ns: int, frame_id: str, tolerance_s: float) -> DepthView:
         """The depth image paired with the colour frame of this stamp and optical frame; No3D why not."""
 
 
 class OutputFrame(Protocol):
+    """Where the pipeline gets the transform from the camera's optical frame into the output frame."""
+
     def transform_at(self, source_frame: str, stamp_ns: int, timeout_s: float) -> RigidTransform:
         """The transform from `source_frame` into the output frame at the stamp; No3D when unknown."""

@@ -45,7 +45,7 @@ def detection_boxes(detections: Sequence[Detection], regions_3d: Boxes3D, part_m
     `parts` (indices into detections) from `part_masks` [P,h,w], all located in one call.
     """
     rows = regions_3d.take([d.region_index for d in detections])
-    if not len(parts) or view is None:
+    if not len(parts) or view is None or part_masks is None:
         return rows
     located = measure(part_masks, view, settings)
     moved = move_located(located, transform, regions_3d.frame_id if transform is None else "", regions_3d.stamp_ns)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Collection, Mapping, Optional, Sequence
+from typing import Any, Collection, Mapping, Optional, Sequence, cast
 
 import numpy as np
 import torch
@@ -158,14 +158,16 @@ class FramePipeline:
             observed.track_ids = self.objects.observe(frame.stamp_ns, frame.frame_id, regions, observed.output_3d)
         keyframe = regions.prompts is None or regions.prompts.keyframe
         track_ids = observed.track_ids if observed.track_ids is not None else np.zeros(len(regions), np.uint32)
-        observed.previous = PreviousRegions(frame.stamp_ns, tuple(regions.image_size), key, keyframe,
-                                            regions.prompt_basis, np.asarray(track_ids))
+        image_size = cast(tuple[int, int], tuple(regions.image_size))
+        observed.previous = PreviousRegions(frame.stamp_ns, image_size, key, keyframe, regions.prompt_basis,
+                                            np.asarray(track_ids))
         self.previous = observed.previous
         observed.seconds["observe"] = time.perf_counter() - started
         return observed
 
     def _locate(self, observed: ObservedFrame, frame: FrameInput) -> None:
         settings = self.settings
+        assert frame.depth is not None  # called for frames with a depth source only
         try:
             view = frame.depth.depth_for(frame.stamp_ns, frame.frame_id, settings.depth_sync_tolerance_s)
             # The soft masks hold clamped SAM2 logits: a pixel is in the region where the logit is > 0
@@ -222,9 +224,10 @@ class FramePipeline:
     def _detections_3d(self, result: FrameResult) -> None:
         frame, detections = result.frame, result.detections
         parts = [i for i, d in enumerate(detections) if d.mask_work is not None]
-        part_masks = (torch.from_numpy(np.stack([detections[i].mask_work for i in parts]))
+        part_masks = (torch.from_numpy(np.stack([d.mask_work for d in detections if d.mask_work is not None]))
                       .to(frame.regions.masks.device, non_blocking=True) if parts else None)  # no host wait
         depth = self.settings.depth
+        assert frame.camera_3d is not None  # called for frames with regions in 3D only
         try:
             result.detections_camera_3d = detection_boxes(detections, frame.camera_3d, part_masks, parts, frame.view,
                                                           depth, None)
@@ -242,6 +245,7 @@ class FramePipeline:
         if distances is not None:
             by_region = {d.region_index: float(m) for d, m in zip(result.detections, distances) if np.isfinite(m)}
         segmentation = result.segmentation  # the label map on the device where it lives there
+        assert segmentation is not None  # the overlay is drawn on the segmentation
         labels = segmentation.label_map if segmentation.label_map is not None else segmentation.labels
         return draw_overlay(result.frame.rgb, labels, result.queries.classes, result.detections,
                             distances=by_region, track_ids=result.frame.track_ids)

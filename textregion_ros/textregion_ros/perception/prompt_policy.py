@@ -16,7 +16,7 @@ caller (the frame pipeline), whichever thread finished it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 import numpy as np
 
@@ -79,6 +79,7 @@ def discovery_points(uncovered: np.ndarray, room: int) -> np.ndarray:
 def tracks_prompts(previous: PreviousRegions, max_prompts: int) -> RegionPrompts:
     """Boxes of the previous frame's tracked regions, then its uncovered grid points, capped at max_prompts."""
     basis = previous.basis
+    assert basis is not None, "tracks prompts need the previous frame's prompt basis"
     tracked = np.flatnonzero(np.asarray(previous.track_ids).reshape(-1) != 0)
     boxes = basis.boxes_sam2[tracked]
     kept_boxes = boxes[:max_prompts]
@@ -106,10 +107,11 @@ class PromptPolicy:
         """This frame's prompts: a keyframe (with its reason) or the tracks' boxes and discovery points."""
         if previous is not None and previous.keyframe:
             self._keyframe_tracks = np.unique(previous.track_ids[previous.track_ids != 0])
-        reason = self.keyframe_reason(previous, stamp_ns, tuple(image_size), settings_key)
+        reason = self.keyframe_reason(previous, stamp_ns, cast(tuple[int, int], tuple(image_size)), settings_key)
         if reason:
             self._keyframe_stamp, self._keyframe_tracks = stamp_ns, None
             return RegionPrompts.keyframe(reason)
+        assert previous is not None  # keyframe_reason makes the first frame a keyframe
         return tracks_prompts(previous, max_prompts)
 
     def keyframe_reason(self, previous: Optional[PreviousRegions], stamp_ns: int, image_size: tuple[int, int],

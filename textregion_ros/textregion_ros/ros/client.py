@@ -132,7 +132,8 @@ class NodeClient:
     def camera_publisher(self, topic: str, depth: int = 10, msg_type: type = Image) -> Publisher:
         """A camera's image publisher, reliable: it matches the node's image subscription whichever
         reliability that has (image_reliability), and a reliable one loses nothing."""
-        return self.node.create_publisher(msg_type, topic, QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE))
+        return self.node.create_publisher(msg_type, topic,
+                                          QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE))
 
     def sensor_publisher(self, msg_type: type, topic: str) -> Publisher:
         """A publisher with the sensor-data QoS (best effort) a camera driver's depth and camera_info have."""

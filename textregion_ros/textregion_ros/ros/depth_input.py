@@ -223,7 +223,8 @@ class DepthInput(DepthPairing):
     def rates(self) -> dict[str, str]:
         """/diagnostics values: messages per second of each side input (from their receive times)."""
         self.poll()
-        return {"depth_rate_hz": f"{self._depth_rate.rate():.1f}", "camera_info_rate_hz": f"{self._info_rate.rate():.1f}"}
+        return {"depth_rate_hz": f"{self._depth_rate.rate():.1f}",
+                "camera_info_rate_hz": f"{self._info_rate.rate():.1f}"}
 
     def camera_info_for(self, header: Header) -> Optional[CameraInfo]:
         """The latest camera_info, stamped and framed like the frame of `header` (~/camera_info: the

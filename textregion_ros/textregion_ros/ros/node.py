@@ -54,6 +54,8 @@ from .parameters import WHEN, declare_parameters, engine_config
 
 
 class TextRegionNode(LifecycleNode):
+    """The lifecycle node: wires the frame loop, the query switch, the services and the parameters together."""
+
     def __init__(self, node_name: str = NODE_NAME, **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
         self._inputs: list[Any] = []

@@ -103,7 +103,8 @@ def decode_depth(fmt: str, data: bytes, max_pixels: int = 64_000_000) -> np.ndar
     data = bytes(data)
     encoding = fmt.split(";")[0].strip().upper()
     if "compresseddepth" not in fmt.lower() or encoding not in ("16UC1", "32FC1"):
-        raise CompressedImageError(f"unknown compressed depth format {fmt!r} (expected 16UC1/32FC1; compressedDepth png)")
+        raise CompressedImageError(f"unknown compressed depth format {fmt!r} "
+                                   "(expected 16UC1/32FC1; compressedDepth png)")
     if "rvl" in fmt.lower():
         raise CompressedImageError(f"compressedDepth RVL ({fmt!r}) is not supported; publish with format png")
     if len(data) <= DEPTH_HEADER.size:

@@ -8,11 +8,11 @@ Builds the engine's real models (random weights, through the real loading code),
 3D stage, moves everything to a fake `cuda:0` (tooling/fake_cuda.py) and runs frames through
 FramePipeline.observe + describe: prepare/rescale, SAM2 encoder and decoder, selection, NMS, fusion,
 the image features of every view, pooling, global-patch removal, segmentation, grounding, the 3D of
-regions and detections, the tracker and the overlay (every product a frame can give). The first frame fills the caches (text, grid, rescale taps,
-pinned buffer); the last frame is the audited steady state. It fails on a device mismatch, a dtype
-mismatch under the chosen precision, or a host sync outside engine/sync_audit.py's budgeted copies,
-each named with its op and Python line. Fake tensors do no arithmetic: a frame at the defaults' shapes
-takes seconds on a CPU.
+regions and detections, the tracker and the overlay (every product a frame can give). The first frame
+fills the caches (text, grid, rescale taps, pinned buffer); the last frame is the audited steady state.
+It fails on a device mismatch, a dtype mismatch under the chosen precision, or a host sync outside
+engine/sync_audit.py's budgeted copies, each named with its op and Python line. Fake tensors do no
+arithmetic: a frame at the defaults' shapes takes seconds on a CPU.
 
 A new device path (a mode of the mask stage, a new output) is covered by running it through the same
 pipeline: `--set NAME=VALUE` for its parameter (the audited frame is the second, so anything fed from
@@ -328,6 +328,7 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of the CUDA dry run: runs the chosen cases, prints each report, writes JSON on request."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backbone", choices=sorted(MODELS), default="clip")

@@ -60,8 +60,10 @@ def _mirror(name: str, to_parameter: Callable[[str], Any] = str.strip) -> Launch
 
 
 ARGUMENTS: tuple[LaunchArgument, ...] = (
-    LaunchArgument("image", "/camera/image_raw", "Camera image topic (sensor_msgs/Image), remapped to the node's `image` input."),
-    LaunchArgument("queries_topic", "queries", "std_msgs/String topic with comma-separated queries, remapped to `queries`."),
+    LaunchArgument("image", "/camera/image_raw",
+                   "Camera image topic (sensor_msgs/Image), remapped to the node's `image` input."),
+    LaunchArgument("queries_topic", "queries",
+                   "std_msgs/String topic with comma-separated queries, remapped to `queries`."),
     LaunchArgument("depth", NOT_GIVEN, "Depth topic registered to the image (16UC1 mm / 32FC1 m), remapped to "
                    "`depth`; given = use_depth true (3D). Empty (default): the params files decide."),
     LaunchArgument("camera_info", NOT_GIVEN, "CameraInfo topic of the image, remapped to `camera_info`. Empty "

@@ -51,6 +51,7 @@ class CloudLaunch:
 
 @dataclass(frozen=True)
 class Nav2Launch:
+    """What the Nav2 launch file starts: the node, the cloud converter and, with rviz:=true, RViz."""
     node: NodeLaunch
     cloud: CloudLaunch
     rviz: Optional[RvizLaunch]  # rviz:=true

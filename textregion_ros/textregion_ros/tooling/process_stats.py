@@ -40,7 +40,7 @@ class ProcessSample:
 
 
 def parse_status(text: str) -> dict[str, str]:
-    """The `Key:\\tvalue` lines of /proc/<pid>/status as a dict (values stripped, units kept)."""
+    r"""The `Key:\tvalue` lines of /proc/<pid>/status as a dict (values stripped, units kept)."""
     fields: dict[str, str] = {}
     for line in text.splitlines():
         key, separator, value = line.partition(":")

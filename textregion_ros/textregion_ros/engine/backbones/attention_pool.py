@@ -22,13 +22,17 @@ from .loading import Tokenizer
 
 
 class AttentionPoolBackbone(Backbone):
+    """Backbones whose image embedding comes from an attention-pool head (SigLIP2, PE): region tokens go
+    through that head's value path, so they land in the space the text is embedded in."""
     global_weight = 0.5
     mean = (0.5, 0.5, 0.5)
     std = (0.5, 0.5, 0.5)
+    visual: Any  # open_clip's image tower and its timm trunk: untyped
+    trunk: Any
 
     def __init__(self, model: torch.nn.Module, tokenizer: Tokenizer, crop_size: int = 0,
                  dtype: torch.dtype = torch.float32) -> None:
-        trunk = getattr(getattr(model, "visual", None), "trunk", None)
+        trunk: Any = getattr(getattr(model, "visual", None), "trunk", None)
         pool = getattr(trunk, "attn_pool", None)
         if pool is None or not hasattr(pool, "kv"):
             raise ConfigError(
@@ -36,7 +40,8 @@ class AttentionPoolBackbone(Backbone):
                 f"(SigLIP2 / PE), got {type(getattr(model, 'visual', None)).__name__}; use backbone=clip for CLIP ViTs"
             )
         if getattr(pool, "pos_embed", None) is not None:
-            raise ConfigError(f"backbone={self.kind}: attention pools with their own position embedding are not supported")
+            raise ConfigError(f"backbone={self.kind}: attention pools with their own position embedding "
+                              "are not supported")
         self.visual, self.trunk, self.attn_pool = model.visual, trunk, pool
         native = int(trunk.patch_embed.img_size[0])
         super().__init__(model, tokenizer, crop_size or native, dtype)
@@ -82,6 +87,7 @@ class AttentionPoolBackbone(Backbone):
 
 
 class Siglip2Backbone(AttentionPoolBackbone):
+    """SigLIP2 (an open_clip timm trunk); its crops are resized bicubic."""
     kind = "siglip2"
     interpolation = InterpolationMode.BICUBIC
 
@@ -98,5 +104,6 @@ class Siglip2Backbone(AttentionPoolBackbone):
 
 
 class PerceptionEncoderBackbone(AttentionPoolBackbone):
+    """The Perception Encoder (an open_clip timm trunk); its crops are resized bilinear."""
     kind = "pe"
     interpolation = InterpolationMode.BILINEAR

@@ -9,7 +9,7 @@ per region.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 import torch.nn.functional as F
@@ -31,7 +31,7 @@ class Backbone(ABC):
 
     def __init__(self, model: torch.nn.Module, tokenizer: Tokenizer, crop_size: int,
                  dtype: torch.dtype = torch.float32) -> None:
-        self.model = model
+        self.model: Any = model  # open_clip's model: its methods (encode_text, ...) are untyped
         self.tokenizer = tokenizer
         self.dtype = dtype  # autocast dtype of the model forwards (float32 = none): precision.py
         self.device = next(model.parameters()).device

@@ -21,6 +21,7 @@ CLIP_DEFAULT_CROP = 336
 
 
 class ClipBackbone(Backbone):
+    """OpenAI CLIP through open_clip: region tokens from the last block's value path, as in TextRegion."""
     kind = "clip"
     global_weight = 1.0
     mean = CLIP_MEAN
