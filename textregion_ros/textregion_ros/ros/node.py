@@ -50,7 +50,7 @@ from ..runtime.callback_errors import CallbackErrors
 from ..runtime.health import FrameHealth, ProblemLog, device_memory
 from ..runtime.work_gate import LOADING, NOT_CONFIGURED, RELEASING, WorkGate
 from ..runtime.heap_trim import release_freed_memory
-from .diagnostics import other_nodes_named_like, status_message
+from .diagnostics import matched_endpoints, other_nodes_named_like, status_message
 from ..perception import FrameInput, FramePipeline, PipelineSettings
 from .depth_input import DepthInput, TargetFrame
 from .frame_messages import FRAME_OUTPUTS, OUTPUTS, frame_messages
@@ -582,6 +582,7 @@ class TextRegionNode(QueryRoute, LifecycleNode):
             "pending_parameters": ", ".join(deferred),
             "callback_errors": str(self._callback_errors.window.total),
             "service_calls_refused": str(self._gate.refused),
+            **matched_endpoints(self._inputs[0] if self._inputs else None, self._outputs),
             **self._objects.diagnostics(),
             **(prompts.diagnostics() if prompts is not None else {}),
             **(self._depth_input.rates() if self._depth_input is not None else {}),
