@@ -60,18 +60,29 @@ class NodeSession:
             self.outputs = self.probe.collect_outputs(SESSION_OUTPUTS, depth=HISTORY_DEPTH)
         self.label_info = self.probe.collect_outputs(["label_info"])["label_info"]
         self.probe.watch_diagnostics()
-        # the camera's matches with the node's image subscriptions, counted (total_count) as they happen
-        self.camera_matches = 0
-        self._matches_needed = 1  # a frame sent once reaches the node after this many (see lifecycle())
-        self.camera = self.probe.camera_publisher(camera_topic, HISTORY_DEPTH,
-                                                  event_callbacks=PublisherEventCallbacks(matched=self._on_matched))
-        self._session_camera = self.camera
+        self.camera_topic = camera_topic
+        # per camera publisher (id): its matches with image subscriptions so far (total_count), and how
+        # many it needs before a frame sent once reaches the node (one more after each activation)
+        self._camera_matches: dict[int, int] = {}
+        self._matches_needed: dict[int, int] = {}
         self._generation = 0  # bumped by lifecycle transitions and new subscriptions: listening is checked anew
         self._listening: Optional[tuple[int, int, frozenset]] = None
+        self.camera = self.camera_publisher()
         self.queries_topic = self.probe.node.create_publisher(String, "queries", LATCHED)
 
-    def _on_matched(self, info: Any) -> None:
-        self.camera_matches = max(self.camera_matches, info.total_count)
+    def camera_publisher(self, msg_type: type = Image, topic: Optional[str] = None) -> Any:
+        """A camera publisher (reliable, the session's history depth) whose matches with the node's image
+        subscription the session counts, so wait_listening() knows when a frame sent once arrives."""
+        key: list[int] = []
+
+        def on_matched(info: Any) -> None:
+            self._camera_matches[key[0]] = max(self._camera_matches[key[0]], info.total_count)
+
+        publisher = self.probe.camera_publisher(topic or self.camera_topic, HISTORY_DEPTH, msg_type,
+                                                PublisherEventCallbacks(matched=on_matched))
+        key.append(id(publisher))  # before any spin: events are delivered by spinning
+        self._camera_matches[id(publisher)], self._matches_needed[id(publisher)] = 0, 1
+        return publisher
 
     def topic(self, key: str) -> str:
         return self.probe.topic(key)
@@ -136,12 +147,13 @@ class NodeSession:
         once per camera, lifecycle transition and set of subscriptions.
         """
         wanted = frozenset(keys)
-        state = (id(self.camera), self._generation)
+        camera = id(self.camera)
+        state = (camera, self._generation)
         if self._listening is not None and self._listening[:2] == state and wanted <= self._listening[2]:
             return
-        fresh_camera = self.camera is not self._session_camera  # a test's own publisher: matched at creation
+        # a publisher a test made itself (not camera_publisher()): its current count only
         self.spin_until(lambda: self.camera.get_subscription_count() > 0
-                        and (fresh_camera or self.camera_matches >= self._matches_needed), timeout,
+                        and self._camera_matches.get(camera, 0) >= self._matches_needed.get(camera, 0), timeout,
                         "the camera publisher to match the node's image subscription")
         topic = self.camera.topic_name
 
@@ -205,11 +217,11 @@ class NodeSession:
         once the camera has matched the new image subscription (one more match than before it)."""
         request = ChangeState.Request()
         request.transition.id = transition
-        matches = self.camera_matches
+        matches = dict(self._camera_matches)
         success = self.probe.call(ChangeState, self.topic("change_state"), request, timeout=180.0).success
         self._generation += 1
         if success and transition == Transition.TRANSITION_ACTIVATE:
-            self._matches_needed = matches + 1
+            self._matches_needed.update({camera: count + 1 for camera, count in matches.items()})
         return success
 
     def lifecycle_state(self) -> str:
