@@ -132,9 +132,12 @@ class NodeSession:
         stamp = msg.header.stamp.sec
         self.wait_listening(keys)
         self.camera.publish(msg)
-        self.spin_until(lambda: self.outputs_for(stamp, keys, outputs) is not None, timeout,
-                        f"the outputs {', '.join(keys)} of the frame stamped {stamp} (sent once; the node's latest "
-                        f"counts: {self.counts(self.status()) if self.status() else 'none yet'})")
+        try:
+            self.spin_until(lambda: self.outputs_for(stamp, keys, outputs) is not None, timeout,
+                            f"the outputs {', '.join(keys)} of the frame stamped {stamp} (sent once)")
+        except Exception as error:  # what the node counted by then says whether the frame arrived
+            counts = self.counts(self.status()) if self.status() else "no diagnostics yet"
+            raise AssertionError(f"{error}\nthe node's frame counts by then: {counts}") from error
         return self.outputs_for(stamp, keys, outputs)
 
     def wait_listening(self, keys=(), timeout: float = 60.0) -> None:
