@@ -41,8 +41,11 @@ def session():
 
 @pytest.fixture(scope="module")
 def first_frame(session):
-    """One processed frame (stamp 100), so ~/query has region tokens to answer from."""
-    return session.process(session.image(photo_like(96, 128), 100))
+    """One processed frame (stamp 100), so ~/query has region tokens to answer from; the module's
+    queries known in force (LabelInfo), the state every test starts from and compares with."""
+    out = session.process(session.image(photo_like(96, 128), 100))
+    session.spin_until(lambda: classes_in_force(session) == QUERIES, 30, "LabelInfo of the module's queries")
+    return out
 
 
 def classes_in_force(session) -> list[str]:
