@@ -14,6 +14,7 @@ from lifecycle_msgs.srv import ChangeState, GetState
 from rcl_interfaces.msg import Parameter as ParameterMsg
 from rcl_interfaces.msg import ParameterType, ParameterValue
 from rcl_interfaces.srv import GetParameters, SetParameters
+from rclpy.event_handler import PublisherEventCallbacks
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
@@ -40,17 +41,48 @@ class NodeSession:
     """The node under test plus subscriptions to everything it publishes."""
 
     def __init__(self, name: str = NODE_NAME, subscribe_outputs: bool = True,
-                 ignored_signals: tuple[int, ...] = (), **parameters: Any) -> None:
+                 ignored_signals: tuple[int, ...] = (), in_process: bool = False, camera_topic: str = CAMERA_TOPIC,
+                 **parameters: Any) -> None:
+        """`in_process`: the node runs in this process (InProcessNode: its models within the test's reach);
+        `camera_topic`: where `image` is remapped to (another than a session beside it uses keeps their
+        frames apart)."""
         self.name = name
-        self.child = node_process(name, remaps={"image": CAMERA_TOPIC}, ignored_signals=ignored_signals, **parameters)
+        remaps = {"image": camera_topic}
+        if in_process:
+            from in_process_node import InProcessNode  # imports the node (and its models' code) only here
+
+            self.child: Any = InProcessNode(name, remaps, **parameters)
+        else:
+            self.child = node_process(name, remaps=remaps, ignored_signals=ignored_signals, **parameters)
         self.probe = TestNode(f"probe_{name}", node_name=name)
         self.outputs: dict[str, list] = {}
         if subscribe_outputs:
             self.outputs = self.probe.collect_outputs(SESSION_OUTPUTS, depth=HISTORY_DEPTH)
         self.label_info = self.probe.collect_outputs(["label_info"])["label_info"]
         self.probe.watch_diagnostics()
-        self.camera = self.probe.camera_publisher(CAMERA_TOPIC, HISTORY_DEPTH)
+        self.camera_topic = camera_topic
+        # per camera publisher (id): its matches with image subscriptions so far (total_count), and how
+        # many it needs before a frame sent once reaches the node (one more after each activation)
+        self._camera_matches: dict[int, int] = {}
+        self._matches_needed: dict[int, int] = {}
+        self._generation = 0  # bumped by lifecycle transitions and new subscriptions: listening is checked anew
+        self._listening: Optional[tuple[int, int, frozenset]] = None
+        self.camera = self.camera_publisher()
         self.queries_topic = self.probe.node.create_publisher(String, "queries", LATCHED)
+
+    def camera_publisher(self, msg_type: type = Image, topic: Optional[str] = None) -> Any:
+        """A camera publisher (reliable, the session's history depth) whose matches with the node's image
+        subscription the session counts, so wait_listening() knows when a frame sent once arrives."""
+        key: list[int] = []
+
+        def on_matched(info: Any) -> None:
+            self._camera_matches[key[0]] = max(self._camera_matches[key[0]], info.total_count)
+
+        publisher = self.probe.camera_publisher(topic or self.camera_topic, HISTORY_DEPTH, msg_type,
+                                                PublisherEventCallbacks(matched=on_matched))
+        key.append(id(publisher))  # before any spin: events are delivered by spinning
+        self._camera_matches[id(publisher)], self._matches_needed[id(publisher)] = 0, 1
+        return publisher
 
     def topic(self, key: str) -> str:
         return self.probe.topic(key)
@@ -96,18 +128,47 @@ class NodeSession:
 
     def process(self, msg: Image, timeout: float = 120.0, keys=tuple(OUTPUT_TYPES),
                 outputs: Optional[dict[str, list]] = None) -> dict[str, Any]:
-        """Publish `msg` (again every 2 s until seen) and return the outputs stamped like it."""
+        """Publish `msg` once the node listens (wait_listening), and return the outputs stamped like it."""
         stamp = msg.header.stamp.sec
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.camera.publish(msg)
-            end = min(deadline, time.monotonic() + 2.0)
-            while time.monotonic() < end:
-                self.probe.executor.spin_once(timeout_sec=0.05)
-                result = self.outputs_for(stamp, keys, outputs)
-                if result is not None:
-                    return result
-        raise AssertionError(f"no outputs for the frame stamped {stamp}\n--- node log ---\n{self.child.log_tail()}")
+        self.wait_listening(keys)
+        self.camera.publish(msg)
+        try:
+            self.spin_until(lambda: self.outputs_for(stamp, keys, outputs) is not None, timeout,
+                            f"the outputs {', '.join(keys)} of the frame stamped {stamp} (sent once)")
+        except Exception as error:  # what the node counted by then says whether the frame arrived
+            counts = self.counts(self.status()) if self.status() else "no diagnostics yet"
+            raise AssertionError(f"{error}\nthe node's frame counts by then: {counts}") from error
+        return self.outputs_for(stamp, keys, outputs)
+
+    def wait_listening(self, keys=(), timeout: float = 60.0) -> None:
+        """Until a frame published once on `camera` reaches the node and its `keys` outputs reach us.
+
+        DDS matches each side of a topic on its own, so both sides are checked: ours, the camera's
+        matched count (a new match after each activation: the subscription of the last one may still
+        count); the node's, its diagnostics (image_publishers: as many as the graph shows on the camera's
+        topic; outputs_subscribed: as many subscribers of each of `keys` as the graph shows). Checked
+        once per camera, lifecycle transition and set of subscriptions.
+        """
+        wanted = frozenset(keys)
+        camera = id(self.camera)
+        state = (camera, self._generation)
+        if self._listening is not None and self._listening[:2] == state and wanted <= self._listening[2]:
+            return
+        # a publisher a test made itself (not camera_publisher()): its current count only
+        self.spin_until(lambda: self.camera.get_subscription_count() > 0
+                        and self._camera_matches.get(camera, 0) >= self._matches_needed.get(camera, 0), timeout,
+                        "the camera publisher to match the node's image subscription")
+        topic = self.camera.topic_name
+
+        def node_side(status: dict[str, str]) -> bool:
+            subscribers = output_subscribers(status)
+            return (int(status.get("image_publishers", "0")) >= max(1, self.probe.node.count_publishers(topic))
+                    and all(subscribers.get(key, 0) >= self.probe.node.count_subscribers(self.topic(key))
+                            for key in keys))
+
+        self.status_when(node_side, timeout,
+                         f"the node to hear the camera and have our {', '.join(keys)} subscriptions")
+        self._listening = (*state, wanted)
 
     @contextlib.contextmanager
     def subscribed(self, keys=tuple(OUTPUT_TYPES)) -> Iterator[dict[str, list]]:
@@ -118,16 +179,19 @@ class NodeSession:
         """
         received: dict[str, list] = {key: [] for key in keys}
         subscriptions = [self.probe.subscribe_output(key, received[key].append, HISTORY_DEPTH) for key in keys]
+        self._generation += 1
         try:
             yield received
         finally:
             for subscription in subscriptions:
                 self.probe.destroy(subscription)
+            self._generation += 1
 
     def wait_for_subscribers(self, keys, count: int, timeout: float = 30.0) -> None:
-        """Until the graph shows `count` subscribers on each output in `keys` (the node sees the same graph)."""
-        self.spin_until(lambda: all(self.probe.node.count_subscribers(self.topic(key)) == count for key in keys),
-                        timeout, f"{count} subscriber(s) on {', '.join(keys)}")
+        """Until the node's diagnostics (outputs_subscribed, the node's own matches) show `count`
+        subscribers on each output in `keys`."""
+        self.status_when(lambda status: all(output_subscribers(status).get(key, 0) == count for key in keys),
+                         timeout, f"the node to see {count} subscriber(s) on {', '.join(keys)}")
 
     # -- services and parameters -------------------------------------------------------------------
     def set_queries(self, queries: list[str]) -> SetQueries.Response:
@@ -154,9 +218,16 @@ class NodeSession:
                 ParameterType.PARAMETER_BOOL: lambda: value.bool_value}[value.type]()
 
     def lifecycle(self, transition: int) -> bool:
+        """Request a lifecycle transition; whether it succeeded. After an activation, a frame is sent only
+        once the camera has matched the new image subscription (one more match than before it)."""
         request = ChangeState.Request()
         request.transition.id = transition
-        return self.probe.call(ChangeState, self.topic("change_state"), request, timeout=180.0).success
+        matches = dict(self._camera_matches)
+        success = self.probe.call(ChangeState, self.topic("change_state"), request, timeout=180.0).success
+        self._generation += 1
+        if success and transition == Transition.TRANSITION_ACTIVATE:
+            self._matches_needed.update({camera: count + 1 for camera, count in matches.items()})
+        return success
 
     def lifecycle_state(self) -> str:
         return self.probe.call(GetState, self.topic("get_state"), GetState.Request()).current_state.label
@@ -222,6 +293,12 @@ class NodeSession:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1]) / 1024.0
         raise AssertionError(f"no VmRSS for the node process {self.child.pid}")
+
+
+def output_subscribers(status: dict[str, str]) -> dict[str, int]:
+    """The node's own count of subscribers per output (diagnostics outputs_subscribed, "name:count, ...")."""
+    entries = [entry.split(":") for entry in status.get("outputs_subscribed", "").split(", ") if entry]
+    return {name: int(count) for name, count in entries}
 
 
 def _parameter_value(value: Any) -> ParameterValue:

@@ -3,8 +3,8 @@
 Encoding a new phrase is a text-model forward per template; the frame thread's ObjectMemory.observe()
 takes the memory's lock. So the phrases are encoded (engine.token_scorer) before answer_find locks the
 memory, and the scorer the memory calls runs no text model. Deterministic: the test holds the text
-encoder's model lock, so a ~/find with new phrases stays inside its encoding for as long as the test
-wants, and checks that a frame's observe() goes through meanwhile.
+encoder at its text model (a gate on the real module's forward), waits until the ~/find is inside its
+encoding, and checks that a frame's observe() goes through meanwhile.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import threading
 import numpy as np
 from textregion_msgs.srv import Find
 
+from model_gates import ModelGate, text_tower
 from textregion_ros.engine import parse_queries
 from textregion_ros.objects import ObjectMemory
 from textregion_ros.ros.find_service import answer_find
@@ -41,19 +42,15 @@ def test_find_with_new_phrases_lets_a_frame_into_the_memory_while_it_encodes(pe_
     memory = ObjectMemory()
     memory.observe(*remembered(pe_engine, 1_000_000_000))
     request, response = Find.Request(queries=NEVER_SEEN), Find.Response()
-    text_model = pe_engine.text._model_lock  # held here: the find's encoding cannot finish yet
-    text_model.acquire()
-    try:
+    with ModelGate(text_tower(pe_engine.backbone)) as text_model:  # the find's encoding cannot finish yet
         finder = threading.Thread(target=answer_find, args=(pe_engine, memory, request, response, parse_queries))
         finder.start()
+        assert text_model.wait_entered(120), "~/find never ran the text model for its new phrases"
         frame = threading.Thread(target=memory.observe, args=remembered(pe_engine, 2_000_000_000))
         frame.start()
-        frame.join(timeout=20)
-        observed_meanwhile = not frame.is_alive()
-    finally:
-        text_model.release()
+        frame.join(timeout=60)
+        assert not frame.is_alive(), "the frame's observe() waited for ~/find's text encoding"
+        assert finder.is_alive() and memory.latest_stamp_ns == 2_000_000_000  # observed while the find encodes
     finder.join(timeout=300)
-    frame.join(timeout=20)
-    assert observed_meanwhile, "the frame's observe() waited for ~/find's text encoding"
+    assert not finder.is_alive()
     assert response.success, response.message
-    assert memory.latest_stamp_ns == 2_000_000_000

@@ -103,9 +103,10 @@ def test_the_3d_is_in_the_output_frame_and_the_distance_from_the_camera(pipeline
     distances = result.distances_m()
     rows = result.detections_camera_3d.valid
     assert rows.any()
-    # the distance from the camera (at least the 2 m depth), not |centre| in the map (about 10.8 m)
-    expected = np.linalg.norm(result.detections_camera_3d.centres[rows], axis=1)
-    np.testing.assert_allclose(distances[rows], expected)
+    # the distance from the camera (at least the 2 m depth), not |centre| in the map (about 10.8 m):
+    # measured in the map, from where the camera is there (TO_MAP only translates), it is the same
+    from_camera_in_map = np.linalg.norm(result.detections_output_3d.centres[rows] - TO_MAP.translation, axis=1)
+    np.testing.assert_allclose(distances[rows], from_camera_in_map, rtol=1e-5)
     assert np.all((distances[rows] >= 2.0) & (distances[rows] < 3.0))
     assert np.all(np.linalg.norm(result.detections_output_3d.centres[rows], axis=1) > 9.0)
 

@@ -103,11 +103,14 @@ def test_fusion_syncs_stay_within_budget_whatever_the_mask_count(count):
     assert audit.count.total <= FUSION_SYNC_BUDGET, audit.count.by_op
 
 
-def test_the_old_fusion_loop_exceeds_the_sync_budget():
+def test_positive_control_the_sync_counter_sees_the_host_reads_of_a_plain_python_fusion_loop():
+    """The budget tests above pass if the audit counts nothing; this proves it counts: the reference
+    loop reads one float per mask and one bool per gated pair back to the host, every one a sync."""
     proposals = _proposals(random_scene(64, seed=64))
     masks = soft_masks(proposals, (32, 32))
     with SyncAudit() as audit:
         reference_groups(masks, proposals.boxes, 0.8)
+    assert audit.count.by_op["_local_scalar_dense"] >= masks.shape[0]  # at least float(sum) of each mask
     assert audit.count.total > 10 * FUSION_SYNC_BUDGET
     assert audit.count.total > 10 * FRAME_SYNC_BUDGET  # alone, far above a whole frame's budget
 
@@ -171,6 +174,8 @@ def test_a_frame_has_the_same_syncs_at_8_and_at_64_injected_masks(injected_syncs
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_fusion_syncs_only_where_budgeted_on_cuda():
+    """Under sync debug "error" every sync outside sync_audit.budgeted_sync raises (CUDA's own
+    detector, independent of the audit's op list); the audit's count stays within the budget."""
     proposals = _proposals(random_scene(64, seed=1))
     proposals = MaskProposals(*(t.cuda() for t in (proposals.logits, proposals.iou, proposals.stability,
                                                    proposals.boxes, proposals.granularity)),
@@ -178,11 +183,12 @@ def test_fusion_syncs_only_where_budgeted_on_cuda():
     masks = soft_masks(proposals, (32, 32))
     torch.cuda.synchronize()
     with SyncAudit() as audit:
-        torch.cuda.set_sync_debug_mode("warn")
+        torch.cuda.set_sync_debug_mode("error")
         try:
-            fuse(proposals, masks, 0.8)
+            groups = fuse(proposals, masks, 0.8).groups
         finally:
             torch.cuda.set_sync_debug_mode("default")
+    assert groups  # fusion ran to its end
     assert audit.count.total <= FUSION_SYNC_BUDGET, audit.count.by_op
 
 

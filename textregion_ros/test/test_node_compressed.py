@@ -57,7 +57,7 @@ def raw_and_compressed(session):
     assert session.lifecycle(Transition.TRANSITION_DEACTIVATE)
     session.set_parameter("image_transport", "compressed")
     assert session.lifecycle(Transition.TRANSITION_ACTIVATE)
-    session.camera = session.probe.node.create_publisher(CompressedImage, f"{CAMERA_TOPIC}/compressed", RELIABLE)
+    session.camera = session.camera_publisher(CompressedImage, f"{CAMERA_TOPIC}/compressed")
     return raw, session
 
 

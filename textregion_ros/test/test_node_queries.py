@@ -3,7 +3,9 @@
 The four ways in (the `queries` topic, ~/set_queries, the `queries` parameter, ~/query) share one
 validation: too long, hidden characters and empty items are refused with the same reason on each.
 New phrases are encoded off the frame thread, so frames and ~/query answers for phrases already
-encoded go on meanwhile. One node serves the module; a test that changes the queries puts them back.
+encoded go on meanwhile: those tests run a second node in this process and hold its real text model
+(or SAM2's image encoder) inside a forward while they check what goes on. One child node serves the
+other tests; a test that changes the queries puts them back.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from std_msgs.msg import String
 from textregion_msgs.srv import Query
 
 from engine_fixtures import photo_like
+from model_gates import ModelGate, text_tower
 from node_session import NodeSession
 
 QUERIES = ["red mug", "chair"]
@@ -38,8 +41,11 @@ def session():
 
 @pytest.fixture(scope="module")
 def first_frame(session):
-    """One processed frame (stamp 100), so ~/query has region tokens to answer from."""
-    return session.process(session.image(photo_like(96, 128), 100))
+    """One processed frame (stamp 100), so ~/query has region tokens to answer from; the module's
+    queries known in force (LabelInfo), the state every test starts from and compares with."""
+    out = session.process(session.image(photo_like(96, 128), 100))
+    session.spin_until(lambda: classes_in_force(session) == QUERIES, 30, "LabelInfo of the module's queries")
+    return out
 
 
 def classes_in_force(session) -> list[str]:
@@ -117,62 +123,72 @@ def test_max_queries_cannot_drop_below_the_number_of_queries_in_force(session, f
     assert session.set_parameter("max_queries", 256).successful
 
 
-def test_new_queries_are_encoded_off_the_frame_thread_and_switch_in_with_label_info(session, first_frame):
-    new = ["blue kettle", "green sofa", "wooden ladder", "paper lantern"]  # seconds each to encode on a CPU
-    response = session.set_queries(new)
-    assert response.success, response.message
-    # answered at once: the phrases are still being encoded, the queries in force are unchanged
-    assert classes_in_force(session) == QUERIES
+# -- encoding never holds anything up: the node runs in this process and the test holds its real text
+# model (or SAM2's image encoder) inside a forward, so "meanwhile" is a fact, not a race against the CPU
+@pytest.fixture(scope="module")
+def held():
+    """A node in this process with one processed frame (stamp 100), its models within reach (model_gates)."""
+    with NodeSession(name="textregion_queries_held", in_process=True, camera_topic="/camera/held/image",
+                     queries=QUERIES) as running:
+        running.wait_until_active()
+        running.process(running.image(photo_like(96, 128), 100))
+        yield running
 
-    out = session.process(session.image(photo_like(96, 128, seed=3), 200), keys=("labels", "detections"))
-    # a frame processed meanwhile is not held up by the encoding and uses the queries in force
-    assert classes_in_force(session) == QUERIES
-    assert out["detections"].detections and detected_classes(out["detections"]) <= set(QUERIES)
+
+def engine(session):
+    return session.child.node._models.engine
+
+
+def test_new_queries_are_encoded_off_the_frame_thread_and_switch_in_with_label_info(held):
+    new = ["blue kettle", "green sofa", "wooden ladder", "paper lantern"]
+    with ModelGate(text_tower(engine(held).backbone)) as text_model:
+        response = held.set_queries(new)
+        assert response.success, response.message  # answered before the phrases are encoded
+        held.spin_until(text_model.entered.is_set, 60, "the new phrases to reach the text model")
+        out = held.process(held.image(photo_like(96, 128, seed=3), 200), keys=("labels", "detections"))
+        # a frame processed meanwhile is not held up by the encoding and uses the queries in force
+        assert classes_in_force(held) == QUERIES
+        assert out["detections"].detections and detected_classes(out["detections"]) <= set(QUERIES)
 
     # the switch: LabelInfo names the new classes, and the latest frame is re-published with them
-    session.spin_until(lambda: classes_in_force(session) == new, 300, "LabelInfo with the new queries")
-    session.spin_until(lambda: any(m.header.stamp.sec == 200 and m.detections and detected_classes(m) <= set(new)
-                                   for m in session.outputs["detections"]), 60,
-                       "the latest frame's detections for the new queries")
+    held.spin_until(lambda: classes_in_force(held) == new, 300, "LabelInfo with the new queries")
+    held.spin_until(lambda: any(m.header.stamp.sec == 200 and m.detections and detected_classes(m) <= set(new)
+                                for m in held.outputs["detections"]), 60,
+                    "the latest frame's detections for the new queries")
 
-    assert session.set_queries(QUERIES).success  # encoded before: in force again without new text work
-    session.spin_until(lambda: classes_in_force(session) == QUERIES, 60, "the module's queries back in force")
+    assert held.set_queries(QUERIES).success  # encoded before: in force again without new text work
+    held.spin_until(lambda: classes_in_force(held) == QUERIES, 60, "the module's queries back in force")
 
 
-def test_a_query_for_encoded_phrases_is_answered_while_another_query_encodes_new_phrases(session, first_frame):
-    slow_client = session.probe.node.create_client(Query, session.topic("query"))
-    fast_client = session.probe.node.create_client(Query, session.topic("query"))
+def test_a_query_for_encoded_phrases_is_answered_while_another_query_encodes_new_phrases(held):
+    slow_client = held.probe.node.create_client(Query, held.topic("query"))
+    fast_client = held.probe.node.create_client(Query, held.topic("query"))
+    uncached = ["copper teapot", "folding chair", "glass vase", "rubber duck"]
     try:
-        session.spin_until(lambda: slow_client.service_is_ready() and fast_client.service_is_ready(), 30,
-                           "the ~/query service")
-        uncached = ["copper teapot", "folding chair", "glass vase", "rubber duck"]
-        slow = slow_client.call_async(Query.Request(queries=uncached, threshold=0.0))
-        session.probe.spin_for(0.5)  # the node is now encoding four new phrases (a second or more each on a CPU)
-        fast = fast_client.call_async(Query.Request(queries=QUERIES, threshold=0.0))
-        session.spin_until(lambda: fast.done() or slow.done(), 300, "the first ~/query answer")
-        # the answer for encoded phrases came first: it did not wait behind the other query's encoding
-        assert fast.done() and not slow.done()
-        assert fast.result().success, fast.result().message
-        session.spin_until(slow.done, 300, "the answer for the new phrases")
+        held.spin_until(lambda: slow_client.service_is_ready() and fast_client.service_is_ready(), 30,
+                        "the ~/query service")
+        with ModelGate(text_tower(engine(held).backbone)) as text_model:
+            slow = slow_client.call_async(Query.Request(queries=uncached, threshold=0.0))
+            held.spin_until(text_model.entered.is_set, 60, "the query for new phrases to reach the text model")
+            fast = fast_client.call_async(Query.Request(queries=QUERIES, threshold=0.0))
+            held.spin_until(fast.done, 60, "the answer for encoded phrases while the other query encodes")
+            assert not slow.done()  # still inside its encoding: the answer did not wait behind it
+            assert fast.result().success, fast.result().message
+        held.spin_until(slow.done, 300, "the answer for the new phrases")
         assert slow.result().success, slow.result().message
         assert detected_classes(slow.result().detections) <= set(uncached)
     finally:
-        session.probe.node.destroy_client(slow_client)
-        session.probe.node.destroy_client(fast_client)
+        held.probe.node.destroy_client(slow_client)
+        held.probe.node.destroy_client(fast_client)
 
 
-def test_a_query_is_answered_from_the_latest_tokens_while_a_new_frame_is_processed(session, first_frame):
-    # a dense SAM2 point grid makes this one frame take seconds on a CPU, so it is surely in flight
-    assert session.set_parameter("points_per_side", 24).successful
-    try:
-        before = session.counts()
-        session.publish_until(session.image(photo_like(96, 128, seed=8), 300),
-                              lambda status: int(status["frames_received"]) > before["received"], 60,
-                              "the frame to reach the node")
-        response = session.query(["red mug"])
+def test_a_query_is_answered_from_the_latest_tokens_while_a_new_frame_is_processed(held):
+    held.wait_listening(("labels",))
+    with ModelGate(engine(held).masks.model.image_encoder) as sam2:
+        held.camera.publish(held.image(photo_like(96, 128, seed=8), 300))
+        held.spin_until(sam2.entered.is_set, 60, "the new frame to be inside SAM2's image encoder")
+        response = held.query(["red mug"])
         assert response.success, response.message
         assert response.detections.header.stamp.sec != 300  # the tokens of the frame before
-        assert session.outputs_for(300, ("labels",)) is None  # the new frame was still being processed
-        session.spin_until(lambda: session.outputs_for(300, ("labels",)) is not None, 300, "the new frame's labels")
-    finally:
-        assert session.set_parameter("points_per_side", 3).successful
+        assert held.outputs_for(300, ("labels",)) is None  # the new frame is still being processed
+    held.spin_until(lambda: held.outputs_for(300, ("labels",)) is not None, 300, "the new frame's labels")

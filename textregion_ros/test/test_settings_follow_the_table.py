@@ -50,12 +50,6 @@ def test_every_tracking_depth_and_memory_parameter_of_the_table_has_a_settings_f
     assert all(params.BY_NAME[name].kind in (params.INTEGER, params.DOUBLE) for name in IDS)
 
 
-@pytest.mark.parametrize("parameter_name, field, build", MAPPED, ids=IDS)
-def test_the_settings_default_is_the_tables(parameter_name: str, field: str, build: Callable[..., Any]):
-    settings = build()
-    assert getattr(settings, field) == params.BY_NAME[parameter_name].default
-
-
 @pytest.mark.parametrize("side", ["minimum", "maximum"])
 @pytest.mark.parametrize("parameter_name, field, build", MAPPED, ids=IDS)
 def test_the_tables_range_boundary_is_accepted(parameter_name: str, field: str, build: Callable[..., Any],

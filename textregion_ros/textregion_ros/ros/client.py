@@ -23,6 +23,7 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.client import Client
 from rclpy.context import Context
+from rclpy.event_handler import PublisherEventCallbacks
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.publisher import Publisher
@@ -129,11 +130,14 @@ class NodeClient:
     def publisher(self, msg_type: type, topic: str, qos: Union[QoSProfile, int] = 10) -> Publisher:
         return self.node.create_publisher(msg_type, topic, qos)
 
-    def camera_publisher(self, topic: str, depth: int = 10, msg_type: type = Image) -> Publisher:
+    def camera_publisher(self, topic: str, depth: int = 10, msg_type: type = Image,
+                         event_callbacks: Optional[PublisherEventCallbacks] = None) -> Publisher:
         """A camera's image publisher, reliable: it matches the node's image subscription whichever
-        reliability that has (image_reliability), and a reliable one loses nothing."""
-        return self.node.create_publisher(msg_type, topic,
-                                          QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE))
+        reliability that has (image_reliability), and a reliable one loses nothing.
+
+        `event_callbacks`: e.g. `matched`, to learn when the node's image subscription has matched."""
+        qos = QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE)
+        return self.node.create_publisher(msg_type, topic, qos, event_callbacks=event_callbacks)
 
     def sensor_publisher(self, msg_type: type, topic: str) -> Publisher:
         """A publisher with the sensor-data QoS (best effort) a camera driver's depth and camera_info have."""

@@ -2,9 +2,10 @@
 node's report on itself (NodeReport: problems, callback errors, the duplicate-name check)."""
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.exceptions import InvalidHandle
 
 from ..objects.persistent_memory import PersistentMemory, store_level
 from ..runtime import health
@@ -82,3 +83,17 @@ class NodeReport:
         node = self._node
         self._publisher.publish(status_message(f"{node.get_name()}: TextRegion", node.get_fully_qualified_name(),
                                                level, message, values, node.get_clock().now().to_msg()))
+
+
+def matched_endpoints(image_input: Optional[Any], outputs: Mapping[str, Any]) -> dict[str, str]:
+    """What the node's endpoints have matched, as the node sees it (DDS matches each side on its own):
+    image_publishers, the publishers its image subscription hears (0 while inactive); outputs_subscribed,
+    each output with subscribers and how many ("labels:1, ..."), the only ones it computes. A camera or a
+    client that must not lose its first frame waits for these, then sends once."""
+    try:
+        publishers = image_input.get_publisher_count() if image_input is not None else 0
+        subscribed = {name: publisher.get_subscription_count() for name, publisher in outputs.items()}
+    except InvalidHandle:  # a transition destroyed them meanwhile: the next status says
+        return {}
+    return {"image_publishers": str(publishers),
+            "outputs_subscribed": ", ".join(f"{name}:{count}" for name, count in subscribed.items() if count)}

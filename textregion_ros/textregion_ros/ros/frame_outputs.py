@@ -89,6 +89,11 @@ class FrameOutputs:
             stage_ms["total_since_receipt"] = 1000.0 * (time.monotonic() - frame.received)
         self.stage_ms = stage_ms
 
+    @property
+    def publishers(self) -> dict[str, Any]:
+        """The output publishers by output name (empty while not configured)."""
+        return dict(self._publishers)
+
     def diagnostics(self) -> dict[str, str]:
         """The latest frame's region-prompt counts and stage times."""
         latest = self.latest

@@ -43,7 +43,7 @@ from ..runtime.work_gate import LOADING, NOT_CONFIGURED, RELEASING, WorkGate
 from ..tooling.params_files import NODE_NAME
 from .compressed_input import input_topic
 from .depth_input import DepthInput, TargetFrame
-from .diagnostics import NodeReport
+from .diagnostics import NodeReport, matched_endpoints
 from .frame_loop import FrameLoop
 from .frame_outputs import FrameOutputs
 from .input_qos import QUERIES_INPUT, image_input_qos, incompatible_image_qos
@@ -275,6 +275,7 @@ class TextRegionNode(LifecycleNode):
                   "queries": str(len(self._queries)), **self._loop.diagnostics(),
                   "pending_reconfigure": ", ".join(self._models.pending_reconfigure),
                   "pending_parameters": ", ".join(deferred),
+                  **matched_endpoints(self._inputs[0] if self._inputs else None, self._outputs.publishers),
                   **self._objects.diagnostics(), **self._outputs.diagnostics(), **device_memory(device)}
         rate_cap_hz = float(self._value("max_rate_hz")) if self._loop.active else 0.0
         self._report.publish(state, values, (*self._models.pending_reconfigure, *deferred), rate_cap_hz,
