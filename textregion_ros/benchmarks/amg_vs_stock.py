@@ -21,7 +21,7 @@ import torch
 
 from textregion_ros.engine import EngineConfig
 from textregion_ros.engine.devices import resolve_device
-from textregion_ros.engine.frame import image_to_float
+from textregion_ros.engine.model_image import image_to_float
 from textregion_ros.engine.mask_fusion import soft_masks, working_size
 from textregion_ros.engine.precision import autocast
 from textregion_ros.engine.sam2_loading import load_sam2

@@ -35,7 +35,7 @@ from typing import Callable
 import torch
 
 from textregion_ros.engine import EngineConfig
-from textregion_ros.engine.frame import image_to_float
+from textregion_ros.engine.model_image import image_to_float
 from textregion_ros.engine.op_traffic import OpTraffic, Traffic
 from textregion_ros.engine.precision import autocast
 from textregion_ros.engine.sam2_decoder import DecoderLevers, ImageInputs, cast_inputs, decode_masks, sam2_decode

@@ -9,7 +9,7 @@ benchmarks/scenes.py) with random unit tokens, at 640x480 and 1280x720, R = 8 / 
 on (a synthetic depth scene) and every frame output wanted. Each stage is the node's own code path:
   decode        sensor_msgs/Image -> HxWx3 RGB (ros/compressed_input.frame_rgb)
   3d            the regions' 3D (FramePipeline._locate: depth pairing, measure, optical frame)
-  tracks_memory FrameObjects.observe (tracker + object memory), frame after frame
+  tracks_memory TrackedObjects.observe (tracker + object memory), frame after frame
   painting      engine.segment (per-pixel labels and confidence)
   grounding     engine.ground
   detections_3d the detections' own 3D (describe's part)
@@ -40,7 +40,7 @@ import torch
 from textregion_ros.cli.depth_files import DepthFile
 from textregion_ros.engine import Regions, TextRegionEngine, parse_queries
 from textregion_ros.engine.mask_fusion import working_size
-from textregion_ros.objects import FrameObjects
+from textregion_ros.objects import TrackedObjects
 from textregion_ros.outputs.overlay import draw_overlay
 from textregion_ros.params import PARAMETERS
 from textregion_ros.perception import FrameInput, FramePipeline, ObservedFrame, PipelineSettings
@@ -119,7 +119,7 @@ def run_case(engine: TextRegionEngine, publishing: Publishing, width: int, heigh
     from textregion_ros.ros.image_conversions import numpy_to_imgmsg
 
     defaults = {p.name: p.default for p in PARAMETERS}
-    objects = FrameObjects.from_parameters(defaults)
+    objects = TrackedObjects.from_parameters(defaults)
     pipeline = FramePipeline(engine, PipelineSettings.from_parameters(defaults), objects)
     camera = camera_for(width, height)
     depth = DepthFile(depth_scene(camera, np.random.default_rng(count)), (camera.fx, camera.fy, camera.cx, camera.cy),

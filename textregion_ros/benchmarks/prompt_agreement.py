@@ -31,7 +31,7 @@ import numpy as np
 from textregion_ros.cli.segment import collect_images, read_image
 from textregion_ros.cli.settings import resolve_settings
 from textregion_ros.engine import TextRegionEngine, parse_queries, split_query_text
-from textregion_ros.objects import FrameObjects
+from textregion_ros.objects import TrackedObjects
 from textregion_ros.perception import FrameInput, FramePipeline, PipelineSettings
 
 MATCH_IOU = 0.5
@@ -176,7 +176,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     engine = TextRegionEngine(settings.config)
     values = {**settings.node, **dataclasses.asdict(settings.config)}
     pipelines = {mode: FramePipeline(engine, PipelineSettings.from_parameters(values),
-                                     FrameObjects.from_parameters(values)) for mode in ("grid", "tracks")}
+                                     TrackedObjects.from_parameters(values)) for mode in ("grid", "tracks")}
     queries = parse_queries(split_query_text(args.queries))
     is_folder = args.input.is_dir() and not (args.input / "metadata.yaml").exists()
     frames = folder_frames(args.input, args.fps) if is_folder else bag_frames(args.input, args.image_topic)

@@ -14,7 +14,7 @@ from typing import Any, Optional, Sequence
 import torch
 
 from textregion_ros.engine import QuerySet, TextRegionEngine
-from textregion_ros.engine.frame import Frame
+from textregion_ros.engine.model_image import ModelImage
 from textregion_ros.engine.mask_fusion import working_size
 from textregion_ros.engine.tiling import TokenFeatures
 from textregion_ros.engine.timing import StageTimer
@@ -83,7 +83,7 @@ def time_case(engine: TextRegionEngine, features: TokenFeatures, image_size: tup
         row.peak_mib = max(row.peak_mib or 0.0, peak_memory_mib(device))
 
 
-def run_sweep(engine: TextRegionEngine, frame: Frame, counts: Sequence[int], queries: QuerySet, repeats: int,
+def run_sweep(engine: TextRegionEngine, frame: ModelImage, counts: Sequence[int], queries: QuerySet, repeats: int,
               seed: int) -> tuple[list[SweepRow], tuple[int, int]]:
     """Warm-up pass, then `repeats` passes; each pass times every R in turn, so slow spells of a
     shared machine spread over all R instead of bending the line. Returns the rows and the token grid."""

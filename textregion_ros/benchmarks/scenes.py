@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from textregion_ros.engine.rescale import resize_linear_uint8
-from textregion_ros.objects import FrameObservation
+from textregion_ros.objects import RegionSightings
 from textregion_ros.spatial import Boxes3D, Intrinsics
 
 PHOTO = Path(__file__).resolve().parents[1] / "textregion_ros" / "data" / "astronaut.jpg"
@@ -121,7 +121,7 @@ class BlobScene:
         self.masks = torch.zeros((count, height, width), dtype=torch.float32, device=device)
         self.windows: list[Optional[tuple[int, int, int, int]]] = [None] * count
 
-    def step(self, frame: int, stamp_ns: int) -> tuple[FrameObservation, Boxes3D]:
+    def step(self, frame: int, stamp_ns: int) -> tuple[RegionSightings, Boxes3D]:
         self.centres += self.velocity
         size = np.array([self.width, self.height], dtype=float)
         bounce = (self.centres < 0) | (self.centres >= size)
@@ -132,7 +132,7 @@ class BlobScene:
         tokens = unit_rows(self.tokens + self.rng.normal(0.0, 0.02, self.tokens.shape))
         valid = self.rng.random(self.count) < VALID_3D
         centres = np.where(valid[:, None], self.points, np.nan)
-        observation = FrameObservation(stamp_ns=stamp_ns, tokens=torch.from_numpy(tokens), masks=self.masks,
+        observation = RegionSightings(stamp_ns=stamp_ns, tokens=torch.from_numpy(tokens), masks=self.masks,
                                        boxes=boxes, centres_3d=centres)
         spatial = Boxes3D(centres=centres, box_centres=centres, sizes=np.full((self.count, 3), 0.2),
                              orientations=np.tile([0.0, 0.0, 0.0, 1.0], (self.count, 1)), valid=valid,

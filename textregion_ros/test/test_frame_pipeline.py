@@ -10,10 +10,10 @@ from engine_fixtures import photo_like
 from textregion_ros.cli.depth_files import DepthFile
 from textregion_ros.engine import parse_queries
 from textregion_ros.engine.results import Detection
-from textregion_ros.objects import FrameObjects
+from textregion_ros.objects import TrackedObjects
 from textregion_ros.params import PARAMETERS
 from textregion_ros.perception import FrameInput, FramePipeline, No3D, PipelineSettings
-from textregion_ros.perception.frame_3d import detection_boxes
+from textregion_ros.perception.region_3d import detection_boxes
 from textregion_ros.spatial import DepthSettings, Intrinsics, RigidTransform, move_located, locate
 
 DEFAULTS = {p.name: p.default for p in PARAMETERS}
@@ -23,7 +23,7 @@ CAMERA = (100.0, 100.0, 64.0, 48.0)  # fx, fy, cx, cy of the 128x96 image
 TO_MAP = RigidTransform((10.0, -4.0, 0.5), (0.0, 0.0, 0.0, 1.0), "map")
 
 
-class FixedOutputFrame:
+class FixedOutputTransform:
     """An output frame whose transform never changes (a static transform)."""
 
     def __init__(self, transform: RigidTransform) -> None:
@@ -33,7 +33,7 @@ class FixedOutputFrame:
         return self.transform
 
 
-class UnknownOutputFrame:
+class UnknownOutputTransform:
     def transform_at(self, source_frame: str, stamp_ns: int, timeout_s: float) -> RigidTransform:
         raise No3D(f"no transform {source_frame} -> map", "tf-camera")
 
@@ -45,7 +45,8 @@ class NoDepthYet:
 
 @pytest.fixture(scope="module")
 def pipeline(pe_engine) -> FramePipeline:
-    return FramePipeline(pe_engine, PipelineSettings.from_parameters(DEFAULTS), FrameObjects.from_parameters(DEFAULTS))
+    return FramePipeline(pe_engine, PipelineSettings.from_parameters(DEFAULTS),
+                         TrackedObjects.from_parameters(DEFAULTS))
 
 
 def flat_depth(metres: float = 2.0) -> DepthFile:
@@ -93,7 +94,7 @@ def test_a_pipeline_without_objects_gives_no_track_ids(pe_engine):
 
 
 def test_the_3d_is_in_the_output_frame_and_the_distance_from_the_camera(pipeline):
-    observed = pipeline.observe(frame(depth=flat_depth(2.0), output_frame=FixedOutputFrame(TO_MAP)))
+    observed = pipeline.observe(frame(depth=flat_depth(2.0), output_transform=FixedOutputTransform(TO_MAP)))
     assert observed.problem_3d is None and observed.camera_3d.valid.any()
     assert observed.output_3d.frame_id == "map" and observed.camera_3d.frame_id == "camera_optical"
     valid = observed.camera_3d.valid
@@ -118,7 +119,7 @@ def test_a_frame_without_depth_says_why_and_is_still_tracked(pipeline):
 
 
 def test_an_unknown_transform_keeps_the_optical_3d_and_publishes_none(pipeline):
-    observed = pipeline.observe(frame(depth=flat_depth(), output_frame=UnknownOutputFrame()))
+    observed = pipeline.observe(frame(depth=flat_depth(), output_transform=UnknownOutputTransform()))
     assert observed.camera_3d is not None and observed.output_3d is None
     assert observed.problem_3d.key == "tf-camera"
     result = pipeline.describe(observed, QUERIES, {"detections_3d", "markers"})

@@ -38,7 +38,7 @@ def test_objects_round_trip_with_every_field(location):
     back = {obj.track_id: obj for obj in open_store(location).objects()}
     assert set(back) == {1, 2}
     got = back[1]
-    assert (got.robot_id, got.session_id, got.model, got.map_id, got.frame_3d) == (
+    assert (got.robot_id, got.session_id, got.model, got.map_id, got.region_3d) == (
         "robot_a", "s1", MODEL, "floor1", "map")
     assert (got.first_seen_ns, got.last_seen_ns, got.sightings, got.box_stamp_ns) == (
         a.first_seen_ns, a.last_seen_ns, 3, a.box_stamp_ns)

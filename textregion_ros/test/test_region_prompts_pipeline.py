@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from engine_fixtures import photo_like
 
-from textregion_ros.objects import FrameObjects
+from textregion_ros.objects import TrackedObjects
 from textregion_ros.params import PARAMETERS
 from textregion_ros.perception import FrameInput, FramePipeline, PipelineSettings
 
@@ -24,7 +24,7 @@ def tracks_engine(engine_factory):
 
 
 def tracked(engine) -> FramePipeline:
-    return FramePipeline(engine, PipelineSettings.from_parameters(VALUES), FrameObjects.from_parameters(VALUES))
+    return FramePipeline(engine, PipelineSettings.from_parameters(VALUES), TrackedObjects.from_parameters(VALUES))
 
 
 def frame(stamp_s: float, seed: int = 3) -> FrameInput:

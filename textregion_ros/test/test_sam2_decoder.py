@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from engine_fixtures import photo_like, small_config
-from textregion_ros.engine.frame import image_to_float
+from textregion_ros.engine.model_image import image_to_float
 from textregion_ros.engine.op_traffic import OpTraffic, addressed_bytes
 from textregion_ros.engine.precision import autocast, dtype_problem
 from textregion_ros.engine.sam2_decoder import DecoderLevers, ImageInputs, cast_inputs, decode_masks, sam2_decode

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from textregion_ros.engine.results import Detection
-from textregion_ros.perception.frame_3d import distances_m
+from textregion_ros.perception.region_3d import distances_m
 from textregion_ros.ros.spatial_messages import detections_3d_to_msg, markers_to_msg
 from textregion_ros.spatial import RigidTransform, move_located
 from textregion_ros.spatial.locate import Located

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from textregion_ros.objects import FrameObservation, Tracker, TrackingSettings
+from textregion_ros.objects import RegionSightings, Tracker, TrackingSettings
 from textregion_ros.objects.association import grid_stride
 
 SHAPE = (240, 320)  # mask (h, w)
@@ -29,7 +29,7 @@ RED, BLUE = unit(1.0), unit(0.0, 1.0)  # orthogonal tokens
 
 
 def frame(stamp_s: float, squares: Sequence[tuple[int, int, np.ndarray]],
-          centres: Optional[Sequence[Sequence[float]]] = None, soft: bool = False) -> FrameObservation:
+          centres: Optional[Sequence[Sequence[float]]] = None, soft: bool = False) -> RegionSightings:
     """Squares (x, y, token) of side SIDE at top-left (x, y); soft masks are -1 outside, 2 inside."""
     masks = np.full((len(squares), *SHAPE), -1.0 if soft else 0.0, dtype=np.float32)
     boxes = np.zeros((len(squares), 4))
@@ -37,11 +37,11 @@ def frame(stamp_s: float, squares: Sequence[tuple[int, int, np.ndarray]],
         masks[i, y:y + SIDE, x:x + SIDE] = 2.0 if soft else 1.0
         boxes[i] = (x, y, x + SIDE, y + SIDE)
     tokens = np.stack([token for _, _, token in squares]) if squares else np.zeros((0, DIM), np.float32)
-    return FrameObservation(stamp_ns=int(round(stamp_s * SECOND)), tokens=tokens, masks=masks if soft else masks > 0,
+    return RegionSightings(stamp_ns=int(round(stamp_s * SECOND)), tokens=tokens, masks=masks if soft else masks > 0,
                             boxes=boxes, centres_3d=None if centres is None else np.asarray(centres, dtype=float))
 
 
-def empty_frame(stamp_s: float) -> FrameObservation:
+def empty_frame(stamp_s: float) -> RegionSightings:
     return frame(stamp_s, [])
 
 
@@ -238,7 +238,7 @@ def test_soft_torch_masks_give_the_same_ids_as_binary_numpy_masks() -> None:
         squares = [(10 + 5 * k, 100, RED), (200 - 5 * k, 110, BLUE)]
         plain = binary.update(frame(0.1 * k, squares))
         f = frame(0.1 * k, squares, soft=True)
-        f = FrameObservation(f.stamp_ns, torch.from_numpy(f.tokens), torch.from_numpy(f.masks),
+        f = RegionSightings(f.stamp_ns, torch.from_numpy(f.tokens), torch.from_numpy(f.masks),
                              torch.from_numpy(f.boxes))
         assert soft.update(f).tolist() == plain.tolist()
 

@@ -85,7 +85,7 @@ def run_bag(args: argparse.Namespace) -> int:
     from tqdm import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
-    from ..objects import FrameObjects
+    from ..objects import TrackedObjects
     from ..ros.bag_frames import CAMERA_INFO_TYPE, COMPRESSED_TYPE, IMAGE_TYPE, OUTPUT_TYPES, BagFrames
     from ..ros.frame_messages import FRAME_OUTPUTS, OUTPUTS, SPATIAL_OUTPUTS
 
@@ -129,7 +129,7 @@ def run_bag(args: argparse.Namespace) -> int:
         typestore = bag_typestore()
         # one set of tracks for the whole bag, as the live node keeps them
         pipeline = build_pipeline(build_engine(settings.config), settings.node,
-                                  FrameObjects.from_parameters(settings.node))
+                                  TrackedObjects.from_parameters(settings.node))
         writer = Writer(out, version=Writer.VERSION_LATEST, storage_plugin=StoragePlugin.MCAP)
         try:
             writer.open()

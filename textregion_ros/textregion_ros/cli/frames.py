@@ -11,7 +11,7 @@ from typing import Any, Mapping, Optional, Sequence
 from ..engine import EngineConfig, EngineError, TextRegionEngine
 from ..engine.errors import ConfigError, WeightsUnavailableError
 from ..engine.region_prompts import PromptRecord
-from ..objects import FrameObjects
+from ..objects import TrackedObjects
 from ..outputs import result_files
 from ..perception import FramePipeline, FrameResult, PipelineSettings
 from .settings import UsageError
@@ -36,7 +36,7 @@ def build_engine(config: EngineConfig) -> TextRegionEngine:
 
 
 def build_pipeline(engine: TextRegionEngine, node_values: Mapping[str, Any],
-                   objects: Optional[FrameObjects] = None) -> FramePipeline:
+                   objects: Optional[TrackedObjects] = None) -> FramePipeline:
     """The node's pipeline over `engine` with the settings' parameter values; UsageError on a bad rule."""
     try:
         return FramePipeline(engine, PipelineSettings.from_parameters(node_values), objects)

@@ -73,7 +73,7 @@ def object_from_json(values: dict) -> StoredObject:
 
 
 def _line(obj: StoredObject, score: str = "") -> str:
-    where = f"({obj.centre[0]:.2f}, {obj.centre[1]:.2f}, {obj.centre[2]:.2f}) in {obj.frame_3d}" if obj.has_3d else "-"
+    where = f"({obj.centre[0]:.2f}, {obj.centre[1]:.2f}, {obj.centre[2]:.2f}) in {obj.region_3d}" if obj.has_3d else "-"
     seen = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(obj.last_seen_ns / 1e9))
     return (f"{score}{obj.robot_id:12s} {obj.session_id:16s} {obj.track_id:6d} {obj.sightings:6d} {seen}Z "
             f"map={obj.map_id or '-'} {where} [{obj.model}]")

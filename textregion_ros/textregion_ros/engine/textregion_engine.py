@@ -34,7 +34,7 @@ from .compilation import WARMUP_IMAGE_SIZE, StageReport, compile_forwards
 from .config import RELOAD_FIELDS, EngineConfig
 from .devices import resolve_device
 from .errors import EngineError, ImageError, QueryError
-from .frame import Frame, ImageLike, make_frame, uint8_image
+from .model_image import ModelImage, ImageLike, make_frame, uint8_image
 from .global_patches import global_token_mask
 from .grounding import ground
 from .precision import resolve_precision
@@ -133,7 +133,7 @@ class TextRegionEngine:
         return regions
 
     @torch.no_grad()
-    def finish_regions(self, frame: Frame, proposals: MaskProposals, timer: Optional[StageTimer] = None,
+    def finish_regions(self, frame: ModelImage, proposals: MaskProposals, timer: Optional[StageTimer] = None,
                        features: Optional[TokenFeatures] = None,
                        fused: Optional[mask_fusion.FusedMasks] = None) -> Regions:
         """The stages of regions() after SAM2: fusion, image features, region tokens, the Regions.
@@ -215,7 +215,7 @@ class TextRegionEngine:
 
     # -- the stages of regions(), public so benchmarks time them without copying them -------------
     @torch.no_grad()
-    def prepare_frame(self, rgb: ImageLike, timer: Optional[StageTimer] = None) -> Frame:
+    def prepare_frame(self, rgb: ImageLike, timer: Optional[StageTimer] = None) -> ModelImage:
         """Validate an image and make the one image SAM2 and the image encoder both see.
 
         multi_resolution mode: the aspect-keeping rescale (cv2 INTER_LINEAR on the uint8 image);
@@ -231,7 +231,7 @@ class TextRegionEngine:
             return make_frame(pixels, scale)
 
     @torch.no_grad()
-    def propose_masks(self, frame: Frame, timer: Optional[StageTimer] = None,
+    def propose_masks(self, frame: ModelImage, timer: Optional[StageTimer] = None,
                       prompts: Optional[RegionPrompts] = None) -> MaskProposals:
         """SAM2's filtered, ordered low-res mask proposals for the frame (one encoder pass); `prompts`
         as regions() takes them."""
@@ -252,7 +252,7 @@ class TextRegionEngine:
             return mask_fusion.fuse(proposals, soft, self.config.fuse_mask_threshold, self.config.fuse_masks)
 
     @torch.no_grad()
-    def image_features(self, frame: Frame, timer: Optional[StageTimer] = None) -> TokenFeatures:
+    def image_features(self, frame: ModelImage, timer: Optional[StageTimer] = None) -> TokenFeatures:
         """Fused token features of the frame's views (global view, then tiles in multi_resolution mode)."""
         self._check_open()
         backbone = self.backbone

@@ -12,12 +12,12 @@ ROS-free on purpose (numpy, torch, scipy only; never rclpy or message packages):
 these classes to parameters, topics and services, and the same code runs in tests, benchmarks and
 offline tools with no ROS installed.
 """
-from .frame_objects import FrameObjects
+from .tracked_objects import TrackedObjects
 from .memory import MemorySettings, ObjectMemory, Remembered3D, RememberedObject, Scorer
-from .tracking import PARAMETER_FIELDS, FrameObservation, Track, Tracker, TrackingSettings
+from .tracking import PARAMETER_FIELDS, RegionSightings, Track, Tracker, TrackingSettings
 
 __all__ = [
-    "PARAMETER_FIELDS", "FrameObjects", "FrameObservation", "MemorySettings", "ObjectMemory", "Remembered3D",
+    "PARAMETER_FIELDS", "TrackedObjects", "RegionSightings", "MemorySettings", "ObjectMemory", "Remembered3D",
     "RememberedObject",
     "Scorer", "Track", "Tracker", "TrackingSettings",
 ]

@@ -52,7 +52,7 @@ RECORD_COLUMNS: dict[str, Column] = {
     "box_centres": Column(np.float64, (3,), np.nan),
     "sizes": Column(np.float64, (3,), np.nan),
     "orientations": Column(np.float64, (4,), np.nan),
-    "frame_3d": Column(object, (), ""),
+    "region_3d": Column(object, (), ""),
     "stamp_3d": Column(np.int64),
 }
 
@@ -230,7 +230,7 @@ class ObjectMemory:
         for name, source in (("centres", spatial.centres), ("box_centres", spatial.box_centres),
                              ("sizes", spatial.sizes), ("orientations", spatial.orientations)):
             a[name][target] = np.asarray(source, dtype=np.float64)[rows][valid]
-        a["frame_3d"][target] = spatial.frame_id
+        a["region_3d"][target] = spatial.frame_id
         a["stamp_3d"][target] = int(spatial.stamp_ns)
 
     # -- reading ------------------------------------------------------------------------------------
@@ -291,7 +291,7 @@ class ObjectMemory:
                     box_centre=tuple(flat["box_centres"][3 * i:3 * i + 3]),
                     size=tuple(flat["sizes"][3 * i:3 * i + 3]),
                     orientation=tuple(flat["orientations"][4 * i:4 * i + 4]),
-                    frame_id=str(flat["frame_3d"][i]), stamp_ns=flat["stamp_3d"][i])
+                    frame_id=str(flat["region_3d"][i]), stamp_ns=flat["stamp_3d"][i])
             results.append(RememberedObject(
                 track_id=flat["ids"][i], class_index=classes[i], score=scores[i],
                 first_seen_ns=flat["first_seen"][i], last_seen_ns=flat["last_seen"][i],

@@ -65,7 +65,7 @@ class PersistenceSettings(TableSettings):
 
 
 @dataclass
-class _Frame:
+class _Sightings:
     stamp_ns: int
     frame_id: str
     track_ids: np.ndarray
@@ -108,7 +108,7 @@ class PersistentMemory:
     def enqueue(self, stamp_ns: int, frame_id: str, track_ids: np.ndarray, tokens: np.ndarray, boxes: np.ndarray,
                 spatial: Optional[Boxes3D]) -> bool:
         """Hand one frame's tracks to the writer; never blocks. False when the queue was full."""
-        item = _Frame(int(stamp_ns), str(frame_id), np.array(track_ids, dtype=np.int64, copy=True),
+        item = _Sightings(int(stamp_ns), str(frame_id), np.array(track_ids, dtype=np.int64, copy=True),
                       np.array(tokens, dtype=np.float32, copy=True), np.array(boxes, dtype=np.float64, copy=True),
                       spatial)
         try:
@@ -285,7 +285,7 @@ class PersistentMemory:
                 continue
             self._take(item)
 
-    def _take(self, frame: _Frame) -> None:
+    def _take(self, frame: _Sightings) -> None:
         """One frame's tracks into their records (the rule of continuation for new tracks)."""
         spatial = frame.spatial
         valid = np.asarray(spatial.valid, dtype=bool) if spatial is not None else np.zeros(len(frame.track_ids), bool)
@@ -311,7 +311,7 @@ class PersistentMemory:
                 obj.box_centre = tuple(float(v) for v in spatial.box_centres[i])
                 obj.size = tuple(float(v) for v in spatial.sizes[i])
                 obj.orientation = tuple(float(v) for v in spatial.orientations[i])
-                obj.frame_3d, obj.stamp_3d_ns = spatial.frame_id, int(spatial.stamp_ns)
+                obj.region_3d, obj.stamp_3d_ns = spatial.frame_id, int(spatial.stamp_ns)
                 obj.map_id = self.settings.map_id
             with self._live_lock:
                 self._live[track] = obj

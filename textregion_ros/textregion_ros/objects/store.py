@@ -33,7 +33,7 @@ _VALUE_COLUMNS = (
     ("size_x", "double"), ("size_y", "double"), ("size_z", "double"),
     ("orientation_x", "double"), ("orientation_y", "double"), ("orientation_z", "double"),
     ("orientation_w", "double"),
-    ("frame_3d", "text"), ("stamp_3d_ns", "bigint"), ("map_id", "text"), ("seq", "bigint"),
+    ("region_3d", "text"), ("stamp_3d_ns", "bigint"), ("map_id", "text"), ("seq", "bigint"),
 )
 _KEY_COLUMNS = (("robot_id", "text"), ("session_id", "text"), ("track_id", "bigint"))
 COLUMNS = tuple(name for name, _ in _KEY_COLUMNS + _VALUE_COLUMNS)
@@ -52,7 +52,7 @@ def _row(obj: StoredObject, seq: int) -> tuple:
             int(obj.last_seen_ns), int(obj.sightings), token_bytes(obj.token),
             *[f(v) for v in b], obj.box_frame, int(obj.box_stamp_ns), int(bool(obj.has_3d)),
             *[f(v) for v in c], *[f(v) for v in bc], *[f(v) for v in s], *[f(v) for v in o],
-            obj.frame_3d, int(obj.stamp_3d_ns), obj.map_id, int(seq))
+            obj.region_3d, int(obj.stamp_3d_ns), obj.map_id, int(seq))
 
 
 def _nan(value: Any) -> float:
@@ -64,10 +64,10 @@ def _object(row: Sequence[Any]) -> StoredObject:
     n = [_nan(v) for v in rest[0:4]]
     box_frame, box_stamp, has_3d = rest[4], rest[5], rest[6]
     g = [_nan(v) for v in rest[7:20]]
-    frame_3d, stamp_3d, map_id, seq = rest[20], rest[21], rest[22], rest[23]
+    region_3d, stamp_3d, map_id, seq = rest[20], rest[21], rest[22], rest[23]
     return StoredObject(str(robot), str(session), int(track), str(model), int(first), int(last), int(sightings),
                         token_from_bytes(token), tuple(n), str(box_frame), int(box_stamp), bool(has_3d),
-                        tuple(g[0:3]), tuple(g[3:6]), tuple(g[6:9]), tuple(g[9:13]), str(frame_3d), int(stamp_3d),
+                        tuple(g[0:3]), tuple(g[3:6]), tuple(g[6:9]), tuple(g[9:13]), str(region_3d), int(stamp_3d),
                         str(map_id), int(seq))
 
 

@@ -61,7 +61,7 @@ class StoredObject:
     box_centre: tuple[float, float, float] = (float("nan"),) * 3
     size: tuple[float, float, float] = (float("nan"),) * 3
     orientation: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 1.0)
-    frame_3d: str = ""
+    region_3d: str = ""
     stamp_3d_ns: int = 0
     map_id: str = ""
     seq: int = field(default=0, compare=False)  # the store's change number (set by the store)

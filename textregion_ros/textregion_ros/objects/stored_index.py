@@ -138,7 +138,7 @@ class StoredIndex:
                 order = order[:int(max_results)]
             return [IndexHit(self._objects[row], int(classes[row]), float(scores[row])) for row in order.tolist()]
 
-    def continuation(self, robot_id: str, map_id: str, frame_3d: str, centre: np.ndarray, token: np.ndarray,
+    def continuation(self, robot_id: str, map_id: str, region_3d: str, centre: np.ndarray, token: np.ndarray,
                      max_distance_m: float, min_similarity: float, taken: set,
                      session_id: str = "") -> Optional[StoredObject]:
         """The record a new track continues (see PersistentMemory's rule), or None."""
@@ -150,7 +150,7 @@ class StoredIndex:
             best, best_similarity = None, -2.0
             for row in np.nonzero(similarity >= min_similarity)[0].tolist():
                 obj = self._objects[row]
-                if (obj.robot_id != robot_id or obj.map_id != map_id or not obj.has_3d or obj.frame_3d != frame_3d
+                if (obj.robot_id != robot_id or obj.map_id != map_id or not obj.has_3d or obj.region_3d != region_3d
                         or obj.key in taken or obj.session_id == session_id):
                     continue
                 if np.linalg.norm(np.asarray(obj.centre) - centre) > max_distance_m:

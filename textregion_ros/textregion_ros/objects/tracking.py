@@ -77,7 +77,7 @@ PARAMETER_FIELDS = {parameter: name for name, parameter in TrackingSettings.ROWS
 
 
 @dataclass
-class FrameObservation:
+class RegionSightings:
     """One frame's regions as the engine produced them (R rows everywhere, in region order)."""
 
     stamp_ns: int
@@ -229,7 +229,7 @@ class Tracker:
         self._snapshot = None
         return self.closed_ids
 
-    def update(self, observation: FrameObservation) -> np.ndarray:
+    def update(self, observation: RegionSightings) -> np.ndarray:
         """Track ids [R] uint32 of this frame's regions, in region order."""
         stamp = int(observation.stamp_ns)
         tokens, boxes, centres = self._inputs(observation)  # all checks before any state changes
@@ -266,7 +266,7 @@ class Tracker:
 
     # -- steps of update -----------------------------------------------------------------------------
     @staticmethod
-    def _inputs(observation: FrameObservation) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _inputs(observation: RegionSightings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Tokens (renormalised float32), boxes and centres as numpy, shapes checked."""
         tokens = _as_numpy(observation.tokens, np.float32)
         if tokens.size == 0 and tokens.ndim != 2:  # an empty frame given as a flat empty array

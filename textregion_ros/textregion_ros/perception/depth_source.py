@@ -40,7 +40,7 @@ class DepthSource(Protocol):
         """The depth image paired with the colour frame of this stamp and optical frame; No3D why not."""
 
 
-class OutputFrame(Protocol):
+class OutputTransform(Protocol):
     """Where the pipeline gets the transform from the camera's optical frame into the output frame."""
 
     def transform_at(self, source_frame: str, stamp_ns: int, timeout_s: float) -> RigidTransform:

@@ -17,19 +17,19 @@ import torch
 from ..engine import QuerySet, Regions, Segmentation, TextRegionEngine
 from ..engine.region_prompts import RegionPrompts
 from ..engine.results import Detection
-from ..objects import FrameObjects
+from ..objects import TrackedObjects
 from ..outputs.overlay import draw_overlay
 from ..settings_rows import TableSettings
 from ..spatial import Boxes3D, DepthSettings, RigidTransform
-from .depth_source import DepthSource, DepthView, No3D, OutputFrame
-from .frame_3d import detection_boxes, distances_m, in_frame, measure
+from .depth_source import DepthSource, DepthView, No3D, OutputTransform
+from .region_3d import detection_boxes, distances_m, to_output_frame, measure
 from .products import work_for
 from .prompt_policy import KeyframeSettings, PreviousRegions, PromptPolicy, region_settings_key
 
 
 @dataclass(frozen=True)
 class PipelineSettings(TableSettings):
-    """The pipeline's own parameters (the engine's are EngineConfig, the tracks' FrameObjects'): its
+    """The pipeline's own parameters (the engine's are EngineConfig, the tracks' TrackedObjects'): its
     own rows (ROWS) and the depth and keyframe settings, each checked by settings_rows.py."""
 
     depth: DepthSettings = field(default_factory=DepthSettings)
@@ -50,14 +50,14 @@ class PipelineSettings(TableSettings):
 
 @dataclass
 class FrameInput:
-    """One colour frame (HxWx3 uint8 RGB) and where its 3D can come from: `depth` and `output_frame`
+    """One colour frame (HxWx3 uint8 RGB) and where its 3D can come from: `depth` and `output_transform`
     are asked only after the masks exist (a depth image or transform arriving meanwhile still serves)."""
 
     rgb: np.ndarray
     stamp_ns: int = 0
     frame_id: str = ""
     depth: Optional[DepthSource] = None  # None: no 3D
-    output_frame: Optional[OutputFrame] = None  # None: the optical frame is the output frame
+    output_transform: Optional[OutputTransform] = None  # None: the optical frame is the output frame
 
 
 @dataclass
@@ -115,7 +115,7 @@ class FramePipeline:
     """
 
     def __init__(self, engine: TextRegionEngine, settings: PipelineSettings,
-                 objects: Optional[FrameObjects] = None) -> None:
+                 objects: Optional[TrackedObjects] = None) -> None:
         self.engine = engine
         self.settings = settings
         self.objects = objects  # None: no tracks and no memory (independent images)
@@ -173,18 +173,18 @@ class FramePipeline:
             # The soft masks hold clamped SAM2 logits: a pixel is in the region where the logit is > 0
             # (mask probability > 0.5), the rule of the region's own area and box.
             located = measure(observed.regions.masks > 0, view, settings.depth)
-            observed.camera_3d = in_frame(located, None, frame.frame_id, frame.stamp_ns)
+            observed.camera_3d = to_output_frame(located, None, frame.frame_id, frame.stamp_ns)
         except No3D as reason:
             observed.problem_3d = reason
             return
         observed.view = view
-        if frame.output_frame is None:
+        if frame.output_transform is None:
             observed.output_3d = observed.camera_3d
             return
         try:  # optical-frame results are never published as output-frame ones
-            observed.transform = frame.output_frame.transform_at(frame.frame_id, frame.stamp_ns,
+            observed.transform = frame.output_transform.transform_at(frame.frame_id, frame.stamp_ns,
                                                                  settings.tf_timeout_s)
-            observed.output_3d = in_frame(located, observed.transform, frame.frame_id, frame.stamp_ns)
+            observed.output_3d = to_output_frame(located, observed.transform, frame.frame_id, frame.stamp_ns)
         except No3D as reason:
             observed.problem_3d = reason
 

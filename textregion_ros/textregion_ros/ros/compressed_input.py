@@ -15,7 +15,7 @@ import numpy as np
 from sensor_msgs.msg import CompressedImage, Image
 
 from ..engine.errors import ImageError
-from ..engine.frame import MAX_IMAGE_PIXELS
+from ..engine.model_image import MAX_IMAGE_PIXELS
 from ..runtime.compressed_image import CompressedImageError, decode_colour, decode_depth
 from .image_conversions import imgmsg_to_numpy, numpy_to_imgmsg
 

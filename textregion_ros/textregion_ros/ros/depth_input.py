@@ -1,9 +1,9 @@
 """The optional depth + camera_info inputs, buffered (by the node's polled subscriptions, or from a
 bag) and paired with a colour frame, and the tf2 lookups into `target_frame`: the ROS side of the
-pipeline's DepthSource and OutputFrame (perception/depth_source.py).
+pipeline's DepthSource and OutputTransform (perception/depth_source.py).
 
 Why here: the pairing rules (nearest stamp within a tolerance, same optical frame, a valid K), the
-message decoding and the tf2 plumbing are ROS; what the 3D is (perception/frame_3d.py) is not.
+message decoding and the tf2 plumbing are ROS; what the 3D is (perception/region_3d.py) is not.
 """
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def time_of(stamp_ns: int) -> Time:
     return Time(nanoseconds=int(stamp_ns), clock_type=ClockType.ROS_TIME)
 
 
-class TargetFrame:
+class TfOutputTransform:
     """tf2 lookups into `frame` at the image stamp. tf2_ros comes with ROS from apt on a robot."""
 
     def __init__(self, node: Any, frame: str) -> None:

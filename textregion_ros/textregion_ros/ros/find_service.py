@@ -16,7 +16,7 @@ from textregion_msgs.msg import FoundObject
 from textregion_msgs.srv import Find
 
 from ..engine import QuerySet, TextRegionEngine
-from ..objects import FrameObjects, ObjectMemory, Remembered3D, RememberedObject
+from ..objects import TrackedObjects, ObjectMemory, Remembered3D, RememberedObject
 from ..objects.persistent_memory import PersistentMemory
 from ..objects.store_records import StoredObject
 from .conversions import bounding_boxes, detection_2d, stamp, unit_score
@@ -123,7 +123,7 @@ def stored_object(obj: StoredObject, query: str, score: float) -> FoundObject:
     """One FoundObject from a stored record (never visible now: another boot or another robot saw it)."""
     spatial = None
     if obj.has_3d:
-        spatial = Remembered3D(obj.centre, obj.box_centre, obj.size, obj.orientation, obj.frame_3d, obj.stamp_3d_ns)
+        spatial = Remembered3D(obj.centre, obj.box_centre, obj.size, obj.orientation, obj.region_3d, obj.stamp_3d_ns)
     item = RememberedObject(int(obj.track_id), 0, score, obj.first_seen_ns, obj.last_seen_ns, obj.sightings, False,
                             obj.box, obj.box_frame, obj.box_stamp_ns, spatial)
     msg = found_object(item, query)
@@ -179,7 +179,7 @@ def answer_forget(memory: ObjectMemory, persistence: Optional[PersistentMemory],
     return response
 
 
-def answer_clear_memory(objects: FrameObjects, response):
+def answer_clear_memory(objects: TrackedObjects, response):
     """~/clear_memory: every object leaves RAM (the live memory and the loaded store index); the store
     keeps them (~/forget deletes)."""
     forgotten = len(objects.memory)

@@ -21,7 +21,7 @@ from ..runtime.query_switch import QuerySwitch
 from ..runtime.worker import DROPPED, ErrorHandler, LatestFrameWorker, Rejected
 from . import conversions
 from .compressed_input import InputImageError, frame_rgb
-from .depth_input import DepthInput, TargetFrame
+from .depth_input import DepthInput, TfOutputTransform
 from .frame_outputs import FrameOutputs, LatestFrame
 
 Problem = Callable[[str, str], None]
@@ -40,9 +40,9 @@ class FrameLoop:
         self.host: Optional[HostStage] = None  # a frame's describe + messages + publishing
         self.active = False  # frames are taken and outputs published only while active
         self.depth_input: Optional[DepthInput] = None  # while active with use_depth
-        self.target_frame: Optional[TargetFrame] = None
+        self.target_frame: Optional[TfOutputTransform] = None
 
-    def start(self, pipeline: FramePipeline, target_frame: Optional[TargetFrame], overlap: bool,
+    def start(self, pipeline: FramePipeline, target_frame: Optional[TfOutputTransform], overlap: bool,
               max_rate_hz: float) -> None:
         """Configure: the host stage, then the worker whose jobs wait until the host stage has published."""
         self.pipeline, self.target_frame = pipeline, target_frame

@@ -31,7 +31,7 @@ from std_msgs.msg import String
 
 from .. import params as params_module
 from ..engine import EngineError, QueryError
-from ..objects import FrameObjects
+from ..objects import TrackedObjects
 from ..objects.persistent_memory import start_persistence
 from ..params import ENGINE_PARAMETERS
 from ..perception import FramePipeline, PipelineSettings
@@ -42,7 +42,7 @@ from ..runtime.query_switch import QuerySwitch
 from ..runtime.work_gate import LOADING, NOT_CONFIGURED, RELEASING, WorkGate
 from ..tooling.params_files import NODE_NAME
 from .compressed_input import input_topic
-from .depth_input import DepthInput, TargetFrame
+from .depth_input import DepthInput, TfOutputTransform
 from .diagnostics import NodeReport, matched_endpoints
 from .frame_loop import FrameLoop
 from .frame_outputs import FrameOutputs
@@ -77,7 +77,8 @@ class TextRegionNode(LifecycleNode):
         self._params = ParameterRouting(self)
         self._value = self._params.value
         # tracks and memory live as long as the node (track ids are never reused); cleanup empties them
-        self._objects = self._params.built(FrameObjects.from_parameters, FrameObjects.PARAMETERS, "tracking and memory")
+        self._objects = self._params.built(TrackedObjects.from_parameters, TrackedObjects.PARAMETERS,
+                                           "tracking and memory")
         # rebuilt only when one of its parameters changes
         self._settings = self._params.built(PipelineSettings.from_parameters, PipelineSettings.PARAMETERS, "depth")
         self._queries = QuerySwitch(self._value, self._report.worker_error, self.get_logger().info)
@@ -98,7 +99,7 @@ class TextRegionNode(LifecycleNode):
         routing = self._params
         routing.route({"queries"}, lambda: self._queries.apply(self._value("queries")))
         routing.route({"max_rate_hz"}, self._rate_changed)
-        routing.route(FrameObjects.PARAMETERS, lambda: self._objects.configure(self._params.values()))
+        routing.route(TrackedObjects.PARAMETERS, lambda: self._objects.configure(self._params.values()))
         routing.route(PipelineSettings.PARAMETERS, self._settings_changed)
         routing.route({"stable_class_ids"}, self._queries.relabel)
         routing.route({p.name for p in ENGINE_PARAMETERS}, self._engine_config_changed)
@@ -166,7 +167,7 @@ class TextRegionNode(LifecycleNode):
         target_frame = None
         if self._value("target_frame"):
             try:
-                target_frame = TargetFrame(self, self._value("target_frame"))
+                target_frame = TfOutputTransform(self, self._value("target_frame"))
             except RuntimeError as error:
                 self.get_logger().error(f"configure failed: {error}")
                 return TransitionCallbackReturn.FAILURE

@@ -17,7 +17,7 @@ from std_srvs.srv import Trigger
 from textregion_msgs.srv import Find, Forget, Query, SetQueries
 
 from ..engine import TextRegionEngine, queries_from_parameter, split_query_text
-from ..objects import FrameObjects
+from ..objects import TrackedObjects
 from ..perception import FramePipeline
 from ..runtime.query_switch import QuerySwitch, summary
 from ..runtime.work_gate import WorkGate
@@ -33,7 +33,7 @@ class NodeServices:
     """Creates the node's services on `node` and answers them."""
 
     def __init__(self, node: Any, gate: WorkGate, queries: QuerySwitch, outputs: FrameOutputs,
-                 objects: FrameObjects, models: Models, problem: Callable[[str, str], None]) -> None:
+                 objects: TrackedObjects, models: Models, problem: Callable[[str, str], None]) -> None:
         self._node, self._gate, self._queries, self._outputs = node, gate, queries, outputs
         self._objects, self._models, self._problem = objects, models, problem
         # Reentrant: one ~/query encoding new phrases must not hold up another whose phrases are cached

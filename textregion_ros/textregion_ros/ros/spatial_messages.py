@@ -1,6 +1,6 @@
 """3D results -> vision_msgs/Detection3DArray and visualization_msgs/MarkerArray (for RViz).
 
-The detections' 3D comes from the pipeline (perception/frame_3d.py: rows following the detections,
+The detections' 3D comes from the pipeline (perception/region_3d.py: rows following the detections,
 in the output frame); these functions only shape messages. Ids and classes are those of
 ~/detections, so a consumer can join the 2D and 3D answers by `id`.
 """

@@ -43,7 +43,7 @@ from ..engine import EngineConfig, TextRegionEngine
 from ..engine.queries import parse_queries
 from ..engine.rescale import _device_taps
 from ..engine.tiling import plan_views
-from ..objects import FrameObjects
+from ..objects import TrackedObjects
 from ..perception.depth_source import DepthView
 from ..perception.pipeline import FrameInput, FramePipeline, PipelineSettings
 from ..perception.products import PRODUCTS
@@ -229,7 +229,7 @@ def _run_frames(values: Mapping[str, Any], size: tuple[int, int], frames: int, r
     config = EngineConfig.from_mapping(values)
     engine = TextRegionEngine(config, tokenizer=offline_tokenizer(config))
     report.precision = engine.precision.describe()
-    pipeline = FramePipeline(engine, PipelineSettings.from_parameters(values), FrameObjects.from_parameters(values))
+    pipeline = FramePipeline(engine, PipelineSettings.from_parameters(values), TrackedObjects.from_parameters(values))
     height, width = size
     queries = parse_queries(list(QUERIES))
     engine.prepare(queries)

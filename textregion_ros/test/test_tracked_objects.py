@@ -1,4 +1,4 @@
-"""FrameObjects: the engine's Regions of each frame -> track ids, and the object memory learns them."""
+"""TrackedObjects: the engine's Regions of each frame -> track ids, and the object memory learns them."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from textregion_ros import params
 from textregion_ros.engine.boxes import exclusive_boxes
 from textregion_ros.engine.results import Regions
-from textregion_ros.objects import FrameObjects
+from textregion_ros.objects import TrackedObjects
 from textregion_ros.spatial import Boxes3D
 
 SECOND = 1_000_000_000
@@ -33,12 +33,12 @@ def spatial(centres: list[list[float]], valid: list[bool], stamp_s: float) -> Bo
                       valid=np.asarray(valid), frame_id="map", stamp_ns=int(stamp_s * SECOND))
 
 
-def everything(objects: FrameObjects) -> list:
+def everything(objects: TrackedObjects) -> list:
     return objects.memory.find(lambda tokens: (np.zeros(len(tokens), int), np.ones(len(tokens))))
 
 
 def test_each_region_gets_a_track_and_the_memory_one_record_per_track():
-    objects = FrameObjects.from_parameters(DEFAULTS)
+    objects = TrackedObjects.from_parameters(DEFAULTS)
     first = objects.observe(1 * SECOND, "camera", regions([10, 100], [0, 1]))
     second = objects.observe(2 * SECOND, "camera", regions([12, 102], [0, 1]))
     assert first.tolist() == second.tolist() == [1, 2]
@@ -46,7 +46,7 @@ def test_each_region_gets_a_track_and_the_memory_one_record_per_track():
 
 
 def test_memory_keeps_the_3d_of_valid_rows_in_its_own_frame():
-    objects = FrameObjects.from_parameters(DEFAULTS)
+    objects = TrackedObjects.from_parameters(DEFAULTS)
     objects.observe(SECOND, "camera", regions([10, 100], [0, 1]), spatial([[1.0, 0, 2], [9, 9, 9]], [True, False], 1))
     by_id = {o.track_id: o for o in everything(objects)}
     assert by_id[1].spatial.frame_id == "map" and by_id[1].spatial.centre == (1.0, 0.0, 2.0)
@@ -54,7 +54,7 @@ def test_memory_keeps_the_3d_of_valid_rows_in_its_own_frame():
 
 
 def test_reset_forgets_everything_but_ids_keep_counting():
-    objects = FrameObjects.from_parameters(DEFAULTS)
+    objects = TrackedObjects.from_parameters(DEFAULTS)
     objects.observe(SECOND, "camera", regions([10], [0]))
     objects.reset()
     assert len(objects.memory) == 0 and objects.tracker.open_count == 0
@@ -62,19 +62,19 @@ def test_reset_forgets_everything_but_ids_keep_counting():
 
 
 def test_configure_applies_new_limits_to_tracks_and_memory():
-    objects = FrameObjects.from_parameters(DEFAULTS)
+    objects = TrackedObjects.from_parameters(DEFAULTS)
     objects.observe(SECOND, "camera", regions([10, 60, 100], [0, 1, 2]))
     objects.configure({**DEFAULTS, "memory_size": 1, "track_max_age_s": 0.5})
     assert len(objects.memory) == 1 and objects.tracker.settings.max_age_s == 0.5
 
 
 def test_weights_that_leave_nothing_to_compare_are_a_settings_problem():
-    reason = FrameObjects.settings_problem({**DEFAULTS, "track_weight_mask_iou": 0.0, "track_weight_token": 0.0})
+    reason = TrackedObjects.settings_problem({**DEFAULTS, "track_weight_mask_iou": 0.0, "track_weight_token": 0.0})
     assert reason and reason.startswith("tracking: ")
-    assert FrameObjects.settings_problem(DEFAULTS) is None
+    assert TrackedObjects.settings_problem(DEFAULTS) is None
 
 
 def test_diagnostics_count_open_tracks_and_remembered_objects():
-    objects = FrameObjects.from_parameters(DEFAULTS)
+    objects = TrackedObjects.from_parameters(DEFAULTS)
     objects.observe(SECOND, "camera", regions([10, 100], [0, 1]))
     assert objects.diagnostics() == {"tracks_open": "2", "objects_remembered": "2"}

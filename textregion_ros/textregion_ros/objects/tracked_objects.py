@@ -14,12 +14,12 @@ from ..engine.sync_audit import budgeted_sync
 from ..spatial.transform import Boxes3D
 from .memory import MemorySettings, ObjectMemory
 from .persistent_memory import PersistentMemory
-from .tracking import FrameObservation, Tracker, TrackingSettings
+from .tracking import RegionSightings, Tracker, TrackingSettings
 
 MEMORY_PARAMETERS = tuple(sorted(MemorySettings.parameters()))
 
 
-class FrameObjects:
+class TrackedObjects:
     """A Tracker and an ObjectMemory fed together; settings come from the node's parameters."""
 
     # the parameters (rows of the table) that configure() reads
@@ -33,7 +33,7 @@ class FrameObjects:
         self.persistence: Optional[PersistentMemory] = None
 
     @classmethod
-    def from_parameters(cls, values: Mapping[str, Any]) -> "FrameObjects":
+    def from_parameters(cls, values: Mapping[str, Any]) -> "TrackedObjects":
         memory = MemorySettings.from_parameters(values)
         return cls(TrackingSettings.from_parameters(values), memory.memory_s, memory.memory_size)
 
@@ -68,7 +68,7 @@ class FrameObjects:
         with budgeted_sync(regions.boxes.device):  # one host copy of the boxes, for the tracker and the memory
             boxes = regions.boxes.detach().cpu().numpy()
         # the soft masks as they are: the tracker subsamples them to its grid before thresholding at > 0
-        track_ids = self.tracker.update(FrameObservation(stamp_ns, regions.tokens, regions.masks, boxes, centres))
+        track_ids = self.tracker.update(RegionSightings(stamp_ns, regions.tokens, regions.masks, boxes, centres))
         self.memory.observe(stamp_ns, frame_id, track_ids, self.tracker.last_track_tokens, boxes, spatial)
         if self.persistence is not None:  # only enqueues: frames never wait for the database
             self.persistence.enqueue(stamp_ns, frame_id, track_ids, self.tracker.last_track_tokens, boxes, spatial)

@@ -22,7 +22,7 @@ MAX_IMAGE_PIXELS = 64_000_000
 
 
 @dataclass(frozen=True)
-class Frame:
+class ModelImage:
     """One image, ready for the models."""
 
     size: tuple[int, int]  # (H, W) of the caller's image: what masks, boxes and labels refer to
@@ -60,8 +60,8 @@ def image_to_float(rgb: torch.Tensor) -> torch.Tensor:
     return rgb.permute(2, 0, 1).float().div_(255.0)
 
 
-def make_frame(rgb: torch.Tensor, scale: Optional[tuple[int, int]]) -> Frame:
-    """The Frame of a validated HxWx3 uint8 tensor; `scale` None keeps the original size (resize mode)."""
+def make_frame(rgb: torch.Tensor, scale: Optional[tuple[int, int]]) -> ModelImage:
+    """The ModelImage of a validated HxWx3 uint8 tensor; `scale` None keeps the original size (resize mode)."""
     height, width = int(rgb.shape[0]), int(rgb.shape[1])
     seen = rgb if scale is None else resize_linear_uint8(rgb, rescaled_size(height, width, scale))
-    return Frame((height, width), image_to_float(seen))
+    return ModelImage((height, width), image_to_float(seen))

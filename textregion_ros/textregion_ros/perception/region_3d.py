@@ -25,7 +25,8 @@ def measure(masks: torch.Tensor, view: DepthView, settings: DepthSettings) -> Lo
         raise No3D(f"unusable depth image: {error}", f"depth-{view.encoding}") from None
 
 
-def in_frame(located: Located, transform: Optional[RigidTransform], optical_frame: str, stamp_ns: int) -> Boxes3D:
+def to_output_frame(located: Located, transform: Optional[RigidTransform], optical_frame: str,
+                    stamp_ns: int) -> Boxes3D:
     """Boxes3D of `located` in the transform's frame (the optical frame without one); No3D when any
     valid row is not finite (a NaN pose is no place a robot can go to)."""
     boxes = move_located(located, transform, optical_frame, stamp_ns)
