@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import sys
 import traceback
@@ -52,6 +53,11 @@ from .fake_cuda import Finding, Findings, caller_location, fake_cuda
 from .params_files import preset_file, read_params_file
 
 # The model of each backbone the dry run builds (the tests' choices; clip's is the parameter default).
+# The reports go to stdout through this logger (main adds the console handler): library code does not print.
+log = logging.getLogger("textregion_ros.cuda_dry_run")
+log.setLevel(logging.INFO)
+log.propagate = False  # the report once, not again through the root logger's handlers
+
 MODELS = {"clip": "ViT-B-16", "siglip2": "ViT-B-16-SigLIP2-256", "pe": "PE-Core-T-16-384"}
 QUERIES = ("mug", "table", "floor")
 FAILING_KINDS = ("device", "dtype", "sync")
@@ -348,10 +354,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     run = real_run if args.real else dry_run
     cases = MATRIX if args.matrix else ((args.backbone, args.preset),)
     reports = []
-    for backbone, preset in cases:
-        report = run(backbone, preset, args.precision, dict(args.overrides), args.size, max(args.frames, 1))
-        print(report.text(), flush=True)
-        reports.append(report)
+    console = logging.StreamHandler(sys.stdout)  # the reports are this command's output, one block per case
+    console.setFormatter(logging.Formatter("%(message)s"))
+    log.addHandler(console)
+    try:
+        for backbone, preset in cases:
+            report = run(backbone, preset, args.precision, dict(args.overrides), args.size, max(args.frames, 1))
+            log.info(report.text())
+            console.flush()
+            reports.append(report)
+    finally:
+        log.removeHandler(console)
     if args.json:
         records = [report.to_json() for report in reports]
         record = {"ok": all(r["ok"] for r in records), "runs": records} if args.matrix else records[0]
