@@ -40,12 +40,12 @@ class FrameLoop:
         self.host: Optional[HostStage] = None  # a frame's describe + messages + publishing
         self.active = False  # frames are taken and outputs published only while active
         self.depth_input: Optional[DepthInput] = None  # while active with use_depth
-        self.target_frame: Optional[TfOutputTransform] = None
+        self.output_transform: Optional[TfOutputTransform] = None
 
-    def start(self, pipeline: FramePipeline, target_frame: Optional[TfOutputTransform], overlap: bool,
+    def start(self, pipeline: FramePipeline, output_transform: Optional[TfOutputTransform], overlap: bool,
               max_rate_hz: float) -> None:
         """Configure: the host stage, then the worker whose jobs wait until the host stage has published."""
-        self.pipeline, self.target_frame = pipeline, target_frame
+        self.pipeline, self.output_transform = pipeline, output_transform
         self.host = HostStage(self._finish_frame, self._on_error, self._health, overlap)
         self.host.start()
         self.worker = LatestFrameWorker(self._process_frame, self._on_error, health=self._health,
@@ -60,7 +60,7 @@ class FrameLoop:
         if self.host is not None:
             self.host.stop()
         self.worker = self.host = None
-        self.pipeline = self.target_frame = None
+        self.pipeline = self.output_transform = None
 
     def wait_until_idle(self) -> None:
         """Deactivate: the frame in flight ends (counted as dropped) before its inputs go."""
@@ -117,7 +117,7 @@ class FrameLoop:
         try:
             msg, rgb = frame_rgb(msg)
             observed = pipeline.observe(FrameInput(rgb, conversions.stamp_ns(msg.header), msg.header.frame_id,
-                                                   depth, self.target_frame))
+                                                   depth, self.output_transform))
         except InputImageError as error:
             return self._reject(error.key, f"dropped {error}")
         except ImageError as error:  # the engine's verdict on the pixels (empty, too large): bad input

@@ -164,10 +164,10 @@ class TextRegionNode(LifecycleNode):
             return result
 
     def _configure(self, state: LifecycleState) -> TransitionCallbackReturn:
-        target_frame = None
+        output_transform = None
         if self._value("target_frame"):
             try:
-                target_frame = TfOutputTransform(self, self._value("target_frame"))
+                output_transform = TfOutputTransform(self, self._value("target_frame"))
             except RuntimeError as error:
                 self.get_logger().error(f"configure failed: {error}")
                 return TransitionCallbackReturn.FAILURE
@@ -182,7 +182,7 @@ class TextRegionNode(LifecycleNode):
         self._objects.persistence = start_persistence(self._params.values(), self.get_namespace(), config)
         self._params.take_in(params_module.CONFIGURE)
         self._outputs.create()
-        self._loop.start(FramePipeline(engine, self._settings, self._objects), target_frame,
+        self._loop.start(FramePipeline(engine, self._settings, self._objects), output_transform,
                          overlap_for(self._value("overlap_host_stage"), str(engine.device)),
                          self._value("max_rate_hz"))
         self._queries.start(self._models.prepare, self._loop.between_frames, self._loop.queries_switched)
